@@ -1,0 +1,153 @@
+//! Authentication: which partner, if any, a request's credential names.
+//!
+//! Knows nothing of routes, bodies, audit or metrics; every failure maps to one client-visible
+//! `401 invalid_credentials` while the precise reason goes to the audit trail.
+
+mod api_key;
+mod principal;
+
+pub use api_key::{KeyDigest, KeyEntry, KeyStore, PresentedKey, digest};
+pub use principal::{CredentialSource, Partner, Principal};
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use http::HeaderMap;
+use http::header::AUTHORIZATION;
+
+/// The header that may carry a key instead of `Authorization`.
+pub const API_KEY_HEADER: &str = "x-api-key";
+
+/// Why authentication failed; all of these answer the same `401`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// No credential at all.
+    #[error("no credential")]
+    Missing,
+    /// `Authorization` with a scheme other than `Bearer`.
+    #[error("unsupported authorization scheme")]
+    UnsupportedScheme,
+    /// More than one credential, or two that differ.
+    #[error("more than one credential")]
+    Ambiguous,
+    /// A credential that is not even a well-formed key.
+    #[error("malformed credential")]
+    Malformed,
+    /// A key no partner holds.
+    #[error("unknown key")]
+    Unknown,
+    /// A known key past its `expires`.
+    #[error("expired key")]
+    Expired {
+        /// The key's partner.
+        partner: Arc<str>,
+        /// The key's id.
+        key_id: Arc<str>,
+    },
+    /// A known key marked `revoked`.
+    #[error("revoked key")]
+    Revoked {
+        /// The key's partner.
+        partner: Arc<str>,
+        /// The key's id.
+        key_id: Arc<str>,
+    },
+}
+
+// === impl AuthError ===
+
+impl AuthError {
+    /// The precise reason kept in the audit record.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Missing => "key_missing",
+            Self::UnsupportedScheme => "unsupported_scheme",
+            Self::Ambiguous => "ambiguous_credentials",
+            Self::Malformed => "malformed_credential",
+            Self::Unknown => "key_unknown",
+            Self::Expired { .. } => "key_expired",
+            Self::Revoked { .. } => "key_revoked",
+        }
+    }
+
+    /// The partner and key id, where the key was known.
+    pub fn known_key(&self) -> Option<(&Arc<str>, &Arc<str>)> {
+        match self {
+            Self::Expired { partner, key_id } | Self::Revoked { partner, key_id } => {
+                Some((partner, key_id))
+            }
+            Self::Missing
+            | Self::UnsupportedScheme
+            | Self::Ambiguous
+            | Self::Malformed
+            | Self::Unknown => None,
+        }
+    }
+}
+
+/// Finds the partner named by the request's API key at instant `now`.
+pub fn authenticate(
+    keys: &KeyStore,
+    headers: &HeaderMap,
+    now: SystemTime,
+) -> Result<Principal, AuthError> {
+    let (key, source) = extract(headers)?;
+    let entry = keys.find(&key).ok_or(AuthError::Unknown)?;
+    if entry.revoked {
+        return Err(AuthError::Revoked {
+            partner: entry.partner.id.clone(),
+            key_id: entry.key_id.clone(),
+        });
+    }
+    if entry.expires.is_some_and(|t| now >= t) {
+        return Err(AuthError::Expired {
+            partner: entry.partner.id.clone(),
+            key_id: entry.key_id.clone(),
+        });
+    }
+    Ok(Principal {
+        partner: entry.partner.clone(),
+        key_id: entry.key_id.clone(),
+        source,
+    })
+}
+
+/// Takes the one key a request presents, from `Authorization: Bearer` or `X-Api-Key`.
+fn extract(headers: &HeaderMap) -> Result<(PresentedKey<'_>, CredentialSource), AuthError> {
+    let mut bearer = None;
+    let mut auths = headers.get_all(AUTHORIZATION).iter();
+    if let Some(value) = auths.next() {
+        if auths.next().is_some() {
+            return Err(AuthError::Ambiguous);
+        }
+        let value = value.to_str().map_err(|_| AuthError::Malformed)?;
+        let (scheme, rest) = value.trim().split_once(' ').unwrap_or((value.trim(), ""));
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Err(AuthError::UnsupportedScheme);
+        }
+        bearer = Some(well_formed(rest.trim())?);
+    }
+    let mut api = None;
+    let mut apis = headers.get_all(API_KEY_HEADER).iter();
+    if let Some(value) = apis.next() {
+        if apis.next().is_some() {
+            return Err(AuthError::Ambiguous);
+        }
+        let value = value.to_str().map_err(|_| AuthError::Malformed)?;
+        api = Some(well_formed(value.trim())?);
+    }
+    match (bearer, api) {
+        (None, None) => Err(AuthError::Missing),
+        (Some(b), None) => Ok((PresentedKey(b), CredentialSource::Authorization)),
+        (None, Some(a)) => Ok((PresentedKey(a), CredentialSource::ApiKeyHeader)),
+        (Some(_), Some(_)) => Err(AuthError::Ambiguous),
+    }
+}
+
+/// A key is printable ASCII without spaces, at most 512 bytes.
+fn well_formed(key: &str) -> Result<&str, AuthError> {
+    if key.is_empty() || key.len() > 512 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(AuthError::Malformed);
+    }
+    Ok(key)
+}

@@ -1,0 +1,215 @@
+//! Serde types that mirror `gateway.toml` exactly; no logic, and they never leave `config`.
+//!
+//! Durations and timestamps stay strings here so that `validate` can report a bad one with
+//! its place instead of failing the whole parse.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// The whole configuration file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct File {
+    /// Path prefixes that are always refused (default `["/internal", "/db"]`).
+    pub(crate) forbidden: Option<Vec<String>>,
+    /// The partner listener.
+    #[serde(default)]
+    pub(crate) server: Server,
+    /// The admin listener.
+    pub(crate) admin: Option<Admin>,
+    /// Request size and time limits.
+    #[serde(default)]
+    pub(crate) limits: Limits,
+    /// The audit trail.
+    pub(crate) audit: Option<Audit>,
+    /// Per-tier settings, keyed `"1"`, `"2"`, `"3"`.
+    #[serde(default)]
+    pub(crate) tiers: BTreeMap<String, Tier>,
+    /// The permission registry.
+    #[serde(default)]
+    pub(crate) permissions: BTreeMap<String, Permission>,
+    /// Upstream services.
+    #[serde(default)]
+    pub(crate) upstreams: Vec<Upstream>,
+    /// The route allow-list.
+    #[serde(default)]
+    pub(crate) routes: Vec<Route>,
+    /// Partners and their keys.
+    #[serde(default)]
+    pub(crate) partners: Vec<Partner>,
+}
+
+/// `[server]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Server {
+    /// Socket address of the partner listener.
+    #[serde(default = "default_listen")]
+    pub(crate) listen: String,
+    /// How long shutdown waits for in-flight requests.
+    #[serde(default = "default_drain_timeout")]
+    pub(crate) drain_timeout: String,
+}
+
+/// `[admin]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Admin {
+    /// Socket address of the admin listener.
+    pub(crate) listen: String,
+    /// Hex SHA-256 of the admin bearer token.
+    pub(crate) token_sha256: Option<String>,
+}
+
+/// `[limits]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Limits {
+    /// Largest request head (target plus headers).
+    #[serde(default = "default_header_bytes")]
+    pub(crate) max_request_header_bytes: u64,
+    /// Largest request body, with or without `Content-Length`.
+    #[serde(default = "default_body_bytes")]
+    pub(crate) max_request_body_bytes: u64,
+    /// Time a client has to send the request head.
+    #[serde(default = "default_header_timeout")]
+    pub(crate) client_header_timeout: String,
+    /// Time to open a connection to an upstream.
+    #[serde(default = "default_connect_timeout")]
+    pub(crate) upstream_connect_timeout: String,
+    /// Time an upstream has to answer with a response head.
+    #[serde(default = "default_upstream_timeout")]
+    pub(crate) upstream_timeout: String,
+}
+
+/// `[audit]` (the trail itself is written by the audit capability).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Audit {
+    pub(crate) dir: String,
+    pub(crate) durability: Option<String>,
+    pub(crate) flush_interval: Option<String>,
+    pub(crate) rotate_bytes: Option<u64>,
+    pub(crate) retention_days: Option<u32>,
+    pub(crate) signing_key: Option<String>,
+    pub(crate) checkpoint_every: Option<u64>,
+    pub(crate) checkpoint_interval: Option<String>,
+}
+
+/// `[tiers.N]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Tier {
+    pub(crate) rate_per_second: Option<f64>,
+    pub(crate) burst: Option<u32>,
+}
+
+/// One entry of `[permissions]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Permission {
+    /// `read`, `workflow`, `write` or `intelligence`.
+    pub(crate) kind: String,
+    /// Free text for people; read by them, not by the gateway.
+    #[expect(dead_code, reason = "documentation for people")]
+    pub(crate) description: Option<String>,
+}
+
+/// `[[upstreams]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Upstream {
+    pub(crate) name: String,
+    pub(crate) url: String,
+}
+
+/// `[[routes]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Route {
+    pub(crate) name: String,
+    pub(crate) method: String,
+    pub(crate) path: String,
+    pub(crate) permission: String,
+    pub(crate) upstream: String,
+    /// `none` (default), `optional` or `required`.
+    pub(crate) idempotency: Option<String>,
+}
+
+/// `[[partners]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Partner {
+    pub(crate) id: String,
+    pub(crate) tier: i64,
+    pub(crate) stage: String,
+    /// RFC 3339; required in `deprecation`.
+    pub(crate) sunset: Option<String>,
+    /// RFC 3339; the date sent in `Deprecation` (defaults to the time the config was loaded).
+    pub(crate) deprecated_since: Option<String>,
+    #[serde(default)]
+    pub(crate) permissions: Vec<String>,
+    #[serde(default)]
+    pub(crate) keys: Vec<Key>,
+}
+
+/// One API key of a partner, stored only as its SHA-256.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Key {
+    pub(crate) id: String,
+    pub(crate) sha256: String,
+    /// RFC 3339; the key is refused from this instant on.
+    pub(crate) expires: Option<String>,
+    /// A revoked key is refused but kept in the file for the record.
+    #[serde(default)]
+    pub(crate) revoked: bool,
+}
+
+// === impl Server ===
+
+impl Default for Server {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            drain_timeout: default_drain_timeout(),
+        }
+    }
+}
+
+// === impl Limits ===
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_request_header_bytes: default_header_bytes(),
+            max_request_body_bytes: default_body_bytes(),
+            client_header_timeout: default_header_timeout(),
+            upstream_connect_timeout: default_connect_timeout(),
+            upstream_timeout: default_upstream_timeout(),
+        }
+    }
+}
+
+fn default_listen() -> String {
+    "0.0.0.0:8080".to_owned()
+}
+fn default_drain_timeout() -> String {
+    "30s".to_owned()
+}
+fn default_header_bytes() -> u64 {
+    16 * 1024
+}
+fn default_body_bytes() -> u64 {
+    10 * 1024 * 1024
+}
+fn default_header_timeout() -> String {
+    "10s".to_owned()
+}
+fn default_connect_timeout() -> String {
+    "2s".to_owned()
+}
+fn default_upstream_timeout() -> String {
+    "30s".to_owned()
+}

@@ -1,0 +1,56 @@
+//! gateway.toml -> `file::File` (serde, exact shape) -> `validate` -> `Snapshot` (runtime types).
+//!
+//! Loading never panics and never half-applies: it returns a whole snapshot or every problem.
+
+mod error;
+mod file;
+mod validate;
+
+pub use error::{ConfigError, Problem, ProblemKind};
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use crate::snapshot::Snapshot;
+
+/// Values that replace parts of the file before validation (demo and tests bind port 0).
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// Replaces `server.listen`.
+    pub listen: Option<SocketAddr>,
+    /// Replaces every `upstreams[].url`.
+    pub upstream_url: Option<String>,
+}
+
+/// Reads, parses and validates the configuration file at `path`.
+pub fn load(path: &Path) -> Result<Snapshot, ConfigError> {
+    load_with(path, &Overrides::default())
+}
+
+/// As [`load`], with overrides applied before validation.
+pub fn load_with(path: &Path, overrides: &Overrides) -> Result<Snapshot, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    from_str(&text, overrides)
+}
+
+/// Parses and validates configuration text.
+pub fn from_str(text: &str, overrides: &Overrides) -> Result<Snapshot, ConfigError> {
+    let mut file: file::File =
+        toml::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string()))?;
+    if let Some(listen) = overrides.listen {
+        file.server.listen = listen.to_string();
+    }
+    if let Some(url) = &overrides.upstream_url {
+        for u in &mut file.upstreams {
+            u.url.clone_from(url);
+        }
+    }
+    let hash = hex::encode(crate::auth::digest(text.as_bytes()));
+    validate::compile(file, hash).map_err(ConfigError::Invalid)
+}
+
+#[cfg(test)]
+mod tests;

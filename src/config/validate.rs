@@ -1,0 +1,723 @@
+//! Turns `file::*` into runtime types, collecting every problem with its place.
+//!
+//! File structs are destructured without `..`, so a new field does not compile until
+//! someone decides what it means.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use http::Method;
+
+use super::error::{Problem, ProblemKind};
+use super::file;
+use crate::auth::{KeyEntry, KeyStore, Partner};
+use crate::normalize::{fold_case, normalize_path};
+use crate::policy::{PermissionKind, Stage, Tier};
+use crate::proxy::{Upstream, UpstreamClient};
+use crate::routes::{Idempotency, Route, RouteTable};
+use crate::snapshot::{
+    AdminSettings, AuditSettings, Durability, Limits, RateSettings, ServerSettings, Snapshot,
+};
+
+/// The problems found so far.
+#[derive(Default)]
+struct Problems(Vec<Problem>);
+
+/// Compiles a parsed file into a snapshot, or returns every problem found.
+pub(super) fn compile(f: file::File, config_sha256: String) -> Result<Snapshot, Vec<Problem>> {
+    let file::File {
+        forbidden,
+        server,
+        admin,
+        limits,
+        audit,
+        tiers,
+        permissions,
+        upstreams,
+        routes,
+        partners,
+    } = f;
+    let mut p = Problems::default();
+    let forbidden = compile_forbidden(&mut p, forbidden);
+    let server = compile_server(&mut p, server);
+    let admin = admin.and_then(|a| compile_admin(&mut p, a));
+    let limits = compile_limits(&mut p, limits);
+    let audit = audit.and_then(|a| compile_audit(&mut p, a));
+    let tiers = compile_tiers(&mut p, tiers);
+    let permissions = compile_permissions(&mut p, permissions);
+    let upstreams = compile_upstreams(&mut p, upstreams);
+    let routes = compile_routes(&mut p, routes, &forbidden, &permissions, &upstreams);
+    let (partners, keys) = compile_partners(&mut p, partners, &permissions);
+
+    let (Some(server), Some(limits)) = (server, limits) else {
+        return Err(p.0);
+    };
+    if !p.0.is_empty() {
+        return Err(p.0);
+    }
+    let client = UpstreamClient::new(limits.upstream_connect_timeout);
+    Ok(Snapshot {
+        forbidden,
+        server,
+        admin,
+        limits,
+        tiers,
+        audit,
+        permissions,
+        upstreams,
+        routes,
+        partners,
+        keys,
+        config_sha256,
+        client,
+    })
+}
+
+// === impl Problems ===
+
+impl Problems {
+    fn push(&mut self, place: impl Into<String>, kind: ProblemKind) {
+        self.0.push(Problem {
+            place: place.into(),
+            kind,
+        });
+    }
+
+    fn bad(&mut self, place: impl Into<String>, value: &str, why: impl Into<String>) {
+        self.push(
+            place,
+            ProblemKind::BadValue {
+                value: value.to_owned(),
+                why: why.into(),
+            },
+        );
+    }
+
+    fn duration(&mut self, place: &str, value: &str) -> Option<Duration> {
+        match humantime::parse_duration(value) {
+            Ok(d) if d.is_zero() => {
+                self.push(place, bad_duration(value, "it must be greater than zero"));
+                None
+            }
+            Ok(d) => Some(d),
+            Err(e) => {
+                self.push(place, bad_duration(value, &e.to_string()));
+                None
+            }
+        }
+    }
+
+    fn timestamp(&mut self, place: &str, value: &str) -> Option<SystemTime> {
+        match humantime::parse_rfc3339(value) {
+            Ok(t) => Some(t),
+            Err(_) => {
+                self.push(place, ProblemKind::BadTimestamp(value.to_owned()));
+                None
+            }
+        }
+    }
+
+    fn socket_addr(&mut self, place: &str, value: &str) -> Option<SocketAddr> {
+        match value.parse() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                self.bad(place, value, "not a socket address; write e.g. \"0.0.0.0:8080\"");
+                None
+            }
+        }
+    }
+
+    fn sha256(&mut self, place: &str, value: &str) -> Option<[u8; 32]> {
+        let mut out = [0u8; 32];
+        match hex::decode_to_slice(value, &mut out) {
+            Ok(()) => Some(out),
+            Err(_) => {
+                self.push(place, ProblemKind::BadSha256(value.to_owned()));
+                None
+            }
+        }
+    }
+
+    /// Records `value` at `place`; reports where it was first seen if it is a repeat.
+    fn unique(
+        &mut self,
+        seen: &mut HashMap<String, String>,
+        what: &'static str,
+        value: &str,
+        place: &str,
+    ) -> bool {
+        if let Some(first) = seen.get(value) {
+            self.push(
+                place,
+                ProblemKind::Duplicate {
+                    what,
+                    value: value.to_owned(),
+                    first: first.clone(),
+                },
+            );
+            false
+        } else {
+            seen.insert(value.to_owned(), place.to_owned());
+            true
+        }
+    }
+}
+
+fn bad_duration(value: &str, why: &str) -> ProblemKind {
+    ProblemKind::BadDuration {
+        value: value.to_owned(),
+        why: why.to_owned(),
+    }
+}
+
+fn compile_forbidden(p: &mut Problems, forbidden: Option<Vec<String>>) -> Vec<String> {
+    let list = forbidden.unwrap_or_else(|| vec!["/internal".to_owned(), "/db".to_owned()]);
+    let mut out = Vec::new();
+    for (i, raw) in list.iter().enumerate() {
+        let place = format!("forbidden[{i}]");
+        match normalize_path(raw) {
+            Ok(n) if n.as_str() == "/" => {
+                p.bad(&place, raw, "forbidding \"/\" would refuse every request");
+            }
+            Ok(n) if n.as_str() != raw => p.bad(
+                &place,
+                raw,
+                format!("not in canonical form; write {:?}", n.as_str()),
+            ),
+            Ok(n) => out.push(fold_case(n.as_str())),
+            Err(e) => p.bad(&place, raw, format!("not a path prefix: {e}")),
+        }
+    }
+    out
+}
+
+fn compile_server(p: &mut Problems, s: file::Server) -> Option<ServerSettings> {
+    let file::Server {
+        listen,
+        drain_timeout,
+    } = s;
+    let listen = p.socket_addr("server.listen", &listen);
+    let drain_timeout = p.duration("server.drain_timeout", &drain_timeout);
+    Some(ServerSettings {
+        listen: listen?,
+        drain_timeout: drain_timeout?,
+    })
+}
+
+fn compile_admin(p: &mut Problems, a: file::Admin) -> Option<AdminSettings> {
+    let file::Admin {
+        listen,
+        token_sha256,
+    } = a;
+    let listen = p.socket_addr("admin.listen", &listen);
+    let token = token_sha256.map(|t| p.sha256("admin.token_sha256", &t));
+    Some(AdminSettings {
+        listen: listen?,
+        token_sha256: match token {
+            Some(t) => Some(t?),
+            None => None,
+        },
+    })
+}
+
+fn compile_limits(p: &mut Problems, l: file::Limits) -> Option<Limits> {
+    let file::Limits {
+        max_request_header_bytes,
+        max_request_body_bytes,
+        client_header_timeout,
+        upstream_connect_timeout,
+        upstream_timeout,
+    } = l;
+    if !(1024..=1024 * 1024).contains(&max_request_header_bytes) {
+        p.bad(
+            "limits.max_request_header_bytes",
+            &max_request_header_bytes.to_string(),
+            "must be between 1024 and 1048576",
+        );
+    }
+    let header = p.duration("limits.client_header_timeout", &client_header_timeout);
+    let connect = p.duration("limits.upstream_connect_timeout", &upstream_connect_timeout);
+    let upstream = p.duration("limits.upstream_timeout", &upstream_timeout);
+    Some(Limits {
+        max_request_header_bytes: usize::try_from(max_request_header_bytes).ok()?,
+        max_request_body_bytes,
+        client_header_timeout: header?,
+        upstream_connect_timeout: connect?,
+        upstream_timeout: upstream?,
+    })
+}
+
+fn compile_audit(p: &mut Problems, a: file::Audit) -> Option<AuditSettings> {
+    let file::Audit {
+        dir,
+        durability,
+        flush_interval,
+        rotate_bytes,
+        retention_days,
+        signing_key,
+        checkpoint_every,
+        checkpoint_interval,
+    } = a;
+    if dir.is_empty() {
+        p.bad("audit.dir", &dir, "must name a folder");
+    }
+    let durability = match durability.as_deref().unwrap_or("strict") {
+        "strict" => Some(Durability::Strict),
+        "buffered" => Some(Durability::Buffered),
+        other => {
+            p.push(
+                "audit.durability",
+                ProblemKind::NotOneOf {
+                    value: other.to_owned(),
+                    expected: "\"strict\", \"buffered\"",
+                },
+            );
+            None
+        }
+    };
+    let flush = p.duration(
+        "audit.flush_interval",
+        flush_interval.as_deref().unwrap_or("100ms"),
+    );
+    let checkpoint = p.duration(
+        "audit.checkpoint_interval",
+        checkpoint_interval.as_deref().unwrap_or("10s"),
+    );
+    let rotate_bytes = rotate_bytes.unwrap_or(100 * 1024 * 1024);
+    if rotate_bytes < 4096 {
+        p.bad(
+            "audit.rotate_bytes",
+            &rotate_bytes.to_string(),
+            "must be at least 4096",
+        );
+    }
+    let checkpoint_every = checkpoint_every.unwrap_or(1000);
+    if checkpoint_every == 0 {
+        p.bad("audit.checkpoint_every", "0", "must be at least 1");
+    }
+    Some(AuditSettings {
+        dir: dir.into(),
+        durability: durability?,
+        flush_interval: flush?,
+        rotate_bytes,
+        retention_days: retention_days.unwrap_or(400),
+        signing_key: signing_key.map(Into::into),
+        checkpoint_every,
+        checkpoint_interval: checkpoint?,
+    })
+}
+
+fn compile_tiers(
+    p: &mut Problems,
+    tiers: BTreeMap<String, file::Tier>,
+) -> BTreeMap<Tier, RateSettings> {
+    let mut out = BTreeMap::new();
+    for (key, t) in tiers {
+        let place = format!("tiers.{key:?}");
+        let file::Tier {
+            rate_per_second,
+            burst,
+        } = t;
+        let Some(tier) = key.parse().ok().and_then(Tier::new) else {
+            p.bad(&place, &key, "tiers are \"1\", \"2\" and \"3\"");
+            continue;
+        };
+        if rate_per_second.is_some_and(|r| !(r.is_finite() && r > 0.0)) {
+            p.bad(
+                format!("{place}.rate_per_second"),
+                &format!("{rate_per_second:?}"),
+                "must be a positive number",
+            );
+        }
+        if burst == Some(0) {
+            p.bad(format!("{place}.burst"), "0", "must be at least 1");
+        }
+        out.insert(
+            tier,
+            RateSettings {
+                rate_per_second,
+                burst,
+            },
+        );
+    }
+    out
+}
+
+/// A permission name: lower-case words separated by `:`, e.g. `reports:read`.
+fn check_permission_name(p: &mut Problems, place: &str, name: &str) -> bool {
+    if name.contains(['*', '?', '[', ']', '{', '}', '|', '+', '^', '$']) {
+        p.push(place, ProblemKind::WildcardPermission(name.to_owned()));
+        return false;
+    }
+    let word = |w: &str| {
+        !w.is_empty()
+            && w.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-".contains(&b))
+    };
+    if !name.split(':').all(word) {
+        p.bad(
+            place,
+            name,
+            "permission names are lower-case words joined by ':', e.g. \"reports:read\"",
+        );
+        return false;
+    }
+    true
+}
+
+fn compile_permissions(
+    p: &mut Problems,
+    permissions: BTreeMap<String, file::Permission>,
+) -> BTreeMap<Arc<str>, PermissionKind> {
+    let mut out = BTreeMap::new();
+    for (name, perm) in permissions {
+        let place = format!("permissions.{name:?}");
+        let file::Permission {
+            kind,
+            description: _,
+        } = perm;
+        let name_ok = check_permission_name(p, &place, &name);
+        match PermissionKind::parse(&kind) {
+            Some(k) if name_ok => {
+                out.insert(Arc::from(name.as_str()), k);
+            }
+            Some(_) => {}
+            None => p.push(
+                format!("{place}.kind"),
+                ProblemKind::NotOneOf {
+                    value: kind,
+                    expected: "\"read\", \"workflow\", \"write\", \"intelligence\"",
+                },
+            ),
+        }
+    }
+    out
+}
+
+fn compile_upstreams(p: &mut Problems, upstreams: Vec<file::Upstream>) -> Vec<Arc<Upstream>> {
+    let mut seen = HashMap::new();
+    let mut out = Vec::new();
+    for (i, u) in upstreams.into_iter().enumerate() {
+        let file::Upstream { name, url } = u;
+        let place = format!("upstreams[{i}]");
+        if name.is_empty() {
+            p.bad(format!("{place}.name"), &name, "must not be empty");
+        }
+        let unique = p.unique(&mut seen, "upstream", &name, &format!("{place}.name"));
+        match Upstream::parse(&name, &url) {
+            Ok(up) if unique => out.push(Arc::new(up)),
+            Ok(_) => {}
+            Err(why) => p.push(format!("{place}.url"), ProblemKind::BadUrl { value: url, why }),
+        }
+    }
+    out
+}
+
+fn compile_routes(
+    p: &mut Problems,
+    routes: Vec<file::Route>,
+    forbidden: &[String],
+    permissions: &BTreeMap<Arc<str>, PermissionKind>,
+    upstreams: &[Arc<Upstream>],
+) -> RouteTable {
+    let mut table = RouteTable::default();
+    let mut names = HashMap::new();
+    for (i, r) in routes.into_iter().enumerate() {
+        let place = format!("routes[{i}]");
+        let file::Route {
+            name,
+            method,
+            path,
+            permission,
+            upstream,
+            idempotency,
+        } = r;
+        let mut ok = p.unique(&mut names, "route name", &name, &format!("{place}.name"));
+        if name.is_empty() {
+            p.bad(format!("{place}.name"), &name, "must not be empty");
+            ok = false;
+        }
+        let method_ok = Method::from_bytes(method.as_bytes())
+            .ok()
+            .filter(|m| m.as_str().bytes().all(|b| b.is_ascii_uppercase()));
+        if method_ok.is_none() {
+            p.bad(
+                format!("{place}.method"),
+                &method,
+                "write an upper-case HTTP method, e.g. \"GET\"",
+            );
+        }
+        ok &= check_route_path(p, &format!("{place}.path"), &path, forbidden);
+        let kind = check_permission_name(p, &format!("{place}.permission"), &permission)
+            .then(|| permissions.get(permission.as_str()).copied())
+            .flatten();
+        if kind.is_none() && !permission.contains('*') {
+            p.push(
+                format!("{place}.permission"),
+                ProblemKind::UnknownPermission(permission.clone()),
+            );
+        }
+        let up = upstreams.iter().position(|u| *u.name == *upstream);
+        if up.is_none() {
+            p.push(
+                format!("{place}.upstream"),
+                ProblemKind::UnknownUpstream(upstream.clone()),
+            );
+        }
+        let idem = match idempotency.as_deref().unwrap_or("none") {
+            "none" => Some(Idempotency::None),
+            "optional" => Some(Idempotency::Optional),
+            "required" => Some(Idempotency::Required),
+            other => {
+                p.push(
+                    format!("{place}.idempotency"),
+                    ProblemKind::NotOneOf {
+                        value: other.to_owned(),
+                        expected: "\"none\", \"optional\", \"required\"",
+                    },
+                );
+                None
+            }
+        };
+        let (Some(method), Some(kind), Some(upstream_index), Some(idempotency), true) =
+            (method_ok, kind, up, idem, ok)
+        else {
+            continue;
+        };
+        let route = Route {
+            name: name.into(),
+            method,
+            template: path,
+            permission: permission.into(),
+            kind,
+            upstream: upstream.into(),
+            upstream_index,
+            idempotency,
+        };
+        if let Err(why) = table.insert(route) {
+            p.bad(format!("{place}.path"), "", why);
+        }
+    }
+    table
+}
+
+/// A route path must be canonical, use whole-segment `{params}` and avoid forbidden prefixes.
+fn check_route_path(p: &mut Problems, place: &str, path: &str, forbidden: &[String]) -> bool {
+    let normal = match normalize_path(path) {
+        Ok(n) => n,
+        Err(e) => {
+            p.bad(place, path, format!("not a valid route path: {e}"));
+            return false;
+        }
+    };
+    if normal.as_str() != path {
+        p.bad(
+            place,
+            path,
+            format!(
+                "not in canonical form (requests are matched after normalisation); write {:?}",
+                normal.as_str()
+            ),
+        );
+        return false;
+    }
+    for seg in path.split('/') {
+        let braces = seg.contains(['{', '}']);
+        let whole = seg.starts_with('{') && seg.ends_with('}') && seg.len() > 2;
+        if braces && !whole {
+            p.bad(
+                place,
+                path,
+                "a parameter must be a whole segment, e.g. /v1/reports/{id}",
+            );
+            return false;
+        }
+    }
+    let folded = fold_case(path);
+    if let Some(prefix) = forbidden.iter().find(|f| folded.starts_with(f.as_str())) {
+        p.push(
+            place,
+            ProblemKind::UnderForbiddenPrefix {
+                path: path.to_owned(),
+                prefix: prefix.clone(),
+            },
+        );
+        return false;
+    }
+    true
+}
+
+fn compile_partners(
+    p: &mut Problems,
+    partners: Vec<file::Partner>,
+    permissions: &BTreeMap<Arc<str>, PermissionKind>,
+) -> (Vec<Arc<Partner>>, KeyStore) {
+    let mut ids = HashMap::new();
+    let mut key_ids = HashMap::new();
+    let mut key_hashes = HashMap::new();
+    let mut pending = Vec::new();
+    let mut out = Vec::new();
+    let loaded_at = SystemTime::now();
+    for (i, partner) in partners.into_iter().enumerate() {
+        let place = format!("partners[{i}]");
+        let file::Partner {
+            id,
+            tier,
+            stage,
+            sunset,
+            deprecated_since,
+            permissions: held,
+            keys,
+        } = partner;
+        let mut ok = p.unique(&mut ids, "partner id", &id, &format!("{place}.id"));
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b)) {
+            p.bad(
+                format!("{place}.id"),
+                &id,
+                "partner ids are non-empty and use only letters, digits, '_', '.' and '-'",
+            );
+            ok = false;
+        }
+        let raw_tier = tier;
+        let tier = Tier::new(raw_tier);
+        if tier.is_none() {
+            p.push(
+                format!("{place}.tier"),
+                ProblemKind::NotOneOf {
+                    value: raw_tier.to_string(),
+                    expected: "1, 2, 3",
+                },
+            );
+        }
+        let stage = compile_stage(p, &place, &stage, sunset, deprecated_since, loaded_at);
+        let held = compile_held(p, &place, &held, permissions, tier);
+        let (Some(tier), Some(stage), Some(held), true) = (tier, stage, held, ok) else {
+            continue;
+        };
+        let partner = Arc::new(Partner {
+            id: id.into(),
+            tier,
+            stage,
+            permissions: held,
+        });
+        for (k, key) in keys.into_iter().enumerate() {
+            let kplace = format!("{place}.keys[{k}]");
+            let file::Key {
+                id,
+                sha256,
+                expires,
+                revoked,
+            } = key;
+            let id_ok = p.unique(&mut key_ids, "key id", &id, &format!("{kplace}.id"));
+            let digest = p.sha256(&format!("{kplace}.sha256"), &sha256);
+            let hash_ok = p.unique(
+                &mut key_hashes,
+                "key sha256",
+                &sha256.to_ascii_lowercase(),
+                &format!("{kplace}.sha256"),
+            );
+            let expires = match expires {
+                Some(e) => p.timestamp(&format!("{kplace}.expires"), &e).map(Some),
+                None => Some(None),
+            };
+            if let (Some(digest), Some(expires), true, true) = (digest, expires, id_ok, hash_ok) {
+                pending.push((
+                    digest,
+                    KeyEntry {
+                        partner: partner.clone(),
+                        key_id: id.into(),
+                        expires,
+                        revoked,
+                    },
+                ));
+            }
+        }
+        out.push(partner);
+    }
+    let mut store = KeyStore::default();
+    for (digest, entry) in pending {
+        // Duplicates were reported above by their hex spelling.
+        let _ = store.insert(digest, entry);
+    }
+    (out, store)
+}
+
+fn compile_stage(
+    p: &mut Problems,
+    place: &str,
+    stage: &str,
+    sunset: Option<String>,
+    since: Option<String>,
+    loaded_at: SystemTime,
+) -> Option<Stage> {
+    let sunset = sunset.and_then(|s| p.timestamp(&format!("{place}.sunset"), &s));
+    let since = since.and_then(|s| p.timestamp(&format!("{place}.deprecated_since"), &s));
+    match stage {
+        "active" => Some(Stage::Active),
+        "maintenance" => Some(Stage::Maintenance),
+        "end_of_support" => Some(Stage::EndOfSupport),
+        "deprecation" => match sunset {
+            Some(sunset) => Some(Stage::Deprecation {
+                since: since.unwrap_or(loaded_at),
+                sunset,
+            }),
+            None => {
+                p.push(format!("{place}.sunset"), ProblemKind::MissingSunset);
+                None
+            }
+        },
+        other => {
+            p.push(
+                format!("{place}.stage"),
+                ProblemKind::NotOneOf {
+                    value: other.to_owned(),
+                    expected: "\"active\", \"maintenance\", \"deprecation\", \"end_of_support\"",
+                },
+            );
+            None
+        }
+    }
+}
+
+/// A partner's permissions: declared, exact, unique and within its tier's ceiling.
+fn compile_held(
+    p: &mut Problems,
+    place: &str,
+    held: &[String],
+    registry: &BTreeMap<Arc<str>, PermissionKind>,
+    tier: Option<Tier>,
+) -> Option<HashSet<Arc<str>>> {
+    let mut out = HashSet::new();
+    let mut seen = HashMap::new();
+    let before = p.0.len();
+    for (j, perm) in held.iter().enumerate() {
+        let pplace = format!("{place}.permissions[{j}]");
+        if !check_permission_name(p, &pplace, perm) {
+            continue;
+        }
+        if !p.unique(&mut seen, "permission", perm, &pplace) {
+            continue;
+        }
+        let Some((name, kind)) = registry.get_key_value(perm.as_str()) else {
+            p.push(pplace, ProblemKind::UnknownPermission(perm.clone()));
+            continue;
+        };
+        if let Some(tier) = tier.filter(|t| !t.allows(*kind)) {
+            p.push(
+                pplace,
+                ProblemKind::AboveTierCeiling {
+                    permission: perm.clone(),
+                    kind: kind.as_str().to_owned(),
+                    tier: tier.get(),
+                    ceiling: tier.ceiling().to_owned(),
+                },
+            );
+            continue;
+        }
+        out.insert(name.clone());
+    }
+    (p.0.len() == before).then_some(out)
+}
+

@@ -1,0 +1,135 @@
+//! `demo`: a built-in sample KWANUS upstream on loopback and the gateway in front of it.
+//!
+//! The demo keys below are fixed and public: they guard only a loopback demo.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
+
+/// The shipped demo configuration.
+pub const DEMO_CONFIG: &str = include_str!("../config/demo.toml");
+
+/// The demo partners: (partner, key, what it shows).
+pub const DEMO_KEYS: [(&str, &str, &str); 5] = [
+    ("acme", "kwp_demo_acme_read_only_key_0001", "tier 1, active, reports:read"),
+    (
+        "globex",
+        "kwp_demo_globex_workflow_key_0002",
+        "tier 2, active, reports:read + workflows:trigger",
+    ),
+    (
+        "initech",
+        "kwp_demo_initech_deprecated_key_0003",
+        "tier 2, deprecation (sunset 2027-06-30)",
+    ),
+    (
+        "umbrella",
+        "kwp_demo_umbrella_insights_key_0004",
+        "tier 3, active, reports:read + insights:query",
+    ),
+    ("oldco", "kwp_demo_oldco_retired_key_0005", "tier 1, end_of_support"),
+];
+
+/// Starts the sample upstream on `127.0.0.1:0`; returns its address.
+pub async fn start_sample_upstream() -> std::io::Result<SocketAddr> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            tokio::spawn(async move {
+                let _ = auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), service_fn(sample))
+                    .await;
+            });
+        }
+    });
+    Ok(addr)
+}
+
+/// The sample KWANUS API: JSON answers for reports, workflows and insights.
+async fn sample(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let partner = req
+        .headers()
+        .get("x-kwanus-partner")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-")
+        .to_owned();
+    let path = req.uri().path().to_owned();
+    let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let (status, body) = match (req.method(), segs.as_slice()) {
+        (&Method::GET | &Method::HEAD, ["v1", "reports"]) => (
+            StatusCode::OK,
+            r#"{"reports":[{"id":"42","title":"Quarterly grid load"},{"id":"43","title":"Supplier risk"}]}"#.to_owned(),
+        ),
+        (&Method::GET | &Method::HEAD, ["v1", "reports", id]) => (
+            StatusCode::OK,
+            format!(r#"{{"id":{},"title":"Report {id}","served_to":{}}}"#, json(id), json(&partner)),
+        ),
+        (&Method::POST, ["v1", "reports"]) => {
+            (StatusCode::CREATED, r#"{"id":"44","status":"published"}"#.to_owned())
+        }
+        (&Method::POST, ["v1", "workflows", name, "runs"]) => (
+            StatusCode::ACCEPTED,
+            format!(r#"{{"workflow":{},"run":"{}","status":"queued"}}"#, json(name), uuid::Uuid::now_v7()),
+        ),
+        (&Method::POST, ["v1", "insights", "query"]) => (
+            StatusCode::OK,
+            r#"{"insights":[{"signal":"demand_spike","confidence":0.87}]}"#.to_owned(),
+        ),
+        _ => (StatusCode::NOT_FOUND, r#"{"error":"not found"}"#.to_owned()),
+    };
+    let mut rsp = Response::new(Full::new(Bytes::from(body)));
+    *rsp.status_mut() = status;
+    rsp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    Ok(rsp)
+}
+
+fn json(s: &str) -> String {
+    serde_json::Value::from(s).to_string()
+}
+
+/// The text `demo` prints: keys and curl lines that show each decision.
+pub fn instructions(gateway: SocketAddr) -> String {
+    let base = format!("http://{gateway}");
+    let key = |p: &str| {
+        DEMO_KEYS
+            .iter()
+            .find(|(id, _, _)| *id == p)
+            .map_or("", |(_, k, _)| *k)
+    };
+    let mut out = format!("kwanus-gateway demo: gateway on {base}\n\nDemo partners and keys (loopback demo only):\n");
+    for (id, k, what) in DEMO_KEYS {
+        out.push_str(&format!("  {id:<9} {k}   {what}\n"));
+    }
+    let lines = [
+        ("200 allow", format!("curl -i -H 'Authorization: Bearer {}' {base}/v1/reports/42", key("acme"))),
+        ("401 invalid_credentials", format!("curl -i {base}/v1/reports/42")),
+        ("403 permission_denied", format!("curl -i -X POST -H 'X-Api-Key: {}' {base}/v1/reports", key("globex"))),
+        ("403 forbidden_route", format!("curl -i -H 'Authorization: Bearer {}' {base}/internal/admin", key("acme"))),
+        ("403 stage_restricted", format!("curl -i -X POST -H 'Idempotency-Key: demo-1' -H 'Authorization: Bearer {}' {base}/v1/workflows/nightly/runs", key("initech"))),
+        ("403 tier_insufficient", format!("curl -i -X POST -H 'Idempotency-Key: demo-1' -H 'Authorization: Bearer {}' {base}/v1/workflows/nightly/runs", key("acme"))),
+        ("403 partner_revoked", format!("curl -i -H 'Authorization: Bearer {}' {base}/v1/reports/42", key("oldco"))),
+        ("202 allow (workflow)", format!("curl -i -X POST -H 'Idempotency-Key: demo-1' -H 'Authorization: Bearer {}' {base}/v1/workflows/nightly/runs", key("globex"))),
+        ("200 allow + Deprecation/Sunset", format!("curl -i -H 'Authorization: Bearer {}' {base}/v1/reports/42", key("initech"))),
+    ];
+    out.push_str("\nTry:\n");
+    for (what, line) in lines {
+        out.push_str(&format!("  # {what}\n  {line}\n"));
+    }
+    out.push_str("\nCtrl-C stops the demo.\n");
+    out
+}

@@ -1,0 +1,5 @@
+//! The `kwanus-gateway` binary: everything lives in the library; see `cli`.
+
+fn main() -> std::process::ExitCode {
+    kwanus_gateway::cli::main()
+}

@@ -1,0 +1,104 @@
+//! The finish step's data: one `Outcome` per request, handed to every sink exactly once.
+//!
+//! Sinks (the access log now; the audit trail and metrics later) receive plain data and
+//! never see a request object.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+/// Whether policy let the request through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Forwarded (or about to be, when the upstream failed).
+    Allow,
+    /// Answered by the gateway itself.
+    Deny,
+}
+
+/// Everything the audit trail and metrics need to know about one finished request.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// When the request arrived.
+    pub ts: SystemTime,
+    /// The gateway's request id.
+    pub request_id: String,
+    /// The partner, if a key named one.
+    pub partner: Option<Arc<str>>,
+    /// The key id, if a key was recognised.
+    pub key_id: Option<Arc<str>>,
+    /// The partner's tier.
+    pub tier: Option<u8>,
+    /// How the credential was presented (`api_key_bearer`, `api_key_header`), if at all.
+    pub credential: Option<&'static str>,
+    /// The client's address.
+    pub client: SocketAddr,
+    /// The request method.
+    pub method: String,
+    /// The normalised path, or the raw path when it could not be normalised.
+    pub path: String,
+    /// The matched route.
+    pub route: Option<Arc<str>>,
+    /// The route's permission.
+    pub permission: Option<Arc<str>>,
+    /// Allow or deny.
+    pub decision: Decision,
+    /// The SPEC error code of a gateway-made response.
+    pub code: Option<&'static str>,
+    /// The precise reason.
+    pub reason: &'static str,
+    /// The status sent to the client (499 when the client went away first).
+    pub status: u16,
+    /// The upstream called.
+    pub upstream: Option<Arc<str>>,
+    /// The upstream's status.
+    pub upstream_status: Option<u16>,
+    /// Time from arrival to the response head (or to abandonment).
+    pub duration: Duration,
+}
+
+/// Receives every outcome exactly once.
+pub trait OutcomeSink: Send + Sync + 'static {
+    /// Records one finished request.
+    fn record(&self, outcome: &Outcome);
+}
+
+/// The access log: one structured `tracing` event per request.
+#[derive(Debug, Default)]
+pub struct LogSink;
+
+// === impl Decision ===
+
+impl Decision {
+    /// `allow` or `deny`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Allow => "allow",
+            Self::Deny => "deny",
+        }
+    }
+}
+
+// === impl LogSink ===
+
+impl OutcomeSink for LogSink {
+    fn record(&self, o: &Outcome) {
+        tracing::info!(
+            target: "kwanus_gateway::access",
+            request_id = %o.request_id,
+            partner = o.partner.as_deref().unwrap_or("-"),
+            key_id = o.key_id.as_deref().unwrap_or("-"),
+            client = %o.client,
+            method = %o.method,
+            path = %o.path,
+            route = o.route.as_deref().unwrap_or("-"),
+            decision = o.decision.as_str(),
+            code = o.code.unwrap_or("-"),
+            reason = o.reason,
+            status = o.status,
+            upstream_status = o.upstream_status.unwrap_or(0),
+            duration_us = o.duration.as_micros() as u64,
+            "request"
+        );
+    }
+}

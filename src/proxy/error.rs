@@ -1,0 +1,97 @@
+//! `GatewayError`: every way the gateway itself answers instead of the upstream.
+
+use crate::auth::AuthError;
+use crate::normalize::NormalizeError;
+use crate::policy::Deny;
+
+/// An answer the gateway makes itself; `respond` turns each into problem+json.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GatewayError {
+    /// The request target is ambiguous or malformed.
+    #[error("bad request target: {0}")]
+    BadTarget(NormalizeError),
+    /// Something else about the request is malformed.
+    #[error("bad request: {0}")]
+    BadRequest(&'static str),
+    /// The request head is larger than `limits.max_request_header_bytes`.
+    #[error("request headers too large")]
+    HeadersTooLarge,
+    /// The path lies under a forbidden prefix.
+    #[error("forbidden route")]
+    ForbiddenRoute,
+    /// Missing, unknown, expired or revoked credentials.
+    #[error("invalid credentials: {0}")]
+    InvalidCredentials(AuthError),
+    /// No route template matches the path.
+    #[error("no route")]
+    RouteNotFound,
+    /// A template matches, but not for this method.
+    #[error("method not allowed")]
+    MethodNotAllowed {
+        /// The `Allow` header value.
+        allow: String,
+    },
+    /// The decision refused the request.
+    #[error("denied: {0}")]
+    Denied(Deny),
+    /// The body is larger than `limits.max_request_body_bytes`.
+    #[error("payload too large")]
+    PayloadTooLarge,
+    /// The upstream refused or reset the connection.
+    #[error("upstream unavailable: {0}")]
+    UpstreamUnavailable(&'static str),
+    /// The upstream was too slow.
+    #[error("upstream timeout: {0}")]
+    UpstreamTimeout(&'static str),
+}
+
+// === impl GatewayError ===
+
+impl GatewayError {
+    /// The SPEC error code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::BadTarget(_) | Self::BadRequest(_) => "bad_request",
+            Self::HeadersTooLarge => "headers_too_large",
+            Self::ForbiddenRoute => "forbidden_route",
+            Self::InvalidCredentials(_) => "invalid_credentials",
+            Self::RouteNotFound => "route_not_found",
+            Self::MethodNotAllowed { .. } => "method_not_allowed",
+            Self::Denied(d) => d.code(),
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::UpstreamUnavailable(_) => "upstream_unavailable",
+            Self::UpstreamTimeout(_) => "upstream_timeout",
+        }
+    }
+
+    /// The precise reason kept in the audit record.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::BadTarget(e) => e.reason(),
+            Self::BadRequest(r) | Self::UpstreamUnavailable(r) | Self::UpstreamTimeout(r) => r,
+            Self::HeadersTooLarge => "header_bytes_limit",
+            Self::ForbiddenRoute => "forbidden_prefix",
+            Self::InvalidCredentials(e) => e.reason(),
+            Self::RouteNotFound => "no_matching_path",
+            Self::MethodNotAllowed { .. } => "no_route_for_method",
+            Self::Denied(d) => d.reason(),
+            Self::PayloadTooLarge => "body_bytes_limit",
+        }
+    }
+
+    /// Whether policy had allowed the request (the failure came after the decision).
+    pub fn after_permit(&self) -> bool {
+        match self {
+            Self::UpstreamUnavailable(_) | Self::UpstreamTimeout(_) => true,
+            Self::BadTarget(_)
+            | Self::BadRequest(_)
+            | Self::HeadersTooLarge
+            | Self::ForbiddenRoute
+            | Self::InvalidCredentials(_)
+            | Self::RouteNotFound
+            | Self::MethodNotAllowed { .. }
+            | Self::Denied(_)
+            | Self::PayloadTooLarge => false,
+        }
+    }
+}

@@ -1,0 +1,247 @@
+//! Forwarding: builds the upstream request from a `Permit` and streams both bodies.
+//!
+//! Nothing reaches an upstream without a `Permit`; the forwarded path is the normalised
+//! path, byte for byte, and the query is passed unchanged.
+
+use std::error::Error as _;
+use std::fmt;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::request::Parts;
+use http::uri::{Authority, Scheme};
+use http::{HeaderValue, Request, Response, Uri};
+use http_body::{Body as HttpBody, Frame, SizeHint};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use super::headers::{self, Forwarding};
+use super::{Body, GatewayError};
+use crate::normalize::NormalPath;
+use crate::policy::Permit;
+
+/// An upstream service, as validated from `[[upstreams]]`.
+#[derive(Debug)]
+pub struct Upstream {
+    /// Its name.
+    pub name: Arc<str>,
+    scheme: Scheme,
+    authority: Authority,
+    host: HeaderValue,
+}
+
+/// The pooled keep-alive client of a snapshot.
+#[derive(Clone)]
+pub struct UpstreamClient(Client<HttpConnector, CappedBody>);
+
+/// A request body that fails once it grows past its limit, and says so.
+pub struct CappedBody {
+    inner: Incoming,
+    remaining: u64,
+    tripped: Arc<AtomicBool>,
+}
+
+/// The error a `CappedBody` yields past its limit.
+#[derive(Debug, thiserror::Error)]
+#[error("request body exceeds the configured limit")]
+pub struct BodyTooLarge;
+
+/// What forwarding needs besides the request.
+#[derive(Debug)]
+pub(super) struct Outbound<'a> {
+    /// The upstream to call.
+    pub upstream: &'a Upstream,
+    /// The normalised path.
+    pub path: &'a NormalPath,
+    /// Header facts for the upstream.
+    pub forwarding: Forwarding<'a>,
+    /// Largest body accepted.
+    pub max_body: u64,
+    /// Time allowed for the response head.
+    pub timeout: Duration,
+}
+
+// === impl Upstream ===
+
+impl Upstream {
+    /// Validates an upstream URL: `http://host[:port]`, with no path, query or user info.
+    pub fn parse(name: &str, url: &str) -> Result<Self, String> {
+        let uri: Uri = url.parse().map_err(|e| format!("{e}"))?;
+        let scheme = uri.scheme().cloned().ok_or("it has no scheme")?;
+        if scheme != Scheme::HTTP {
+            return Err(if scheme == Scheme::HTTPS {
+                "https upstreams need TLS to upstreams, which this build does not have yet".into()
+            } else {
+                format!("scheme {scheme} is not supported, use http")
+            });
+        }
+        let authority = uri.authority().cloned().ok_or("it has no host")?;
+        if authority.as_str().contains('@') {
+            return Err("user information is not allowed in upstream URLs".into());
+        }
+        if authority.host().is_empty() {
+            return Err("it has no host".into());
+        }
+        if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
+            return Err("an upstream URL names a server only, without path or query".into());
+        }
+        let host = HeaderValue::from_str(authority.as_str()).map_err(|e| e.to_string())?;
+        Ok(Self {
+            name: name.into(),
+            scheme,
+            authority,
+            host,
+        })
+    }
+
+    /// `host[:port]` as sent in `Host`.
+    pub fn host_header(&self) -> &HeaderValue {
+        &self.host
+    }
+
+    fn uri(&self, path: &NormalPath, query: Option<&str>) -> Result<Uri, GatewayError> {
+        let pq = match query {
+            Some(q) => format!("{path}?{q}"),
+            None => path.to_string(),
+        };
+        Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(self.authority.clone())
+            .path_and_query(pq)
+            .build()
+            .map_err(|_| GatewayError::BadRequest("unforwardable query"))
+    }
+}
+
+// === impl UpstreamClient ===
+
+impl UpstreamClient {
+    /// A pooled client whose connections time out after `connect_timeout`.
+    pub fn new(connect_timeout: Duration) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(connect_timeout));
+        connector.set_nodelay(true);
+        connector.enforce_http(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .pool_max_idle_per_host(512)
+            .build(connector);
+        Self(client)
+    }
+}
+
+impl fmt::Debug for UpstreamClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("UpstreamClient")
+    }
+}
+
+// === impl CappedBody ===
+
+impl CappedBody {
+    fn new(inner: Incoming, limit: u64) -> (Self, Arc<AtomicBool>) {
+        let tripped = Arc::new(AtomicBool::new(false));
+        let body = Self {
+            inner,
+            remaining: limit,
+            tripped: tripped.clone(),
+        };
+        (body, tripped)
+    }
+}
+
+impl HttpBody for CappedBody {
+    type Data = Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let frame = match Pin::new(&mut self.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => frame,
+            Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e.into()))),
+            Poll::Ready(None) => return Poll::Ready(None),
+            Poll::Pending => return Poll::Pending,
+        };
+        if let Some(data) = frame.data_ref() {
+            let len = data.len() as u64;
+            if len > self.remaining {
+                self.tripped.store(true, Ordering::Relaxed);
+                return Poll::Ready(Some(Err(Box::new(BodyTooLarge))));
+            }
+            self.remaining -= len;
+        }
+        Poll::Ready(Some(Ok(frame)))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Sends a permitted request to its upstream and returns the streaming response.
+pub(super) async fn send(
+    client: &UpstreamClient,
+    permit: &Permit,
+    mut parts: Parts,
+    body: Incoming,
+    out: Outbound<'_>,
+) -> Result<Response<Body>, GatewayError> {
+    let _ = permit; // the proof is required to call this function at all
+    if body.size_hint().lower() > out.max_body {
+        return Err(GatewayError::PayloadTooLarge);
+    }
+    let uri = out.upstream.uri(out.path, parts.uri.query())?;
+    headers::to_upstream(&mut parts.headers, &out.forwarding);
+    let (body, tripped) = CappedBody::new(body, out.max_body);
+    let mut req = Request::new(body);
+    *req.method_mut() = parts.method;
+    *req.uri_mut() = uri;
+    *req.headers_mut() = parts.headers;
+
+    let result = tokio::time::timeout(out.timeout, client.0.request(req)).await;
+    if tripped.load(Ordering::Relaxed) {
+        return Err(GatewayError::PayloadTooLarge);
+    }
+    let rsp = match result {
+        Err(_elapsed) => return Err(GatewayError::UpstreamTimeout("upstream_response_timeout")),
+        Ok(Err(e)) => return Err(classify(&e)),
+        Ok(Ok(rsp)) => rsp,
+    };
+    let (mut parts, body) = rsp.into_parts();
+    headers::from_upstream(&mut parts.headers);
+    Ok(Response::from_parts(parts, body.map_err(Into::into).boxed_unsync()))
+}
+
+/// Maps a client error to 502 or 504, with a precise reason.
+fn classify(e: &hyper_util::client::legacy::Error) -> GatewayError {
+    let mut source = e.source();
+    let mut timed_out = false;
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            timed_out |= io.kind() == std::io::ErrorKind::TimedOut;
+        }
+        source = s.source();
+    }
+    if e.is_connect() {
+        if timed_out {
+            GatewayError::UpstreamTimeout("upstream_connect_timeout")
+        } else {
+            GatewayError::UpstreamUnavailable("upstream_connect_failed")
+        }
+    } else {
+        GatewayError::UpstreamUnavailable("upstream_connection_error")
+    }
+}

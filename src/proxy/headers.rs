@@ -1,0 +1,143 @@
+//! Header rules both ways: strip hop-by-hop, credential and spoofable headers; add the ones
+//! the upstream may trust.
+//!
+//! Stripping runs before adding, so a client that names a gateway header in `Connection`
+//! cannot make the gateway drop it.
+
+use std::net::IpAddr;
+
+use http::header::{AUTHORIZATION, CONNECTION, CONTENT_LENGTH, HOST};
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::auth::{API_KEY_HEADER, CredentialSource};
+use crate::policy::Permit;
+
+/// Headers that describe one connection, never the message (RFC 9110 §7.6.1), plus
+/// `Expect`, which the gateway answers itself.
+const HOP_BY_HOP: [&str; 10] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "expect",
+];
+
+/// Forwarding headers a client could forge; the gateway sets its own.
+const FORWARDING: [&str; 7] = [
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "x-forwarded-port",
+    "x-real-ip",
+    "x-request-id",
+];
+
+/// `X-Kwanus-Partner`.
+pub(super) const KWANUS_PARTNER: HeaderName = HeaderName::from_static("x-kwanus-partner");
+/// `X-Kwanus-Tier`.
+pub(super) const KWANUS_TIER: HeaderName = HeaderName::from_static("x-kwanus-tier");
+/// `X-Kwanus-Permission`.
+pub(super) const KWANUS_PERMISSION: HeaderName = HeaderName::from_static("x-kwanus-permission");
+/// `X-Kwanus-Route`.
+pub(super) const KWANUS_ROUTE: HeaderName = HeaderName::from_static("x-kwanus-route");
+/// `X-Request-Id`.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// What the gateway tells the upstream about a permitted request.
+#[derive(Debug)]
+pub(super) struct Forwarding<'a> {
+    /// The proof of the decision.
+    pub permit: &'a Permit,
+    /// The gateway's request id.
+    pub request_id: &'a HeaderValue,
+    /// The client's address.
+    pub client_ip: IpAddr,
+    /// `http` or `https`, as the client connected.
+    pub proto: &'static str,
+    /// The upstream's `host[:port]`.
+    pub upstream_host: &'a HeaderValue,
+}
+
+/// Rewrites a request's headers for the upstream.
+pub(super) fn to_upstream(h: &mut HeaderMap, f: &Forwarding<'_>) {
+    let original_host = h.get(HOST).cloned();
+    strip_hop_by_hop(h);
+    if f.permit.principal().source == CredentialSource::Authorization {
+        h.remove(AUTHORIZATION);
+    }
+    h.remove(API_KEY_HEADER);
+    for name in FORWARDING {
+        h.remove(name);
+    }
+    strip_kwanus(h);
+
+    let principal = f.permit.principal();
+    let route = f.permit.route();
+    h.insert(HOST, f.upstream_host.clone());
+    if let Some(host) = original_host {
+        h.insert(HeaderName::from_static("x-forwarded-host"), host);
+    }
+    insert_str(h, KWANUS_PARTNER, &principal.partner.id);
+    insert_str(h, KWANUS_TIER, &principal.partner.tier.to_string());
+    insert_str(h, KWANUS_PERMISSION, &route.permission);
+    insert_str(h, KWANUS_ROUTE, &route.name);
+    h.insert(REQUEST_ID, f.request_id.clone());
+    insert_str(
+        h,
+        HeaderName::from_static("x-forwarded-for"),
+        &f.client_ip.to_string(),
+    );
+    h.insert(
+        HeaderName::from_static("x-forwarded-proto"),
+        HeaderValue::from_static(f.proto),
+    );
+}
+
+/// Rewrites an upstream response's headers for the client.
+pub(super) fn from_upstream(h: &mut HeaderMap) {
+    strip_hop_by_hop(h);
+}
+
+/// Removes hop-by-hop headers and every header named in `Connection`, except the message
+/// framing, which is the gateway's to decide.
+fn strip_hop_by_hop(h: &mut HeaderMap) {
+    let named: Vec<HeaderName> = h
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+        .filter(|n| *n != CONTENT_LENGTH)
+        .collect();
+    for name in named {
+        h.remove(name);
+    }
+    for name in HOP_BY_HOP {
+        h.remove(name);
+    }
+}
+
+/// Removes every `X-Kwanus-*` header: only the gateway may set them.
+fn strip_kwanus(h: &mut HeaderMap) {
+    let spoofed: Vec<HeaderName> = h
+        .keys()
+        .filter(|n| n.as_str().starts_with("x-kwanus-"))
+        .cloned()
+        .collect();
+    for name in spoofed {
+        h.remove(name);
+    }
+}
+
+fn insert_str(h: &mut HeaderMap, name: HeaderName, value: &str) {
+    // Config validation keeps ids and names to header-safe characters.
+    if let Ok(v) = HeaderValue::from_str(value) {
+        h.insert(name, v);
+    }
+}

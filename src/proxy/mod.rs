@@ -1,0 +1,318 @@
+//! `GatewayService`: runs the phases of SPEC's decision order and always calls `finish`.
+//!
+//! The only orchestrating module: normalise → forbidden → authenticate → route → decide →
+//! forward, then one outcome to the sinks on every path (allow, deny, error, abandoned).
+
+mod error;
+mod forward;
+mod headers;
+mod respond;
+
+pub use error::GatewayError;
+pub use forward::{BodyTooLarge, CappedBody, Upstream, UpstreamClient};
+pub use headers::REQUEST_ID;
+pub use respond::PROBLEM_JSON;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::request::Parts;
+use http::{HeaderValue, Method, Request, Response};
+use hyper::body::Incoming;
+use tokio::time::Instant;
+
+use crate::auth::{self, Principal};
+use crate::normalize::{NormalPath, normalize_path};
+use crate::outcome::{Decision, Outcome, OutcomeSink};
+use crate::policy::{self, Facts, Stage};
+use crate::routes::{Route, RouteMiss};
+use crate::snapshot::{Shared, Snapshot};
+
+/// The boxed error of response bodies.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The body of every response the gateway sends.
+pub type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>;
+
+/// Longest raw path kept in an outcome when the path could not be normalised.
+const MAX_RAW_PATH: usize = 1024;
+
+/// The partner-facing service for one connection.
+#[derive(Clone)]
+pub struct GatewayService {
+    shared: Shared,
+    sink: Arc<dyn OutcomeSink>,
+    client_addr: SocketAddr,
+    proto: &'static str,
+}
+
+/// One request in progress: what the outcome will say, and the facts later phases need.
+struct Exchange {
+    outcome: Outcome,
+    principal: Option<Principal>,
+    started: Instant,
+    sink: Arc<dyn OutcomeSink>,
+    finished: bool,
+}
+
+// === impl GatewayService ===
+
+impl GatewayService {
+    /// A service for a connection from `client_addr`.
+    pub fn new(shared: Shared, sink: Arc<dyn OutcomeSink>, client_addr: SocketAddr) -> Self {
+        Self {
+            shared,
+            sink,
+            client_addr,
+            proto: "http",
+        }
+    }
+
+    /// Answers one request; never fails, every error becomes a problem+json response.
+    pub async fn serve(&self, req: Request<Incoming>) -> Response<Body> {
+        // One consistent snapshot for the whole request, across every await.
+        let snap = self.shared.load_full();
+        let mut ex = Exchange::begin(&req, self.client_addr, self.sink.clone());
+        let request_id = request_id_value(&ex.outcome.request_id);
+        let mut rsp = match self.handle(&snap, req, &mut ex, &request_id).await {
+            Ok(rsp) => {
+                ex.outcome.decision = Decision::Allow;
+                ex.outcome.reason = "permitted";
+                ex.outcome.upstream_status = Some(rsp.status().as_u16());
+                rsp
+            }
+            Err(e) => {
+                ex.fail(&e);
+                respond::error(&e, &ex.outcome.request_id, ex.outcome.route.as_deref())
+            }
+        };
+        let h = rsp.headers_mut();
+        h.insert(REQUEST_ID, request_id);
+        if let Some(p) = &ex.principal {
+            deprecation_headers(h, p.partner.stage);
+        }
+        ex.finish(rsp.status().as_u16());
+        rsp
+    }
+
+    /// The phases in SPEC order, written for the happy path.
+    async fn handle(
+        &self,
+        snap: &Snapshot,
+        req: Request<Incoming>,
+        ex: &mut Exchange,
+        request_id: &HeaderValue,
+    ) -> Result<Response<Body>, GatewayError> {
+        let (parts, body) = req.into_parts();
+        let path = target_path(&parts).inspect_err(|_| {
+            ex.outcome.path = truncate(parts.uri.path(), MAX_RAW_PATH);
+        })?;
+        ex.outcome.path = path.as_str().to_owned();
+        check_head_size(&parts, snap.limits.max_request_header_bytes)?;
+
+        let authn = auth::authenticate(&snap.keys, &parts.headers, SystemTime::now());
+        match &authn {
+            Ok(p) => ex.identify(p),
+            Err(e) => ex.identify_known(e),
+        }
+        if snap.forbidden_prefix(&path).is_some() {
+            return Err(GatewayError::ForbiddenRoute);
+        }
+        let principal = authn.map_err(GatewayError::InvalidCredentials)?;
+
+        let route = snap
+            .routes
+            .find(&parts.method, path.as_str())
+            .map_err(|miss| match miss {
+                RouteMiss::NotFound => GatewayError::RouteNotFound,
+                RouteMiss::MethodNotAllowed { allow } => GatewayError::MethodNotAllowed { allow },
+            })?;
+        ex.route(route, snap);
+
+        let facts = Facts {
+            has_idempotency_key: parts.headers.contains_key("idempotency-key"),
+        };
+        let permit = policy::decide(&principal, route, &facts).map_err(GatewayError::Denied)?;
+        // From here a request the client abandons was an allowed one.
+        ex.outcome.decision = Decision::Allow;
+
+        let upstream = &snap.upstreams[route.upstream_index];
+        let out = forward::Outbound {
+            upstream,
+            path: &path,
+            forwarding: headers::Forwarding {
+                permit: &permit,
+                request_id,
+                client_ip: self.client_addr.ip(),
+                proto: self.proto,
+                upstream_host: upstream.host_header(),
+            },
+            max_body: snap.limits.max_request_body_bytes,
+            timeout: snap.limits.upstream_timeout,
+        };
+        forward::send(&snap.client, &permit, parts, body, out).await
+    }
+}
+
+impl hyper::service::Service<Request<Incoming>> for GatewayService {
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn call(&self, req: Request<Incoming>) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move { Ok(this.serve(req).await) })
+    }
+}
+
+// === impl Exchange ===
+
+impl Exchange {
+    fn begin(req: &Request<Incoming>, client: SocketAddr, sink: Arc<dyn OutcomeSink>) -> Self {
+        let outcome = Outcome {
+            ts: SystemTime::now(),
+            request_id: uuid::Uuid::now_v7().to_string(),
+            partner: None,
+            key_id: None,
+            tier: None,
+            credential: None,
+            client,
+            method: req.method().as_str().to_owned(),
+            path: String::new(),
+            route: None,
+            permission: None,
+            decision: Decision::Deny,
+            code: None,
+            reason: "client_closed",
+            status: 499,
+            upstream: None,
+            upstream_status: None,
+            duration: std::time::Duration::ZERO,
+        };
+        Self {
+            outcome,
+            principal: None,
+            started: Instant::now(),
+            sink,
+            finished: false,
+        }
+    }
+
+    fn identify(&mut self, p: &Principal) {
+        self.outcome.partner = Some(p.partner.id.clone());
+        self.outcome.key_id = Some(p.key_id.clone());
+        self.outcome.tier = Some(p.partner.tier.get());
+        self.outcome.credential = Some(p.source.as_str());
+        self.principal = Some(p.clone());
+    }
+
+    /// Keeps partner and key id of a known but unusable key, for the audit record only.
+    fn identify_known(&mut self, e: &auth::AuthError) {
+        if let Some((partner, key_id)) = e.known_key() {
+            self.outcome.partner = Some(partner.clone());
+            self.outcome.key_id = Some(key_id.clone());
+        }
+    }
+
+    fn route(&mut self, route: &Route, snap: &Snapshot) {
+        self.outcome.route = Some(route.name.clone());
+        self.outcome.permission = Some(route.permission.clone());
+        self.outcome.upstream = Some(snap.upstreams[route.upstream_index].name.clone());
+    }
+
+    fn fail(&mut self, e: &GatewayError) {
+        self.outcome.decision = if e.after_permit() {
+            Decision::Allow
+        } else {
+            Decision::Deny
+        };
+        self.outcome.code = Some(e.code());
+        self.outcome.reason = e.reason();
+        if !e.after_permit() {
+            self.outcome.upstream = None;
+        }
+    }
+
+    fn finish(&mut self, status: u16) {
+        if std::mem::replace(&mut self.finished, true) {
+            return;
+        }
+        self.outcome.status = status;
+        self.outcome.duration = self.started.elapsed();
+        self.sink.record(&self.outcome);
+    }
+}
+
+impl Drop for Exchange {
+    /// The client went away before a response was chosen: still exactly one outcome.
+    fn drop(&mut self) {
+        if !self.finished {
+            self.outcome.reason = "client_closed";
+            self.outcome.code = None;
+            self.finish(499);
+        }
+    }
+}
+
+/// The normalised path of an origin-form or absolute-form target.
+fn target_path(parts: &Parts) -> Result<NormalPath, GatewayError> {
+    if parts.method == Method::CONNECT {
+        return Err(GatewayError::BadRequest("connect_method"));
+    }
+    let uri = &parts.uri;
+    match (uri.scheme_str(), uri.authority()) {
+        (None, None) => {}
+        (Some("http" | "https"), Some(_)) => {}
+        _ => return Err(GatewayError::BadTarget(crate::normalize::NormalizeError::NotOriginForm)),
+    }
+    let path = match uri.path() {
+        "" if uri.scheme().is_some() => "/",
+        p => p,
+    };
+    normalize_path(path).map_err(GatewayError::BadTarget)
+}
+
+/// Refuses a request head larger than the limit (target plus header lines).
+fn check_head_size(parts: &Parts, max: usize) -> Result<(), GatewayError> {
+    let target = parts.uri.path_and_query().map_or(0, |pq| pq.as_str().len());
+    let headers: usize = parts
+        .headers
+        .iter()
+        .map(|(n, v)| n.as_str().len() + v.len() + 4)
+        .sum();
+    if target + headers > max {
+        return Err(GatewayError::HeadersTooLarge);
+    }
+    Ok(())
+}
+
+/// `Deprecation` (RFC 9745) and `Sunset` (RFC 8594) for a deprecated partner.
+fn deprecation_headers(h: &mut http::HeaderMap, stage: Stage) {
+    if let Stage::Deprecation { since, sunset } = stage {
+        let secs = since.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        if let Ok(v) = HeaderValue::from_str(&format!("@{secs}")) {
+            h.insert("deprecation", v);
+        }
+        if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(sunset)) {
+            h.insert("sunset", v);
+        }
+    }
+}
+
+fn request_id_value(id: &str) -> HeaderValue {
+    // A UUID is always a valid header value.
+    HeaderValue::from_str(id).unwrap_or(HeaderValue::from_static("-"))
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_owned()
+}

@@ -1,0 +1,146 @@
+//! One exhaustive table from `GatewayError` to status and RFC 9457 problem+json body.
+//!
+//! Bodies carry a stable code and the request id, never internal addresses or key ids.
+
+use bytes::Bytes;
+use http::header::{ALLOW, CONTENT_TYPE, RETRY_AFTER};
+use http::{HeaderValue, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use serde::Serialize;
+
+use super::{Body, GatewayError};
+use crate::policy::Deny;
+
+/// The problem+json media type.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// RFC 9457 problem details, plus our `code` and `request_id` members.
+#[derive(Debug, Serialize)]
+struct Problem<'a> {
+    r#type: &'static str,
+    title: &'static str,
+    status: u16,
+    code: &'static str,
+    detail: String,
+    request_id: &'a str,
+}
+
+/// The status code for an error.
+pub(super) fn status(e: &GatewayError) -> StatusCode {
+    match e {
+        GatewayError::BadTarget(_) | GatewayError::BadRequest(_) => StatusCode::BAD_REQUEST,
+        GatewayError::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        GatewayError::ForbiddenRoute => StatusCode::FORBIDDEN,
+        GatewayError::InvalidCredentials(_) => StatusCode::UNAUTHORIZED,
+        GatewayError::RouteNotFound => StatusCode::NOT_FOUND,
+        GatewayError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+        GatewayError::Denied(Deny::IdempotencyKeyRequired) => StatusCode::PRECONDITION_REQUIRED,
+        GatewayError::Denied(
+            Deny::PartnerRevoked
+            | Deny::StageRestricted { .. }
+            | Deny::TierInsufficient { .. }
+            | Deny::PermissionDenied { .. },
+        ) => StatusCode::FORBIDDEN,
+        GatewayError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        GatewayError::UpstreamUnavailable(_) => StatusCode::BAD_GATEWAY,
+        GatewayError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+    }
+}
+
+/// What the client is told; identical for every credential failure, so keys cannot be probed.
+fn detail(e: &GatewayError, route: Option<&str>) -> String {
+    let route = route.unwrap_or("-");
+    match e {
+        GatewayError::BadTarget(n) => format!("the request target was refused: {n}"),
+        GatewayError::BadRequest(r) => format!("the request was refused: {r}"),
+        GatewayError::HeadersTooLarge => "the request headers are larger than allowed".into(),
+        GatewayError::ForbiddenRoute => "this path is never served through the gateway".into(),
+        GatewayError::InvalidCredentials(_) => "a valid API key is required".into(),
+        GatewayError::RouteNotFound => "no route matches this path".into(),
+        GatewayError::MethodNotAllowed { allow } => {
+            format!("this path allows only: {allow}")
+        }
+        GatewayError::Denied(d @ Deny::PermissionDenied { .. }) => format!("route {route} {d}"),
+        GatewayError::Denied(d) => d.to_string(),
+        GatewayError::PayloadTooLarge => "the request body is larger than allowed".into(),
+        GatewayError::UpstreamUnavailable(_) => "the upstream service is unavailable".into(),
+        GatewayError::UpstreamTimeout(_) => "the upstream service did not answer in time".into(),
+    }
+}
+
+/// The problem+json response for `e`.
+pub(super) fn error(e: &GatewayError, request_id: &str, route: Option<&str>) -> Response<Body> {
+    let status = status(e);
+    let problem = Problem {
+        r#type: "about:blank",
+        title: status.canonical_reason().unwrap_or("Error"),
+        status: status.as_u16(),
+        code: e.code(),
+        detail: detail(e, route),
+        request_id,
+    };
+    // Serialising a struct of strings and integers cannot fail.
+    let body = serde_json::to_vec(&problem).unwrap_or_default();
+    let mut rsp = Response::new(Full::new(Bytes::from(body)).map_err(|e| match e {}).boxed_unsync());
+    *rsp.status_mut() = status;
+    let h = rsp.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    match e {
+        GatewayError::MethodNotAllowed { allow } => {
+            if let Ok(v) = HeaderValue::from_str(allow) {
+                h.insert(ALLOW, v);
+            }
+        }
+        GatewayError::UpstreamUnavailable(_) => {
+            h.insert(RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        GatewayError::InvalidCredentials(_) => {
+            h.insert(
+                http::header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"kwanus\""),
+            );
+        }
+        GatewayError::BadTarget(_)
+        | GatewayError::BadRequest(_)
+        | GatewayError::HeadersTooLarge
+        | GatewayError::ForbiddenRoute
+        | GatewayError::RouteNotFound
+        | GatewayError::Denied(_)
+        | GatewayError::PayloadTooLarge
+        | GatewayError::UpstreamTimeout(_) => {}
+    }
+    rsp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::AuthError;
+
+    #[test]
+    fn every_credential_failure_reads_the_same() {
+        let errors = [
+            AuthError::Missing,
+            AuthError::Unknown,
+            AuthError::Malformed,
+            AuthError::UnsupportedScheme,
+            AuthError::Ambiguous,
+            AuthError::Expired {
+                partner: "acme".into(),
+                key_id: "k".into(),
+            },
+            AuthError::Revoked {
+                partner: "acme".into(),
+                key_id: "k".into(),
+            },
+        ];
+        let details: Vec<_> = errors
+            .into_iter()
+            .map(|a| {
+                let e = GatewayError::InvalidCredentials(a);
+                (status(&e), e.code(), detail(&e, Some("r")))
+            })
+            .collect();
+        assert!(details.windows(2).all(|w| w[0] == w[1]), "{details:?}");
+    }
+}

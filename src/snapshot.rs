@@ -1,0 +1,148 @@
+//! The immutable compiled runtime configuration, and the shared handle that reload swaps.
+//!
+//! A request loads the snapshot once and keeps it to the end, so a reload never changes
+//! the rules under a request in flight.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+
+use crate::auth::{KeyStore, Partner};
+use crate::policy::{PermissionKind, Tier};
+use crate::proxy::{Upstream, UpstreamClient};
+use crate::routes::RouteTable;
+
+/// The shared, atomically swappable current snapshot.
+pub type Shared = Arc<ArcSwap<Snapshot>>;
+
+/// One validated configuration, ready to serve.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// Lower-case forbidden path prefixes.
+    pub forbidden: Vec<String>,
+    /// Partner listener settings.
+    pub server: ServerSettings,
+    /// Admin listener settings, if configured.
+    pub admin: Option<AdminSettings>,
+    /// Request limits.
+    pub limits: Limits,
+    /// Per-tier rate settings.
+    pub tiers: BTreeMap<Tier, RateSettings>,
+    /// Audit settings, if configured.
+    pub audit: Option<AuditSettings>,
+    /// The permission registry.
+    pub permissions: BTreeMap<Arc<str>, PermissionKind>,
+    /// Upstreams, indexed by `Route::upstream_index`.
+    pub upstreams: Vec<Arc<Upstream>>,
+    /// The route allow-list.
+    pub routes: RouteTable,
+    /// Partners in file order.
+    pub partners: Vec<Arc<Partner>>,
+    /// Keys by digest.
+    pub keys: KeyStore,
+    /// SHA-256 (hex) of the configuration file's bytes.
+    pub config_sha256: String,
+    /// The pooled upstream client, built with this snapshot's connect timeout.
+    pub client: UpstreamClient,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    /// Where the partner listener binds.
+    pub listen: SocketAddr,
+    /// How long shutdown waits for in-flight requests.
+    pub drain_timeout: Duration,
+}
+
+/// `[admin]`.
+#[derive(Debug, Clone)]
+pub struct AdminSettings {
+    /// Where the admin listener binds.
+    pub listen: SocketAddr,
+    /// SHA-256 of the admin bearer token.
+    pub token_sha256: Option<[u8; 32]>,
+}
+
+/// `[limits]`.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest request head in bytes.
+    pub max_request_header_bytes: usize,
+    /// Largest request body in bytes.
+    pub max_request_body_bytes: u64,
+    /// Time to receive a request head.
+    pub client_header_timeout: Duration,
+    /// Time to connect to an upstream.
+    pub upstream_connect_timeout: Duration,
+    /// Time for an upstream's response head.
+    pub upstream_timeout: Duration,
+}
+
+/// Rate settings of a tier.
+#[derive(Debug, Clone, Copy)]
+pub struct RateSettings {
+    /// Sustained requests per second.
+    pub rate_per_second: Option<f64>,
+    /// Burst size.
+    pub burst: Option<u32>,
+}
+
+/// Whether a response waits for its audit record to be on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Group commit before the response.
+    Strict,
+    /// Flushed every `flush_interval`.
+    Buffered,
+}
+
+/// `[audit]`.
+#[derive(Debug, Clone)]
+pub struct AuditSettings {
+    /// Folder of the trail.
+    pub dir: std::path::PathBuf,
+    /// Durability mode.
+    pub durability: Durability,
+    /// Flush interval in buffered mode.
+    pub flush_interval: Duration,
+    /// Rotation size.
+    pub rotate_bytes: u64,
+    /// Retention in days.
+    pub retention_days: u32,
+    /// Ed25519 signing key path.
+    pub signing_key: Option<std::path::PathBuf>,
+    /// Checkpoint every N records.
+    pub checkpoint_every: u64,
+    /// Checkpoint at least this often.
+    pub checkpoint_interval: Duration,
+}
+
+// === impl Snapshot ===
+
+impl Snapshot {
+    /// A one-line summary, as printed by `check`.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} partners, {} keys, {} routes, {} upstreams, {} permissions, {} forbidden prefixes (config sha256 {})",
+            self.partners.len(),
+            self.keys.len(),
+            self.routes.len(),
+            self.upstreams.len(),
+            self.permissions.len(),
+            self.forbidden.len(),
+            &self.config_sha256[..12],
+        )
+    }
+
+    /// Whether a normalised path lies under a forbidden prefix (case-insensitive).
+    pub fn forbidden_prefix(&self, path: &crate::normalize::NormalPath) -> Option<&str> {
+        self.forbidden
+            .iter()
+            .find(|p| path.starts_with_ignore_case(p))
+            .map(String::as_str)
+    }
+}
