@@ -21,6 +21,15 @@ use crate::snapshot::{
     AdminSettings, AuditSettings, Durability, Limits, RateSettings, ServerSettings, Snapshot,
 };
 
+/// What routes are checked against.
+struct Known<'a> {
+    forbidden: &'a [String],
+    permissions: &'a BTreeMap<Arc<str>, PermissionKind>,
+    upstreams: &'a [Arc<Upstream>],
+    /// Every declared upstream name, valid or not (an invalid one is reported once).
+    declared_upstreams: &'a HashSet<String>,
+}
+
 /// The problems found so far.
 #[derive(Default)]
 struct Problems(Vec<Problem>);
@@ -47,8 +56,14 @@ pub(super) fn compile(f: file::File, config_sha256: String) -> Result<Snapshot, 
     let audit = audit.and_then(|a| compile_audit(&mut p, a));
     let tiers = compile_tiers(&mut p, tiers);
     let permissions = compile_permissions(&mut p, permissions);
-    let upstreams = compile_upstreams(&mut p, upstreams);
-    let routes = compile_routes(&mut p, routes, &forbidden, &permissions, &upstreams);
+    let (upstreams, declared) = compile_upstreams(&mut p, upstreams);
+    let known = Known {
+        forbidden: &forbidden,
+        permissions: &permissions,
+        upstreams: &upstreams,
+        declared_upstreams: &declared,
+    };
+    let routes = compile_routes(&mut p, routes, &known);
     let (partners, keys) = compile_partners(&mut p, partners, &permissions);
 
     let (Some(server), Some(limits)) = (server, limits) else {
@@ -396,11 +411,16 @@ fn compile_permissions(
     out
 }
 
-fn compile_upstreams(p: &mut Problems, upstreams: Vec<file::Upstream>) -> Vec<Arc<Upstream>> {
+fn compile_upstreams(
+    p: &mut Problems,
+    upstreams: Vec<file::Upstream>,
+) -> (Vec<Arc<Upstream>>, HashSet<String>) {
     let mut seen = HashMap::new();
     let mut out = Vec::new();
+    let mut declared = HashSet::new();
     for (i, u) in upstreams.into_iter().enumerate() {
         let file::Upstream { name, url } = u;
+        declared.insert(name.clone());
         let place = format!("upstreams[{i}]");
         if name.is_empty() {
             p.bad(format!("{place}.name"), &name, "must not be empty");
@@ -412,15 +432,13 @@ fn compile_upstreams(p: &mut Problems, upstreams: Vec<file::Upstream>) -> Vec<Ar
             Err(why) => p.push(format!("{place}.url"), ProblemKind::BadUrl { value: url, why }),
         }
     }
-    out
+    (out, declared)
 }
 
 fn compile_routes(
     p: &mut Problems,
     routes: Vec<file::Route>,
-    forbidden: &[String],
-    permissions: &BTreeMap<Arc<str>, PermissionKind>,
-    upstreams: &[Arc<Upstream>],
+    known: &Known<'_>,
 ) -> RouteTable {
     let mut table = RouteTable::default();
     let mut names = HashMap::new();
@@ -449,9 +467,17 @@ fn compile_routes(
                 "write an upper-case HTTP method, e.g. \"GET\"",
             );
         }
-        ok &= check_route_path(p, &format!("{place}.path"), &path, forbidden);
+        if name.bytes().any(|b| !(b.is_ascii_alphanumeric() || b"_.-".contains(&b))) {
+            p.bad(
+                format!("{place}.name"),
+                &name,
+                "route names use only letters, digits, '_', '.' and '-'",
+            );
+            ok = false;
+        }
+        ok &= check_route_path(p, &format!("{place}.path"), &path, known.forbidden);
         let kind = check_permission_name(p, &format!("{place}.permission"), &permission)
-            .then(|| permissions.get(permission.as_str()).copied())
+            .then(|| known.permissions.get(permission.as_str()).copied())
             .flatten();
         if kind.is_none() && !permission.contains('*') {
             p.push(
@@ -459,8 +485,8 @@ fn compile_routes(
                 ProblemKind::UnknownPermission(permission.clone()),
             );
         }
-        let up = upstreams.iter().position(|u| *u.name == *upstream);
-        if up.is_none() {
+        let up = known.upstreams.iter().position(|u| *u.name == *upstream);
+        if up.is_none() && !known.declared_upstreams.contains(&upstream) {
             p.push(
                 format!("{place}.upstream"),
                 ProblemKind::UnknownUpstream(upstream.clone()),

@@ -1,0 +1,122 @@
+//! The decision table, without sockets.
+
+use std::collections::HashSet;
+use std::time::{Duration, UNIX_EPOCH};
+
+use super::*;
+use crate::auth::{CredentialSource, Partner};
+
+fn principal(tier: i64, stage: Stage, perms: &[&str]) -> Principal {
+    let tier = Tier::new(tier).unwrap_or_else(|| panic!("tier"));
+    Principal {
+        partner: Arc::new(Partner {
+            id: "p".into(),
+            tier,
+            stage,
+            permissions: perms.iter().map(|p| Arc::from(*p)).collect::<HashSet<_>>(),
+        }),
+        key_id: "k".into(),
+        source: CredentialSource::Authorization,
+    }
+}
+
+fn route(permission: &str, kind: PermissionKind, idempotency: Idempotency) -> Arc<Route> {
+    Arc::new(Route {
+        name: "r".into(),
+        method: http::Method::GET,
+        template: "/v1/r".into(),
+        permission: permission.into(),
+        kind,
+        upstream: "u".into(),
+        upstream_index: 0,
+        idempotency,
+    })
+}
+
+fn deprecated() -> Stage {
+    Stage::Deprecation {
+        since: UNIX_EPOCH,
+        sunset: UNIX_EPOCH + Duration::from_secs(1),
+    }
+}
+
+#[test]
+fn decision_table() {
+    use PermissionKind::*;
+    let read = route("reports:read", Read, Idempotency::None);
+    let wf = route("workflows:trigger", Workflow, Idempotency::Required);
+    let intel = route("insights:query", Intelligence, Idempotency::None);
+    let key = Facts {
+        has_idempotency_key: true,
+    };
+    let no_key = Facts::default();
+    let denied = |r: Result<Permit, Deny>| r.err().map(|d| d.code());
+
+    let active1 = principal(1, Stage::Active, &["reports:read"]);
+    assert_eq!(denied(decide(&active1, &read, &no_key)), None);
+    assert_eq!(denied(decide(&active1, &wf, &key)), Some("tier_insufficient"));
+    assert_eq!(denied(decide(&active1, &intel, &key)), Some("tier_insufficient"));
+
+    let maint2 = principal(2, Stage::Maintenance, &["reports:read", "workflows:trigger"]);
+    assert_eq!(denied(decide(&maint2, &wf, &key)), None);
+    assert_eq!(denied(decide(&maint2, &wf, &no_key)), Some("idempotency_key_required"));
+
+    let two_without = principal(2, Stage::Active, &["reports:read"]);
+    assert_eq!(denied(decide(&two_without, &wf, &key)), Some("permission_denied"));
+
+    let dep = principal(2, deprecated(), &["reports:read", "workflows:trigger"]);
+    assert_eq!(denied(decide(&dep, &read, &no_key)), None);
+    assert_eq!(denied(decide(&dep, &wf, &key)), Some("stage_restricted"));
+
+    let eos = principal(3, Stage::EndOfSupport, &["reports:read"]);
+    assert_eq!(denied(decide(&eos, &read, &no_key)), Some("partner_revoked"));
+
+    let three = principal(3, Stage::Active, &["insights:query"]);
+    assert_eq!(denied(decide(&three, &intel, &no_key)), None);
+    assert_eq!(denied(decide(&three, &read, &no_key)), Some("permission_denied"));
+}
+
+#[test]
+fn order_is_stage_then_tier_then_permission() {
+    let wf = route("workflows:trigger", PermissionKind::Workflow, Idempotency::None);
+    // End of support wins over everything else.
+    let eos = principal(1, Stage::EndOfSupport, &[]);
+    assert_eq!(decide(&eos, &wf, &Facts::default()).err(), Some(Deny::PartnerRevoked));
+    // Deprecation wins over the tier ceiling.
+    let dep1 = principal(1, deprecated(), &[]);
+    assert!(matches!(
+        decide(&dep1, &wf, &Facts::default()),
+        Err(Deny::StageRestricted { .. })
+    ));
+    // The tier ceiling wins over the missing permission.
+    let one = principal(1, Stage::Active, &[]);
+    assert!(matches!(
+        decide(&one, &wf, &Facts::default()),
+        Err(Deny::TierInsufficient { .. })
+    ));
+}
+
+#[test]
+fn permit_names_who_and_what() {
+    let read = route("reports:read", PermissionKind::Read, Idempotency::None);
+    let p = principal(1, Stage::Active, &["reports:read"]);
+    let permit = decide(&p, &read, &Facts::default()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(&*permit.principal().partner.id, "p");
+    assert_eq!(&*permit.route().permission, "reports:read");
+}
+
+#[test]
+fn tier_ceilings_follow_the_policy_table() {
+    use PermissionKind::*;
+    let allowed = |t: i64| {
+        let tier = Tier::new(t).unwrap_or_else(|| panic!("tier"));
+        [Read, Workflow, Write, Intelligence]
+            .into_iter()
+            .filter(|k| tier.allows(*k))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(allowed(1), [Read]);
+    assert_eq!(allowed(2), [Read, Workflow, Write]);
+    assert_eq!(allowed(3), [Read, Workflow, Write, Intelligence]);
+    assert!(Tier::new(0).is_none() && Tier::new(4).is_none());
+}

@@ -1,0 +1,302 @@
+//! Test harness: the real gateway on 127.0.0.1:0 in front of a real recording hyper upstream.
+#![allow(dead_code, unreachable_pub, missing_docs)]
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use kwanus_gateway::app::App;
+use kwanus_gateway::config::{self, Overrides};
+use kwanus_gateway::outcome::{Outcome, OutcomeSink};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+pub const ACME: &str = "kwp_test_acme_0123456789abcdef0123";
+pub const ACME_EXPIRED: &str = "kwp_test_acme_expired_0123456789ab";
+pub const ACME_REVOKED: &str = "kwp_test_acme_revoked_0123456789ab";
+pub const GLOBEX: &str = "kwp_test_globex_0123456789abcdef01";
+pub const INITECH: &str = "kwp_test_initech_0123456789abcdef0";
+pub const UMBRELLA: &str = "kwp_test_umbrella_0123456789abcdef";
+pub const OLDCO: &str = "kwp_test_oldco_0123456789abcdef012";
+
+/// The shared test configuration; `UPSTREAM` and `DOWN` are replaced, `"@key"` becomes the
+/// key's SHA-256.
+pub const FIXTURE: &str = include_str!("../fixtures/gateway.toml");
+
+/// What the upstream received.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub method: String,
+    pub target: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+/// A recording upstream. `/v1/slow/{ms}` waits that long before answering.
+#[derive(Clone)]
+pub struct Upstream {
+    pub addr: SocketAddr,
+    seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl Upstream {
+    pub async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind upstream");
+        let addr = listener.local_addr().expect("addr");
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let rec = seen.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else { continue };
+                let rec = rec.clone();
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req| record(rec.clone(), req));
+                    let _ = auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        Self { addr, seen }
+    }
+
+    pub fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().expect("lock").clone()
+    }
+
+    pub fn last(&self) -> Seen {
+        self.seen().pop().expect("the upstream received nothing")
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+async fn record(
+    seen: Arc<Mutex<Vec<Seen>>>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let (parts, body) = req.into_parts();
+    let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let target = parts.uri.path_and_query().map(|p| p.to_string()).unwrap_or_default();
+    seen.lock().expect("lock").push(Seen {
+        method: parts.method.to_string(),
+        target: target.clone(),
+        headers: parts.headers.clone(),
+        body: body.clone(),
+    });
+    if let Some(ms) = target.strip_prefix("/v1/slow/") {
+        let ms: u64 = ms.parse().unwrap_or(0);
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+    let mut rsp = Response::new(Full::new(Bytes::from(format!(
+        r#"{{"upstream":"ok","target":"{target}","body_len":{}}}"#,
+        body.len()
+    ))));
+    let h = rsp.headers_mut();
+    h.insert("content-type", "application/json".parse().expect("hv"));
+    h.insert("x-upstream-hop", "secret".parse().expect("hv"));
+    h.insert("connection", "x-upstream-hop".parse().expect("hv"));
+    h.insert("x-request-id", "upstream-made-this-up".parse().expect("hv"));
+    Ok(rsp)
+}
+
+/// Collects every outcome the gateway finishes.
+#[derive(Default)]
+pub struct Recorder(Mutex<Vec<Outcome>>);
+
+impl OutcomeSink for Recorder {
+    fn record(&self, outcome: &Outcome) {
+        self.0.lock().expect("lock").push(outcome.clone());
+    }
+}
+
+impl Recorder {
+    pub fn all(&self) -> Vec<Outcome> {
+        self.0.lock().expect("lock").clone()
+    }
+}
+
+/// A running gateway with its upstream and outcome recorder.
+pub struct Gateway {
+    pub app: App,
+    pub upstream: Upstream,
+    pub outcomes: Arc<Recorder>,
+    client: Client<HttpConnector, Full<Bytes>>,
+}
+
+/// A closed loopback port: connecting to it is refused.
+pub async fn closed_port() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = l.local_addr().expect("addr");
+    drop(l);
+    addr
+}
+
+/// The fixture with its placeholders filled in.
+pub fn render(template: &str, upstream: &Upstream, down: SocketAddr) -> String {
+    let mut text = template
+        .replace("UPSTREAM", &upstream.url())
+        .replace("DOWN", &format!("http://{down}"));
+    while let Some(start) = text.find("\"@") {
+        let end = start + 2 + text[start + 2..].find('"').expect("closing quote");
+        let key = &text[start + 2..end];
+        let sha = hex::encode(kwanus_gateway::auth::digest(key.as_bytes()));
+        text.replace_range(start..=end, &format!("\"{sha}\""));
+    }
+    text
+}
+
+impl Gateway {
+    pub async fn start() -> Self {
+        Self::start_with(FIXTURE).await
+    }
+
+    pub async fn start_with(template: &str) -> Self {
+        let upstream = Upstream::start().await;
+        let text = render(template, &upstream, closed_port().await);
+        let overrides = Overrides {
+            listen: Some("127.0.0.1:0".parse().expect("addr")),
+            upstream_url: None,
+        };
+        let snap = config::from_str(&text, &overrides).unwrap_or_else(|e| panic!("{e}"));
+        let outcomes = Arc::new(Recorder::default());
+        let app = App::start(snap, outcomes.clone()).await.expect("start gateway");
+        let client = Client::builder(TokioExecutor::new()).build_http();
+        Self {
+            app,
+            upstream,
+            outcomes,
+            client,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.app.addr())
+    }
+
+    /// Sends a request and returns status, headers and body.
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Reply {
+        let mut req = Request::builder().method(method).uri(self.url(path));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let req = req.body(Full::new(Bytes::from(body.to_owned()))).expect("request");
+        let rsp = self.client.request(req).await.expect("gateway answered");
+        Reply::from(rsp).await
+    }
+
+    pub async fn get(&self, path: &str, key: &str) -> Reply {
+        self.send("GET", path, &[("authorization", &format!("Bearer {key}"))], "")
+            .await
+    }
+
+    /// Sends raw bytes on a fresh connection and reads the whole answer.
+    pub async fn raw(&self, bytes: &[u8]) -> RawReply {
+        raw(self.app.addr(), bytes).await
+    }
+}
+
+/// A response, fully read.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Reply {
+    async fn from(rsp: Response<Incoming>) -> Self {
+        let (parts, body) = rsp.into_parts();
+        let body = body.collect().await.expect("body").to_bytes();
+        Self {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))
+    }
+
+    /// The problem+json `code`, after checking the problem shape.
+    pub fn code(&self) -> String {
+        assert_eq!(
+            self.headers.get("content-type").map(|v| v.to_str().expect("ascii")),
+            Some("application/problem+json"),
+            "{self:?}"
+        );
+        let j = self.json();
+        assert_eq!(j["status"].as_u64(), Some(u64::from(self.status.as_u16())));
+        assert_eq!(j["type"], "about:blank");
+        assert!(j["title"].is_string() && j["detail"].is_string());
+        assert_eq!(
+            j["request_id"].as_str(),
+            self.header("x-request-id").as_deref(),
+            "problem request_id matches X-Request-Id"
+        );
+        j["code"].as_str().expect("code").to_owned()
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers.get(name).map(|v| v.to_str().expect("ascii").to_owned())
+    }
+}
+
+/// A raw HTTP/1 answer.
+#[derive(Debug)]
+pub struct RawReply {
+    pub text: String,
+}
+
+impl RawReply {
+    pub fn status(&self) -> u16 {
+        self.text
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no status line in {:?}", self.text))
+    }
+
+    pub fn body_json(&self) -> serde_json::Value {
+        let body = self.text.split("\r\n\r\n").nth(1).unwrap_or_default();
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {:?}", self.text))
+    }
+}
+
+pub async fn raw(addr: SocketAddr, bytes: &[u8]) -> RawReply {
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    s.write_all(bytes).await.expect("write");
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut buf)).await;
+    RawReply {
+        text: String::from_utf8_lossy(&buf).into_owned(),
+    }
+}
+
+/// A GET with `Connection: close` for raw tests.
+pub fn raw_get(target: &str, key: &str) -> Vec<u8> {
+    format!(
+        "GET {target} HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer {key}\r\nConnection: close\r\n\r\n"
+    )
+    .into_bytes()
+}
