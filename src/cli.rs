@@ -1,5 +1,6 @@
 //! The command line: `serve`, `check`, `keygen` and `demo`, each a small function.
 
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -226,7 +227,9 @@ async fn demo(listen: Option<SocketAddr>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    println!("{}", crate::demo::instructions(app.addr()));
+    // A closed stdout (e.g. piped to `head`) must not stop the demo.
+    let _ = writeln!(std::io::stdout().lock(), "{}", crate::demo::instructions(app.addr()));
+    let _ = std::io::stdout().flush();
     let mut signals = match OsSignals::install() {
         Ok(s) => s,
         Err(e) => {

@@ -237,6 +237,8 @@ fn every_problem_is_listed_at_once() {
             "partners[1].stage",
             "partners[1].permissions[0]",
             "partners[1].permissions[1]",
+            "partners[1].keys[0].id",
+            "partners[1].keys[0].sha256",
         ],
         "{p:#?}"
     );

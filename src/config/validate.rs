@@ -619,15 +619,16 @@ fn compile_partners(
         }
         let stage = compile_stage(p, &place, &stage, sunset, deprecated_since, loaded_at);
         let held = compile_held(p, &place, &held, permissions, tier);
-        let (Some(tier), Some(stage), Some(held), true) = (tier, stage, held, ok) else {
-            continue;
+        // Keys are checked even when the partner is not valid, so every problem is listed.
+        let partner = match (tier, stage, held, ok) {
+            (Some(tier), Some(stage), Some(held), true) => Some(Arc::new(Partner {
+                id: id.into(),
+                tier,
+                stage,
+                permissions: held,
+            })),
+            _ => None,
         };
-        let partner = Arc::new(Partner {
-            id: id.into(),
-            tier,
-            stage,
-            permissions: held,
-        });
         for (k, key) in keys.into_iter().enumerate() {
             let kplace = format!("{place}.keys[{k}]");
             let file::Key {
@@ -648,7 +649,9 @@ fn compile_partners(
                 Some(e) => p.timestamp(&format!("{kplace}.expires"), &e).map(Some),
                 None => Some(None),
             };
-            if let (Some(digest), Some(expires), true, true) = (digest, expires, id_ok, hash_ok) {
+            if let (Some(partner), Some(digest), Some(expires), true, true) =
+                (&partner, digest, expires, id_ok, hash_ok)
+            {
                 pending.push((
                     digest,
                     KeyEntry {
@@ -660,7 +663,7 @@ fn compile_partners(
                 ));
             }
         }
-        out.push(partner);
+        out.extend(partner);
     }
     let mut store = KeyStore::default();
     for (digest, entry) in pending {

@@ -1,0 +1,299 @@
+//! The real binary: `check`, `keygen`, `serve` with SIGHUP reload and SIGTERM drain, `demo`.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use support::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_kwanus-gateway");
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("kwanus-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(BIN).args(args).output().expect("run binary");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn check_accepts_the_shipped_config_with_a_summary() {
+    let (code, out, _) = run(&["check", "--config", "config/gateway.toml"]);
+    assert_eq!(code, 0);
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(out.contains("ok: 3 partners, 3 keys, 4 routes"), "{out}");
+}
+
+#[test]
+fn check_lists_every_problem_with_its_place_and_exits_1() {
+    let dir = temp_dir("check");
+    let path = dir.join("bad.toml");
+    std::fs::write(
+        &path,
+        r#"
+[permissions]
+"reports:read" = { kind = "read" }
+"runs:start" = { kind = "workflow" }
+
+[[upstreams]]
+name = "api"
+url = "htp://nowhere"
+
+[[routes]]
+name = "r"
+method = "GET"
+path = "/internal/x"
+permission = "reports:read"
+upstream = "api"
+
+[[partners]]
+id = "a"
+tier = 1
+stage = "deprecation"
+permissions = ["reports:*", "runs:start", "made:up"]
+keys = [{ id = "k", sha256 = "not-hex" }]
+"#,
+    )
+    .expect("write");
+    let (code, _, err) = run(&["check", "--config", path.to_str().expect("utf-8")]);
+    assert_eq!(code, 1, "{err}");
+    for place in [
+        "upstreams[0].url",
+        "routes[0].path",
+        "partners[0].sunset",
+        "partners[0].permissions[0]",
+        "partners[0].permissions[1]",
+        "partners[0].permissions[2]",
+        "partners[0].keys[0].sha256",
+    ] {
+        assert!(err.contains(&format!("  {place}: ")), "{place} missing from:\n{err}");
+    }
+    assert!(err.contains("7 problem(s)"), "{err}");
+}
+
+#[test]
+fn check_reports_syntax_errors_with_line_numbers() {
+    let dir = temp_dir("syntax");
+    let path = dir.join("bad.toml");
+    std::fs::write(&path, "[server]\nlisten = \n").expect("write");
+    let (code, _, err) = run(&["check", "--config", path.to_str().expect("utf-8")]);
+    assert_eq!(code, 1);
+    assert!(err.contains("line 2"), "{err}");
+}
+
+#[test]
+fn keygen_prints_a_key_once_and_only_its_hash_in_toml() {
+    let (code, out, _) = run(&["keygen", "--partner", "acme"]);
+    assert_eq!(code, 0);
+    let key = out
+        .lines()
+        .find(|l| l.starts_with("kwp_"))
+        .expect("a kwp_ key line")
+        .to_owned();
+    assert!(key.len() >= 4 + 32, "at least 128 bits: {key}");
+    assert_eq!(out.matches(&key).count(), 1, "the key is printed once");
+    let sha = hex::encode(kwanus_gateway::auth::digest(key.as_bytes()));
+    let toml_line = out.lines().find(|l| l.starts_with("keys = ")).expect("toml line");
+    assert!(toml_line.contains(&sha), "{toml_line}");
+    let (_, again, _) = run(&["keygen", "--partner", "acme"]);
+    assert!(!again.contains(&key), "fresh key each time");
+    let (bad, _, _) = run(&["keygen", "--partner", "not valid"]);
+    assert_ne!(bad, 0);
+}
+
+/// A `serve` process and the address it printed.
+struct Served {
+    child: Child,
+    addr: SocketAddr,
+    stderr: std::sync::mpsc::Receiver<String>,
+}
+
+impl Served {
+    fn start(config: &std::path::Path) -> Self {
+        let mut child = Command::new(BIN)
+            .args(["--log-format", "json", "serve", "--config"])
+            .arg(config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn serve");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take().expect("stderr");
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let addr = loop {
+            let line = rx.recv_timeout(Duration::from_secs(20)).expect("serve logs a listening line");
+            let j: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+            if j["message"] == "listening" {
+                break j["addr"].as_str().expect("addr").parse().expect("socket addr");
+            }
+        };
+        Self { child, addr, stderr: rx }
+    }
+
+    fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    /// Waits for a log line whose message contains `needle`.
+    fn wait_log(&self, needle: &str) -> String {
+        loop {
+            let line = self
+                .stderr
+                .recv_timeout(Duration::from_secs(20))
+                .unwrap_or_else(|_| panic!("no log line with {needle:?}"));
+            if line.contains(needle) {
+                return line;
+            }
+        }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn status_of(addr: SocketAddr, target: &str, key: &str) -> u16 {
+    raw(addr, &raw_get(target, key)).await.status()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_reloads_on_sighup_and_keeps_the_old_config_when_the_new_one_is_bad() {
+    let upstream = Upstream::start().await;
+    let down = closed_port().await;
+    let dir = temp_dir("reload");
+    let path = dir.join("gateway.toml");
+    let good = render(FIXTURE, &upstream, down);
+    std::fs::write(&path, &good).expect("write");
+    let served = Served::start(&path);
+    assert_eq!(status_of(served.addr, "/v1/reports/1", ACME).await, 200);
+
+    // A removed permission denies the next request.
+    let narrowed = good.replacen(
+        "permissions = [\"reports:read\"]\nkeys = [\n  { id = \"acme-current\"",
+        "permissions = []\nkeys = [\n  { id = \"acme-current\"",
+        1,
+    );
+    assert_ne!(narrowed, good, "fixture shape changed");
+    std::fs::write(&path, &narrowed).expect("write");
+    served.signal("-HUP");
+    served.wait_log("configuration reloaded");
+    assert_eq!(status_of(served.addr, "/v1/reports/1", ACME).await, 403);
+
+    // A bad file changes nothing.
+    std::fs::write(&path, good.replace("tier = 2", "tier = 9")).expect("write");
+    served.signal("-HUP");
+    served.wait_log("reload refused");
+    assert_eq!(status_of(served.addr, "/v1/reports/1", ACME).await, 403);
+    assert_eq!(status_of(served.addr, "/v1/reports/1", GLOBEX).await, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_drains_in_flight_requests_on_sigterm_and_exits_0() {
+    let upstream = Upstream::start().await;
+    let down = closed_port().await;
+    let dir = temp_dir("drain");
+    let path = dir.join("gateway.toml");
+    std::fs::write(&path, render(FIXTURE, &upstream, down)).expect("write");
+    let mut served = Served::start(&path);
+    let addr = served.addr;
+    let in_flight = tokio::spawn(async move { raw(addr, &raw_get("/v1/slow/500", ACME)).await });
+    for _ in 0..200 {
+        if !upstream.seen().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    served.signal("-TERM");
+    let r = in_flight.await.expect("join");
+    assert_eq!(r.status(), 200, "{}", r.text);
+    let status = tokio::task::spawn_blocking(move || served.child.wait())
+        .await
+        .expect("join")
+        .expect("wait");
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn serve_refuses_an_invalid_config_with_exit_64() {
+    let dir = temp_dir("invalid");
+    let path = dir.join("gateway.toml");
+    std::fs::write(&path, "[[partners]]\nid = \"a\"\ntier = 7\nstage = \"active\"\n").expect("write");
+    let (code, _, err) = run(&["serve", "--config", path.to_str().expect("utf-8")]);
+    assert_eq!(code, 64);
+    assert!(err.contains("partners[0].tier"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_behaves_as_printed() {
+    let log = std::fs::File::create(temp_dir("demo").join("demo.log")).expect("log file");
+    let mut child = Command::new(BIN)
+        .args(["demo", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .expect("spawn demo");
+    let stdout = child.stdout.take().expect("stdout");
+    let lines: Vec<String> = tokio::task::spawn_blocking(move || {
+        let mut lines = BufReader::new(stdout).lines().map_while(Result::ok);
+        let printed = lines.by_ref().take_while(|l| !l.starts_with("Ctrl-C")).collect();
+        // Keep draining, as a terminal would.
+        std::thread::spawn(move || lines.for_each(drop));
+        printed
+    })
+    .await
+    .expect("join");
+    let mut checked = 0;
+    for pair in lines.windows(2) {
+        let (Some(expect), Some(cmd)) = (pair[0].trim().strip_prefix("# "), pair[1].trim().strip_prefix("curl ")) else {
+            continue;
+        };
+        let want_status: u16 = expect[..3].parse().expect("status in comment");
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(format!("curl -sS -i {}", cmd.trim_start_matches("-i ")))
+            .output()
+            .expect("curl");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let status: u16 = text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        assert_eq!(
+            status,
+            want_status,
+            "{cmd}\n{text}\n{:?} {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if let Some(code) = expect.split_whitespace().nth(1).filter(|c| c.contains('_')) {
+            assert!(text.contains(&format!("\"code\":\"{code}\"")), "{cmd}\n{text}");
+        }
+        if expect.contains("Deprecation") {
+            assert!(text.to_ascii_lowercase().contains("deprecation: @"), "{text}");
+            assert!(text.to_ascii_lowercase().contains("sunset: "), "{text}");
+        }
+        checked += 1;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(checked, 9, "{lines:#?}");
+}
