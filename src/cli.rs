@@ -172,7 +172,10 @@ async fn serve(path: PathBuf) -> ExitCode {
             Ok(Reloaded::Unchanged) => tracing::info!("reload: configuration unchanged"),
             Err(e) => {
                 for line in e.to_string().lines() {
-                    tracing::error!(problem = line, "reload refused; the running configuration stays");
+                    tracing::error!(
+                        problem = line,
+                        "reload refused; the running configuration stays"
+                    );
                 }
             }
         }
@@ -228,7 +231,11 @@ async fn demo(listen: Option<SocketAddr>) -> ExitCode {
         }
     };
     // A closed stdout (e.g. piped to `head`) must not stop the demo.
-    let _ = writeln!(std::io::stdout().lock(), "{}", crate::demo::instructions(app.addr()));
+    let _ = writeln!(
+        std::io::stdout().lock(),
+        "{}",
+        crate::demo::instructions(app.addr())
+    );
     let _ = std::io::stdout().flush();
     let mut signals = match OsSignals::install() {
         Ok(s) => s,

@@ -19,7 +19,11 @@ pub const DEMO_CONFIG: &str = include_str!("../config/demo.toml");
 
 /// The demo partners: (partner, key, what it shows).
 pub const DEMO_KEYS: [(&str, &str, &str); 5] = [
-    ("acme", "kwp_demo_acme_read_only_key_0001", "tier 1, active, reports:read"),
+    (
+        "acme",
+        "kwp_demo_acme_read_only_key_0001",
+        "tier 1, active, reports:read",
+    ),
     (
         "globex",
         "kwp_demo_globex_workflow_key_0002",
@@ -35,7 +39,11 @@ pub const DEMO_KEYS: [(&str, &str, &str); 5] = [
         "kwp_demo_umbrella_insights_key_0004",
         "tier 3, active, reports:read + insights:query",
     ),
-    ("oldco", "kwp_demo_oldco_retired_key_0005", "tier 1, end_of_support"),
+    (
+        "oldco",
+        "kwp_demo_oldco_retired_key_0005",
+        "tier 1, end_of_support",
+    ),
 ];
 
 /// Starts the sample upstream on `127.0.0.1:0`; returns its address.
@@ -111,20 +119,73 @@ pub fn instructions(gateway: SocketAddr) -> String {
             .find(|(id, _, _)| *id == p)
             .map_or("", |(_, k, _)| *k)
     };
-    let mut out = format!("kwanus-gateway demo: gateway on {base}\n\nDemo partners and keys (loopback demo only):\n");
+    let mut out = format!(
+        "kwanus-gateway demo: gateway on {base}\n\nDemo partners and keys (loopback demo only):\n"
+    );
     for (id, k, what) in DEMO_KEYS {
         out.push_str(&format!("  {id:<9} {k}   {what}\n"));
     }
     let lines = [
-        ("200 allow", format!("curl -i -H 'Authorization: Bearer {}' {base}/v1/reports/42", key("acme"))),
-        ("401 invalid_credentials", format!("curl -i {base}/v1/reports/42")),
-        ("403 permission_denied", format!("curl -i -X POST -H 'X-Api-Key: {}' {base}/v1/reports", key("globex"))),
-        ("403 forbidden_route", format!("curl -i -H 'Authorization: Bearer {}' {base}/internal/admin", key("acme"))),
-        ("403 stage_restricted", format!("curl -i -X POST -H 'Idempotency-Key: demo-1' -H 'Authorization: Bearer {}' {base}/v1/workflows/nightly/runs", key("initech"))),
-        ("403 tier_insufficient", format!("curl -i -X POST -H 'Idempotency-Key: demo-1' -H 'Authorization: Bearer {}' {base}/v1/workflows/nightly/runs", key("acme"))),
-        ("403 partner_revoked", format!("curl -i -H 'Authorization: Bearer {}' {base}/v1/reports/42", key("oldco"))),
-        ("202 allow (workflow)", format!("curl -i -X POST -H 'Idempotency-Key: demo-1' -H 'Authorization: Bearer {}' {base}/v1/workflows/nightly/runs", key("globex"))),
-        ("200 allow + Deprecation/Sunset", format!("curl -i -H 'Authorization: Bearer {}' {base}/v1/reports/42", key("initech"))),
+        (
+            "200 allow",
+            format!(
+                "curl -i -H 'Authorization: Bearer {}' {base}/v1/reports/42",
+                key("acme")
+            ),
+        ),
+        (
+            "401 invalid_credentials",
+            format!("curl -i {base}/v1/reports/42"),
+        ),
+        (
+            "403 permission_denied",
+            format!(
+                "curl -i -X POST -H 'X-Api-Key: {}' {base}/v1/reports",
+                key("globex")
+            ),
+        ),
+        (
+            "403 forbidden_route",
+            format!(
+                "curl -i -H 'Authorization: Bearer {}' {base}/internal/admin",
+                key("acme")
+            ),
+        ),
+        (
+            "403 stage_restricted",
+            format!(
+                "curl -i -X POST -H 'Idempotency-Key: demo-1' -H 'Authorization: Bearer {}' {base}/v1/workflows/nightly/runs",
+                key("initech")
+            ),
+        ),
+        (
+            "403 tier_insufficient",
+            format!(
+                "curl -i -X POST -H 'Idempotency-Key: demo-1' -H 'Authorization: Bearer {}' {base}/v1/workflows/nightly/runs",
+                key("acme")
+            ),
+        ),
+        (
+            "403 partner_revoked",
+            format!(
+                "curl -i -H 'Authorization: Bearer {}' {base}/v1/reports/42",
+                key("oldco")
+            ),
+        ),
+        (
+            "202 allow (workflow)",
+            format!(
+                "curl -i -X POST -H 'Idempotency-Key: demo-1' -H 'Authorization: Bearer {}' {base}/v1/workflows/nightly/runs",
+                key("globex")
+            ),
+        ),
+        (
+            "200 allow + Deprecation/Sunset",
+            format!(
+                "curl -i -H 'Authorization: Bearer {}' {base}/v1/reports/42",
+                key("initech")
+            ),
+        ),
     ];
     out.push_str("\nTry:\n");
     for (what, line) in lines {

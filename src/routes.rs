@@ -180,25 +180,38 @@ mod tests {
         assert_eq!(name(Method::GET, "/v1/reports/42"), Ok("get-report".into()));
         assert_eq!(name(Method::GET, "/v1/reports"), Ok("list".into()));
         assert_eq!(name(Method::POST, "/v1/workflows/x/runs"), Ok("run".into()));
-        assert_eq!(name(Method::GET, "/v1/reports/42/"), Err(RouteMiss::NotFound));
+        assert_eq!(
+            name(Method::GET, "/v1/reports/42/"),
+            Err(RouteMiss::NotFound)
+        );
         assert_eq!(name(Method::GET, "/v1/reports/"), Err(RouteMiss::NotFound));
-        assert_eq!(name(Method::GET, "/v1/reports/4/2"), Err(RouteMiss::NotFound));
-        assert_eq!(name(Method::GET, "/V1/reports/42"), Err(RouteMiss::NotFound));
+        assert_eq!(
+            name(Method::GET, "/v1/reports/4/2"),
+            Err(RouteMiss::NotFound)
+        );
+        assert_eq!(
+            name(Method::GET, "/V1/reports/42"),
+            Err(RouteMiss::NotFound)
+        );
     }
 
     #[test]
     fn head_uses_get_and_405_lists_allow() {
         let t = table();
-        let head = t.find(&Method::HEAD, "/v1/reports/42").map(|r| r.name.to_string());
+        let head = t
+            .find(&Method::HEAD, "/v1/reports/42")
+            .map(|r| r.name.to_string());
         assert_eq!(head, Ok("get-report".into()));
         assert_eq!(
-            t.find(&Method::DELETE, "/v1/reports/42").map(|r| r.name.to_string()),
+            t.find(&Method::DELETE, "/v1/reports/42")
+                .map(|r| r.name.to_string()),
             Err(RouteMiss::MethodNotAllowed {
                 allow: "GET, HEAD, PUT".into()
             })
         );
         assert_eq!(
-            t.find(&Method::GET, "/v1/workflows/x/runs").map(|r| r.name.to_string()),
+            t.find(&Method::GET, "/v1/workflows/x/runs")
+                .map(|r| r.name.to_string()),
             Err(RouteMiss::MethodNotAllowed {
                 allow: "POST".into()
             })

@@ -77,7 +77,10 @@ keys = [{ id = "k", sha256 = "not-hex" }]
         "partners[0].permissions[2]",
         "partners[0].keys[0].sha256",
     ] {
-        assert!(err.contains(&format!("  {place}: ")), "{place} missing from:\n{err}");
+        assert!(
+            err.contains(&format!("  {place}: ")),
+            "{place} missing from:\n{err}"
+        );
     }
     assert!(err.contains("7 problem(s)"), "{err}");
 }
@@ -104,7 +107,10 @@ fn keygen_prints_a_key_once_and_only_its_hash_in_toml() {
     assert!(key.len() >= 4 + 32, "at least 128 bits: {key}");
     assert_eq!(out.matches(&key).count(), 1, "the key is printed once");
     let sha = hex::encode(kwanus_gateway::auth::digest(key.as_bytes()));
-    let toml_line = out.lines().find(|l| l.starts_with("keys = ")).expect("toml line");
+    let toml_line = out
+        .lines()
+        .find(|l| l.starts_with("keys = "))
+        .expect("toml line");
     assert!(toml_line.contains(&sha), "{toml_line}");
     let (_, again, _) = run(&["keygen", "--partner", "acme"]);
     assert!(!again.contains(&key), "fresh key each time");
@@ -136,13 +142,23 @@ impl Served {
             }
         });
         let addr = loop {
-            let line = rx.recv_timeout(Duration::from_secs(20)).expect("serve logs a listening line");
+            let line = rx
+                .recv_timeout(Duration::from_secs(20))
+                .expect("serve logs a listening line");
             let j: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
             if j["message"] == "listening" {
-                break j["addr"].as_str().expect("addr").parse().expect("socket addr");
+                break j["addr"]
+                    .as_str()
+                    .expect("addr")
+                    .parse()
+                    .expect("socket addr");
             }
         };
-        Self { child, addr, stderr: rx }
+        Self {
+            child,
+            addr,
+            stderr: rx,
+        }
     }
 
     fn signal(&self, sig: &str) {
@@ -239,7 +255,11 @@ async fn serve_drains_in_flight_requests_on_sigterm_and_exits_0() {
 fn serve_refuses_an_invalid_config_with_exit_64() {
     let dir = temp_dir("invalid");
     let path = dir.join("gateway.toml");
-    std::fs::write(&path, "[[partners]]\nid = \"a\"\ntier = 7\nstage = \"active\"\n").expect("write");
+    std::fs::write(
+        &path,
+        "[[partners]]\nid = \"a\"\ntier = 7\nstage = \"active\"\n",
+    )
+    .expect("write");
     let (code, _, err) = run(&["serve", "--config", path.to_str().expect("utf-8")]);
     assert_eq!(code, 64);
     assert!(err.contains("partners[0].tier"), "{err}");
@@ -257,7 +277,10 @@ async fn demo_behaves_as_printed() {
     let stdout = child.stdout.take().expect("stdout");
     let lines: Vec<String> = tokio::task::spawn_blocking(move || {
         let mut lines = BufReader::new(stdout).lines().map_while(Result::ok);
-        let printed = lines.by_ref().take_while(|l| !l.starts_with("Ctrl-C")).collect();
+        let printed = lines
+            .by_ref()
+            .take_while(|l| !l.starts_with("Ctrl-C"))
+            .collect();
         // Keep draining, as a terminal would.
         std::thread::spawn(move || lines.for_each(drop));
         printed
@@ -266,7 +289,10 @@ async fn demo_behaves_as_printed() {
     .expect("join");
     let mut checked = 0;
     for pair in lines.windows(2) {
-        let (Some(expect), Some(cmd)) = (pair[0].trim().strip_prefix("# "), pair[1].trim().strip_prefix("curl ")) else {
+        let (Some(expect), Some(cmd)) = (
+            pair[0].trim().strip_prefix("# "),
+            pair[1].trim().strip_prefix("curl "),
+        ) else {
             continue;
         };
         let want_status: u16 = expect[..3].parse().expect("status in comment");
@@ -276,7 +302,11 @@ async fn demo_behaves_as_printed() {
             .output()
             .expect("curl");
         let text = String::from_utf8_lossy(&out.stdout);
-        let status: u16 = text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let status: u16 = text
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
         assert_eq!(
             status,
             want_status,
@@ -285,10 +315,16 @@ async fn demo_behaves_as_printed() {
             String::from_utf8_lossy(&out.stderr)
         );
         if let Some(code) = expect.split_whitespace().nth(1).filter(|c| c.contains('_')) {
-            assert!(text.contains(&format!("\"code\":\"{code}\"")), "{cmd}\n{text}");
+            assert!(
+                text.contains(&format!("\"code\":\"{code}\"")),
+                "{cmd}\n{text}"
+            );
         }
         if expect.contains("Deprecation") {
-            assert!(text.to_ascii_lowercase().contains("deprecation: @"), "{text}");
+            assert!(
+                text.to_ascii_lowercase().contains("deprecation: @"),
+                "{text}"
+            );
             assert!(text.to_ascii_lowercase().contains("sunset: "), "{text}");
         }
         checked += 1;

@@ -18,7 +18,10 @@ async fn the_normalised_path_is_forwarded_byte_for_byte_with_the_query_unchanged
         ("/v1/%72eports/%34%32", "/v1/reports/42"),
         ("/v1/reports/caf%c3%a9", "/v1/reports/caf%C3%A9"),
         ("/v1/reports/a%3fb", "/v1/reports/a%3Fb"),
-        ("/v1/reports/42?b=2&a=%2F&c=..%2f#", "/v1/reports/42?b=2&a=%2F&c=..%2f"),
+        (
+            "/v1/reports/42?b=2&a=%2F&c=..%2f#",
+            "/v1/reports/42?b=2&a=%2F&c=..%2f",
+        ),
         ("/v1/reports?q=%20x+y&&z", "/v1/reports?q=%20x+y&&z"),
     ];
     for (sent, want) in cases {
@@ -27,7 +30,9 @@ async fn the_normalised_path_is_forwarded_byte_for_byte_with_the_query_unchanged
         assert_eq!(gw.upstream.last().target, want, "{sent}");
     }
     // Absolute-form targets are authorised and forwarded by their path too.
-    let r = gw.raw(&raw_get("http://gw.example/v1//reports/7?x=1", ACME)).await;
+    let r = gw
+        .raw(&raw_get("http://gw.example/v1//reports/7?x=1", ACME))
+        .await;
     assert_eq!(r.status(), 200, "{}", r.text);
     assert_eq!(gw.upstream.last().target, "/v1/reports/7?x=1");
 }
@@ -49,11 +54,17 @@ async fn request_headers_are_stripped_and_added() {
                 ("forwarded", "for=10.9.9.9"),
                 ("x-real-ip", "10.9.9.9"),
                 ("x-request-id", "client-chosen"),
-                ("connection", "keep-alive, x-secret-hop, x-request-id, x-kwanus-partner"),
+                (
+                    "connection",
+                    "keep-alive, x-secret-hop, x-request-id, x-kwanus-partner",
+                ),
                 ("x-secret-hop", "1"),
                 ("keep-alive", "timeout=5"),
                 ("proxy-authorization", "Basic Zm9vOmJhcg=="),
-                ("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
+                (
+                    "traceparent",
+                    "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+                ),
                 ("accept", "application/json"),
             ],
             "",
@@ -74,11 +85,17 @@ async fn request_headers_are_stripped_and_added() {
                 ("forwarded", "for=10.9.9.9"),
                 ("x-real-ip", "10.9.9.9"),
                 ("x-request-id", "client-chosen"),
-                ("connection", "keep-alive, x-secret-hop, x-request-id, x-kwanus-partner"),
+                (
+                    "connection",
+                    "keep-alive, x-secret-hop, x-request-id, x-kwanus-partner",
+                ),
                 ("x-secret-hop", "1"),
                 ("keep-alive", "timeout=5"),
                 ("proxy-authorization", "Basic Zm9vOmJhcg=="),
-                ("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
+                (
+                    "traceparent",
+                    "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+                ),
                 ("accept", "application/json"),
             ],
             "",
@@ -117,13 +134,18 @@ async fn request_headers_are_stripped_and_added() {
     let rid = get("x-request-id").expect("x-request-id forwarded");
     assert_ne!(rid, "client-chosen");
     assert_eq!(r.header("x-request-id"), Some(rid.clone()));
-    assert_eq!(gw.outcomes.all().last().map(|o| o.request_id.clone()), Some(rid));
+    assert_eq!(
+        gw.outcomes.all().last().map(|o| o.request_id.clone()),
+        Some(rid)
+    );
 }
 
 #[tokio::test]
 async fn x_api_key_is_stripped_and_foreign_authorization_kept() {
     let gw = Gateway::start().await;
-    let r = gw.send("GET", "/v1/reports/1", &[("x-api-key", ACME)], "").await;
+    let r = gw
+        .send("GET", "/v1/reports/1", &[("x-api-key", ACME)], "")
+        .await;
     assert_eq!(r.status, 200);
     let h = gw.upstream.last().headers;
     assert!(h.get("x-api-key").is_none());
@@ -135,7 +157,11 @@ async fn response_headers_lose_hop_by_hop_and_gain_request_id() {
     let gw = Gateway::start().await;
     let r = gw.get("/v1/reports/1", ACME).await;
     assert_eq!(r.status, 200);
-    assert_eq!(r.header("x-upstream-hop"), None, "named in the upstream's Connection");
+    assert_eq!(
+        r.header("x-upstream-hop"),
+        None,
+        "named in the upstream's Connection"
+    );
     let rid = r.header("x-request-id").expect("request id");
     assert_ne!(rid, "upstream-made-this-up");
     assert_eq!(r.json()["upstream"], "ok");
@@ -144,11 +170,16 @@ async fn response_headers_lose_hop_by_hop_and_gain_request_id() {
 #[tokio::test]
 async fn head_is_served_by_the_get_route() {
     let gw = Gateway::start().await;
-    let r = gw.send("HEAD", "/v1/reports/3", &[("x-api-key", ACME)], "").await;
+    let r = gw
+        .send("HEAD", "/v1/reports/3", &[("x-api-key", ACME)], "")
+        .await;
     assert_eq!(r.status, 200);
     assert!(r.body.is_empty());
     let seen = gw.upstream.last();
-    assert_eq!((seen.method.as_str(), seen.target.as_str()), ("HEAD", "/v1/reports/3"));
+    assert_eq!(
+        (seen.method.as_str(), seen.target.as_str()),
+        ("HEAD", "/v1/reports/3")
+    );
     assert_eq!(gw.outcomes.all()[0].route.as_deref(), Some("get-report"));
 }
 
@@ -157,7 +188,12 @@ async fn request_bodies_stream_to_the_upstream() {
     let gw = Gateway::start().await;
     let body = "x".repeat(1000);
     let r = gw
-        .send("POST", "/v1/insights/query", &[("x-api-key", UMBRELLA)], &body)
+        .send(
+            "POST",
+            "/v1/insights/query",
+            &[("x-api-key", UMBRELLA)],
+            &body,
+        )
         .await;
     assert_eq!(r.status, 200);
     assert_eq!(gw.upstream.last().body.len(), 1000);
@@ -175,10 +211,21 @@ async fn oversized_bodies_are_413_with_and_without_content_length() {
     let gw = Gateway::start().await;
     let big = "y".repeat(2000);
     let r = gw
-        .send("POST", "/v1/insights/query", &[("x-api-key", UMBRELLA)], &big)
+        .send(
+            "POST",
+            "/v1/insights/query",
+            &[("x-api-key", UMBRELLA)],
+            &big,
+        )
         .await;
-    assert_eq!((r.status.as_u16(), r.code()), (413, "payload_too_large".into()));
-    assert!(gw.upstream.seen().is_empty(), "declared too large: never forwarded");
+    assert_eq!(
+        (r.status.as_u16(), r.code()),
+        (413, "payload_too_large".into())
+    );
+    assert!(
+        gw.upstream.seen().is_empty(),
+        "declared too large: never forwarded"
+    );
 
     let mut req = format!(
         "POST /v1/insights/query HTTP/1.1\r\nHost: gw\r\nX-Api-Key: {UMBRELLA}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
@@ -191,7 +238,12 @@ async fn oversized_bodies_are_413_with_and_without_content_length() {
     assert_eq!(r.status(), 413, "{}", r.text);
     assert_eq!(r.body_json()["code"], "payload_too_large");
     let o = gw.outcomes.all();
-    assert_eq!(o.iter().filter(|o| o.code == Some("payload_too_large")).count(), 2);
+    assert_eq!(
+        o.iter()
+            .filter(|o| o.code == Some("payload_too_large"))
+            .count(),
+        2
+    );
     // Whatever reached the upstream is cut short of the limit.
     assert!(gw.upstream.seen().iter().all(|s| s.body.len() <= 1024));
 }
@@ -201,9 +253,17 @@ async fn oversized_headers_are_431() {
     let gw = Gateway::start().await;
     let big = "v".repeat(5000);
     let r = gw
-        .send("GET", "/v1/reports/1", &[("x-api-key", ACME), ("x-big", &big)], "")
+        .send(
+            "GET",
+            "/v1/reports/1",
+            &[("x-api-key", ACME), ("x-big", &big)],
+            "",
+        )
         .await;
-    assert_eq!((r.status.as_u16(), r.code()), (431, "headers_too_large".into()));
+    assert_eq!(
+        (r.status.as_u16(), r.code()),
+        (431, "headers_too_large".into())
+    );
     assert!(gw.upstream.seen().is_empty());
 }
 
@@ -211,22 +271,38 @@ async fn oversized_headers_are_431() {
 async fn refused_upstream_is_502_and_slow_upstream_is_504() {
     let gw = Gateway::start().await;
     let r = gw.get("/v1/down", ACME).await;
-    assert_eq!((r.status.as_u16(), r.code()), (502, "upstream_unavailable".into()));
+    assert_eq!(
+        (r.status.as_u16(), r.code()),
+        (502, "upstream_unavailable".into())
+    );
     let r = gw.get("/v1/slow/3000", ACME).await;
-    assert_eq!((r.status.as_u16(), r.code()), (504, "upstream_timeout".into()));
+    assert_eq!(
+        (r.status.as_u16(), r.code()),
+        (504, "upstream_timeout".into())
+    );
     let o = gw.outcomes.all();
     assert_eq!(o.len(), 2);
-    assert_eq!((o[0].decision, o[0].reason), (Decision::Allow, "upstream_connect_failed"));
+    assert_eq!(
+        (o[0].decision, o[0].reason),
+        (Decision::Allow, "upstream_connect_failed")
+    );
     assert_eq!(o[0].upstream.as_deref(), Some("down"));
-    assert_eq!((o[1].decision, o[1].reason), (Decision::Allow, "upstream_response_timeout"));
+    assert_eq!(
+        (o[1].decision, o[1].reason),
+        (Decision::Allow, "upstream_response_timeout")
+    );
     assert_eq!(o[1].status, 504);
 }
 
 #[tokio::test]
 async fn a_request_the_client_abandons_still_has_one_outcome() {
     let gw = Gateway::start().await;
-    let mut s = tokio::net::TcpStream::connect(gw.app.addr()).await.expect("connect");
-    s.write_all(&raw_get("/v1/slow/600", ACME)).await.expect("write");
+    let mut s = tokio::net::TcpStream::connect(gw.app.addr())
+        .await
+        .expect("connect");
+    s.write_all(&raw_get("/v1/slow/600", ACME))
+        .await
+        .expect("write");
     // Wait until the upstream has the request, then hang up.
     for _ in 0..100 {
         if !gw.upstream.seen().is_empty() {
@@ -244,7 +320,10 @@ async fn a_request_the_client_abandons_still_has_one_outcome() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(outcomes.len(), 1, "{outcomes:?}");
-    assert_eq!((outcomes[0].status, outcomes[0].reason), (499, "client_closed"));
+    assert_eq!(
+        (outcomes[0].status, outcomes[0].reason),
+        (499, "client_closed")
+    );
     assert_eq!(outcomes[0].decision, Decision::Allow);
     assert_eq!(outcomes[0].partner.as_deref(), Some("acme"));
 }
@@ -285,5 +364,8 @@ async fn graceful_shutdown_finishes_the_request_in_flight() {
     let r = in_flight.await.expect("join");
     assert_eq!(r.status(), 200, "{}", r.text);
     assert_eq!(outcomes.all().len(), 1);
-    assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "no longer accepting");
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "no longer accepting"
+    );
 }

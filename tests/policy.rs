@@ -28,13 +28,28 @@ async fn credential_failures_are_identical_and_precisely_recorded() {
     let gw = Gateway::start().await;
     let cases: [(&[(&str, &str)], &str); 8] = [
         (&[], "key_missing"),
-        (&[("authorization", "Bearer kwp_nobody_has_this_key_000000")], "key_unknown"),
-        (&[("x-api-key", "kwp_nobody_has_this_key_000000")], "key_unknown"),
-        (&[("authorization", &*format!("Bearer {ACME_EXPIRED}"))], "key_expired"),
-        (&[("x-api-key", ACME_REVOKED)], "key_revoked"),
-        (&[("authorization", "Basic YWNtZTpzZWNyZXQ=")], "unsupported_scheme"),
         (
-            &[("authorization", &*format!("Bearer {ACME}")), ("x-api-key", GLOBEX)],
+            &[("authorization", "Bearer kwp_nobody_has_this_key_000000")],
+            "key_unknown",
+        ),
+        (
+            &[("x-api-key", "kwp_nobody_has_this_key_000000")],
+            "key_unknown",
+        ),
+        (
+            &[("authorization", &*format!("Bearer {ACME_EXPIRED}"))],
+            "key_expired",
+        ),
+        (&[("x-api-key", ACME_REVOKED)], "key_revoked"),
+        (
+            &[("authorization", "Basic YWNtZTpzZWNyZXQ=")],
+            "unsupported_scheme",
+        ),
+        (
+            &[
+                ("authorization", &*format!("Bearer {ACME}")),
+                ("x-api-key", GLOBEX),
+            ],
             "ambiguous_credentials",
         ),
         (&[("authorization", "Bearer ")], "malformed_credential"),
@@ -64,7 +79,10 @@ async fn unauthenticated_callers_get_401_whether_or_not_the_path_exists() {
     let gw = Gateway::start().await;
     for path in ["/v1/reports/42", "/v1/nothing/here", "/"] {
         let r = gw.send("GET", path, &[], "").await;
-        assert_eq!((r.status.as_u16(), r.code()), (401, "invalid_credentials".into()));
+        assert_eq!(
+            (r.status.as_u16(), r.code()),
+            (401, "invalid_credentials".into())
+        );
     }
 }
 
@@ -73,11 +91,35 @@ async fn each_policy_deny_has_its_code() {
     let gw = Gateway::start().await;
     let idem = ("idempotency-key", "k-1");
     let cases = [
-        ("POST", "/v1/workflows/nightly/runs", OLDCO, 403, "partner_revoked"),
+        (
+            "POST",
+            "/v1/workflows/nightly/runs",
+            OLDCO,
+            403,
+            "partner_revoked",
+        ),
         ("GET", "/v1/reports/1", OLDCO, 403, "partner_revoked"),
-        ("POST", "/v1/workflows/nightly/runs", INITECH, 403, "stage_restricted"),
-        ("POST", "/v1/workflows/nightly/runs", ACME, 403, "tier_insufficient"),
-        ("POST", "/v1/insights/query", GLOBEX, 403, "tier_insufficient"),
+        (
+            "POST",
+            "/v1/workflows/nightly/runs",
+            INITECH,
+            403,
+            "stage_restricted",
+        ),
+        (
+            "POST",
+            "/v1/workflows/nightly/runs",
+            ACME,
+            403,
+            "tier_insufficient",
+        ),
+        (
+            "POST",
+            "/v1/insights/query",
+            GLOBEX,
+            403,
+            "tier_insufficient",
+        ),
         ("PUT", "/v1/reports/1", GLOBEX, 403, "permission_denied"),
         ("GET", "/v1/nothing", ACME, 404, "route_not_found"),
         ("GET", "/v1/reports/42/", ACME, 404, "route_not_found"),
@@ -103,7 +145,9 @@ async fn each_policy_deny_has_its_code() {
 #[tokio::test]
 async fn permission_denied_names_route_and_permission() {
     let gw = Gateway::start().await;
-    let r = gw.send("PUT", "/v1/reports/1", &[("x-api-key", GLOBEX)], "").await;
+    let r = gw
+        .send("PUT", "/v1/reports/1", &[("x-api-key", GLOBEX)], "")
+        .await;
     assert_eq!(r.code(), "permission_denied");
     assert_eq!(
         r.json()["detail"],
@@ -115,7 +159,9 @@ async fn permission_denied_names_route_and_permission() {
 #[tokio::test]
 async fn method_not_allowed_lists_allow() {
     let gw = Gateway::start().await;
-    let r = gw.send("PATCH", "/v1/reports/1", &[("x-api-key", ACME)], "").await;
+    let r = gw
+        .send("PATCH", "/v1/reports/1", &[("x-api-key", ACME)], "")
+        .await;
     assert_eq!(r.status, 405);
     assert_eq!(r.header("allow").as_deref(), Some("GET, HEAD, PUT"));
 }
@@ -125,9 +171,17 @@ async fn idempotency_key_is_required_where_configured() {
     let gw = Gateway::start().await;
     let auth = format!("Bearer {GLOBEX}");
     let r = gw
-        .send("POST", "/v1/workflows/nightly/runs", &[("authorization", &auth)], "{}")
+        .send(
+            "POST",
+            "/v1/workflows/nightly/runs",
+            &[("authorization", &auth)],
+            "{}",
+        )
         .await;
-    assert_eq!((r.status.as_u16(), r.code()), (428, "idempotency_key_required".into()));
+    assert_eq!(
+        (r.status.as_u16(), r.code()),
+        (428, "idempotency_key_required".into())
+    );
     assert!(gw.upstream.seen().is_empty());
     let r = gw
         .send(
@@ -189,12 +243,17 @@ async fn forbidden_routes_never_reach_the_upstream_in_any_spelling() {
     }
     assert!(gw.upstream.seen().is_empty(), "{:?}", gw.upstream.seen());
     // The forbidden check comes before authentication, and names a valid key's partner.
-    let anon = gw.raw(b"GET /internal HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
+    let anon = gw
+        .raw(b"GET /internal HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await;
     assert_eq!(anon.status(), 403);
     let outcomes = gw.outcomes.all();
     assert_eq!(outcomes.len(), spellings.len() + 1);
     let first = &outcomes[0];
-    assert_eq!((first.code, first.partner.as_deref()), (Some("forbidden_route"), Some("acme")));
+    assert_eq!(
+        (first.code, first.partner.as_deref()),
+        (Some("forbidden_route"), Some("acme"))
+    );
     assert_eq!(outcomes.last().map(|o| o.partner.clone()), Some(None));
 }
 

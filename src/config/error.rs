@@ -36,13 +36,19 @@ pub struct Problem {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProblemKind {
     /// `*`, `reports:*` and the like.
-    #[error("{0:?} is a wildcard or pattern; permissions are exact names: list each permission explicitly")]
+    #[error(
+        "{0:?} is a wildcard or pattern; permissions are exact names: list each permission explicitly"
+    )]
     WildcardPermission(String),
     /// A permission that is not in the registry.
-    #[error("{0:?} is not declared in [permissions]; declare it there with its kind (partners cannot define permissions)")]
+    #[error(
+        "{0:?} is not declared in [permissions]; declare it there with its kind (partners cannot define permissions)"
+    )]
     UnknownPermission(String),
     /// A permission whose kind is above the partner's tier.
-    #[error("{permission:?} is of kind {kind}, above the tier-{tier} ceiling ({ceiling}); remove it or raise the partner's tier")]
+    #[error(
+        "{permission:?} is of kind {kind}, above the tier-{tier} ceiling ({ceiling}); remove it or raise the partner's tier"
+    )]
     AboveTierCeiling {
         /// The permission.
         permission: String,
@@ -57,7 +63,9 @@ pub enum ProblemKind {
     #[error("upstream {0:?} is not declared in [[upstreams]]; add it there or fix the name")]
     UnknownUpstream(String),
     /// A route under a forbidden prefix.
-    #[error("{path:?} lies under the forbidden prefix {prefix:?}; forbidden paths are never routed, remove the route")]
+    #[error(
+        "{path:?} lies under the forbidden prefix {prefix:?}; forbidden paths are never routed, remove the route"
+    )]
     UnderForbiddenPrefix {
         /// The route path.
         path: String,
@@ -75,10 +83,14 @@ pub enum ProblemKind {
         first: String,
     },
     /// Not 64 hex digits.
-    #[error("{0:?} is not a SHA-256 in hex (64 hex digits); `kwanus-gateway keygen --partner ID` prints one")]
+    #[error(
+        "{0:?} is not a SHA-256 in hex (64 hex digits); `kwanus-gateway keygen --partner ID` prints one"
+    )]
     BadSha256(String),
     /// `stage = "deprecation"` without `sunset`.
-    #[error("stage \"deprecation\" requires `sunset` (RFC 3339 UTC), e.g. sunset = \"2027-06-30T00:00:00Z\"")]
+    #[error(
+        "stage \"deprecation\" requires `sunset` (RFC 3339 UTC), e.g. sunset = \"2027-06-30T00:00:00Z\""
+    )]
     MissingSunset,
     /// A URL that cannot be used.
     #[error("{value:?} is not a usable upstream URL: {why}; write e.g. \"http://127.0.0.1:7001\"")]

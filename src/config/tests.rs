@@ -60,14 +60,20 @@ fn base_config_loads() {
     assert_eq!(snap.partners.len(), 1);
     assert_eq!(snap.keys.len(), 1);
     assert_eq!(snap.routes.len(), 1);
-    assert_eq!(snap.forbidden, vec!["/internal".to_owned(), "/db".to_owned()]);
+    assert_eq!(
+        snap.forbidden,
+        vec!["/internal".to_owned(), "/db".to_owned()]
+    );
 }
 
 #[test]
 fn forbidden_defaults_to_internal_and_db() {
     let text = BASE.replace("forbidden = [\"/internal\", \"/db\"]", "");
     let snap = from_str(&text, &Overrides::default()).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(snap.forbidden, vec!["/internal".to_owned(), "/db".to_owned()]);
+    assert_eq!(
+        snap.forbidden,
+        vec!["/internal".to_owned(), "/db".to_owned()]
+    );
 }
 
 #[test]
@@ -90,7 +96,10 @@ fn partner_defined_permissions_are_refused() {
         "id = \"p\"\ntier = 1\nstage = \"active\"\npermissions = [\"reports:read\", \"reports:export\"]",
     ));
     assert_eq!(p.place, "partners[1].permissions[1]");
-    assert_eq!(p.kind, ProblemKind::UnknownPermission("reports:export".into()));
+    assert_eq!(
+        p.kind,
+        ProblemKind::UnknownPermission("reports:export".into())
+    );
     assert!(p.to_string().contains("[permissions]"), "{p}");
 }
 
@@ -100,11 +109,17 @@ fn permissions_above_the_tier_ceiling_are_refused() {
         "id = \"p\"\ntier = 1\nstage = \"active\"\npermissions = [\"workflows:trigger\"]",
     ));
     assert_eq!(p.place, "partners[1].permissions[0]");
-    assert!(matches!(p.kind, ProblemKind::AboveTierCeiling { tier: 1, .. }), "{p}");
+    assert!(
+        matches!(p.kind, ProblemKind::AboveTierCeiling { tier: 1, .. }),
+        "{p}"
+    );
     let p = one(&partner(
         "id = \"p\"\ntier = 2\nstage = \"active\"\npermissions = [\"insights:query\"]",
     ));
-    assert!(matches!(p.kind, ProblemKind::AboveTierCeiling { tier: 2, .. }), "{p}");
+    assert!(
+        matches!(p.kind, ProblemKind::AboveTierCeiling { tier: 2, .. }),
+        "{p}"
+    );
     // Tier 3 may hold every kind.
     let ok = partner(
         "id = \"p\"\ntier = 3\nstage = \"active\"\npermissions = [\"insights:query\", \"reports:publish\"]",
@@ -133,7 +148,10 @@ fn routes_under_forbidden_prefixes_are_refused_in_every_spelling() {
         );
         let p = one(&text);
         assert_eq!(p.place, "routes[1].path");
-        assert!(matches!(p.kind, ProblemKind::UnderForbiddenPrefix { .. }), "{path}: {p}");
+        assert!(
+            matches!(p.kind, ProblemKind::UnderForbiddenPrefix { .. }),
+            "{path}: {p}"
+        );
     }
     // Non-canonical spellings are refused before they could hide a forbidden prefix.
     for path in ["/v1/../internal/x", "//internal/x", "/%69nternal/x"] {
@@ -164,7 +182,13 @@ fn duplicates_are_refused_with_the_first_place() {
     );
     let p = one(&dup_hash);
     assert_eq!(p.place, "partners[1].keys[0].sha256");
-    assert!(matches!(p.kind, ProblemKind::Duplicate { what: "key sha256", .. }));
+    assert!(matches!(
+        p.kind,
+        ProblemKind::Duplicate {
+            what: "key sha256",
+            ..
+        }
+    ));
 
     let dup_route_name = format!(
         "{BASE}\n[[routes]]\nname = \"get-report\"\nmethod = \"GET\"\npath = \"/v1/other\"\npermission = \"reports:read\"\nupstream = \"reports-api\"\n"
@@ -178,13 +202,18 @@ fn duplicates_are_refused_with_the_first_place() {
     assert_eq!(p.place, "routes[1].path");
     assert!(p.to_string().contains("already served"), "{p}");
 
-    let dup_upstream = format!("{BASE}\n[[upstreams]]\nname = \"reports-api\"\nurl = \"http://127.0.0.1:1\"\n");
+    let dup_upstream =
+        format!("{BASE}\n[[upstreams]]\nname = \"reports-api\"\nurl = \"http://127.0.0.1:1\"\n");
     assert_eq!(one(&dup_upstream).place, "upstreams[1].name");
 }
 
 #[test]
 fn malformed_sha256_is_refused() {
-    for bad in ["abc", "zz5a838f301b0b7c5a85026b27d5256a0ed1c565be48f7b34626703f80a596d2", ""] {
+    for bad in [
+        "abc",
+        "zz5a838f301b0b7c5a85026b27d5256a0ed1c565be48f7b34626703f80a596d2",
+        "",
+    ] {
         let p = one(&partner(&format!(
             "id = \"b\"\ntier = 1\nstage = \"active\"\nkeys = [{{ id = \"b-1\", sha256 = \"{bad}\" }}]"
         )));
@@ -198,23 +227,38 @@ fn deprecation_requires_sunset() {
     let p = one(&partner("id = \"b\"\ntier = 1\nstage = \"deprecation\""));
     assert_eq!(p.place, "partners[1].sunset");
     assert_eq!(p.kind, ProblemKind::MissingSunset);
-    let ok = partner("id = \"b\"\ntier = 1\nstage = \"deprecation\"\nsunset = \"2027-06-30T00:00:00Z\"");
+    let ok =
+        partner("id = \"b\"\ntier = 1\nstage = \"deprecation\"\nsunset = \"2027-06-30T00:00:00Z\"");
     assert!(from_str(&ok, &Overrides::default()).is_ok());
 }
 
 #[test]
 fn bad_urls_durations_and_timestamps_are_refused() {
-    for url in ["htp://x", "127.0.0.1:7001", "http://", "http://host/base", "http://u@host:1", "https://host"] {
+    for url in [
+        "htp://x",
+        "127.0.0.1:7001",
+        "http://",
+        "http://host/base",
+        "http://u@host:1",
+        "https://host",
+    ] {
         let text = BASE.replace("http://127.0.0.1:7001", url);
         let p = one(&text);
         assert_eq!(p.place, "upstreams[0].url", "{url}");
         assert!(matches!(p.kind, ProblemKind::BadUrl { .. }), "{url}: {p}");
     }
-    let text = format!("{BASE}\n[limits]\nupstream_timeout = \"soon\"\nclient_header_timeout = \"0s\"\n");
+    let text =
+        format!("{BASE}\n[limits]\nupstream_timeout = \"soon\"\nclient_header_timeout = \"0s\"\n");
     let p = problems(&text);
     let places: Vec<_> = p.iter().map(|p| p.place.as_str()).collect();
-    assert_eq!(places, ["limits.client_header_timeout", "limits.upstream_timeout"]);
-    assert!(p.iter().all(|p| matches!(p.kind, ProblemKind::BadDuration { .. })));
+    assert_eq!(
+        places,
+        ["limits.client_header_timeout", "limits.upstream_timeout"]
+    );
+    assert!(
+        p.iter()
+            .all(|p| matches!(p.kind, ProblemKind::BadDuration { .. }))
+    );
 
     let p = one(&partner(&format!(
         "id = \"b\"\ntier = 1\nstage = \"active\"\nkeys = [{{ id = \"b-1\", sha256 = \"{SHA_B}\", expires = \"next year\" }}]"
@@ -251,7 +295,10 @@ fn keys_are_checked_even_when_the_partner_is_valid() {
     ));
     let p = problems(&text);
     let places: Vec<_> = p.iter().map(|p| p.place.as_str()).collect();
-    assert_eq!(places, ["partners[1].keys[0].id", "partners[1].keys[0].sha256"]);
+    assert_eq!(
+        places,
+        ["partners[1].keys[0].id", "partners[1].keys[0].sha256"]
+    );
 }
 
 #[test]
@@ -266,7 +313,10 @@ fn unknown_fields_fail_loudly() {
 #[test]
 fn shipped_configs_load() {
     for (name, text) in [
-        ("config/gateway.toml", include_str!("../../config/gateway.toml")),
+        (
+            "config/gateway.toml",
+            include_str!("../../config/gateway.toml"),
+        ),
         ("config/demo.toml", include_str!("../../config/demo.toml")),
     ] {
         let snap = from_str(text, &Overrides::default()).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -277,23 +327,29 @@ fn shipped_configs_load() {
 /// Golden test: the shipped example compiles to exactly these facts.
 #[test]
 fn gateway_toml_golden() {
-    let snap = from_str(include_str!("../../config/gateway.toml"), &Overrides::default())
-        .unwrap_or_else(|e| panic!("{e}"));
+    let snap = from_str(
+        include_str!("../../config/gateway.toml"),
+        &Overrides::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
         snap.summary().split(" (").next(),
         Some("3 partners, 3 keys, 4 routes, 3 upstreams, 4 permissions, 2 forbidden prefixes")
     );
     assert_eq!(snap.server.listen.to_string(), "0.0.0.0:8080");
     assert_eq!(snap.limits.max_request_header_bytes, 16384);
-    assert_eq!(snap.limits.upstream_timeout, std::time::Duration::from_secs(30));
+    assert_eq!(
+        snap.limits.upstream_timeout,
+        std::time::Duration::from_secs(30)
+    );
     let ids: Vec<_> = snap.partners.iter().map(|p| p.id.to_string()).collect();
     assert_eq!(ids, ["acme", "globex", "initech"]);
 }
 
 #[test]
 fn demo_keys_match_demo_config() {
-    let snap = from_str(crate::demo::DEMO_CONFIG, &Overrides::default())
-        .unwrap_or_else(|e| panic!("{e}"));
+    let snap =
+        from_str(crate::demo::DEMO_CONFIG, &Overrides::default()).unwrap_or_else(|e| panic!("{e}"));
     for (partner, key, _) in crate::demo::DEMO_KEYS {
         let entry = snap
             .keys

@@ -138,7 +138,11 @@ impl Problems {
         match value.parse() {
             Ok(a) => Some(a),
             Err(_) => {
-                self.bad(place, value, "not a socket address; write e.g. \"0.0.0.0:8080\"");
+                self.bad(
+                    place,
+                    value,
+                    "not a socket address; write e.g. \"0.0.0.0:8080\"",
+                );
                 None
             }
         }
@@ -429,17 +433,16 @@ fn compile_upstreams(
         match Upstream::parse(&name, &url) {
             Ok(up) if unique => out.push(Arc::new(up)),
             Ok(_) => {}
-            Err(why) => p.push(format!("{place}.url"), ProblemKind::BadUrl { value: url, why }),
+            Err(why) => p.push(
+                format!("{place}.url"),
+                ProblemKind::BadUrl { value: url, why },
+            ),
         }
     }
     (out, declared)
 }
 
-fn compile_routes(
-    p: &mut Problems,
-    routes: Vec<file::Route>,
-    known: &Known<'_>,
-) -> RouteTable {
+fn compile_routes(p: &mut Problems, routes: Vec<file::Route>, known: &Known<'_>) -> RouteTable {
     let mut table = RouteTable::default();
     let mut names = HashMap::new();
     for (i, r) in routes.into_iter().enumerate() {
@@ -467,7 +470,10 @@ fn compile_routes(
                 "write an upper-case HTTP method, e.g. \"GET\"",
             );
         }
-        if name.bytes().any(|b| !(b.is_ascii_alphanumeric() || b"_.-".contains(&b))) {
+        if name
+            .bytes()
+            .any(|b| !(b.is_ascii_alphanumeric() || b"_.-".contains(&b)))
+        {
             p.bad(
                 format!("{place}.name"),
                 &name,
@@ -598,7 +604,11 @@ fn compile_partners(
             keys,
         } = partner;
         let mut ok = p.unique(&mut ids, "partner id", &id, &format!("{place}.id"));
-        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b)) {
+        if id.is_empty()
+            || !id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+        {
             p.bad(
                 format!("{place}.id"),
                 &id,
@@ -749,4 +759,3 @@ fn compile_held(
     }
     (p.0.len() == before).then_some(out)
 }
-

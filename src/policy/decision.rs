@@ -20,7 +20,9 @@ pub enum Deny {
     #[error("partner access has ended (end_of_support)")]
     PartnerRevoked,
     /// A deprecated partner asked for a non-read route.
-    #[error("partner is in deprecation: only read routes are served, this route needs a {kind} permission")]
+    #[error(
+        "partner is in deprecation: only read routes are served, this route needs a {kind} permission"
+    )]
     StageRestricted {
         /// The route's permission kind.
         kind: PermissionKind,

@@ -54,34 +54,63 @@ fn decision_table() {
 
     let active1 = principal(1, Stage::Active, &["reports:read"]);
     assert_eq!(denied(decide(&active1, &read, &no_key)), None);
-    assert_eq!(denied(decide(&active1, &wf, &key)), Some("tier_insufficient"));
-    assert_eq!(denied(decide(&active1, &intel, &key)), Some("tier_insufficient"));
+    assert_eq!(
+        denied(decide(&active1, &wf, &key)),
+        Some("tier_insufficient")
+    );
+    assert_eq!(
+        denied(decide(&active1, &intel, &key)),
+        Some("tier_insufficient")
+    );
 
-    let maint2 = principal(2, Stage::Maintenance, &["reports:read", "workflows:trigger"]);
+    let maint2 = principal(
+        2,
+        Stage::Maintenance,
+        &["reports:read", "workflows:trigger"],
+    );
     assert_eq!(denied(decide(&maint2, &wf, &key)), None);
-    assert_eq!(denied(decide(&maint2, &wf, &no_key)), Some("idempotency_key_required"));
+    assert_eq!(
+        denied(decide(&maint2, &wf, &no_key)),
+        Some("idempotency_key_required")
+    );
 
     let two_without = principal(2, Stage::Active, &["reports:read"]);
-    assert_eq!(denied(decide(&two_without, &wf, &key)), Some("permission_denied"));
+    assert_eq!(
+        denied(decide(&two_without, &wf, &key)),
+        Some("permission_denied")
+    );
 
     let dep = principal(2, deprecated(), &["reports:read", "workflows:trigger"]);
     assert_eq!(denied(decide(&dep, &read, &no_key)), None);
     assert_eq!(denied(decide(&dep, &wf, &key)), Some("stage_restricted"));
 
     let eos = principal(3, Stage::EndOfSupport, &["reports:read"]);
-    assert_eq!(denied(decide(&eos, &read, &no_key)), Some("partner_revoked"));
+    assert_eq!(
+        denied(decide(&eos, &read, &no_key)),
+        Some("partner_revoked")
+    );
 
     let three = principal(3, Stage::Active, &["insights:query"]);
     assert_eq!(denied(decide(&three, &intel, &no_key)), None);
-    assert_eq!(denied(decide(&three, &read, &no_key)), Some("permission_denied"));
+    assert_eq!(
+        denied(decide(&three, &read, &no_key)),
+        Some("permission_denied")
+    );
 }
 
 #[test]
 fn order_is_stage_then_tier_then_permission() {
-    let wf = route("workflows:trigger", PermissionKind::Workflow, Idempotency::None);
+    let wf = route(
+        "workflows:trigger",
+        PermissionKind::Workflow,
+        Idempotency::None,
+    );
     // End of support wins over everything else.
     let eos = principal(1, Stage::EndOfSupport, &[]);
-    assert_eq!(decide(&eos, &wf, &Facts::default()).err(), Some(Deny::PartnerRevoked));
+    assert_eq!(
+        decide(&eos, &wf, &Facts::default()).err(),
+        Some(Deny::PartnerRevoked)
+    );
     // Deprecation wins over the tier ceiling.
     let dep1 = principal(1, deprecated(), &[]);
     assert!(matches!(

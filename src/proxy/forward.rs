@@ -222,7 +222,10 @@ pub(super) async fn send(
     };
     let (mut parts, body) = rsp.into_parts();
     headers::from_upstream(&mut parts.headers);
-    Ok(Response::from_parts(parts, body.map_err(Into::into).boxed_unsync()))
+    Ok(Response::from_parts(
+        parts,
+        body.map_err(Into::into).boxed_unsync(),
+    ))
 }
 
 /// Maps a client error to 502 or 504, with a precise reason.

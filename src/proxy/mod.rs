@@ -268,7 +268,11 @@ fn target_path(parts: &Parts) -> Result<NormalPath, GatewayError> {
     match (uri.scheme_str(), uri.authority()) {
         (None, None) => {}
         (Some("http" | "https"), Some(_)) => {}
-        _ => return Err(GatewayError::BadTarget(crate::normalize::NormalizeError::NotOriginForm)),
+        _ => {
+            return Err(GatewayError::BadTarget(
+                crate::normalize::NormalizeError::NotOriginForm,
+            ));
+        }
     }
     let path = match uri.path() {
         "" if uri.scheme().is_some() => "/",

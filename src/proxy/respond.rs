@@ -81,7 +81,11 @@ pub(super) fn error(e: &GatewayError, request_id: &str, route: Option<&str>) -> 
     };
     // Serialising a struct of strings and integers cannot fail.
     let body = serde_json::to_vec(&problem).unwrap_or_default();
-    let mut rsp = Response::new(Full::new(Bytes::from(body)).map_err(|e| match e {}).boxed_unsync());
+    let mut rsp = Response::new(
+        Full::new(Bytes::from(body))
+            .map_err(|e| match e {})
+            .boxed_unsync(),
+    );
     *rsp.status_mut() = status;
     let h = rsp.headers_mut();
     h.insert(CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));

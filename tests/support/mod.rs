@@ -51,13 +51,17 @@ pub struct Upstream {
 
 impl Upstream {
     pub async fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind upstream");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind upstream");
         let addr = listener.local_addr().expect("addr");
         let seen = Arc::new(Mutex::new(Vec::new()));
         let rec = seen.clone();
         tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else { continue };
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
                 let rec = rec.clone();
                 tokio::spawn(async move {
                     let svc = service_fn(move |req| record(rec.clone(), req));
@@ -88,8 +92,16 @@ async fn record(
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let (parts, body) = req.into_parts();
-    let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-    let target = parts.uri.path_and_query().map(|p| p.to_string()).unwrap_or_default();
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let target = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.to_string())
+        .unwrap_or_default();
     seen.lock().expect("lock").push(Seen {
         method: parts.method.to_string(),
         target: target.clone(),
@@ -172,7 +184,9 @@ impl Gateway {
         };
         let snap = config::from_str(&text, &overrides).unwrap_or_else(|e| panic!("{e}"));
         let outcomes = Arc::new(Recorder::default());
-        let app = App::start(snap, outcomes.clone()).await.expect("start gateway");
+        let app = App::start(snap, outcomes.clone())
+            .await
+            .expect("start gateway");
         let client = Client::builder(TokioExecutor::new()).build_http();
         Self {
             app,
@@ -198,14 +212,21 @@ impl Gateway {
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
-        let req = req.body(Full::new(Bytes::from(body.to_owned()))).expect("request");
+        let req = req
+            .body(Full::new(Bytes::from(body.to_owned())))
+            .expect("request");
         let rsp = self.client.request(req).await.expect("gateway answered");
         Reply::from(rsp).await
     }
 
     pub async fn get(&self, path: &str, key: &str) -> Reply {
-        self.send("GET", path, &[("authorization", &format!("Bearer {key}"))], "")
-            .await
+        self.send(
+            "GET",
+            path,
+            &[("authorization", &format!("Bearer {key}"))],
+            "",
+        )
+        .await
     }
 
     /// Sends raw bytes on a fresh connection and reads the whole answer.
@@ -241,7 +262,9 @@ impl Reply {
     /// The problem+json `code`, after checking the problem shape.
     pub fn code(&self) -> String {
         assert_eq!(
-            self.headers.get("content-type").map(|v| v.to_str().expect("ascii")),
+            self.headers
+                .get("content-type")
+                .map(|v| v.to_str().expect("ascii")),
             Some("application/problem+json"),
             "{self:?}"
         );
@@ -258,7 +281,9 @@ impl Reply {
     }
 
     pub fn header(&self, name: &str) -> Option<String> {
-        self.headers.get(name).map(|v| v.to_str().expect("ascii").to_owned())
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().expect("ascii").to_owned())
     }
 }
 
