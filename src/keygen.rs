@@ -31,11 +31,7 @@ pub enum KeygenError {
 
 /// Makes a key for `partner`.
 pub fn generate(partner: &str) -> Result<Generated, KeygenError> {
-    if partner.is_empty()
-        || !partner
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
-    {
+    if !crate::config::is_valid_id(partner) {
         return Err(KeygenError::BadPartner(partner.to_owned()));
     }
     let mut secret = [0u8; 32];

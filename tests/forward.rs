@@ -369,3 +369,20 @@ async fn graceful_shutdown_finishes_the_request_in_flight() {
         "no longer accepting"
     );
 }
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_head_is_cut_off() {
+    use tokio::io::AsyncReadExt;
+    let gw = Gateway::start().await;
+    let mut s = tokio::net::TcpStream::connect(gw.app.addr())
+        .await
+        .expect("connect");
+    s.write_all(b"GET /v1/reports/1 HTTP/1.1\r\nHost: gw\r\nX-Slow: ")
+        .await
+        .expect("write");
+    // client_header_timeout is 2s in the fixture; the connection must end well before 10s.
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut buf)).await;
+    assert!(read.is_ok(), "connection still open after 10s");
+    assert!(gw.upstream.seen().is_empty());
+}

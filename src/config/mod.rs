@@ -13,6 +13,14 @@ use std::path::Path;
 
 use crate::snapshot::Snapshot;
 
+/// Whether `s` is usable as a partner id or route name: non-empty, letters, digits, `_ . -`
+/// (so it is safe in headers, metric labels and log fields).
+pub fn is_valid_id(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+}
+
 /// Values that replace parts of the file before validation (demo and tests bind port 0).
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {

@@ -470,10 +470,7 @@ fn compile_routes(p: &mut Problems, routes: Vec<file::Route>, known: &Known<'_>)
                 "write an upper-case HTTP method, e.g. \"GET\"",
             );
         }
-        if name
-            .bytes()
-            .any(|b| !(b.is_ascii_alphanumeric() || b"_.-".contains(&b)))
-        {
+        if !name.is_empty() && !super::is_valid_id(&name) {
             p.bad(
                 format!("{place}.name"),
                 &name,
@@ -604,11 +601,7 @@ fn compile_partners(
             keys,
         } = partner;
         let mut ok = p.unique(&mut ids, "partner id", &id, &format!("{place}.id"));
-        if id.is_empty()
-            || !id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
-        {
+        if !super::is_valid_id(&id) {
             p.bad(
                 format!("{place}.id"),
                 &id,

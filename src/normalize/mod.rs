@@ -92,6 +92,28 @@ impl fmt::Display for NormalPath {
 /// percent-encodes raw non-ASCII bytes, merges repeated slashes and removes dot segments
 /// (RFC 3986 §5.2.4), rejecting everything listed in [`NormalizeError`].
 pub fn normalize_path(raw: &str) -> Result<NormalPath, NormalizeError> {
+    if is_already_canonical(raw.as_bytes()) {
+        return Ok(NormalPath(raw.to_owned()));
+    }
+    normalize_slow(raw)
+}
+
+/// The common case: a path that the full algorithm would return unchanged.
+///
+/// Only plain ASCII that needs no decoding, no `//` and no `.` or `..` segment qualifies;
+/// a property test checks that this agrees with [`normalize_slow`].
+fn is_already_canonical(bytes: &[u8]) -> bool {
+    let plain = |b: &u8| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,=:@/".contains(b);
+    bytes.first() == Some(&b'/')
+        && bytes.iter().all(plain)
+        && !bytes.windows(2).any(|w| w == b"//")
+        && !bytes[1..]
+            .split(|&b| b == b'/')
+            .any(|seg| seg == b"." || seg == b"..")
+}
+
+/// The full algorithm (see [`normalize_path`]).
+fn normalize_slow(raw: &str) -> Result<NormalPath, NormalizeError> {
     let bytes = raw.as_bytes();
     if bytes.first() != Some(&b'/') {
         return Err(NormalizeError::NotOriginForm);

@@ -169,6 +169,16 @@ mod properties {
         }
 
         #[test]
+        fn fast_path_agrees_with_the_full_algorithm(raw in path_strategy()) {
+            prop_assert_eq!(normalize_path(&raw), normalize_slow(&raw));
+        }
+
+        #[test]
+        fn fast_path_agrees_on_plain_ascii(raw in "/[a-z0-9./_~:@!$&'()*+,=-]{0,24}") {
+            prop_assert_eq!(normalize_path(&raw), normalize_slow(&raw));
+        }
+
+        #[test]
         fn never_panics(raw in "\\PC{0,40}") {
             let _ = normalize_path(&raw);
         }
