@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::app::App;
 use crate::config::{self, ConfigError, Overrides};
 use crate::outcome::LogSink;
-use crate::reload::{self, Reloaded};
+use crate::reload::Reloaded;
 use crate::shutdown::{OsSignal, OsSignals};
 
 /// Exit code for an invalid configuration at start-up (EX_USAGE).
@@ -48,11 +48,22 @@ enum Command {
         #[arg(long, env = "KWANUS_GATEWAY_CONFIG")]
         config: PathBuf,
     },
-    /// Print a fresh partner API key once, and the TOML that stores only its SHA-256.
+    /// Print a fresh partner API key once, and the TOML that stores only its SHA-256; or,
+    /// with --audit-key, write an Ed25519 key pair for signed audit checkpoints.
+    #[command(group = clap::ArgGroup::new("what").required(true))]
     Keygen {
         /// The partner the key is for.
-        #[arg(long)]
-        partner: String,
+        #[arg(long, group = "what")]
+        partner: Option<String>,
+        /// Write an audit signing key (PKCS#8 PEM, mode 0600) here, and its public key to
+        /// the same path with `.pub` appended.
+        #[arg(long, group = "what")]
+        audit_key: Option<PathBuf>,
+    },
+    /// Read the audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
     },
     /// Start a sample upstream and the gateway in front of it on loopback, with demo keys.
     Demo {
@@ -62,13 +73,67 @@ enum Command {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Check the chain, sequence and checkpoints: exit 0 with a summary, or exit 1 naming
+    /// the first broken record (file, line, why).
+    Verify {
+        /// Trail files, or folders holding them.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Ed25519 public key (PEM, raw or hex): checkpoints must be present and signed by it.
+        #[arg(long)]
+        public_key: Option<PathBuf>,
+    },
+    /// Show matching records: a table, or JSON lines with --json.
+    Query {
+        /// Trail files, or folders holding them.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Only this partner.
+        #[arg(long)]
+        partner: Option<String>,
+        /// Only `allow` or `deny`.
+        #[arg(long, value_parser = ["allow", "deny"])]
+        decision: Option<String>,
+        /// Only this error code (e.g. permission_denied).
+        #[arg(long)]
+        code: Option<String>,
+        /// Only this route.
+        #[arg(long)]
+        route: Option<String>,
+        /// At or after this RFC 3339 instant.
+        #[arg(long, value_parser = parse_time)]
+        since: Option<std::time::SystemTime>,
+        /// Before this RFC 3339 instant.
+        #[arg(long, value_parser = parse_time)]
+        until: Option<std::time::SystemTime>,
+        /// JSON lines (the records as written) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn parse_time(s: &str) -> Result<std::time::SystemTime, String> {
+    humantime::parse_rfc3339_weak(s).map_err(|e| format!("{e}; write e.g. 2026-11-25T00:00:00Z"))
+}
+
 /// Parses the command line and runs the command.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
     match cli.command {
         Command::Check { config } => check(&config),
-        Command::Keygen { partner } => keygen(&partner),
+        Command::Keygen {
+            partner: Some(partner),
+            ..
+        } => keygen(&partner),
+        Command::Keygen {
+            audit_key: Some(path),
+            ..
+        } => audit_keygen(&path),
+        Command::Keygen { .. } => ExitCode::from(EX_USAGE),
+        Command::Audit { command } => audit(command),
         Command::Serve { config } => run_async(serve(config)),
         Command::Demo { listen } => run_async(demo(listen)),
     }
@@ -142,6 +207,145 @@ fn keygen(partner: &str) -> ExitCode {
     }
 }
 
+fn audit_keygen(path: &Path) -> ExitCode {
+    let (private, public) = match crate::audit::generate_pem() {
+        Ok(pair) => pair,
+        Err(e) => {
+            eprintln!("keygen: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut pub_path = path.as_os_str().to_owned();
+    pub_path.push(".pub");
+    let write_private = || -> std::io::Result<()> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)?;
+        f.write_all(private.as_bytes())
+    };
+    if let Err(e) = write_private().and_then(|()| std::fs::write(&pub_path, &public)) {
+        eprintln!("keygen: {}: {e}", path.display());
+        return ExitCode::FAILURE;
+    }
+    println!(
+        "# Audit checkpoint signing key written to {} (keep it secret).",
+        path.display()
+    );
+    println!(
+        "# Public key for `audit verify --public-key`, also in {}:",
+        Path::new(&pub_path).display()
+    );
+    print!("{public}");
+    println!(
+        "# In gateway.toml:  [audit] signing_key = {:?}",
+        path.display().to_string()
+    );
+    ExitCode::SUCCESS
+}
+
+fn audit(command: AuditCommand) -> ExitCode {
+    match command {
+        AuditCommand::Verify { paths, public_key } => audit_verify(&paths, public_key.as_deref()),
+        AuditCommand::Query {
+            paths,
+            partner,
+            decision,
+            code,
+            route,
+            since,
+            until,
+            json,
+        } => {
+            let filter = crate::audit::query::Filter {
+                partner,
+                decision,
+                code,
+                route,
+                since,
+                until,
+            };
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            match crate::audit::query::run(&paths, &filter, json, &mut out) {
+                Ok(n) => {
+                    let _ = out.flush();
+                    if !json {
+                        eprintln!("{n} record(s)");
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("audit query: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+fn audit_verify(paths: &[PathBuf], public_key: Option<&Path>) -> ExitCode {
+    let key = match public_key.map(crate::audit::load_verifying_key).transpose() {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("audit verify: {e}");
+            return ExitCode::from(EX_USAGE);
+        }
+    };
+    match crate::audit::verify(paths, key.as_ref()) {
+        Ok(r) => {
+            let range = |a: &Option<String>, b: &Option<String>| {
+                format!(
+                    "{} .. {}",
+                    a.as_deref().unwrap_or("-"),
+                    b.as_deref().unwrap_or("-")
+                )
+            };
+            println!(
+                "ok: {} records (seq {}), {}, {} file(s), {} checkpoint(s){}",
+                r.records,
+                range(
+                    &r.first_seq.map(|s| s.to_string()),
+                    &r.last_seq.map(|s| s.to_string())
+                ),
+                range(&r.first_ts, &r.last_ts),
+                r.files,
+                r.checkpoints,
+                if key.is_some() {
+                    " with valid signatures"
+                } else {
+                    " (signatures not checked: no --public-key)"
+                },
+            );
+            if let (Some(cp), Some(last)) = (r.last_checkpoint_seq, r.last_seq)
+                && last > cp
+            {
+                println!(
+                    "note: {} record(s) after the last checkpoint (seq {cp}) are not covered by a signature",
+                    last - cp
+                );
+            }
+            if r.first_seq.is_some_and(|s| s > 1) {
+                println!(
+                    "note: the trail starts at seq {} (earlier files were removed by retention; see its retention records)",
+                    r.first_seq.unwrap_or(0)
+                );
+            }
+            if let Some(torn) = r.torn_tail {
+                println!(
+                    "note: torn final line at {torn}: a write cut short by a crash, never acknowledged to a client"
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(b) => {
+            println!("broken: {b}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 async fn serve(path: PathBuf) -> ExitCode {
     let snapshot = match config::load(&path) {
         Ok(s) => s,
@@ -154,7 +358,7 @@ async fn serve(path: PathBuf) -> ExitCode {
     let app = match App::start(snapshot, Arc::new(LogSink)).await {
         Ok(app) => app,
         Err(e) => {
-            tracing::error!(error = %e, "cannot bind the partner listener");
+            tracing::error!(error = %e, "cannot start");
             return ExitCode::FAILURE;
         }
     };
@@ -167,7 +371,7 @@ async fn serve(path: PathBuf) -> ExitCode {
         }
     };
     while signals.next().await == OsSignal::Reload {
-        match reload::reload(app.shared(), &path) {
+        match app.reload(&path, "signal").result {
             Ok(Reloaded::Swapped) => {}
             Ok(Reloaded::Unchanged) => tracing::info!("reload: configuration unchanged"),
             Err(e) => {

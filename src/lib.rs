@@ -17,6 +17,7 @@
 //! module that orchestrates.
 
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;

@@ -60,8 +60,27 @@ pub struct Outcome {
 /// Receives every outcome exactly once.
 pub trait OutcomeSink: Send + Sync + 'static {
     /// Records one finished request.
-    fn record(&self, outcome: &Outcome);
+    fn record(&self, outcome: &Outcome) -> Recorded;
+
+    /// Whether the sink can take records now; when it cannot, requests fail closed.
+    fn ready(&self) -> bool {
+        true
+    }
 }
+
+/// What became of a record handed to a sink.
+#[derive(Debug)]
+pub enum Recorded {
+    /// Taken; nothing to wait for.
+    Done,
+    /// Queued; resolves `true` once durable (strict audit), `false` if it could not be.
+    Pending(tokio::sync::oneshot::Receiver<bool>),
+    /// Refused (the sink is full or broken): the response must not be released as is.
+    Refused,
+}
+
+/// Several sinks as one; the strictest answer wins.
+pub struct Tee(pub Vec<std::sync::Arc<dyn OutcomeSink>>);
 
 /// The access log: one structured `tracing` event per request.
 #[derive(Debug, Default)]
@@ -82,7 +101,7 @@ impl Decision {
 // === impl LogSink ===
 
 impl OutcomeSink for LogSink {
-    fn record(&self, o: &Outcome) {
+    fn record(&self, o: &Outcome) -> Recorded {
         tracing::info!(
             target: "kwanus_gateway::access",
             request_id = %o.request_id,
@@ -100,5 +119,26 @@ impl OutcomeSink for LogSink {
             duration_us = o.duration.as_micros() as u64,
             "request"
         );
+        Recorded::Done
+    }
+}
+
+// === impl Tee ===
+
+impl OutcomeSink for Tee {
+    fn record(&self, outcome: &Outcome) -> Recorded {
+        let mut result = Recorded::Done;
+        for sink in &self.0 {
+            match (sink.record(outcome), &result) {
+                (Recorded::Refused, _) => result = Recorded::Refused,
+                (Recorded::Pending(rx), Recorded::Done) => result = Recorded::Pending(rx),
+                (Recorded::Pending(_) | Recorded::Done, _) => {}
+            }
+        }
+        result
+    }
+
+    fn ready(&self) -> bool {
+        self.0.iter().all(|s| s.ready())
     }
 }

@@ -191,7 +191,8 @@ fn canonical_segment(seg: &[u8]) -> Result<String, NormalizeError> {
             continue;
         }
         check_byte(b, false)?;
-        if b.is_ascii() {
+        // Characters RFC 3986 never allows raw in a path are sent in their encoded form.
+        if b.is_ascii() && !b"\"<>[]^`|".contains(&b) {
             out.push(char::from(b));
         } else {
             push_escape(&mut out, b);

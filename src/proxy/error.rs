@@ -43,6 +43,9 @@ pub enum GatewayError {
     /// The upstream was too slow.
     #[error("upstream timeout: {0}")]
     UpstreamTimeout(&'static str),
+    /// The audit trail cannot take the record, so the request is refused (fail closed).
+    #[error("audit trail unavailable")]
+    AuditUnavailable,
 }
 
 // === impl GatewayError ===
@@ -61,6 +64,7 @@ impl GatewayError {
             Self::PayloadTooLarge => "payload_too_large",
             Self::UpstreamUnavailable(_) => "upstream_unavailable",
             Self::UpstreamTimeout(_) => "upstream_timeout",
+            Self::AuditUnavailable => "audit_unavailable",
         }
     }
 
@@ -76,6 +80,7 @@ impl GatewayError {
             Self::MethodNotAllowed { .. } => "no_route_for_method",
             Self::Denied(d) => d.reason(),
             Self::PayloadTooLarge => "body_bytes_limit",
+            Self::AuditUnavailable => "audit_not_writable",
         }
     }
 
@@ -91,7 +96,8 @@ impl GatewayError {
             | Self::RouteNotFound
             | Self::MethodNotAllowed { .. }
             | Self::Denied(_)
-            | Self::PayloadTooLarge => false,
+            | Self::PayloadTooLarge
+            | Self::AuditUnavailable => false,
         }
     }
 }

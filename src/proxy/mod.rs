@@ -28,7 +28,7 @@ use tokio::time::Instant;
 
 use crate::auth::{self, Principal};
 use crate::normalize::{NormalPath, normalize_path};
-use crate::outcome::{Decision, Outcome, OutcomeSink};
+use crate::outcome::{Decision, Outcome, OutcomeSink, Recorded};
 use crate::policy::{self, Facts, Stage};
 use crate::routes::{Route, RouteMiss};
 use crate::snapshot::{Shared, Snapshot};
@@ -79,7 +79,14 @@ impl GatewayService {
         let snap = self.shared.load_full();
         let mut ex = Exchange::begin(&req, self.client_addr, self.sink.clone());
         let request_id = request_id_value(&ex.outcome.request_id);
-        let mut rsp = match self.handle(&snap, req, &mut ex, &request_id).await {
+        let result = if self.sink.ready() {
+            self.handle(&snap, req, &mut ex, &request_id).await
+        } else {
+            // Fail closed: a request that cannot be recorded is not served.
+            ex.outcome.path = truncate(req.uri().path(), MAX_RAW_PATH);
+            Err(GatewayError::AuditUnavailable)
+        };
+        let mut rsp = match result {
             Ok(rsp) => {
                 ex.outcome.decision = Decision::Allow;
                 ex.outcome.reason = "permitted";
@@ -96,7 +103,22 @@ impl GatewayService {
         if let Some(p) = &ex.principal {
             deprecation_headers(h, p.partner.stage);
         }
-        ex.finish(rsp.status().as_u16());
+        let released = match ex.finish(rsp.status().as_u16()) {
+            Recorded::Done => true,
+            Recorded::Pending(durable) => durable.await.unwrap_or(false),
+            Recorded::Refused => false,
+        };
+        if released {
+            return rsp;
+        }
+        // The record did not reach the trail: the response it describes is withheld.
+        let mut rsp = respond::error(
+            &GatewayError::AuditUnavailable,
+            &ex.outcome.request_id,
+            None,
+        );
+        rsp.headers_mut()
+            .insert(REQUEST_ID, request_id_value(&ex.outcome.request_id));
         rsp
     }
 
@@ -238,13 +260,13 @@ impl Exchange {
         }
     }
 
-    fn finish(&mut self, status: u16) {
+    fn finish(&mut self, status: u16) -> Recorded {
         if std::mem::replace(&mut self.finished, true) {
-            return;
+            return Recorded::Done;
         }
         self.outcome.status = status;
         self.outcome.duration = self.started.elapsed();
-        self.sink.record(&self.outcome);
+        self.sink.record(&self.outcome)
     }
 }
 
@@ -254,7 +276,8 @@ impl Drop for Exchange {
         if !self.finished {
             self.outcome.reason = "client_closed";
             self.outcome.code = None;
-            self.finish(499);
+            // Nobody is left to answer; the record is queued all the same.
+            let _ = self.finish(499);
         }
     }
 }

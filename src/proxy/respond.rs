@@ -44,6 +44,7 @@ pub(super) fn status(e: &GatewayError) -> StatusCode {
         GatewayError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         GatewayError::UpstreamUnavailable(_) => StatusCode::BAD_GATEWAY,
         GatewayError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+        GatewayError::AuditUnavailable => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
 
@@ -65,11 +66,14 @@ fn detail(e: &GatewayError, route: Option<&str>) -> String {
         GatewayError::PayloadTooLarge => "the request body is larger than allowed".into(),
         GatewayError::UpstreamUnavailable(_) => "the upstream service is unavailable".into(),
         GatewayError::UpstreamTimeout(_) => "the upstream service did not answer in time".into(),
+        GatewayError::AuditUnavailable => {
+            "the gateway cannot record requests right now; retry shortly".into()
+        }
     }
 }
 
 /// The problem+json response for `e`.
-pub(super) fn error(e: &GatewayError, request_id: &str, route: Option<&str>) -> Response<Body> {
+pub(crate) fn error(e: &GatewayError, request_id: &str, route: Option<&str>) -> Response<Body> {
     let status = status(e);
     let problem = Problem {
         r#type: "about:blank",
@@ -95,7 +99,7 @@ pub(super) fn error(e: &GatewayError, request_id: &str, route: Option<&str>) -> 
                 h.insert(ALLOW, v);
             }
         }
-        GatewayError::UpstreamUnavailable(_) => {
+        GatewayError::UpstreamUnavailable(_) | GatewayError::AuditUnavailable => {
             h.insert(RETRY_AFTER, HeaderValue::from_static("1"));
         }
         GatewayError::InvalidCredentials(_) => {

@@ -17,7 +17,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use kwanus_gateway::app::App;
 use kwanus_gateway::config::{self, Overrides};
-use kwanus_gateway::outcome::{Outcome, OutcomeSink};
+use kwanus_gateway::outcome::{Outcome, OutcomeSink, Recorded};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -129,8 +129,9 @@ async fn record(
 pub struct Recorder(Mutex<Vec<Outcome>>);
 
 impl OutcomeSink for Recorder {
-    fn record(&self, outcome: &Outcome) {
+    fn record(&self, outcome: &Outcome) -> Recorded {
         self.0.lock().expect("lock").push(outcome.clone());
+        Recorded::Done
     }
 }
 

@@ -1,0 +1,165 @@
+//! The tamper-evident audit trail: one hash-chained JSON line per request, written by one
+//! dedicated thread, with signed checkpoints, rotation, retention, `verify` and `query`.
+//!
+//! The request path only queues; it never touches the file. A full queue or a failing disk
+//! makes the gateway refuse new requests (fail closed) until writes succeed again.
+
+mod record;
+mod signing;
+mod verify;
+mod writer;
+
+pub mod query;
+
+pub use record::{ConfigEvent, Event, GENESIS, chain_hash, split_hash};
+pub use signing::{generate_pem, load_verifying_key};
+pub use verify::{Broken, Report, verify};
+pub use writer::{file_name, trail_files};
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
+
+use crate::outcome::{Outcome, OutcomeSink, Recorded};
+use crate::snapshot::{AuditSettings, Durability};
+
+/// Events queued for the writer, at most (a full queue fails closed).
+const QUEUE: usize = 65_536;
+
+/// What the writer is asked to do.
+pub(crate) enum Msg {
+    /// Append one record; in strict mode `ack` says whether it reached the disk.
+    Event {
+        event: Event,
+        ack: Option<tokio::sync::oneshot::Sender<bool>>,
+    },
+    /// Drain, checkpoint, sync and stop.
+    Shutdown(tokio::sync::oneshot::Sender<()>),
+}
+
+/// The writer's health, shared with the request path and `/readyz`.
+#[derive(Debug)]
+pub struct Health {
+    /// False while the trail cannot be written: new requests get `503 audit_unavailable`.
+    pub healthy: AtomicBool,
+    /// Records on disk since start.
+    pub records: AtomicU64,
+    /// Write failures since start.
+    pub errors: AtomicU64,
+    /// Records that could not be written or queued.
+    pub lost: AtomicU64,
+}
+
+/// Why the trail could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    /// The folder or a file could not be opened.
+    #[error("audit trail in {dir}: {source}")]
+    Io {
+        /// The folder.
+        dir: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The signing key could not be loaded.
+    #[error("audit signing key: {0}")]
+    Key(#[from] signing::KeyError),
+}
+
+/// The handle the gateway records through; cheap to clone.
+#[derive(Clone)]
+pub struct AuditSink {
+    tx: SyncSender<Msg>,
+    health: Arc<Health>,
+    strict: bool,
+}
+
+// === impl AuditSink ===
+
+impl AuditSink {
+    /// Opens (or resumes) the trail and starts the writer thread.
+    pub fn start(settings: &AuditSettings) -> Result<Self, AuditError> {
+        let key = match &settings.signing_key {
+            Some(path) => Some(signing::load_signing_key(path)?),
+            None => None,
+        };
+        let health = Arc::new(Health {
+            healthy: AtomicBool::new(true),
+            records: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            lost: AtomicU64::new(0),
+        });
+        let writer =
+            writer::Writer::open(settings.clone(), key, health.clone()).map_err(|source| {
+                AuditError::Io {
+                    dir: settings.dir.display().to_string(),
+                    source,
+                }
+            })?;
+        tracing::info!(dir = %settings.dir.display(), seq = writer.seq(), durability = ?settings.durability, "audit trail open");
+        let (tx, rx) = sync_channel(QUEUE);
+        std::thread::Builder::new()
+            .name("audit-writer".into())
+            .spawn(move || writer.run(rx))
+            .map_err(|source| AuditError::Io {
+                dir: settings.dir.display().to_string(),
+                source,
+            })?;
+        Ok(Self {
+            tx,
+            health,
+            strict: settings.durability == Durability::Strict,
+        })
+    }
+
+    /// The writer's health counters.
+    pub fn health(&self) -> &Arc<Health> {
+        &self.health
+    }
+
+    /// Queues an event; in strict mode the result resolves once it is on disk.
+    pub fn submit(&self, event: Event) -> Recorded {
+        let (ack, wait) = if self.strict {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
+        match self.tx.try_send(Msg::Event { event, ack }) {
+            Ok(()) => wait.map_or(Recorded::Done, Recorded::Pending),
+            Err(e) => {
+                self.health.lost.fetch_add(1, Ordering::Relaxed);
+                if matches!(e, TrySendError::Full(_))
+                    && self.health.healthy.swap(false, Ordering::Relaxed)
+                {
+                    tracing::error!(
+                        "audit queue full; refusing requests with 503 audit_unavailable"
+                    );
+                }
+                Recorded::Refused
+            }
+        }
+    }
+
+    /// Drains the queue, writes a final checkpoint, syncs, and stops the writer.
+    pub async fn shutdown(&self) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        // A full queue still drains: the writer takes this message in turn.
+        let tx2 = self.tx.clone();
+        let sent = tokio::task::spawn_blocking(move || tx2.send(Msg::Shutdown(tx))).await;
+        if matches!(sent, Ok(Ok(()))) {
+            let _ = rx.await;
+        }
+    }
+}
+
+impl OutcomeSink for AuditSink {
+    /// Health lost to a full queue comes back with the writer's next successful write.
+    fn record(&self, outcome: &Outcome) -> Recorded {
+        self.submit(Event::Request(Box::new(outcome.clone())))
+    }
+
+    fn ready(&self) -> bool {
+        self.health.healthy.load(Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,234 @@
+//! Audit lines: the record kinds, their canonical form and the hash chain.
+//!
+//! A chained line is `canonical` with `,"hash":"<64 hex>"` inserted before its final `}`,
+//! where `canonical` is the record serialised without `hash` (fields in a fixed order, every
+//! string JSON-escaped) and `hash = SHA-256(prev ‖ canonical)`, `prev` as 64 ASCII hex digits.
+
+use std::net::SocketAddr;
+use std::time::SystemTime;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::outcome::Outcome;
+
+/// The `prev` of the very first record.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// What a chained record is about.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// One finished request.
+    Request(Box<Outcome>),
+    /// A configuration load or reload.
+    Config(ConfigEvent),
+    /// An audit file deleted by retention (compliance deletion rule).
+    Retention {
+        /// The file name that was deleted.
+        file: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A configuration change, recorded so the trail answers "who could do what, when".
+#[derive(Debug, Clone)]
+pub struct ConfigEvent {
+    /// `startup`, `signal`, `admin`, `file_watch`.
+    pub trigger: &'static str,
+    /// `ok`, `error` or `unchanged`.
+    pub result: &'static str,
+    /// The config hash in force before.
+    pub old_sha256: Option<String>,
+    /// The config hash of the file that was read.
+    pub new_sha256: Option<String>,
+    /// The error, for `result = "error"`.
+    pub detail: Option<String>,
+}
+
+#[derive(Serialize)]
+struct RequestLine<'a> {
+    seq: u64,
+    ts: &'a str,
+    kind: &'static str,
+    request_id: &'a str,
+    partner: Option<&'a str>,
+    key_id: Option<&'a str>,
+    tier: Option<u8>,
+    credential: Option<&'a str>,
+    client: Client,
+    method: &'a str,
+    path: &'a str,
+    route: Option<&'a str>,
+    permission: Option<&'a str>,
+    decision: &'static str,
+    code: Option<&'a str>,
+    reason: &'a str,
+    status: u16,
+    upstream: Option<&'a str>,
+    upstream_status: Option<u16>,
+    duration_us: u64,
+    prev: &'a str,
+}
+
+#[derive(Serialize)]
+struct ConfigLine<'a> {
+    seq: u64,
+    ts: &'a str,
+    kind: &'static str,
+    trigger: &'a str,
+    result: &'a str,
+    old_config_sha256: Option<&'a str>,
+    new_config_sha256: Option<&'a str>,
+    detail: Option<&'a str>,
+    prev: &'a str,
+}
+
+#[derive(Serialize)]
+struct RetentionLine<'a> {
+    seq: u64,
+    ts: &'a str,
+    kind: &'static str,
+    file: &'a str,
+    reason: &'a str,
+    prev: &'a str,
+}
+
+/// The client address, serialised as a string.
+struct Client(SocketAddr);
+
+impl Serialize for Client {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
+}
+
+/// RFC 3339 UTC with microseconds, e.g. `2026-11-25T01:02:03.123456Z`.
+pub(super) fn timestamp(t: SystemTime) -> String {
+    humantime::format_rfc3339_micros(t).to_string()
+}
+
+/// Appends the chained line for `event` (with its newline) to `out`; returns its hash.
+pub(super) fn append_line(out: &mut Vec<u8>, seq: u64, prev: &str, event: &Event) -> String {
+    let start = out.len();
+    // Serialising plain strings and integers into a Vec cannot fail.
+    let _ = match event {
+        Event::Request(o) => {
+            let ts = timestamp(o.ts);
+            serde_json::to_writer(
+                &mut *out,
+                &RequestLine {
+                    seq,
+                    ts: &ts,
+                    kind: "request",
+                    request_id: &o.request_id,
+                    partner: o.partner.as_deref(),
+                    key_id: o.key_id.as_deref(),
+                    tier: o.tier,
+                    credential: o.credential,
+                    client: Client(o.client),
+                    method: &o.method,
+                    path: &o.path,
+                    route: o.route.as_deref(),
+                    permission: o.permission.as_deref(),
+                    decision: o.decision.as_str(),
+                    code: o.code,
+                    reason: o.reason,
+                    status: o.status,
+                    upstream: o.upstream.as_deref(),
+                    upstream_status: o.upstream_status,
+                    duration_us: u64::try_from(o.duration.as_micros()).unwrap_or(u64::MAX),
+                    prev,
+                },
+            )
+        }
+        Event::Config(c) => {
+            let ts = timestamp(SystemTime::now());
+            serde_json::to_writer(
+                &mut *out,
+                &ConfigLine {
+                    seq,
+                    ts: &ts,
+                    kind: "config",
+                    trigger: c.trigger,
+                    result: c.result,
+                    old_config_sha256: c.old_sha256.as_deref(),
+                    new_config_sha256: c.new_sha256.as_deref(),
+                    detail: c.detail.as_deref(),
+                    prev,
+                },
+            )
+        }
+        Event::Retention { file, reason } => {
+            let ts = timestamp(SystemTime::now());
+            serde_json::to_writer(
+                &mut *out,
+                &RetentionLine {
+                    seq,
+                    ts: &ts,
+                    kind: "retention",
+                    file,
+                    reason,
+                    prev,
+                },
+            )
+        }
+    };
+    let hash = chain_hash(prev, &out[start..]);
+    // Replace the closing brace with the hash member, then close the object again.
+    out.pop();
+    out.extend_from_slice(b",\"hash\":\"");
+    out.extend_from_slice(hash.as_bytes());
+    out.extend_from_slice(b"\"}\n");
+    hash
+}
+
+/// `SHA-256(prev ‖ canonical)` in hex.
+pub fn chain_hash(prev: &str, canonical: &[u8]) -> String {
+    let mut h = Sha256::new();
+    h.update(prev.as_bytes());
+    h.update(canonical);
+    hex::encode(h.finalize())
+}
+
+/// Splits a chained line into its canonical form and its hash, if it has the shape.
+pub fn split_hash(line: &[u8]) -> Option<(Vec<u8>, &str)> {
+    const TAIL: usize = ",\"hash\":\"".len() + 64 + "\"}".len();
+    if line.len() < TAIL + 2 || !line.ends_with(b"\"}") {
+        return None;
+    }
+    let cut = line.len() - TAIL;
+    let tail = &line[cut..];
+    if !tail.starts_with(b",\"hash\":\"") {
+        return None;
+    }
+    let hash = std::str::from_utf8(&tail[9..9 + 64]).ok()?;
+    let mut canonical = line[..cut].to_vec();
+    canonical.push(b'}');
+    Some((canonical, hash))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_carries_the_hash_of_prev_and_its_canonical_form() {
+        let mut out = Vec::new();
+        let event = Event::Retention {
+            file: "audit-000001.jsonl".into(),
+            reason: "older than 400 days".into(),
+        };
+        let hash = append_line(&mut out, 7, GENESIS, &event);
+        assert_eq!(out.last(), Some(&b'\n'));
+        let line = &out[..out.len() - 1];
+        let (canonical, h) = split_hash(line).unwrap_or_else(|| panic!("shape"));
+        assert_eq!(h, hash);
+        assert_eq!(chain_hash(GENESIS, &canonical), hash);
+        let v: serde_json::Value = serde_json::from_slice(line).unwrap_or_default();
+        assert_eq!(v["seq"], 7);
+        assert_eq!(v["kind"], "retention");
+        assert_eq!(v["prev"], GENESIS);
+        assert_eq!(v["hash"], hash.as_str());
+    }
+}

@@ -1,0 +1,520 @@
+//! The one audit writer thread: group commit, rotation, checkpoints, retention, resume.
+//!
+//! Every record passes through this thread, which owns the chain state (seq, prev); the
+//! request path only queues events and, in strict mode, waits for the commit.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, SystemTime};
+
+use ed25519_dalek::SigningKey;
+
+use super::record::{self, Event, GENESIS};
+use super::{Health, Msg, signing};
+use crate::snapshot::{AuditSettings, Durability};
+
+/// Most events folded into one write.
+const MAX_BATCH: usize = 4096;
+/// Buffered mode writes early once this much is pending.
+const BUFFERED_HIGH_WATER: usize = 256 * 1024;
+/// How often retention runs besides start-up and rotation.
+const RETENTION_EVERY: Duration = Duration::from_secs(3600);
+/// How often a failing writer retries on its own.
+const RETRY_EVERY: Duration = Duration::from_millis(200);
+
+/// The writer's state; lives on its own thread.
+pub(super) struct Writer {
+    settings: AuditSettings,
+    file: Option<File>,
+    index: u64,
+    size: u64,
+    /// Chain state of what is on disk.
+    seq: u64,
+    prev: String,
+    /// Serialised lines not yet written, with the chain state after them.
+    pending: Vec<u8>,
+    pending_acks: Vec<tokio::sync::oneshot::Sender<bool>>,
+    pending_records: u64,
+    pending_seq: u64,
+    pending_prev: String,
+    last_flush: tokio::time::Instant,
+    key: Option<SigningKey>,
+    since_checkpoint: u64,
+    last_checkpoint: tokio::time::Instant,
+    next_retention: tokio::time::Instant,
+    health: Arc<Health>,
+}
+
+/// Where the trail of `dir` stands on disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Resume {
+    pub(super) index: u64,
+    pub(super) seq: u64,
+    pub(super) prev: String,
+}
+
+/// The file name of trail file `index`.
+pub fn file_name(index: u64) -> String {
+    format!("audit-{index:06}.jsonl")
+}
+
+/// Trail files in `dir`, by index.
+pub fn trail_files(dir: &Path) -> std::io::Result<Vec<(u64, PathBuf)>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if !entry.file_type()?.is_file() {
+            continue;
+        }
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let index = name
+            .strip_prefix("audit-")
+            .and_then(|n| n.strip_suffix(".jsonl"))
+            .and_then(|n| n.parse().ok());
+        if let Some(index) = index {
+            out.push((index, entry.path()));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+// === impl Writer ===
+
+impl Writer {
+    /// Opens the trail in `settings.dir`, resuming its chain.
+    pub(super) fn open(
+        settings: AuditSettings,
+        key: Option<SigningKey>,
+        health: Arc<Health>,
+    ) -> std::io::Result<Self> {
+        std::fs::create_dir_all(&settings.dir)?;
+        let resume = resume(&settings.dir)?;
+        let path = settings.dir.join(file_name(resume.index));
+        let file = open_append(&path)?;
+        let size = file.metadata()?.len();
+        let now = tokio::time::Instant::now();
+        Ok(Self {
+            settings,
+            file: Some(file),
+            index: resume.index,
+            size,
+            seq: resume.seq,
+            pending_seq: resume.seq,
+            prev: resume.prev.clone(),
+            pending_prev: resume.prev,
+            pending: Vec::new(),
+            pending_acks: Vec::new(),
+            pending_records: 0,
+            last_flush: now,
+            key,
+            since_checkpoint: 0,
+            last_checkpoint: now,
+            next_retention: now,
+            health,
+        })
+    }
+
+    /// The last sequence number on disk.
+    pub(super) fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// Runs until shutdown or until every sender is gone.
+    pub(super) fn run(mut self, rx: Receiver<Msg>) {
+        self.retain();
+        loop {
+            let msg = match rx.recv_timeout(self.next_wake()) {
+                Ok(msg) => Some(msg),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => break,
+            };
+            let mut stop = None;
+            if let Some(msg) = msg {
+                stop = self.take(msg);
+                while stop.is_none() && self.pending_acks.len() < MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok(msg) => stop = self.take(msg),
+                        Err(_) => break,
+                    }
+                }
+            }
+            if stop.is_some() || self.flush_due() {
+                self.flush();
+            }
+            if self.file.is_none() && !self.health.healthy.load(Ordering::Relaxed) {
+                self.probe();
+            }
+            self.housekeeping();
+            if let Some(done) = stop {
+                self.finish();
+                let _ = done.send(());
+                return;
+            }
+        }
+        self.flush();
+        self.finish();
+    }
+
+    /// Queues one message; returns the shutdown acknowledgement if it asks to stop.
+    fn take(&mut self, msg: Msg) -> Option<tokio::sync::oneshot::Sender<()>> {
+        match msg {
+            Msg::Event { event, ack } => {
+                self.push(&event);
+                if let Some(ack) = ack {
+                    self.pending_acks.push(ack);
+                }
+                None
+            }
+            Msg::Shutdown(done) => Some(done),
+        }
+    }
+
+    fn push(&mut self, event: &Event) {
+        self.pending_seq += 1;
+        self.pending_prev = record::append_line(
+            &mut self.pending,
+            self.pending_seq,
+            &self.pending_prev,
+            event,
+        );
+        self.pending_records += 1;
+    }
+
+    fn strict(&self) -> bool {
+        self.settings.durability == Durability::Strict
+    }
+
+    fn flush_due(&self) -> bool {
+        if self.pending.is_empty() {
+            return false;
+        }
+        self.strict()
+            || self.pending.len() >= BUFFERED_HIGH_WATER
+            || self.last_flush.elapsed() >= self.settings.flush_interval
+    }
+
+    fn next_wake(&self) -> Duration {
+        let mut wake = RETRY_EVERY.max(Duration::from_millis(10));
+        if !self.pending.is_empty() {
+            wake = wake.min(
+                self.settings
+                    .flush_interval
+                    .saturating_sub(self.last_flush.elapsed()),
+            );
+        }
+        if self.key.is_some() && self.since_checkpoint > 0 {
+            wake = wake.min(
+                self.settings
+                    .checkpoint_interval
+                    .saturating_sub(self.last_checkpoint.elapsed()),
+            );
+        }
+        wake.max(Duration::from_millis(1))
+    }
+
+    /// Writes everything pending in one write (and one `fdatasync` in strict mode), then
+    /// releases the waiting responses.
+    fn flush(&mut self) {
+        self.last_flush = tokio::time::Instant::now();
+        if self.pending.is_empty() {
+            return;
+        }
+        let strict = self.strict();
+        let bytes = std::mem::take(&mut self.pending);
+        let result = self.write_bytes(&bytes, strict);
+        self.pending = bytes;
+        let ok = result.is_ok();
+        match result {
+            Ok(()) => {
+                self.seq = self.pending_seq;
+                self.prev.clone_from(&self.pending_prev);
+                self.since_checkpoint += self.pending_records;
+                self.health
+                    .records
+                    .fetch_add(self.pending_records, Ordering::Relaxed);
+                self.set_healthy();
+            }
+            Err(e) => {
+                // The chain continues from what is on disk; these records are lost and the
+                // responses waiting for them are refused.
+                self.pending_seq = self.seq;
+                self.pending_prev.clone_from(&self.prev);
+                self.set_failing(&e, self.pending_records);
+            }
+        }
+        self.pending.clear();
+        self.pending_records = 0;
+        for ack in self.pending_acks.drain(..) {
+            let _ = ack.send(ok);
+        }
+        if ok && self.size >= self.settings.rotate_bytes {
+            self.rotate();
+        }
+    }
+
+    /// Appends `bytes` to the current file; on failure cuts any partial line back off.
+    fn write_bytes(&mut self, bytes: &[u8], sync: bool) -> std::io::Result<()> {
+        if self.file.is_none() {
+            let path = self.settings.dir.join(file_name(self.index));
+            let file = open_append(&path)?;
+            self.size = file.metadata()?.len();
+            self.file = Some(file);
+        }
+        let Some(file) = self.file.as_mut() else {
+            return Err(std::io::Error::other("no audit file"));
+        };
+        let result = file
+            .write_all(bytes)
+            .and_then(|()| if sync { file.sync_data() } else { Ok(()) });
+        match result {
+            Ok(()) => {
+                self.size += bytes.len() as u64;
+                Ok(())
+            }
+            Err(e) => {
+                if file.set_len(self.size).is_err() {
+                    // The partial line stays; move on to a fresh file for what follows.
+                    self.file = None;
+                    self.index += 1;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Closes the current file with a checkpoint and starts the next one.
+    fn rotate(&mut self) {
+        self.checkpoint();
+        if let Some(f) = self.file.take() {
+            let _ = f.sync_all();
+        }
+        self.index += 1;
+        self.size = 0;
+        let path = self.settings.dir.join(file_name(self.index));
+        match open_append(&path) {
+            Ok(f) => {
+                self.file = Some(f);
+                sync_dir(&self.settings.dir);
+            }
+            Err(e) => self.set_failing(&e, 0),
+        }
+        self.retain();
+    }
+
+    /// Writes a signed checkpoint over the last record, if a key is configured and there is
+    /// anything new to cover.
+    fn checkpoint(&mut self) {
+        let Some(key) = &self.key else { return };
+        if self.since_checkpoint == 0 || self.seq == 0 {
+            return;
+        }
+        let line = serde_json::json!({
+            "kind": "checkpoint",
+            "ts": record::timestamp(SystemTime::now()),
+            "seq": self.seq,
+            "record_hash": self.prev,
+            "public_key": hex::encode(key.verifying_key().as_bytes()),
+            "signature": signing::sign(key, self.seq, &self.prev),
+        });
+        let mut bytes = line.to_string().into_bytes();
+        bytes.push(b'\n');
+        match self.write_bytes(&bytes, true) {
+            Ok(()) => {
+                self.since_checkpoint = 0;
+                self.last_checkpoint = tokio::time::Instant::now();
+            }
+            Err(e) => self.set_failing(&e, 0),
+        }
+    }
+
+    fn housekeeping(&mut self) {
+        if self.key.is_some()
+            && self.since_checkpoint > 0
+            && self.pending.is_empty()
+            && (self.since_checkpoint >= self.settings.checkpoint_every
+                || self.last_checkpoint.elapsed() >= self.settings.checkpoint_interval)
+        {
+            self.checkpoint();
+        }
+        if tokio::time::Instant::now() >= self.next_retention {
+            self.retain();
+        }
+    }
+
+    /// Deletes trail files older than `retention_days` (never the current one) and records
+    /// each deletion in the trail.
+    fn retain(&mut self) {
+        self.next_retention = tokio::time::Instant::now() + RETENTION_EVERY;
+        let max_age = Duration::from_secs(u64::from(self.settings.retention_days) * 86_400);
+        let Ok(files) = trail_files(&self.settings.dir) else {
+            return;
+        };
+        let now = SystemTime::now();
+        for (index, path) in files {
+            if index >= self.index {
+                continue;
+            }
+            let age = std::fs::metadata(&path)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|m| now.duration_since(m).ok());
+            if age.is_none_or(|a| a <= max_age) {
+                continue;
+            }
+            match std::fs::remove_file(&path) {
+                Ok(()) => {
+                    tracing::info!(file = %path.display(), "audit retention: deleted");
+                    self.push(&Event::Retention {
+                        file: file_name(index),
+                        reason: format!(
+                            "older than retention_days = {}",
+                            self.settings.retention_days
+                        ),
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(file = %path.display(), error = %e, "audit retention: cannot delete")
+                }
+            }
+        }
+        if !self.pending.is_empty() {
+            self.flush();
+        }
+    }
+
+    /// While failing with no file, checks whether a file can be opened again.
+    fn probe(&mut self) {
+        let path = self.settings.dir.join(file_name(self.index));
+        if let Ok(f) = open_append(&path) {
+            self.size = f.metadata().map(|m| m.len()).unwrap_or(0);
+            self.file = Some(f);
+            self.set_healthy();
+        }
+    }
+
+    /// Drains, checkpoints and syncs: the last thing the writer does.
+    fn finish(&mut self) {
+        self.flush();
+        self.checkpoint();
+        if let Some(f) = &self.file {
+            let _ = f.sync_all();
+        }
+        tracing::info!(seq = self.seq, "audit trail closed");
+    }
+
+    fn set_healthy(&self) {
+        if !self.health.healthy.swap(true, Ordering::Relaxed) {
+            tracing::warn!("audit trail writable again; serving requests");
+        }
+    }
+
+    fn set_failing(&self, e: &std::io::Error, lost: u64) {
+        self.health.errors.fetch_add(1, Ordering::Relaxed);
+        self.health.lost.fetch_add(lost, Ordering::Relaxed);
+        // Logged once per burst: only on the transition from healthy.
+        if self.health.healthy.swap(false, Ordering::Relaxed) {
+            tracing::error!(
+                error = %e,
+                dir = %self.settings.dir.display(),
+                "audit trail not writable; refusing requests with 503 audit_unavailable"
+            );
+        }
+    }
+}
+
+fn open_append(path: &Path) -> std::io::Result<File> {
+    let mut opts = OpenOptions::new();
+    opts.create(true).append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts.open(path)
+}
+
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// Finds the last complete record on disk, cutting a torn final line (a crash mid-write:
+/// never acknowledged) off the last file.
+pub(super) fn resume(dir: &Path) -> std::io::Result<Resume> {
+    let files = trail_files(dir)?;
+    let Some((last_index, _)) = files.last().cloned() else {
+        return Ok(Resume {
+            index: 1,
+            seq: 0,
+            prev: GENESIS.to_owned(),
+        });
+    };
+    for (i, (index, path)) in files.iter().enumerate().rev() {
+        let (found, complete_len, total) = last_record(path)?;
+        if i + 1 == files.len() && complete_len < total {
+            tracing::warn!(file = %path.display(), bytes = total - complete_len, "audit: cutting a torn final line");
+            OpenOptions::new()
+                .write(true)
+                .open(path)?
+                .set_len(complete_len)?;
+        }
+        if let Some((seq, prev)) = found {
+            return Ok(Resume {
+                index: last_index.max(*index),
+                seq,
+                prev,
+            });
+        }
+    }
+    Ok(Resume {
+        index: last_index,
+        seq: 0,
+        prev: GENESIS.to_owned(),
+    })
+}
+
+/// The (seq, hash) of the last chained record of a file, the length up to its last newline,
+/// and its total length.
+#[allow(clippy::type_complexity)]
+fn last_record(path: &Path) -> std::io::Result<(Option<(u64, String)>, u64, u64)> {
+    #[derive(serde::Deserialize)]
+    struct Head {
+        kind: String,
+        seq: u64,
+        hash: Option<String>,
+    }
+    let mut reader = BufReader::new(File::open(path)?);
+    let mut line = Vec::new();
+    let mut complete = 0u64;
+    let mut total = 0u64;
+    let mut found = None;
+    loop {
+        line.clear();
+        let n = reader.read_until(b'\n', &mut line)?;
+        if n == 0 {
+            break;
+        }
+        total += n as u64;
+        if line.last() != Some(&b'\n') {
+            break;
+        }
+        complete = total;
+        if let Ok(Head {
+            kind,
+            seq,
+            hash: Some(hash),
+        }) = serde_json::from_slice::<Head>(&line)
+            && kind != "checkpoint"
+        {
+            found = Some((seq, hash));
+        }
+    }
+    Ok((found, complete, total))
+}

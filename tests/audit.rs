@@ -1,0 +1,589 @@
+//! The audit trail end to end: one verified record per request on every path, tampering,
+//! log injection, kill -9 under load, fail-closed on a real write failure, retention.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use kwanus_gateway::audit;
+use support::*;
+use tokio::io::AsyncWriteExt;
+
+const BIN: &str = env!("CARGO_BIN_EXE_kwanus-gateway");
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("kwanus-audit-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+fn with_audit(dir: &Path, extra: &str) -> String {
+    format!(
+        "{FIXTURE}\n[audit]\ndir = {:?}\ndurability = \"strict\"\n{extra}\n",
+        dir.join("trail").display().to_string()
+    )
+}
+
+fn trail(dir: &Path) -> PathBuf {
+    dir.join("trail")
+}
+
+/// Every line of every trail file, parsed.
+fn records(dir: &Path) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    for (_, f) in audit::trail_files(&trail(dir)).expect("trail files") {
+        let text = std::fs::read_to_string(f).expect("read");
+        for line in text.lines() {
+            out.push(serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")));
+        }
+    }
+    out
+}
+
+fn requests(dir: &Path) -> Vec<serde_json::Value> {
+    records(dir)
+        .into_iter()
+        .filter(|r| r["kind"] == "request")
+        .collect()
+}
+
+fn python_verify(dir: &Path) -> String {
+    let files: Vec<_> = audit::trail_files(&trail(dir))
+        .expect("files")
+        .into_iter()
+        .map(|(_, f)| f)
+        .collect();
+    let out = Command::new("python3")
+        .arg("tests/verify_chain.py")
+        .args(&files)
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[tokio::test]
+async fn every_path_leaves_exactly_one_verified_record() {
+    let dir = temp_dir("paths");
+    let gw = Gateway::start_with(&with_audit(&dir, "")).await;
+    let mut ids = Vec::new();
+    let mut keep = |r: &Reply| ids.push(r.header("x-request-id").expect("request id"));
+    keep(&gw.get("/v1/reports/1", ACME).await); // allow
+    keep(&gw.send("GET", "/v1/reports/1", &[], "").await); // 401
+    keep(&gw.get("/internal/x", ACME).await); // 403 forbidden_route
+    keep(
+        &gw.send("PUT", "/v1/reports/1", &[("x-api-key", GLOBEX)], "")
+            .await,
+    ); // 403
+    keep(&gw.get("/v1/nope", ACME).await); // 404
+    keep(
+        &gw.send("DELETE", "/v1/reports/1", &[("x-api-key", ACME)], "")
+            .await,
+    ); // 405
+    keep(&gw.get("/v1/reports/a%2Fb", ACME).await); // 400
+    keep(
+        &gw.send(
+            "POST",
+            "/v1/insights/query",
+            &[("x-api-key", UMBRELLA)],
+            &"b".repeat(5000),
+        )
+        .await,
+    ); // 413
+    keep(
+        &gw.send(
+            "GET",
+            "/v1/reports/1",
+            &[("x-api-key", ACME), ("x-big", &"h".repeat(5000))],
+            "",
+        )
+        .await,
+    ); // 431
+    keep(&gw.get("/v1/down", ACME).await); // 502
+    keep(&gw.get("/v1/slow/3000", ACME).await); // 504
+    // Abandoned by the client while waiting for the upstream.
+    let mut s = tokio::net::TcpStream::connect(gw.app.addr())
+        .await
+        .expect("connect");
+    s.write_all(&raw_get("/v1/slow/500", ACME))
+        .await
+        .expect("write");
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    drop(s);
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    gw.app.shutdown().await;
+
+    let reqs = requests(&dir);
+    assert_eq!(reqs.len(), ids.len() + 1, "{reqs:#?}");
+    for id in &ids {
+        assert_eq!(
+            reqs.iter()
+                .filter(|r| r["request_id"] == id.as_str())
+                .count(),
+            1,
+            "{id}"
+        );
+    }
+    let statuses: Vec<u64> = reqs
+        .iter()
+        .map(|r| r["status"].as_u64().expect("status"))
+        .collect();
+    assert_eq!(
+        statuses,
+        [200, 401, 403, 403, 404, 405, 400, 413, 431, 502, 504, 499]
+    );
+    let abandoned = reqs.last().expect("abandoned");
+    assert_eq!(
+        (abandoned["reason"].as_str(), abandoned["decision"].as_str()),
+        (Some("client_closed"), Some("allow"))
+    );
+    // SPEC fields, plus the credential kind.
+    for field in [
+        "seq",
+        "ts",
+        "request_id",
+        "partner",
+        "key_id",
+        "tier",
+        "credential",
+        "client",
+        "method",
+        "path",
+        "route",
+        "permission",
+        "decision",
+        "code",
+        "reason",
+        "status",
+        "upstream",
+        "upstream_status",
+        "duration_us",
+        "prev",
+        "hash",
+    ] {
+        assert!(reqs[0].get(field).is_some(), "missing {field}");
+    }
+    assert_eq!(reqs[0]["credential"], "api_key_bearer");
+    assert_eq!(reqs[1]["reason"], "key_missing");
+    // The startup configuration is in the same trail, first.
+    let all = records(&dir);
+    assert_eq!(
+        (all[0]["kind"].as_str(), all[0]["trigger"].as_str()),
+        (Some("config"), Some("startup"))
+    );
+    // The keys never appear.
+    for (_, f) in audit::trail_files(&trail(&dir)).expect("files") {
+        let text = std::fs::read_to_string(f).expect("read");
+        for key in [ACME, GLOBEX, UMBRELLA] {
+            assert!(!text.contains(key));
+        }
+    }
+    let report = audit::verify(&[trail(&dir)], None).unwrap_or_else(|b| panic!("{b}"));
+    assert_eq!(report.records, all.len() as u64);
+    assert_eq!(python_verify(&dir), format!("ok {}", all.len()));
+}
+
+/// A trail of `n` requests with checkpoints every 5 records, signed; returns (dir, key).
+async fn signed_trail(name: &str, n: usize) -> (PathBuf, PathBuf) {
+    let dir = temp_dir(name);
+    let key = dir.join("audit.pem");
+    let out = Command::new(BIN)
+        .args(["keygen", "--audit-key"])
+        .arg(&key)
+        .output()
+        .expect("keygen");
+    assert!(out.status.success());
+    let extra = format!(
+        "signing_key = {:?}\ncheckpoint_every = 5\n",
+        key.display().to_string()
+    );
+    let gw = Gateway::start_with(&with_audit(&dir, &extra)).await;
+    for i in 0..n {
+        gw.get(&format!("/v1/reports/{i}"), ACME).await;
+    }
+    gw.app.shutdown().await;
+    (dir, key)
+}
+
+fn verify_file(file: &Path, key: Option<&Path>) -> Result<audit::Report, audit::Broken> {
+    let key = key.map(|k| {
+        let mut p = k.as_os_str().to_owned();
+        p.push(".pub");
+        audit::load_verifying_key(Path::new(&p)).expect("public key")
+    });
+    audit::verify(&[file.to_owned()], key.as_ref())
+}
+
+/// The 1-based line holding the chained record `seq`.
+fn line_of(lines: &[String], seq: u64) -> usize {
+    lines
+        .iter()
+        .position(|l| l.contains(&format!("{{\"seq\":{seq},")) && !l.contains("\"checkpoint\""))
+        .expect("seq present")
+        + 1
+}
+
+#[tokio::test]
+async fn tampering_is_detected_at_the_right_line() {
+    let (dir, key) = signed_trail("tamper", 20).await;
+    let file = trail(&dir).join(audit::file_name(1));
+    let original = std::fs::read_to_string(&file).expect("read");
+    let lines: Vec<String> = original.lines().map(str::to_owned).collect();
+    let ok = verify_file(&file, Some(&key)).unwrap_or_else(|b| panic!("{b}"));
+    assert_eq!(ok.records, 21);
+    assert!(ok.checkpoints >= 4);
+
+    let write = |name: &str, ls: &[String]| {
+        let p = dir.join(name);
+        std::fs::write(&p, ls.join("\n") + "\n").expect("write");
+        p
+    };
+    let broken = |p: &Path| {
+        verify_file(p, Some(&key))
+            .err()
+            .unwrap_or_else(|| panic!("{} verified", p.display()))
+    };
+
+    // Flip one byte of a record.
+    let at = line_of(&lines, 8);
+    let mut flipped = lines.clone();
+    flipped[at - 1] = flipped[at - 1].replacen("/v1/reports/6", "/v1/reports/7", 1);
+    let b = broken(&write("flip", &flipped));
+    assert_eq!(b.line, at as u64);
+    assert!(b.why.contains("hash mismatch"), "{b}");
+
+    // Delete a record.
+    let mut deleted = lines.clone();
+    deleted.remove(at - 1);
+    let b = broken(&write("delete", &deleted));
+    assert_eq!(b.line, at as u64);
+    assert!(b.why.contains("seq gap"), "{b}");
+
+    // Insert a copy of a record.
+    let mut inserted = lines.clone();
+    inserted.insert(at, lines[at - 1].clone());
+    let b = broken(&write("insert", &inserted));
+    assert_eq!(b.line, at as u64 + 1);
+    assert!(b.why.contains("reordering"), "{b}");
+
+    // Swap two records.
+    let mut swapped = lines.clone();
+    let next = line_of(&lines, 9);
+    swapped.swap(at - 1, next - 1);
+    let b = broken(&write("swap", &swapped));
+    assert_eq!(b.line, at as u64);
+    assert!(b.why.contains("seq gap"), "{b}");
+
+    // Cut records off the tail, keeping the final checkpoint.
+    let last_cp = lines
+        .iter()
+        .rposition(|l| l.contains("\"checkpoint\""))
+        .expect("checkpoint");
+    let mut cut = lines.clone();
+    cut.drain(last_cp - 2..last_cp);
+    let b = broken(&write("cut", &cut));
+    assert_eq!(b.line, last_cp as u64 - 1);
+    assert!(b.why.contains("checkpoint"), "{b}");
+
+    // A forged signature.
+    let mut forged = lines.clone();
+    let sig_at = lines
+        .iter()
+        .position(|l| l.contains("\"signature\""))
+        .expect("signature");
+    let v: serde_json::Value = serde_json::from_str(&lines[sig_at]).expect("json");
+    let sig = v["signature"].as_str().expect("sig");
+    let bad = format!(
+        "{}{}",
+        if sig.starts_with('0') { "1" } else { "0" },
+        &sig[1..]
+    );
+    forged[sig_at] = lines[sig_at].replace(sig, &bad);
+    let b = broken(&write("forged", &forged));
+    assert_eq!(b.line, sig_at as u64 + 1);
+    assert!(b.why.contains("bad signature"), "{b}");
+
+    // Checkpoints removed altogether: missing signature with a key, fine without.
+    let unsigned: Vec<String> = lines
+        .iter()
+        .filter(|l| !l.contains("\"checkpoint\""))
+        .cloned()
+        .collect();
+    let p = write("unsigned", &unsigned);
+    assert!(broken(&p).why.contains("missing signature"));
+    assert!(verify_file(&p, None).is_ok());
+
+    // The CLI says the same, with exit 1 and file:line.
+    let out = Command::new(BIN)
+        .args(["audit", "verify"])
+        .arg(dir.join("delete"))
+        .output()
+        .expect("verify");
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(&format!("delete:{at}: seq gap")), "{text}");
+    let out = Command::new(BIN)
+        .args(["audit", "verify"])
+        .arg(trail(&dir))
+        .output()
+        .expect("verify");
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("ok: 21 records (seq 1 .. 21)"));
+}
+
+#[tokio::test]
+async fn nothing_a_client_sends_breaks_or_forges_a_line() {
+    let dir = temp_dir("inject");
+    let gw = Gateway::start_with(&with_audit(&dir, "")).await;
+    let targets: [&[u8]; 7] = [
+        b"/internal/x\",\"decision\":\"allow\",\"status\":200,\"x\":\"",
+        b"/v1/reports/a%0d%0a%7b%22seq%22:1%7d",
+        b"/v1/reports/%1b[31mred",
+        "/v1/reports/caf\u{e9}\u{2028}x".as_bytes(),
+        b"/v1/reports/a\\b\"",
+        b"/v1/reports/%e2%80%ae-rtl",
+        b"/internal/\"}\n",
+    ];
+    for t in targets {
+        let mut req = b"GET ".to_vec();
+        req.extend_from_slice(t);
+        req.extend_from_slice(format!(" HTTP/1.1\r\nHost: gw\r\nX-Api-Key: {ACME}\r\nUser-Agent: \"}}\r\nConnection: close\r\n\r\n").as_bytes());
+        gw.raw(&req).await;
+    }
+    gw.app.shutdown().await;
+    let text: String = audit::trail_files(&trail(&dir))
+        .expect("files")
+        .into_iter()
+        .map(|(_, f)| std::fs::read_to_string(f).expect("read"))
+        .collect();
+    for line in text.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(v["kind"].is_string());
+    }
+    let reqs = requests(&dir);
+    // Every target that hyper accepted is one record; none forged an allow.
+    assert!(reqs.len() >= 5, "{reqs:#?}");
+    let forged = reqs
+        .iter()
+        .find(|r| r["path"].as_str().is_some_and(|p| p.contains("decision")))
+        .expect("the injection attempt is recorded");
+    assert_eq!(forged["decision"], "deny");
+    assert_eq!(forged["status"], 403);
+    let raw_quote = reqs
+        .iter()
+        .find(|r| r["reason"] == "backslash")
+        .expect("the backslash target is recorded");
+    assert_eq!(raw_quote["path"], "/v1/reports/a\\b\"");
+    for r in &reqs {
+        let path = r["path"].as_str().expect("path");
+        assert!(
+            !path.contains('\n') && !path.contains('\r') && !path.contains('\u{1b}'),
+            "{path:?}"
+        );
+    }
+    assert!(audit::verify(&[trail(&dir)], None).is_ok());
+    python_verify(&dir);
+}
+
+#[tokio::test]
+async fn a_full_or_failing_trail_fails_closed_and_recovers_by_itself() {
+    let dir = temp_dir("failclosed");
+    std::fs::create_dir_all(trail(&dir).join(audit::file_name(2))).expect("occupy the next file");
+    let gw = Gateway::start_with(&with_audit(&dir, "rotate_bytes = 4096")).await;
+    let mut refused = None;
+    for i in 0..200 {
+        let r = gw.get(&format!("/v1/reports/{i}"), ACME).await;
+        if r.status == 503 {
+            assert_eq!(r.code(), "audit_unavailable");
+            assert_eq!(r.header("retry-after").as_deref(), Some("1"));
+            refused = Some(i);
+            break;
+        }
+        assert_eq!(r.status, 200);
+    }
+    assert!(
+        refused.is_some(),
+        "rotation into an occupied path never failed closed"
+    );
+    let seen_before = gw.upstream.seen().len();
+    for _ in 0..3 {
+        assert_eq!(gw.get("/v1/reports/x", ACME).await.status, 503);
+    }
+    assert_eq!(
+        gw.upstream.seen().len(),
+        seen_before,
+        "nothing is forwarded while failing"
+    );
+
+    std::fs::remove_dir(trail(&dir).join(audit::file_name(2))).expect("free the path");
+    let mut recovered = false;
+    for _ in 0..100 {
+        if gw.get("/v1/reports/y", ACME).await.status == 200 {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        recovered,
+        "the gateway did not recover once the trail was writable"
+    );
+    gw.app.shutdown().await;
+    let report = audit::verify(&[trail(&dir)], None).unwrap_or_else(|b| panic!("{b}"));
+    assert!(report.files >= 2);
+    python_verify(&dir);
+}
+
+#[tokio::test]
+async fn retention_deletes_old_files_and_records_each_deletion() {
+    let dir = temp_dir("retention");
+    let text = with_audit(&dir, "rotate_bytes = 4096\nretention_days = 1");
+    let gw = Gateway::start_with(&text).await;
+    for i in 0..30 {
+        gw.get(&format!("/v1/reports/{i}"), ACME).await;
+    }
+    gw.app.shutdown().await;
+    let files = audit::trail_files(&trail(&dir)).expect("files");
+    assert!(files.len() >= 3, "{files:?}");
+    let status = Command::new("touch")
+        .args(["-d", "3 days ago"])
+        .arg(&files[0].1)
+        .status()
+        .expect("touch");
+    assert!(status.success());
+
+    let gw = Gateway::start_with(&text).await;
+    gw.get("/v1/reports/after", ACME).await;
+    gw.app.shutdown().await;
+    assert!(!files[0].1.exists(), "the old file is deleted");
+    let all = records(&dir);
+    let deletion = all
+        .iter()
+        .find(|r| r["kind"] == "retention")
+        .expect("retention record");
+    assert_eq!(deletion["file"], audit::file_name(1));
+    let report = audit::verify(&[trail(&dir)], None).unwrap_or_else(|b| panic!("{b}"));
+    assert!(report.first_seq.unwrap_or(0) > 1);
+    let out = Command::new(BIN)
+        .args(["audit", "query"])
+        .arg(trail(&dir))
+        .output()
+        .expect("query");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("retention deleted audit-000001.jsonl"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_under_load_loses_no_acknowledged_record() {
+    let dir = temp_dir("kill9");
+    let upstream = Upstream::start().await;
+    let config = dir.join("gateway.toml");
+    let text = render(&with_audit(&dir, ""), &upstream, closed_port().await);
+    std::fs::write(&config, &text).expect("write config");
+
+    let start = |config: &Path| {
+        let mut child = Command::new(BIN)
+            .args(["--log-format", "json", "serve", "--config"])
+            .arg(config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("serve");
+        let stderr = child.stderr.take().expect("stderr");
+        let addr: std::net::SocketAddr = {
+            use std::io::BufRead;
+            let mut lines = std::io::BufReader::new(stderr).lines();
+            loop {
+                let line = lines.next().expect("a listening line").expect("read");
+                let j: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+                if j["message"] == "listening" {
+                    std::thread::spawn(move || lines.for_each(drop));
+                    break j["addr"].as_str().expect("addr").parse().expect("addr");
+                }
+            }
+        };
+        (child, addr)
+    };
+
+    let (mut child, addr) = start(&config);
+    let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let mut clients = Vec::new();
+    for c in 0..8 {
+        let acked = acked.clone();
+        clients.push(tokio::spawn(async move {
+            for i in 0..10_000 {
+                let target = if i % 3 == 0 {
+                    format!("/internal/{c}/{i}")
+                } else {
+                    format!("/v1/reports/{c}-{i}")
+                };
+                let Ok(mut s) = tokio::net::TcpStream::connect(addr).await else {
+                    return;
+                };
+                if s.write_all(&raw_get(&target, ACME)).await.is_err() {
+                    return;
+                }
+                let mut buf = Vec::new();
+                let _ = tokio::io::AsyncReadExt::read_to_end(&mut s, &mut buf).await;
+                let text = String::from_utf8_lossy(&buf);
+                let id = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("x-request-id: "))
+                    .map(str::to_owned);
+                match id {
+                    Some(id) if text.starts_with("HTTP/1.1 ") => {
+                        acked.lock().expect("lock").push(id)
+                    }
+                    _ => return,
+                }
+            }
+        }));
+    }
+    // Let the load run, then kill -9 in the middle of it.
+    while acked.lock().expect("lock").len() < 200 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child.kill().expect("kill -9");
+    let _ = child.wait();
+    for c in clients {
+        let _ = c.await;
+    }
+    let acked = acked.lock().expect("lock").clone();
+    assert!(acked.len() >= 200);
+
+    let report = audit::verify(&[trail(&dir)], None).unwrap_or_else(|b| panic!("{b}"));
+    let reqs = requests(&dir);
+    let in_trail: std::collections::HashSet<&str> = reqs
+        .iter()
+        .filter_map(|r| r["request_id"].as_str())
+        .collect();
+    let missing: Vec<_> = acked
+        .iter()
+        .filter(|id| !in_trail.contains(id.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged responses missing from the trail",
+        missing.len()
+    );
+
+    // A restart resumes the chain after the last complete record.
+    let (mut child, addr) = start(&config);
+    let r = raw(addr, &raw_get("/v1/reports/after-restart", ACME)).await;
+    assert_eq!(r.status(), 200, "{}", r.text);
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    let after = audit::verify(&[trail(&dir)], None).unwrap_or_else(|b| panic!("{b}"));
+    assert!(after.last_seq > report.last_seq);
+    assert!(after.torn_tail.is_none());
+    python_verify(&dir);
+}
