@@ -587,3 +587,87 @@ async fn kill_9_under_load_loses_no_acknowledged_record() {
     assert!(after.torn_tail.is_none());
     python_verify(&dir);
 }
+
+#[tokio::test]
+async fn buffered_records_reach_the_disk_within_the_flush_interval() {
+    let dir = temp_dir("buffered");
+    let text = with_audit(&dir, "").replace(
+        "durability = \"strict\"",
+        "durability = \"buffered\"\nflush_interval = \"50ms\"",
+    );
+    let gw = Gateway::start_with(&text).await;
+    let id = gw
+        .get("/v1/reports/1", ACME)
+        .await
+        .header("x-request-id")
+        .expect("id");
+    let mut found = false;
+    for _ in 0..100 {
+        if requests(&dir)
+            .iter()
+            .any(|r| r["request_id"] == id.as_str())
+        {
+            found = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(found, "the record is on disk without a shutdown");
+    gw.app.shutdown().await;
+}
+
+#[tokio::test]
+async fn query_filters_by_partner_decision_code_route_and_time() {
+    let dir = temp_dir("query");
+    let gw = Gateway::start_with(&with_audit(&dir, "")).await;
+    gw.get("/v1/reports/1", ACME).await;
+    gw.get("/v1/reports/2", GLOBEX).await;
+    gw.send("PUT", "/v1/reports/3", &[("x-api-key", GLOBEX)], "")
+        .await;
+    gw.get("/internal/x", ACME).await;
+    gw.app.shutdown().await;
+    let query = |args: &[&str]| {
+        let out = Command::new(BIN)
+            .args(["audit", "query", "--json"])
+            .arg(trail(&dir))
+            .args(args)
+            .output()
+            .expect("query");
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json"))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(query(&["--partner", "globex"]).len(), 2);
+    assert_eq!(
+        query(&["--partner", "globex", "--decision", "deny"]).len(),
+        1
+    );
+    assert_eq!(
+        query(&["--code", "forbidden_route"])[0]["path"],
+        "/internal/x"
+    );
+    assert_eq!(query(&["--route", "put-report"]).len(), 1);
+    assert_eq!(query(&["--until", "2000-01-01T00:00:00Z"]).len(), 0);
+    assert_eq!(
+        query(&["--since", "2000-01-01T00:00:00Z", "--decision", "allow"]).len(),
+        2
+    );
+    let table = Command::new(BIN)
+        .args(["audit", "query"])
+        .arg(trail(&dir))
+        .args(["--decision", "deny"])
+        .output()
+        .expect("query");
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(text.starts_with("     SEQ  TIME"), "{text}");
+    assert!(
+        text.contains("permission_denied") && text.contains("forbidden_route"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("/v1/reports/1 "),
+        "allowed requests are filtered out: {text}"
+    );
+}

@@ -200,7 +200,13 @@ async fn serve_reloads_on_sighup_and_keeps_the_old_config_when_the_new_one_is_ba
     let down = closed_port().await;
     let dir = temp_dir("reload");
     let path = dir.join("gateway.toml");
-    let good = render(FIXTURE, &upstream, down);
+    let trail = dir.join("trail");
+    let _ = std::fs::remove_dir_all(&trail);
+    let fixture = format!(
+        "{FIXTURE}\n[audit]\ndir = {:?}\ndurability = \"buffered\"\nflush_interval = \"10ms\"\n",
+        trail.display().to_string()
+    );
+    let good = render(&fixture, &upstream, down);
     std::fs::write(&path, &good).expect("write");
     let served = Served::start(&path);
     assert_eq!(status_of(served.addr, "/v1/reports/1", ACME).await, 200);
@@ -223,6 +229,42 @@ async fn serve_reloads_on_sighup_and_keeps_the_old_config_when_the_new_one_is_ba
     served.wait_log("reload refused");
     assert_eq!(status_of(served.addr, "/v1/reports/1", ACME).await, 403);
     assert_eq!(status_of(served.addr, "/v1/reports/1", GLOBEX).await, 200);
+
+    // Every configuration change is in the audit trail: who asked, old and new hashes.
+    served.signal("-TERM");
+    served.wait_log("audit trail closed");
+    let out = Command::new(BIN)
+        .args(["audit", "query", "--json"])
+        .arg(&trail)
+        .output()
+        .expect("query");
+    let configs: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .filter(|v: &serde_json::Value| v["kind"] == "config")
+        .collect();
+    let summary: Vec<(&str, &str)> = configs
+        .iter()
+        .map(|c| {
+            (
+                c["trigger"].as_str().unwrap_or("?"),
+                c["result"].as_str().unwrap_or("?"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [("startup", "ok"), ("signal", "ok"), ("signal", "error")]
+    );
+    assert_eq!(
+        configs[1]["old_config_sha256"],
+        configs[0]["new_config_sha256"]
+    );
+    assert_ne!(
+        configs[1]["new_config_sha256"],
+        configs[1]["old_config_sha256"]
+    );
+    assert!(configs[2]["detail"].as_str().unwrap_or("").contains("tier"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
