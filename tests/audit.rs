@@ -4,7 +4,7 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use kwanus_gateway::audit;
@@ -488,31 +488,8 @@ async fn kill_9_under_load_loses_no_acknowledged_record() {
     let text = render(&with_audit(&dir, ""), &upstream, closed_port().await);
     std::fs::write(&config, &text).expect("write config");
 
-    let start = |config: &Path| {
-        let mut child = Command::new(BIN)
-            .args(["--log-format", "json", "serve", "--config"])
-            .arg(config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("serve");
-        let stderr = child.stderr.take().expect("stderr");
-        let addr: std::net::SocketAddr = {
-            use std::io::BufRead;
-            let mut lines = std::io::BufReader::new(stderr).lines();
-            loop {
-                let line = lines.next().expect("a listening line").expect("read");
-                let j: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-                if j["message"] == "listening" {
-                    std::thread::spawn(move || lines.for_each(drop));
-                    break j["addr"].as_str().expect("addr").parse().expect("addr");
-                }
-            }
-        };
-        (child, addr)
-    };
-
-    let (mut child, addr) = start(&config);
+    let mut served = Served::start(&config);
+    let addr = served.addr;
     let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let mut clients = Vec::new();
     for c in 0..8 {
@@ -550,8 +527,8 @@ async fn kill_9_under_load_loses_no_acknowledged_record() {
     while acked.lock().expect("lock").len() < 200 {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    child.kill().expect("kill -9");
-    let _ = child.wait();
+    served.child.kill().expect("kill -9");
+    let _ = served.child.wait();
     for c in clients {
         let _ = c.await;
     }

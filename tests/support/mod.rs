@@ -2,7 +2,9 @@
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
 use std::convert::Infallible;
+use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -325,4 +327,76 @@ pub fn raw_get(target: &str, key: &str) -> Vec<u8> {
         "GET {target} HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer {key}\r\nConnection: close\r\n\r\n"
     )
     .into_bytes()
+}
+
+/// A `serve` process and the address it printed.
+pub struct Served {
+    pub child: Child,
+    pub addr: SocketAddr,
+    stderr: std::sync::mpsc::Receiver<String>,
+}
+
+impl Served {
+    pub fn start(config: &std::path::Path) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_kwanus-gateway"))
+            .args(["--log-format", "json", "serve", "--config"])
+            .arg(config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn serve");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take().expect("stderr");
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let addr = loop {
+            let line = rx
+                .recv_timeout(Duration::from_secs(20))
+                .expect("serve logs a listening line");
+            let j: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+            if j["message"] == "listening" {
+                break j["addr"]
+                    .as_str()
+                    .expect("addr")
+                    .parse()
+                    .expect("socket addr");
+            }
+        };
+        Self {
+            child,
+            addr,
+            stderr: rx,
+        }
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    /// Waits for a log line whose message contains `needle`.
+    pub fn wait_log(&self, needle: &str) -> String {
+        loop {
+            let line = self
+                .stderr
+                .recv_timeout(Duration::from_secs(20))
+                .unwrap_or_else(|_| panic!("no log line with {needle:?}"));
+            if line.contains(needle) {
+                return line;
+            }
+        }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
