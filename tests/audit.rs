@@ -552,13 +552,11 @@ async fn kill_9_under_load_loses_no_acknowledged_record() {
     );
 
     // A restart resumes the chain after the last complete record.
-    let (mut child, addr) = start(&config);
-    let r = raw(addr, &raw_get("/v1/reports/after-restart", ACME)).await;
+    let mut served = Served::start(&config);
+    let r = raw(served.addr, &raw_get("/v1/reports/after-restart", ACME)).await;
     assert_eq!(r.status(), 200, "{}", r.text);
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let _ = child.wait();
+    served.signal("-TERM");
+    let _ = served.child.wait();
     let after = audit::verify(&[trail(&dir)], None).unwrap_or_else(|b| panic!("{b}"));
     assert!(after.last_seq > report.last_seq);
     assert!(after.torn_tail.is_none());
