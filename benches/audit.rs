@@ -134,6 +134,7 @@ fn verify(c: &mut Criterion) {
             upstream: Some("reports-api".into()),
             upstream_status: Some(200),
             duration: Duration::from_micros(850),
+            upstream_duration: Some(Duration::from_micros(700)),
         };
         while matches!(
             sink.submit(Event::Request(Box::new(outcome.clone()))),

@@ -1,59 +1,99 @@
-//! Wiring only: binds the listener, opens the audit trail, installs the snapshot, spawns the
-//! server, and returns a handle that reports the bound address and shuts down gracefully.
+//! Wiring only: binds the listeners, opens the audit trail, builds the metrics, installs the
+//! snapshot, spawns the server, admin and reload tasks, and returns a handle that reports the
+//! bound addresses and shuts down gracefully.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use crate::admin::{self, AdminState};
 use crate::audit::{AuditError, AuditSink, ConfigEvent, Event};
+use crate::metrics::Metrics;
 use crate::outcome::{OutcomeSink, Tee};
-use crate::reload::{self, Reloaded};
+use crate::reload::{self, Reloader};
 use crate::shutdown::{self, Trigger};
 use crate::snapshot::{Shared, Snapshot};
 
 /// A running gateway.
 pub struct App {
     addr: SocketAddr,
+    admin_addr: Option<SocketAddr>,
     shared: Shared,
     audit: Option<AuditSink>,
+    metrics: Arc<Metrics>,
+    reloader: Arc<Reloader>,
     trigger: Trigger,
     server: JoinHandle<()>,
+    _watcher: Option<notify::RecommendedWatcher>,
+}
+
+/// How to start.
+#[derive(Debug, Default)]
+pub struct Options {
+    /// The configuration file, for reloads (SIGHUP, admin, file watch).
+    pub config_path: Option<PathBuf>,
+    /// Reload when the file changes.
+    pub watch_config: bool,
+    /// A partner listener bound already (else `server.listen` is bound).
+    pub listener: Option<TcpListener>,
 }
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    /// The partner listener could not be bound.
-    #[error("cannot bind the partner listener: {0}")]
-    Bind(std::io::Error),
+    /// A listener could not be bound.
+    #[error("cannot bind {what} listener: {source}")]
+    Bind {
+        /// Which listener.
+        what: &'static str,
+        /// The OS error.
+        source: std::io::Error,
+    },
     /// The audit trail could not be opened.
     #[error(transparent)]
     Audit(#[from] AuditError),
+    /// The configuration file cannot be watched.
+    #[error("cannot watch the configuration file: {0}")]
+    Watch(#[from] notify::Error),
 }
 
 // === impl App ===
 
 impl App {
-    /// Binds `snapshot.server.listen` and starts serving.
+    /// Binds `server.listen` (and `admin.listen`) and starts serving.
     pub async fn start(snapshot: Snapshot, sink: Arc<dyn OutcomeSink>) -> Result<Self, StartError> {
-        let listener = TcpListener::bind(snapshot.server.listen)
-            .await
-            .map_err(StartError::Bind)?;
-        Self::start_on(listener, snapshot, sink)
+        Self::start_with(snapshot, sink, Options::default()).await
     }
 
-    /// Starts serving on an already bound listener; every outcome goes to `sink` and, when
-    /// `[audit]` is configured, to the audit trail.
-    pub fn start_on(
-        listener: TcpListener,
+    /// Starts serving; every outcome goes to `sink`, the metrics and, when `[audit]` is
+    /// configured, the audit trail.
+    pub async fn start_with(
         snapshot: Snapshot,
         sink: Arc<dyn OutcomeSink>,
+        opts: Options,
     ) -> Result<Self, StartError> {
-        let addr = listener.local_addr().map_err(StartError::Bind)?;
+        let bind = |what| move |source| StartError::Bind { what, source };
+        let listener = match opts.listener {
+            Some(l) => l,
+            None => TcpListener::bind(snapshot.server.listen)
+                .await
+                .map_err(bind("the partner"))?,
+        };
+        let addr = listener.local_addr().map_err(bind("the partner"))?;
+        let admin_listener = match &snapshot.admin {
+            Some(a) => Some(TcpListener::bind(a.listen).await.map_err(bind("the admin"))?),
+            None => None,
+        };
+        let admin_addr = admin_listener
+            .as_ref()
+            .map(TcpListener::local_addr)
+            .transpose()
+            .map_err(bind("the admin"))?;
+
         let audit = snapshot.audit.as_ref().map(AuditSink::start).transpose()?;
         if let Some(a) = &audit {
             a.submit(Event::Config(ConfigEvent {
@@ -64,25 +104,64 @@ impl App {
                 detail: None,
             }));
         }
-        let sink: Arc<dyn OutcomeSink> = match &audit {
-            Some(a) => Arc::new(Tee(vec![sink, Arc::new(a.clone())])),
-            None => sink,
-        };
+        let metrics = Metrics::new(audit.as_ref().map(|a| a.health().clone()));
+        metrics.config_loaded(None, &snapshot);
+        let mut sinks: Vec<Arc<dyn OutcomeSink>> = vec![sink, metrics.clone()];
+        if let Some(a) = &audit {
+            sinks.push(Arc::new(a.clone()));
+        }
+        let sink: Arc<dyn OutcomeSink> = Arc::new(Tee(sinks));
+
         let shared: Shared = Arc::new(ArcSwap::from_pointee(snapshot));
+        let reloader = Arc::new(Reloader::new(
+            shared.clone(),
+            opts.config_path,
+            audit.clone(),
+            metrics.clone(),
+        ));
+        let watcher = if opts.watch_config {
+            reload::watch(reloader.clone())?
+        } else {
+            None
+        };
         let (trigger, signal) = shutdown::channel();
-        let server = tokio::spawn(crate::server::run(listener, shared.clone(), sink, signal));
+        if let Some(l) = admin_listener {
+            let state = Arc::new(AdminState {
+                shared: shared.clone(),
+                metrics: metrics.clone(),
+                reloader: reloader.clone(),
+                audit: audit.as_ref().map(|a| a.health().clone()),
+            });
+            tokio::spawn(admin::run(l, state, signal.clone()));
+        }
+        let server = tokio::spawn(crate::server::run(
+            listener,
+            shared.clone(),
+            sink,
+            metrics.clone(),
+            signal,
+        ));
         Ok(Self {
             addr,
+            admin_addr,
             shared,
             audit,
+            metrics,
+            reloader,
             trigger,
             server,
+            _watcher: watcher,
         })
     }
 
     /// The partner listener's bound address.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The admin listener's bound address, when `[admin]` is configured.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_addr
     }
 
     /// The shared snapshot handle.
@@ -95,25 +174,14 @@ impl App {
         self.audit.as_ref()
     }
 
-    /// Reloads the configuration from `path` and records the result in the audit trail;
-    /// `trigger` says who asked (`signal`, `admin`, `file_watch`).
-    pub fn reload(&self, path: &Path, trigger: &'static str) -> reload::Report {
-        let report = reload::reload(&self.shared, path);
-        if let Some(a) = &self.audit {
-            let (result, detail) = match &report.result {
-                Ok(Reloaded::Swapped) => ("ok", None),
-                Ok(Reloaded::Unchanged) => ("unchanged", None),
-                Err(e) => ("error", Some(e.to_string())),
-            };
-            a.submit(Event::Config(ConfigEvent {
-                trigger,
-                result,
-                old_sha256: Some(report.old_sha256.clone()),
-                new_sha256: report.new_sha256.clone(),
-                detail,
-            }));
-        }
-        report
+    /// The metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Reloads the configuration file and records the result; `trigger` says who asked.
+    pub fn reload(&self, trigger: &'static str) -> reload::Report {
+        self.reloader.reload(trigger)
     }
 
     /// Stops accepting, drains in-flight requests (bounded by `drain_timeout`), then drains

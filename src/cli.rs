@@ -8,10 +8,9 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::app::App;
+use crate::app::{App, Options};
 use crate::config::{self, ConfigError, Overrides};
 use crate::outcome::LogSink;
-use crate::reload::Reloaded;
 use crate::shutdown::{OsSignal, OsSignals};
 
 /// Exit code for an invalid configuration at start-up (EX_USAGE).
@@ -24,6 +23,9 @@ pub struct Cli {
     /// Log format on stderr; the level comes from RUST_LOG (default info).
     #[arg(long, global = true, value_enum, default_value = "text")]
     log_format: LogFormat,
+    /// Log level or filter (e.g. `debug`, `info,kwanus_gateway::access=warn`); overrides RUST_LOG.
+    #[arg(long, global = true)]
+    log_level: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -41,6 +43,10 @@ enum Command {
         /// The configuration file.
         #[arg(long, env = "KWANUS_GATEWAY_CONFIG")]
         config: PathBuf,
+        /// Do not reload when the configuration file changes (SIGHUP and the admin endpoint
+        /// still reload).
+        #[arg(long)]
+        no_watch: bool,
     },
     /// Validate a configuration file: every problem with its place, exit 1; or a summary, exit 0.
     Check {
@@ -121,7 +127,7 @@ fn parse_time(s: &str) -> Result<std::time::SystemTime, String> {
 /// Parses the command line and runs the command.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
+    init_logging(cli.log_format, cli.log_level.as_deref());
     match cli.command {
         Command::Check { config } => check(&config),
         Command::Keygen {
@@ -134,14 +140,17 @@ pub fn main() -> ExitCode {
         } => audit_keygen(&path),
         Command::Keygen { .. } => ExitCode::from(EX_USAGE),
         Command::Audit { command } => audit(command),
-        Command::Serve { config } => run_async(serve(config)),
+        Command::Serve { config, no_watch } => run_async(serve(config, !no_watch)),
         Command::Demo { listen } => run_async(demo(listen)),
     }
 }
 
-fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+fn init_logging(format: LogFormat, level: Option<&str>) {
+    let filter = match level {
+        Some(l) => tracing_subscriber::EnvFilter::new(l),
+        None => tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -346,7 +355,7 @@ fn audit_verify(paths: &[PathBuf], public_key: Option<&Path>) -> ExitCode {
     }
 }
 
-async fn serve(path: PathBuf) -> ExitCode {
+async fn serve(path: PathBuf, watch: bool) -> ExitCode {
     let snapshot = match config::load(&path) {
         Ok(s) => s,
         Err(e) => {
@@ -355,14 +364,25 @@ async fn serve(path: PathBuf) -> ExitCode {
         }
     };
     let summary = snapshot.summary();
-    let app = match App::start(snapshot, Arc::new(LogSink)).await {
+    let opts = Options {
+        config_path: Some(path.clone()),
+        watch_config: watch,
+        listener: None,
+    };
+    let app = match App::start_with(snapshot, Arc::new(LogSink), opts).await {
         Ok(app) => app,
         Err(e) => {
             tracing::error!(error = %e, "cannot start");
             return ExitCode::FAILURE;
         }
     };
-    tracing::info!(addr = %app.addr(), config = %path.display(), %summary, "listening");
+    tracing::info!(
+        addr = %app.addr(),
+        admin = %app.admin_addr().map_or("-".into(), |a| a.to_string()),
+        config = %path.display(),
+        %summary,
+        "listening"
+    );
     let mut signals = match OsSignals::install() {
         Ok(s) => s,
         Err(e) => {
@@ -371,18 +391,7 @@ async fn serve(path: PathBuf) -> ExitCode {
         }
     };
     while signals.next().await == OsSignal::Reload {
-        match app.reload(&path, "signal").result {
-            Ok(Reloaded::Swapped) => {}
-            Ok(Reloaded::Unchanged) => tracing::info!("reload: configuration unchanged"),
-            Err(e) => {
-                for line in e.to_string().lines() {
-                    tracing::error!(
-                        problem = line,
-                        "reload refused; the running configuration stays"
-                    );
-                }
-            }
-        }
+        app.reload("signal");
     }
     tracing::info!("shutting down: draining in-flight requests");
     app.shutdown().await;
@@ -427,7 +436,11 @@ async fn demo(listen: Option<SocketAddr>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let app = match App::start_on(listener, snapshot, Arc::new(LogSink)) {
+    let opts = Options {
+        listener: Some(listener),
+        ..Options::default()
+    };
+    let app = match App::start_with(snapshot, Arc::new(LogSink), opts).await {
         Ok(app) => app,
         Err(e) => {
             eprintln!("demo: {e}");

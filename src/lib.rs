@@ -16,6 +16,7 @@
 //! `auth`, `routes` and `policy` know nothing of hyper bodies or sinks; `proxy` is the only
 //! module that orchestrates.
 
+pub mod admin;
 pub mod app;
 pub mod audit;
 pub mod auth;
@@ -23,6 +24,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod keygen;
+pub mod metrics;
 pub mod normalize;
 pub mod outcome;
 pub mod policy;

@@ -55,6 +55,8 @@ pub struct Outcome {
     pub upstream_status: Option<u16>,
     /// Time from arrival to the response head (or to abandonment).
     pub duration: Duration,
+    /// Time the upstream took to answer (or fail), when one was called.
+    pub upstream_duration: Option<Duration>,
 }
 
 /// Receives every outcome exactly once.

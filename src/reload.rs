@@ -1,9 +1,15 @@
-//! Reload: load and validate the file, then swap the whole snapshot, or keep the old one.
+//! Reload: load and validate the file, then swap the whole snapshot, or keep the old one;
+//! record every attempt in the audit trail and the metrics. Triggers: SIGHUP, the admin
+//! endpoint, and a change of the file (`notify`).
 
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
 
+use crate::audit::{AuditSink, ConfigEvent, Event};
 use crate::config::{self, ConfigError};
+use crate::metrics::Metrics;
 use crate::snapshot::Shared;
 
 /// What a reload did.
@@ -26,8 +32,126 @@ pub struct Report {
     pub new_sha256: Option<String>,
 }
 
-/// Reloads `path` into `shared`; on error the running snapshot stays in force.
-pub fn reload(shared: &Shared, path: &Path) -> Report {
+/// The last reload, for `/admin/status`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LastReload {
+    /// When (RFC 3339).
+    pub at: String,
+    /// Who asked.
+    pub trigger: &'static str,
+    /// `ok`, `unchanged` or `error`.
+    pub result: &'static str,
+    /// The problems, for `error`.
+    pub error: Option<String>,
+}
+
+/// Reloads one configuration file into one shared snapshot.
+pub struct Reloader {
+    shared: Shared,
+    path: Option<PathBuf>,
+    audit: Option<AuditSink>,
+    metrics: Arc<Metrics>,
+    generation: AtomicU64,
+    // Written only by reloads and read only by /admin/status; never held across an await.
+    last: Mutex<Option<LastReload>>,
+}
+
+// === impl Reloader ===
+
+impl Reloader {
+    /// A reloader for `path` (none: reload is refused).
+    pub fn new(
+        shared: Shared,
+        path: Option<PathBuf>,
+        audit: Option<AuditSink>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self {
+            shared,
+            path,
+            audit,
+            metrics,
+            generation: AtomicU64::new(1),
+            last: Mutex::new(None),
+        }
+    }
+
+    /// The config file, if the gateway was started from one.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// How many snapshots have been in force (1 at start).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Relaxed)
+    }
+
+    /// The last reload attempt.
+    pub fn last(&self) -> Option<LastReload> {
+        self.last.lock().map(|l| l.clone()).unwrap_or(None)
+    }
+
+    /// Reloads and records the attempt; `trigger` says who asked.
+    pub fn reload(&self, trigger: &'static str) -> Report {
+        let Some(path) = &self.path else {
+            return Report {
+                result: Err(ConfigError::Syntax(
+                    "this gateway was not started from a configuration file".into(),
+                )),
+                old_sha256: self.shared.load().config_sha256.clone(),
+                new_sha256: None,
+            };
+        };
+        let report = swap(&self.shared, path, &self.metrics);
+        let (result, error) = match &report.result {
+            Ok(Reloaded::Swapped) => {
+                self.generation.fetch_add(1, Ordering::Relaxed);
+                ("ok", None)
+            }
+            Ok(Reloaded::Unchanged) => ("unchanged", None),
+            Err(e) => ("error", Some(e.to_string())),
+        };
+        match &report.result {
+            Ok(Reloaded::Swapped) => {}
+            Ok(Reloaded::Unchanged) => tracing::info!(trigger, "reload: configuration unchanged"),
+            Err(e) => {
+                for line in e.to_string().lines() {
+                    tracing::error!(trigger, problem = line, "reload refused; the running configuration stays");
+                }
+            }
+        }
+        self.metrics.reload(result);
+        if let Some(a) = &self.audit {
+            a.submit(Event::Config(ConfigEvent {
+                trigger,
+                result,
+                old_sha256: Some(report.old_sha256.clone()),
+                new_sha256: report.new_sha256.clone(),
+                detail: error.clone(),
+            }));
+        }
+        if let Ok(mut last) = self.last.lock() {
+            *last = Some(LastReload {
+                at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+                trigger,
+                result,
+                error,
+            });
+        }
+        report
+    }
+
+    /// Whether the file on disk differs from the snapshot in force.
+    fn file_changed(&self) -> bool {
+        let Some(path) = &self.path else { return false };
+        std::fs::read(path)
+            .map(|b| hex::encode(crate::auth::digest(&b)) != self.shared.load().config_sha256)
+            .unwrap_or(false)
+    }
+}
+
+/// Validates `path` and swaps it into `shared`; on error the running snapshot stays.
+fn swap(shared: &Shared, path: &Path, metrics: &Metrics) -> Report {
     let old = shared.load_full();
     let new_sha256 = std::fs::read(path)
         .ok()
@@ -37,23 +161,13 @@ pub fn reload(shared: &Shared, path: &Path) -> Report {
             return Reloaded::Unchanged;
         }
         if new.server.listen != old.server.listen {
-            tracing::warn!(
-                old = %old.server.listen,
-                new = %new.server.listen,
-                "server.listen changed; the listener keeps its address until restart"
-            );
+            tracing::warn!(old = %old.server.listen, new = %new.server.listen, "server.listen changed; the listener keeps its address until restart");
         }
         if new.audit.as_ref().map(|a| &a.dir) != old.audit.as_ref().map(|a| &a.dir) {
-            tracing::warn!(
-                "audit settings changed; the audit trail keeps its settings until restart"
-            );
+            tracing::warn!("audit settings changed; the audit trail keeps its settings until restart");
         }
-        tracing::info!(
-            old_sha256 = %old.config_sha256,
-            new_sha256 = %new.config_sha256,
-            summary = %new.summary(),
-            "configuration reloaded"
-        );
+        tracing::info!(old_sha256 = %old.config_sha256, new_sha256 = %new.config_sha256, summary = %new.summary(), "configuration reloaded");
+        metrics.config_loaded(Some(&old), &new);
         shared.store(Arc::new(new));
         Reloaded::Swapped
     });
@@ -62,4 +176,36 @@ pub fn reload(shared: &Shared, path: &Path) -> Report {
         old_sha256: old.config_sha256.clone(),
         new_sha256,
     }
+}
+
+/// Watches the configuration file and reloads when its content changes. Returns the
+/// watcher, which stops watching when dropped.
+pub fn watch(reloader: Arc<Reloader>) -> notify::Result<Option<notify::RecommendedWatcher>> {
+    use notify::Watcher;
+    let Some(path) = reloader.path().map(Path::to_owned) else {
+        return Ok(None);
+    };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if event.is_ok() {
+            let _ = tx.send(());
+        }
+    })?;
+    // The folder, not the file: editors replace files by renaming over them.
+    watcher.watch(&dir, notify::RecursiveMode::NonRecursive)?;
+    tokio::spawn(async move {
+        while rx.recv().await.is_some() {
+            // Let a burst of events (write, rename, chmod) settle into one reload.
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            while rx.try_recv().is_ok() {}
+            if reloader.file_changed() {
+                reloader.reload("file_watch");
+            }
+        }
+    });
+    Ok(Some(watcher))
 }

@@ -9,6 +9,7 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
+use crate::metrics::Metrics;
 use crate::outcome::OutcomeSink;
 use crate::proxy::GatewayService;
 use crate::shutdown::Signal;
@@ -20,6 +21,7 @@ pub async fn run(
     listener: TcpListener,
     shared: Shared,
     sink: Arc<dyn OutcomeSink>,
+    metrics: Arc<Metrics>,
     mut shutdown: Signal,
 ) {
     let graceful = GracefulShutdown::new();
@@ -44,10 +46,13 @@ pub async fn run(
             .serve_connection(TokioIo::new(stream), service)
             .into_owned();
         let conn = graceful.watch(conn);
+        let metrics = metrics.clone();
+        metrics.connection(1.0);
         tokio::spawn(async move {
             if let Err(e) = conn.await {
                 tracing::debug!(error = %e, client = %peer, "connection ended with an error");
             }
+            metrics.connection(-1.0);
         });
     }
     drop(listener);

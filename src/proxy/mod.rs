@@ -177,7 +177,10 @@ impl GatewayService {
             max_body: snap.limits.max_request_body_bytes,
             timeout: snap.limits.upstream_timeout,
         };
-        forward::send(&snap.client, &permit, parts, body, out).await
+        let sent = Instant::now();
+        let result = forward::send(&snap.client, &permit, parts, body, out).await;
+        ex.outcome.upstream_duration = Some(sent.elapsed());
+        result
     }
 }
 
@@ -215,6 +218,7 @@ impl Exchange {
             upstream: None,
             upstream_status: None,
             duration: std::time::Duration::ZERO,
+            upstream_duration: None,
         };
         Self {
             outcome,

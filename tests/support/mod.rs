@@ -199,6 +199,49 @@ impl Gateway {
         }
     }
 
+    /// Starts from a config file written to `path` (rendered from `template`), so that the
+    /// gateway can reload it.
+    pub async fn start_file(template: &str, path: &std::path::Path, watch: bool) -> Self {
+        let upstream = Upstream::start().await;
+        let text = render(template, &upstream, closed_port().await);
+        std::fs::write(path, &text).expect("write config");
+        let overrides = Overrides {
+            listen: Some("127.0.0.1:0".parse().expect("addr")),
+            upstream_url: None,
+        };
+        let snap = config::from_str(&text, &overrides).unwrap_or_else(|e| panic!("{e}"));
+        let outcomes = Arc::new(Recorder::default());
+        let opts = kwanus_gateway::app::Options {
+            config_path: Some(path.to_owned()),
+            watch_config: watch,
+            listener: None,
+        };
+        let app = App::start_with(snap, outcomes.clone(), opts)
+            .await
+            .expect("start gateway");
+        let client = Client::builder(TokioExecutor::new()).build_http();
+        Self {
+            app,
+            upstream,
+            outcomes,
+            client,
+        }
+    }
+
+    /// Sends a request to the admin listener.
+    pub async fn admin(&self, method: &str, path: &str, token: Option<&str>) -> Reply {
+        let addr = self.app.admin_addr().expect("admin listener");
+        let mut req = Request::builder()
+            .method(method)
+            .uri(format!("http://{addr}{path}"));
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        let req = req.body(Full::new(Bytes::new())).expect("request");
+        let rsp = self.client.request(req).await.expect("admin answered");
+        Reply::from(rsp).await
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.app.addr())
     }
@@ -339,7 +382,7 @@ pub struct Served {
 impl Served {
     pub fn start(config: &std::path::Path) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_kwanus-gateway"))
-            .args(["--log-format", "json", "serve", "--config"])
+            .args(["--log-format", "json", "serve", "--no-watch", "--config"])
             .arg(config)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

@@ -1,0 +1,195 @@
+//! The admin listener (loopback by default), a small hyper service with a path `match`:
+//!
+//! - `GET /metrics` — Prometheus text exposition
+//! - `GET /healthz`, `GET /livez` — the process answers
+//! - `GET /readyz` — configuration loaded and audit trail writable (503 with the reason if not)
+//! - `POST /admin/reload` — reload the configuration file (bearer token)
+//! - `GET /admin/status` — config hash and generation, counts, last reload (bearer token)
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode, header};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use subtle::ConstantTimeEq;
+use tokio::net::TcpListener;
+
+use crate::audit::Health;
+use crate::metrics::Metrics;
+use crate::reload::{Reloaded, Reloader};
+use crate::shutdown::Signal;
+use crate::snapshot::Shared;
+
+/// What the admin endpoints read.
+pub struct AdminState {
+    /// The snapshot in force.
+    pub shared: Shared,
+    /// Metrics to render.
+    pub metrics: Arc<Metrics>,
+    /// Reload control.
+    pub reloader: Arc<Reloader>,
+    /// The audit writer's health, when there is a trail.
+    pub audit: Option<Arc<Health>>,
+}
+
+/// Serves the admin endpoints on `listener` until `shutdown`.
+pub async fn run(listener: TcpListener, state: Arc<AdminState>, mut shutdown: Signal) {
+    loop {
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "admin accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = shutdown.wait() => return,
+        };
+        let state = state.clone();
+        tokio::spawn(async move {
+            let svc = service_fn(move |req| {
+                let state = state.clone();
+                async move { Ok::<_, Infallible>(handle(&state, req)) }
+            });
+            let _ = auto::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(stream), svc)
+                .await;
+        });
+    }
+}
+
+fn handle(state: &AdminState, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    match (req.method(), req.uri().path()) {
+        (&Method::GET, "/metrics") => {
+            let mut rsp = text(StatusCode::OK, state.metrics.render());
+            rsp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                header::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            rsp
+        }
+        (&Method::GET, "/healthz" | "/livez") => text(StatusCode::OK, "ok\n".into()),
+        (&Method::GET, "/readyz") => readyz(state),
+        (&Method::POST, "/admin/reload") => match authorize(state, &req) {
+            Ok(()) => reload(state),
+            Err(rsp) => rsp,
+        },
+        (&Method::GET, "/admin/status") => match authorize(state, &req) {
+            Ok(()) => status(state),
+            Err(rsp) => rsp,
+        },
+        (_, "/metrics" | "/healthz" | "/livez" | "/readyz" | "/admin/status" | "/admin/reload") => {
+            text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n".into())
+        }
+        _ => text(StatusCode::NOT_FOUND, "not found\n".into()),
+    }
+}
+
+fn readyz(state: &AdminState) -> Response<Full<Bytes>> {
+    match &state.audit {
+        Some(h) if !h.healthy.load(Ordering::Relaxed) => text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: the audit trail is not writable\n".into(),
+        ),
+        _ => text(StatusCode::OK, "ready\n".into()),
+    }
+}
+
+/// Checks `Authorization: Bearer <token>` against `admin.token_sha256` in constant time.
+fn authorize(state: &AdminState, req: &Request<Incoming>) -> Result<(), Response<Full<Bytes>>> {
+    let snap = state.shared.load();
+    let Some(want) = snap.admin.as_ref().and_then(|a| a.token_sha256) else {
+        return Err(text(
+            StatusCode::FORBIDDEN,
+            "admin endpoints are disabled: set admin.token_sha256\n".into(),
+        ));
+    };
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let got = crate::auth::digest(presented.as_bytes());
+    if bool::from(got.ct_eq(&want)) && !presented.is_empty() {
+        Ok(())
+    } else {
+        let mut rsp = text(StatusCode::UNAUTHORIZED, "a valid admin token is required\n".into());
+        rsp.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static("Bearer realm=\"kwanus-admin\""),
+        );
+        Err(rsp)
+    }
+}
+
+fn reload(state: &AdminState) -> Response<Full<Bytes>> {
+    let report = state.reloader.reload("admin");
+    let (status, body) = match &report.result {
+        Ok(r) => (
+            StatusCode::OK,
+            serde_json::json!({
+                "result": if *r == Reloaded::Swapped { "ok" } else { "unchanged" },
+                "old_config_sha256": report.old_sha256,
+                "new_config_sha256": report.new_sha256,
+                "generation": state.reloader.generation(),
+            }),
+        ),
+        Err(e) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            serde_json::json!({
+                "result": "error",
+                "problems": e.to_string().lines().collect::<Vec<_>>(),
+                "config_sha256_in_force": report.old_sha256,
+            }),
+        ),
+    };
+    json(status, &body)
+}
+
+fn status(state: &AdminState) -> Response<Full<Bytes>> {
+    let snap = state.shared.load();
+    let body = serde_json::json!({
+        "config_sha256": snap.config_sha256,
+        "generation": state.reloader.generation(),
+        "partners": snap.partners.len(),
+        "routes": snap.routes.len(),
+        "keys": snap.keys.len(),
+        "upstreams": snap.upstreams.len(),
+        "last_reload": state.reloader.last(),
+        "audit": state.audit.as_ref().map(|h| serde_json::json!({
+            "healthy": h.healthy.load(Ordering::Relaxed),
+            "records": h.records.load(Ordering::Relaxed),
+            "errors": h.errors.load(Ordering::Relaxed),
+            "lost": h.lost.load(Ordering::Relaxed),
+        })),
+    });
+    json(StatusCode::OK, &body)
+}
+
+fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {
+    let mut rsp = Response::new(Full::new(Bytes::from(body)));
+    *rsp.status_mut() = status;
+    rsp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    rsp
+}
+
+fn json(status: StatusCode, body: &serde_json::Value) -> Response<Full<Bytes>> {
+    let mut rsp = Response::new(Full::new(Bytes::from(body.to_string())));
+    *rsp.status_mut() = status;
+    rsp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    rsp
+}

@@ -1,0 +1,223 @@
+//! Prometheus metrics: SPEC's names as constants, one recorder per gateway, and the sink that
+//! turns each `Outcome` into counter and histogram updates.
+//!
+//! Labels come only from configuration (partner ids, route and upstream names, codes, status
+//! numbers), never from raw client input, so the number of series is bounded by the config.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use metrics::{Key, Label, Metadata, Recorder, SharedString, Unit};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusRecorder};
+
+use crate::audit::Health;
+use crate::outcome::{Decision, Outcome, OutcomeSink, Recorded};
+use crate::snapshot::Snapshot;
+
+/// `kwanus_gateway_requests_total{partner, route, status}`.
+pub const REQUESTS: &str = "kwanus_gateway_requests_total";
+/// `kwanus_gateway_request_duration_seconds{route}`.
+pub const REQUEST_DURATION: &str = "kwanus_gateway_request_duration_seconds";
+/// `kwanus_gateway_denials_total{partner, code}`.
+pub const DENIALS: &str = "kwanus_gateway_denials_total";
+/// `kwanus_gateway_permission_uses_total{partner, permission}`.
+pub const PERMISSION_USES: &str = "kwanus_gateway_permission_uses_total";
+/// `kwanus_gateway_upstream_duration_seconds{upstream}`.
+pub const UPSTREAM_DURATION: &str = "kwanus_gateway_upstream_duration_seconds";
+/// `kwanus_gateway_upstream_errors_total{upstream, kind}`.
+pub const UPSTREAM_ERRORS: &str = "kwanus_gateway_upstream_errors_total";
+/// `kwanus_gateway_audit_records_total`.
+pub const AUDIT_RECORDS: &str = "kwanus_gateway_audit_records_total";
+/// `kwanus_gateway_audit_errors_total`.
+pub const AUDIT_ERRORS: &str = "kwanus_gateway_audit_errors_total";
+/// `kwanus_gateway_config_reloads_total{result}`.
+pub const CONFIG_RELOADS: &str = "kwanus_gateway_config_reloads_total";
+/// `kwanus_gateway_partner_info{partner, tier, stage}`.
+pub const PARTNER_INFO: &str = "kwanus_gateway_partner_info";
+/// `kwanus_gateway_connections_active`.
+pub const CONNECTIONS_ACTIVE: &str = "kwanus_gateway_connections_active";
+/// `kwanus_gateway_build_info{version}`.
+pub const BUILD_INFO: &str = "kwanus_gateway_build_info";
+/// `kwanus_gateway_config_last_reload_success_timestamp_seconds`.
+pub const LAST_RELOAD_SUCCESS: &str = "kwanus_gateway_config_last_reload_success_timestamp_seconds";
+
+/// Histogram buckets suited to a gateway: 100 µs to 10 s.
+const BUCKETS: [f64; 16] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
+];
+
+/// One gateway's metrics (not the process-global recorder, so several gateways can run in
+/// one process, as the tests do).
+pub struct Metrics {
+    recorder: PrometheusRecorder,
+    audit: Option<Arc<Health>>,
+}
+
+static META: Metadata<'static> = Metadata::new(module_path!(), metrics::Level::INFO, None);
+
+// === impl Metrics ===
+
+impl Metrics {
+    /// A recorder with every SPEC metric described.
+    pub fn new(audit: Option<Arc<Health>>) -> Arc<Self> {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets(&BUCKETS)
+            .map(|b| b.build_recorder())
+            // The bucket list is a non-empty constant; this branch cannot be taken.
+            .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
+        let describe = |name: &'static str, unit: Option<Unit>, help: &'static str| {
+            recorder.describe_counter(name.into(), unit, SharedString::from(help));
+        };
+        describe(REQUESTS, None, "Requests answered, by partner, route and status.");
+        describe(DENIALS, None, "Requests denied by the gateway, by partner and error code.");
+        describe(PERMISSION_USES, None, "Allowed requests, by partner and the permission used.");
+        describe(UPSTREAM_ERRORS, None, "Upstream failures, by upstream and kind.");
+        describe(AUDIT_RECORDS, None, "Audit records written to disk.");
+        describe(AUDIT_ERRORS, None, "Audit write failures (the gateway fails closed meanwhile).");
+        describe(CONFIG_RELOADS, None, "Configuration reloads, by result.");
+        recorder.describe_histogram(
+            REQUEST_DURATION.into(),
+            Some(Unit::Seconds),
+            "Time from request arrival to response head, by route.".into(),
+        );
+        recorder.describe_histogram(
+            UPSTREAM_DURATION.into(),
+            Some(Unit::Seconds),
+            "Time from sending to an upstream to its response head, by upstream.".into(),
+        );
+        for (name, help) in [
+            (PARTNER_INFO, "Configured partners: 1 per partner, with tier and stage."),
+            (CONNECTIONS_ACTIVE, "Open partner connections."),
+            (BUILD_INFO, "Build information."),
+            (LAST_RELOAD_SUCCESS, "Unix time of the last successful configuration load."),
+        ] {
+            recorder.describe_gauge(name.into(), None, help.into());
+        }
+        let this = Arc::new(Self { recorder, audit });
+        this.gauge(BUILD_INFO, &[("version", env!("CARGO_PKG_VERSION").into())])
+            .set(1.0);
+        this.gauge(CONNECTIONS_ACTIVE, &[]).set(0.0);
+        for result in ["ok", "error", "unchanged"] {
+            this.counter(CONFIG_RELOADS, &[("result", result.into())]).increment(0);
+        }
+        this.counter(AUDIT_RECORDS, &[]).increment(0);
+        this.counter(AUDIT_ERRORS, &[]).increment(0);
+        this
+    }
+
+    fn counter(&self, name: &'static str, labels: &[(&'static str, String)]) -> metrics::Counter {
+        self.recorder.register_counter(&key(name, labels), &META)
+    }
+
+    fn gauge(&self, name: &'static str, labels: &[(&'static str, String)]) -> metrics::Gauge {
+        self.recorder.register_gauge(&key(name, labels), &META)
+    }
+
+    fn histogram(&self, name: &'static str, labels: &[(&'static str, String)]) -> metrics::Histogram {
+        self.recorder.register_histogram(&key(name, labels), &META)
+    }
+
+    /// Renders the Prometheus text exposition.
+    pub fn render(&self) -> String {
+        if let Some(h) = &self.audit {
+            self.counter(AUDIT_RECORDS, &[])
+                .absolute(h.records.load(Ordering::Relaxed));
+            self.counter(AUDIT_ERRORS, &[])
+                .absolute(h.errors.load(Ordering::Relaxed) + h.lost.load(Ordering::Relaxed));
+        }
+        let handle = self.recorder.handle();
+        handle.run_upkeep();
+        handle.render()
+    }
+
+    /// Counts a reload by result (`ok`, `error`, `unchanged`).
+    pub fn reload(&self, result: &'static str) {
+        self.counter(CONFIG_RELOADS, &[("result", result.into())])
+            .increment(1);
+    }
+
+    /// Publishes the partners of a (new) snapshot; partners no longer configured drop to 0.
+    pub fn config_loaded(&self, old: Option<&Snapshot>, new: &Snapshot) {
+        let info = |p: &crate::auth::Partner| {
+            [
+                ("partner", p.id.to_string()),
+                ("tier", p.tier.to_string()),
+                ("stage", p.stage.as_str().to_owned()),
+            ]
+        };
+        if let Some(old) = old {
+            for p in &old.partners {
+                self.gauge(PARTNER_INFO, &info(p)).set(0.0);
+            }
+        }
+        for p in &new.partners {
+            self.gauge(PARTNER_INFO, &info(p)).set(1.0);
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        self.gauge(LAST_RELOAD_SUCCESS, &[]).set(now);
+    }
+
+    /// A partner connection opened (+1) or closed (-1).
+    pub fn connection(&self, delta: f64) {
+        self.gauge(CONNECTIONS_ACTIVE, &[]).increment(delta);
+    }
+}
+
+impl OutcomeSink for Metrics {
+    fn record(&self, o: &Outcome) -> Recorded {
+        let partner = o.partner.as_deref().unwrap_or("-").to_owned();
+        let route = o.route.as_deref().unwrap_or("-").to_owned();
+        self.counter(
+            REQUESTS,
+            &[
+                ("partner", partner.clone()),
+                ("route", route.clone()),
+                ("status", o.status.to_string()),
+            ],
+        )
+        .increment(1);
+        self.histogram(REQUEST_DURATION, &[("route", route)])
+            .record(o.duration.as_secs_f64());
+        match (o.decision, o.code) {
+            (Decision::Deny, Some(code)) => {
+                self.counter(DENIALS, &[("partner", partner), ("code", code.into())])
+                    .increment(1);
+            }
+            (Decision::Allow, _) => {
+                if let Some(permission) = &o.permission {
+                    self.counter(
+                        PERMISSION_USES,
+                        &[("partner", partner), ("permission", permission.to_string())],
+                    )
+                    .increment(1);
+                }
+            }
+            (Decision::Deny, None) => {}
+        }
+        if let Some(upstream) = &o.upstream {
+            if let Some(d) = o.upstream_duration {
+                self.histogram(UPSTREAM_DURATION, &[("upstream", upstream.to_string())])
+                    .record(d.as_secs_f64());
+            }
+            if let (Decision::Allow, Some(_)) = (o.decision, o.code) {
+                self.counter(
+                    UPSTREAM_ERRORS,
+                    &[("upstream", upstream.to_string()), ("kind", o.reason.into())],
+                )
+                .increment(1);
+            }
+        }
+        Recorded::Done
+    }
+}
+
+fn key(name: &'static str, labels: &[(&'static str, String)]) -> Key {
+    let labels: Vec<Label> = labels
+        .iter()
+        .map(|(k, v)| Label::new(*k, v.clone()))
+        .collect();
+    Key::from_parts(name, labels)
+}
