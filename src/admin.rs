@@ -86,7 +86,10 @@ fn handle(state: &AdminState, req: Request<Incoming>) -> Response<Full<Bytes>> {
             Err(rsp) => rsp,
         },
         (_, "/metrics" | "/healthz" | "/livez" | "/readyz" | "/admin/status" | "/admin/reload") => {
-            text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n".into())
+            text(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method not allowed\n".into(),
+            )
         }
         _ => text(StatusCode::NOT_FOUND, "not found\n".into()),
     }
@@ -121,7 +124,10 @@ fn authorize(state: &AdminState, req: &Request<Incoming>) -> Result<(), Response
     if bool::from(got.ct_eq(&want)) && !presented.is_empty() {
         Ok(())
     } else {
-        let mut rsp = text(StatusCode::UNAUTHORIZED, "a valid admin token is required\n".into());
+        let mut rsp = text(
+            StatusCode::UNAUTHORIZED,
+            "a valid admin token is required\n".into(),
+        );
         rsp.headers_mut().insert(
             header::WWW_AUTHENTICATE,
             header::HeaderValue::from_static("Bearer realm=\"kwanus-admin\""),

@@ -85,7 +85,11 @@ impl App {
         };
         let addr = listener.local_addr().map_err(bind("the partner"))?;
         let admin_listener = match &snapshot.admin {
-            Some(a) => Some(TcpListener::bind(a.listen).await.map_err(bind("the admin"))?),
+            Some(a) => Some(
+                TcpListener::bind(a.listen)
+                    .await
+                    .map_err(bind("the admin"))?,
+            ),
             None => None,
         };
         let admin_addr = admin_listener

@@ -69,12 +69,32 @@ impl Metrics {
         let describe = |name: &'static str, unit: Option<Unit>, help: &'static str| {
             recorder.describe_counter(name.into(), unit, SharedString::from(help));
         };
-        describe(REQUESTS, None, "Requests answered, by partner, route and status.");
-        describe(DENIALS, None, "Requests denied by the gateway, by partner and error code.");
-        describe(PERMISSION_USES, None, "Allowed requests, by partner and the permission used.");
-        describe(UPSTREAM_ERRORS, None, "Upstream failures, by upstream and kind.");
+        describe(
+            REQUESTS,
+            None,
+            "Requests answered, by partner, route and status.",
+        );
+        describe(
+            DENIALS,
+            None,
+            "Requests denied by the gateway, by partner and error code.",
+        );
+        describe(
+            PERMISSION_USES,
+            None,
+            "Allowed requests, by partner and the permission used.",
+        );
+        describe(
+            UPSTREAM_ERRORS,
+            None,
+            "Upstream failures, by upstream and kind.",
+        );
         describe(AUDIT_RECORDS, None, "Audit records written to disk.");
-        describe(AUDIT_ERRORS, None, "Audit write failures (the gateway fails closed meanwhile).");
+        describe(
+            AUDIT_ERRORS,
+            None,
+            "Audit write failures (the gateway fails closed meanwhile).",
+        );
         describe(CONFIG_RELOADS, None, "Configuration reloads, by result.");
         recorder.describe_histogram(
             REQUEST_DURATION.into(),
@@ -87,10 +107,16 @@ impl Metrics {
             "Time from sending to an upstream to its response head, by upstream.".into(),
         );
         for (name, help) in [
-            (PARTNER_INFO, "Configured partners: 1 per partner, with tier and stage."),
+            (
+                PARTNER_INFO,
+                "Configured partners: 1 per partner, with tier and stage.",
+            ),
             (CONNECTIONS_ACTIVE, "Open partner connections."),
             (BUILD_INFO, "Build information."),
-            (LAST_RELOAD_SUCCESS, "Unix time of the last successful configuration load."),
+            (
+                LAST_RELOAD_SUCCESS,
+                "Unix time of the last successful configuration load.",
+            ),
         ] {
             recorder.describe_gauge(name.into(), None, help.into());
         }
@@ -99,7 +125,8 @@ impl Metrics {
             .set(1.0);
         this.gauge(CONNECTIONS_ACTIVE, &[]).set(0.0);
         for result in ["ok", "error", "unchanged"] {
-            this.counter(CONFIG_RELOADS, &[("result", result.into())]).increment(0);
+            this.counter(CONFIG_RELOADS, &[("result", result.into())])
+                .increment(0);
         }
         this.counter(AUDIT_RECORDS, &[]).increment(0);
         this.counter(AUDIT_ERRORS, &[]).increment(0);
@@ -114,7 +141,11 @@ impl Metrics {
         self.recorder.register_gauge(&key(name, labels), &META)
     }
 
-    fn histogram(&self, name: &'static str, labels: &[(&'static str, String)]) -> metrics::Histogram {
+    fn histogram(
+        &self,
+        name: &'static str,
+        labels: &[(&'static str, String)],
+    ) -> metrics::Histogram {
         self.recorder.register_histogram(&key(name, labels), &META)
     }
 
@@ -205,7 +236,10 @@ impl OutcomeSink for Metrics {
             if let (Decision::Allow, Some(_)) = (o.decision, o.code) {
                 self.counter(
                     UPSTREAM_ERRORS,
-                    &[("upstream", upstream.to_string()), ("kind", o.reason.into())],
+                    &[
+                        ("upstream", upstream.to_string()),
+                        ("kind", o.reason.into()),
+                    ],
                 )
                 .increment(1);
             }

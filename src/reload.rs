@@ -116,7 +116,11 @@ impl Reloader {
             Ok(Reloaded::Unchanged) => tracing::info!(trigger, "reload: configuration unchanged"),
             Err(e) => {
                 for line in e.to_string().lines() {
-                    tracing::error!(trigger, problem = line, "reload refused; the running configuration stays");
+                    tracing::error!(
+                        trigger,
+                        problem = line,
+                        "reload refused; the running configuration stays"
+                    );
                 }
             }
         }

@@ -1,0 +1,346 @@
+//! Operations: admin endpoints, metrics with bounded labels, hot reload under traffic.
+
+mod support;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use support::*;
+
+const TOKEN: &str = "admin-token-for-tests-0123456789";
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("kwanus-ops-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+fn with_admin(extra: &str) -> String {
+    format!("{FIXTURE}\n[admin]\nlisten = \"127.0.0.1:0\"\ntoken_sha256 = \"@{TOKEN}\"\n{extra}")
+}
+
+/// Metric series (sample lines) in an exposition.
+fn series(text: &str) -> Vec<&str> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| l.rsplit_once(' ').map_or(l, |(s, _)| s))
+        .collect()
+}
+
+fn value(text: &str, series_prefix: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(series_prefix))
+        .and_then(|l| l.rsplit_once(' '))
+        .and_then(|(_, v)| v.parse().ok())
+}
+
+#[tokio::test]
+async fn health_readiness_and_metrics_endpoints() {
+    let gw = Gateway::start_with(&with_admin("")).await;
+    for path in ["/healthz", "/livez", "/readyz"] {
+        let r = gw.admin("GET", path, None).await;
+        assert_eq!(r.status, 200, "{path}");
+    }
+    let m = gw.admin("GET", "/metrics", None).await;
+    assert_eq!(m.status, 200);
+    assert_eq!(
+        m.header("content-type").as_deref(),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    assert_eq!(gw.admin("GET", "/nope", None).await.status, 404);
+    assert_eq!(gw.admin("POST", "/metrics", None).await.status, 405);
+}
+
+#[tokio::test]
+async fn admin_endpoints_need_the_bearer_token() {
+    let gw = Gateway::start_with(&with_admin("")).await;
+    for token in [None, Some("wrong"), Some("")] {
+        let r = gw.admin("GET", "/admin/status", token).await;
+        assert_eq!(r.status, 401, "{token:?}");
+        assert_eq!(gw.admin("POST", "/admin/reload", token).await.status, 401);
+    }
+    let r = gw.admin("GET", "/admin/status", Some(TOKEN)).await;
+    assert_eq!(r.status, 200);
+    let j = r.json();
+    assert_eq!(j["partners"], 5);
+    assert_eq!(j["routes"], 8);
+    assert_eq!(j["keys"], 7);
+    assert_eq!(j["generation"], 1);
+    assert_eq!(j["config_sha256"].as_str().map(str::len), Some(64));
+    // Without a configured token the admin endpoints are off.
+    let open =
+        Gateway::start_with(&format!("{FIXTURE}\n[admin]\nlisten = \"127.0.0.1:0\"\n")).await;
+    assert_eq!(
+        open.admin("GET", "/admin/status", Some(TOKEN)).await.status,
+        403
+    );
+}
+
+#[tokio::test]
+async fn every_spec_metric_is_exported_with_config_labels() {
+    let gw = Gateway::start_with(&with_admin("")).await;
+    gw.get("/v1/reports/1", ACME).await;
+    gw.send("PUT", "/v1/reports/1", &[("x-api-key", GLOBEX)], "")
+        .await;
+    gw.send("GET", "/v1/reports/1", &[], "").await;
+    gw.get("/v1/down", ACME).await;
+    let text =
+        String::from_utf8(gw.admin("GET", "/metrics", None).await.body.to_vec()).expect("utf-8");
+    for name in [
+        "kwanus_gateway_requests_total",
+        "kwanus_gateway_request_duration_seconds",
+        "kwanus_gateway_denials_total",
+        "kwanus_gateway_permission_uses_total",
+        "kwanus_gateway_upstream_duration_seconds",
+        "kwanus_gateway_upstream_errors_total",
+        "kwanus_gateway_config_reloads_total",
+        "kwanus_gateway_partner_info",
+        "kwanus_gateway_connections_active",
+    ] {
+        assert!(
+            text.contains(&format!("# HELP {name}")),
+            "{name} has no HELP:\n{text}"
+        );
+        assert!(
+            text.contains(&format!("\n{name}")),
+            "{name} missing:\n{text}"
+        );
+    }
+    let has = |s: &str| text.lines().any(|l| l.starts_with(s));
+    assert!(
+        has(r#"kwanus_gateway_requests_total{partner="acme",route="get-report",status="200"} 1"#),
+        "{text}"
+    );
+    assert!(
+        has(r#"kwanus_gateway_requests_total{partner="-",route="-",status="401"} 1"#),
+        "{text}"
+    );
+    assert!(
+        has(r#"kwanus_gateway_denials_total{partner="globex",code="permission_denied"} 1"#),
+        "{text}"
+    );
+    assert!(
+        has(r#"kwanus_gateway_permission_uses_total{partner="acme",permission="reports:read"}"#),
+        "{text}"
+    );
+    assert!(
+        has(
+            r#"kwanus_gateway_upstream_errors_total{upstream="down",kind="upstream_connect_failed"} 1"#
+        ),
+        "{text}"
+    );
+    assert!(
+        has(r#"kwanus_gateway_partner_info{partner="initech",tier="2",stage="deprecation"} 1"#),
+        "{text}"
+    );
+    assert!(
+        has(r#"kwanus_gateway_request_duration_seconds_bucket{route="get-report",le="0.0001"}"#),
+        "{text}"
+    );
+    assert!(
+        has(r#"kwanus_gateway_request_duration_seconds_bucket{route="get-report",le="10"}"#),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn unknown_paths_and_keys_do_not_grow_the_series() {
+    let gw = Gateway::start_with(&with_admin("")).await;
+    let scrape = || async {
+        String::from_utf8(gw.admin("GET", "/metrics", None).await.body.to_vec()).expect("utf-8")
+    };
+    // Warm up each kind of answer once.
+    gw.get("/v1/unknown/warm", ACME).await;
+    gw.send(
+        "GET",
+        "/v1/reports/1",
+        &[("x-api-key", "kwp_unknown_warm")],
+        "",
+    )
+    .await;
+    let before = series(&scrape().await).len();
+    for i in 0..1000 {
+        if i % 2 == 0 {
+            gw.get(&format!("/v1/unknown/{i}/x{i}"), ACME).await;
+        } else {
+            let key = format!("kwp_unknown_key_{i}");
+            gw.send(
+                "GET",
+                &format!("/v1/reports/{i}"),
+                &[("x-api-key", &key)],
+                "",
+            )
+            .await;
+        }
+    }
+    let after_text = scrape().await;
+    assert_eq!(
+        series(&after_text).len(),
+        before,
+        "series grew with client input"
+    );
+    assert!(!after_text.contains("kwp_unknown_key"));
+    assert!(!after_text.contains("/v1/unknown/"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_reloads_under_traffic_fail_no_request() {
+    let dir = temp_dir("reload20");
+    let path = dir.join("gateway.toml");
+    let gw = Gateway::start_file(&with_admin(""), &path, false).await;
+    let original = std::fs::read_to_string(&path).expect("read");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let addr = gw.app.addr();
+    let mut traffic = Vec::new();
+    for _ in 0..4 {
+        let stop = stop.clone();
+        traffic.push(tokio::spawn(async move {
+            let (mut ok, mut failed) = (0u32, 0u32);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let r = raw(addr, &raw_get("/v1/reports/1", GLOBEX)).await;
+                if r.status() == 200 {
+                    ok += 1
+                } else {
+                    failed += 1
+                }
+            }
+            (ok, failed)
+        }));
+    }
+    for i in 0..20 {
+        // Alternate between two valid files that differ (a comment), so each reload swaps.
+        std::fs::write(&path, format!("{original}\n# reload {i}\n")).expect("write");
+        let r = gw.admin("POST", "/admin/reload", Some(TOKEN)).await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        assert_eq!(r.json()["result"], "ok");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut total_ok = 0;
+    for t in traffic {
+        let (ok, failed) = t.await.expect("join");
+        assert_eq!(failed, 0, "requests failed during reloads");
+        total_ok += ok;
+    }
+    assert!(total_ok > 20, "traffic ran during the reloads ({total_ok})");
+    let status = gw.admin("GET", "/admin/status", Some(TOKEN)).await.json();
+    assert_eq!(status["generation"], 21);
+    assert_eq!(status["last_reload"]["trigger"], "admin");
+
+    // Unchanged: a no-op. Removed permission: the next request is denied.
+    let r = gw.admin("POST", "/admin/reload", Some(TOKEN)).await;
+    assert_eq!(r.json()["result"], "unchanged");
+    let narrowed = original.replacen(
+        "permissions = [\"reports:read\", \"workflows:trigger\"]\nkeys = [{ id = \"globex-1\"",
+        "permissions = [\"workflows:trigger\"]\nkeys = [{ id = \"globex-1\"",
+        1,
+    );
+    assert_ne!(narrowed, original);
+    std::fs::write(&path, &narrowed).expect("write");
+    assert_eq!(
+        gw.admin("POST", "/admin/reload", Some(TOKEN)).await.status,
+        200
+    );
+    let r = gw.get("/v1/reports/1", GLOBEX).await;
+    assert_eq!(
+        (r.status.as_u16(), r.code()),
+        (403, "permission_denied".into())
+    );
+
+    // A bad file changes nothing and is counted.
+    std::fs::write(&path, original.replace("tier = 2", "tier = 5")).expect("write");
+    let r = gw.admin("POST", "/admin/reload", Some(TOKEN)).await;
+    assert_eq!(r.status, 422);
+    assert!(
+        r.json()["problems"][0]
+            .as_str()
+            .unwrap_or("")
+            .contains(".tier")
+    );
+    assert_eq!(
+        gw.get("/v1/reports/1", GLOBEX).await.status,
+        403,
+        "the narrowed config stays"
+    );
+    let text =
+        String::from_utf8(gw.admin("GET", "/metrics", None).await.body.to_vec()).expect("utf-8");
+    assert_eq!(
+        value(&text, r#"kwanus_gateway_config_reloads_total{result="ok"}"#),
+        Some(21.0)
+    );
+    assert_eq!(
+        value(
+            &text,
+            r#"kwanus_gateway_config_reloads_total{result="error"}"#
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(
+            &text,
+            r#"kwanus_gateway_config_reloads_total{result="unchanged"}"#
+        ),
+        Some(1.0)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_file_is_reloaded_by_the_watcher() {
+    let dir = temp_dir("watch");
+    let path = dir.join("gateway.toml");
+    let gw = Gateway::start_file(&with_admin(""), &path, true).await;
+    assert_eq!(gw.get("/v1/reports/1", ACME).await.status, 200);
+    let original = std::fs::read_to_string(&path).expect("read");
+    let narrowed = original.replacen(
+        "permissions = [\"reports:read\"]\nkeys = [\n  { id = \"acme-current\"",
+        "permissions = []\nkeys = [\n  { id = \"acme-current\"",
+        1,
+    );
+    assert_ne!(narrowed, original);
+    // Write elsewhere and rename over the file, as editors and config management do.
+    let tmp = dir.join("gateway.toml.tmp");
+    std::fs::write(&tmp, &narrowed).expect("write");
+    std::fs::rename(&tmp, &path).expect("rename");
+    let mut denied = false;
+    for _ in 0..100 {
+        if gw.get("/v1/reports/1", ACME).await.status == 403 {
+            denied = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(denied, "the watcher did not reload the changed file");
+    let status = gw.admin("GET", "/admin/status", Some(TOKEN)).await.json();
+    assert_eq!(status["last_reload"]["trigger"], "file_watch");
+}
+
+#[tokio::test]
+async fn readyz_reports_an_unwritable_audit_trail() {
+    let dir = temp_dir("readyz");
+    let trail = dir.join("trail");
+    std::fs::create_dir_all(trail.join("audit-000002.jsonl")).expect("occupy");
+    let extra = format!(
+        "[audit]\ndir = {:?}\nrotate_bytes = 4096\n",
+        trail.display().to_string()
+    );
+    let gw = Gateway::start_with(&with_admin(&extra)).await;
+    for i in 0..200 {
+        if gw.get(&format!("/v1/reports/{i}"), ACME).await.status == 503 {
+            break;
+        }
+    }
+    let r = gw.admin("GET", "/readyz", None).await;
+    assert_eq!(r.status, 503);
+    assert!(String::from_utf8_lossy(&r.body).contains("audit"));
+    assert_eq!(
+        gw.admin("GET", "/healthz", None).await.status,
+        200,
+        "alive, just not ready"
+    );
+    let text =
+        String::from_utf8(gw.admin("GET", "/metrics", None).await.body.to_vec()).expect("utf-8");
+    assert!(
+        value(&text, "kwanus_gateway_audit_errors_total").unwrap_or(0.0) >= 1.0,
+        "{text}"
+    );
+}
