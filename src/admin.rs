@@ -77,14 +77,8 @@ fn handle(state: &AdminState, req: Request<Incoming>) -> Response<Full<Bytes>> {
         }
         (&Method::GET, "/healthz" | "/livez") => text(StatusCode::OK, "ok\n".into()),
         (&Method::GET, "/readyz") => readyz(state),
-        (&Method::POST, "/admin/reload") => match authorize(state, &req) {
-            Ok(()) => reload(state),
-            Err(rsp) => rsp,
-        },
-        (&Method::GET, "/admin/status") => match authorize(state, &req) {
-            Ok(()) => status(state),
-            Err(rsp) => rsp,
-        },
+        (&Method::POST, "/admin/reload") => refuse(state, &req).unwrap_or_else(|| reload(state)),
+        (&Method::GET, "/admin/status") => refuse(state, &req).unwrap_or_else(|| status(state)),
         (_, "/metrics" | "/healthz" | "/livez" | "/readyz" | "/admin/status" | "/admin/reload") => {
             text(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -105,11 +99,12 @@ fn readyz(state: &AdminState) -> Response<Full<Bytes>> {
     }
 }
 
-/// Checks `Authorization: Bearer <token>` against `admin.token_sha256` in constant time.
-fn authorize(state: &AdminState, req: &Request<Incoming>) -> Result<(), Response<Full<Bytes>>> {
+/// Checks `Authorization: Bearer <token>` against `admin.token_sha256` in constant time;
+/// returns the refusal, or `None` when the caller may proceed.
+fn refuse(state: &AdminState, req: &Request<Incoming>) -> Option<Response<Full<Bytes>>> {
     let snap = state.shared.load();
     let Some(want) = snap.admin.as_ref().and_then(|a| a.token_sha256) else {
-        return Err(text(
+        return Some(text(
             StatusCode::FORBIDDEN,
             "admin endpoints are disabled: set admin.token_sha256\n".into(),
         ));
@@ -122,7 +117,7 @@ fn authorize(state: &AdminState, req: &Request<Incoming>) -> Result<(), Response
         .unwrap_or("");
     let got = crate::auth::digest(presented.as_bytes());
     if bool::from(got.ct_eq(&want)) && !presented.is_empty() {
-        Ok(())
+        None
     } else {
         let mut rsp = text(
             StatusCode::UNAUTHORIZED,
@@ -132,7 +127,7 @@ fn authorize(state: &AdminState, req: &Request<Incoming>) -> Result<(), Response
             header::WWW_AUTHENTICATE,
             header::HeaderValue::from_static("Bearer realm=\"kwanus-admin\""),
         );
-        Err(rsp)
+        Some(rsp)
     }
 }
 
