@@ -179,32 +179,21 @@ impl Gateway {
     }
 
     pub async fn start_with(template: &str) -> Self {
-        let upstream = Upstream::start().await;
-        let text = render(template, &upstream, closed_port().await);
-        let overrides = Overrides {
-            listen: Some("127.0.0.1:0".parse().expect("addr")),
-            upstream_url: None,
-        };
-        let snap = config::from_str(&text, &overrides).unwrap_or_else(|e| panic!("{e}"));
-        let outcomes = Arc::new(Recorder::default());
-        let app = App::start(snap, outcomes.clone())
-            .await
-            .expect("start gateway");
-        let client = Client::builder(TokioExecutor::new()).build_http();
-        Self {
-            app,
-            upstream,
-            outcomes,
-            client,
-        }
+        Self::launch(template, None, false).await
     }
 
     /// Starts from a config file written to `path` (rendered from `template`), so that the
     /// gateway can reload it.
     pub async fn start_file(template: &str, path: &std::path::Path, watch: bool) -> Self {
+        Self::launch(template, Some(path), watch).await
+    }
+
+    async fn launch(template: &str, path: Option<&std::path::Path>, watch: bool) -> Self {
         let upstream = Upstream::start().await;
         let text = render(template, &upstream, closed_port().await);
-        std::fs::write(path, &text).expect("write config");
+        if let Some(path) = path {
+            std::fs::write(path, &text).expect("write config");
+        }
         let overrides = Overrides {
             listen: Some("127.0.0.1:0".parse().expect("addr")),
             upstream_url: None,
@@ -212,7 +201,7 @@ impl Gateway {
         let snap = config::from_str(&text, &overrides).unwrap_or_else(|e| panic!("{e}"));
         let outcomes = Arc::new(Recorder::default());
         let opts = kwanus_gateway::app::Options {
-            config_path: Some(path.to_owned()),
+            config_path: path.map(std::path::Path::to_owned),
             watch_config: watch,
             listener: None,
         };
