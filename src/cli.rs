@@ -127,6 +127,8 @@ fn parse_time(s: &str) -> Result<std::time::SystemTime, String> {
 /// Parses the command line and runs the command.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // One crypto provider for every TLS use, installed before anything could pick another.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     init_logging(cli.log_format, cli.log_level.as_deref());
     match cli.command {
         Command::Check { config } => check(&config),

@@ -34,3 +34,4 @@ pub mod routes;
 pub mod server;
 pub mod shutdown;
 pub mod snapshot;
+pub mod tls;

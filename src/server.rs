@@ -1,19 +1,29 @@
-//! Accept loop: `TcpListener` → hyper-util auto (HTTP/1.1 and h2c) → `GatewayService`,
-//! with graceful drain on shutdown.
+//! Accept loop: `TcpListener` → TLS handshake when `server.tls` is set (with the config of the
+//! snapshot current at accept time, so reloaded certificates apply to new connections) →
+//! hyper-util auto (HTTP/1.1 and HTTP/2; h2c without TLS) → `GatewayService`, with graceful drain.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
 
 use crate::metrics::Metrics;
 use crate::outcome::OutcomeSink;
-use crate::proxy::GatewayService;
+use crate::proxy::{ConnInfo, GatewayService};
 use crate::shutdown::Signal;
 use crate::snapshot::{Limits, Shared};
+
+/// What every connection task needs.
+#[derive(Clone)]
+struct Ctx {
+    shared: Shared,
+    sink: Arc<dyn OutcomeSink>,
+    metrics: Arc<Metrics>,
+}
 
 /// Serves partners on `listener` until `shutdown`, then drains in-flight requests for at most
 /// the snapshot's `drain_timeout`.
@@ -25,6 +35,11 @@ pub async fn run(
     mut shutdown: Signal,
 ) {
     let graceful = GracefulShutdown::new();
+    let ctx = Ctx {
+        shared: shared.clone(),
+        sink,
+        metrics,
+    };
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -40,20 +55,7 @@ pub async fn run(
             }
         };
         let _ = stream.set_nodelay(true);
-        let builder = connection_builder(&shared.load().limits);
-        let service = GatewayService::new(shared.clone(), sink.clone(), peer);
-        let conn = builder
-            .serve_connection(TokioIo::new(stream), service)
-            .into_owned();
-        let conn = graceful.watch(conn);
-        let metrics = metrics.clone();
-        metrics.connection(1.0);
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, client = %peer, "connection ended with an error");
-            }
-            metrics.connection(-1.0);
-        });
+        tokio::spawn(connection(ctx.clone(), stream, peer, graceful.watcher()));
     }
     drop(listener);
     let drain = shared.load().server.drain_timeout;
@@ -65,7 +67,63 @@ pub async fn run(
     }
 }
 
-/// HTTP/1.1 and h2c settings from the snapshot's limits.
+/// One partner connection: TLS (if configured), then HTTP.
+async fn connection(ctx: Ctx, stream: TcpStream, peer: std::net::SocketAddr, watcher: Watcher) {
+    let snap = ctx.shared.load_full();
+    ctx.metrics.connection(1.0);
+    match &snap.server.tls {
+        None => {
+            let conn = ConnInfo {
+                client_addr: peer,
+                proto: "http",
+                client_cert: None,
+            };
+            serve(&ctx, &snap.limits, stream, conn, watcher).await;
+        }
+        Some(config) => {
+            let acceptor = tokio_rustls::TlsAcceptor::from(config.clone());
+            let handshake = tokio::time::timeout(
+                snap.limits.client_header_timeout,
+                acceptor.accept(stream),
+            )
+            .await;
+            match handshake {
+                Ok(Ok(tls)) => {
+                    let client_cert = tls
+                        .get_ref()
+                        .1
+                        .peer_certificates()
+                        .and_then(|c| c.first())
+                        .map(crate::tls::fingerprint);
+                    let conn = ConnInfo {
+                        client_addr: peer,
+                        proto: "https",
+                        client_cert,
+                    };
+                    serve(&ctx, &snap.limits, tls, conn, watcher).await;
+                }
+                Ok(Err(e)) => tracing::debug!(client = %peer, error = %e, "TLS handshake failed"),
+                Err(_) => tracing::debug!(client = %peer, "TLS handshake timed out"),
+            }
+        }
+    }
+    ctx.metrics.connection(-1.0);
+}
+
+async fn serve<S>(ctx: &Ctx, limits: &Limits, io: S, conn: ConnInfo, watcher: Watcher)
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let peer = conn.client_addr;
+    let service = GatewayService::new(ctx.shared.clone(), ctx.sink.clone(), conn);
+    let builder = connection_builder(limits);
+    let conn = builder.serve_connection(TokioIo::new(io), service);
+    if let Err(e) = watcher.watch(conn.into_owned()).await {
+        tracing::debug!(error = %e, client = %peer, "connection ended with an error");
+    }
+}
+
+/// HTTP/1.1 and HTTP/2 settings from the snapshot's limits.
 fn connection_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // hyper answers a head past its read buffer with a bare 431; keep that buffer above the
@@ -77,10 +135,17 @@ fn connection_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
         .header_read_timeout(limits.client_header_timeout)
         .max_buf_size(buf)
         .keep_alive(true);
+    // Explicit HTTP/2 limits: header list (CONTINUATION floods end there), streams, frames,
+    // resets (rapid reset, CVE-2023-44487) and keep-alive pings for dead peers.
     builder
         .http2()
         .timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(buf).unwrap_or(u32::MAX))
-        .max_concurrent_streams(256);
+        .max_concurrent_streams(limits.h2_max_concurrent_streams)
+        .max_frame_size(limits.h2_max_frame_size)
+        .max_pending_accept_reset_streams(limits.h2_max_pending_reset_streams as usize)
+        .max_local_error_reset_streams(1024)
+        .keep_alive_interval(limits.h2_keepalive_interval)
+        .keep_alive_timeout(limits.h2_keepalive_timeout);
     builder
 }

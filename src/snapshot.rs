@@ -12,7 +12,7 @@ use arc_swap::ArcSwap;
 
 use crate::auth::{KeyStore, Partner};
 use crate::policy::{PermissionKind, Tier};
-use crate::proxy::{Upstream, UpstreamClient};
+use crate::proxy::Upstream;
 use crate::routes::RouteTable;
 
 /// The shared, atomically swappable current snapshot.
@@ -45,8 +45,6 @@ pub struct Snapshot {
     pub keys: KeyStore,
     /// SHA-256 (hex) of the configuration file's bytes.
     pub config_sha256: String,
-    /// The pooled upstream client, built with this snapshot's connect timeout.
-    pub client: UpstreamClient,
 }
 
 /// `[server]`.
@@ -56,6 +54,10 @@ pub struct ServerSettings {
     pub listen: SocketAddr,
     /// How long shutdown waits for in-flight requests.
     pub drain_timeout: Duration,
+    /// TLS termination (certificates read at load, so a reload rotates them).
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Whether partner client certificates are requested (`server.tls.client_ca`).
+    pub client_auth: bool,
 }
 
 /// `[admin]`.
@@ -80,6 +82,16 @@ pub struct Limits {
     pub upstream_connect_timeout: Duration,
     /// Time for an upstream's response head.
     pub upstream_timeout: Duration,
+    /// HTTP/2 streams per connection.
+    pub h2_max_concurrent_streams: u32,
+    /// HTTP/2 largest frame.
+    pub h2_max_frame_size: u32,
+    /// HTTP/2 resets tolerated before the connection is closed.
+    pub h2_max_pending_reset_streams: u32,
+    /// HTTP/2 keep-alive ping interval.
+    pub h2_keepalive_interval: Duration,
+    /// HTTP/2 keep-alive ping timeout.
+    pub h2_keepalive_timeout: Duration,
 }
 
 /// Rate settings of a tier.

@@ -52,6 +52,14 @@ pub enum AuthError {
         /// The key's id.
         key_id: Arc<str>,
     },
+    /// A valid key over a connection without the partner's bound client certificate.
+    #[error("client certificate does not match the key's partner")]
+    MtlsMismatch {
+        /// The key's partner.
+        partner: Arc<str>,
+        /// The key's id.
+        key_id: Arc<str>,
+    },
 }
 
 // === impl AuthError ===
@@ -67,15 +75,16 @@ impl AuthError {
             Self::Unknown => "key_unknown",
             Self::Expired { .. } => "key_expired",
             Self::Revoked { .. } => "key_revoked",
+            Self::MtlsMismatch { .. } => "mtls_mismatch",
         }
     }
 
     /// The partner and key id, where the key was known.
     pub fn known_key(&self) -> Option<(&Arc<str>, &Arc<str>)> {
         match self {
-            Self::Expired { partner, key_id } | Self::Revoked { partner, key_id } => {
-                Some((partner, key_id))
-            }
+            Self::Expired { partner, key_id }
+            | Self::Revoked { partner, key_id }
+            | Self::MtlsMismatch { partner, key_id } => Some((partner, key_id)),
             Self::Missing
             | Self::UnsupportedScheme
             | Self::Ambiguous
@@ -85,11 +94,13 @@ impl AuthError {
     }
 }
 
-/// Finds the partner named by the request's API key at instant `now`.
+/// Finds the partner named by the request's API key at instant `now`, over a connection that
+/// presented the client certificate `client_cert` (if any).
 pub fn authenticate(
     keys: &KeyStore,
     headers: &HeaderMap,
     now: SystemTime,
+    client_cert: Option<&crate::tls::CertFingerprint>,
 ) -> Result<Principal, AuthError> {
     let (key, source) = extract(headers)?;
     let entry = keys.find(&key).ok_or(AuthError::Unknown)?;
@@ -102,6 +113,20 @@ pub fn authenticate(
     if entry.expires.is_some_and(|t| now >= t) {
         return Err(AuthError::Expired {
             partner: entry.partner.id.clone(),
+            key_id: entry.key_id.clone(),
+        });
+    }
+    let partner = &entry.partner;
+    // A bound partner needs its certificate; an unbound one may use any connection. A partner
+    // with bound certificates that does not require them still refuses a different one.
+    let bound = match client_cert {
+        Some(c) if !partner.client_certs.is_empty() => partner.client_certs.contains(c),
+        Some(_) => !partner.require_mtls,
+        None => !partner.require_mtls,
+    };
+    if !bound {
+        return Err(AuthError::MtlsMismatch {
+            partner: partner.id.clone(),
             key_id: entry.key_id.clone(),
         });
     }

@@ -16,6 +16,10 @@ pub struct Partner {
     pub stage: Stage,
     /// Exactly the permissions listed for it.
     pub permissions: HashSet<Arc<str>>,
+    /// Client certificates its keys are bound to.
+    pub client_certs: Vec<crate::tls::CertFingerprint>,
+    /// Its keys count only over a connection with one of `client_certs`.
+    pub require_mtls: bool,
 }
 
 /// How the key reached the gateway, so forwarding strips exactly that header.

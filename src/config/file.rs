@@ -50,6 +50,20 @@ pub(crate) struct Server {
     /// How long shutdown waits for in-flight requests.
     #[serde(default = "default_drain_timeout")]
     pub(crate) drain_timeout: String,
+    /// TLS termination; plain HTTP (h1 + h2c) without it.
+    pub(crate) tls: Option<Tls>,
+}
+
+/// `server.tls`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Tls {
+    /// PEM certificate chain.
+    pub(crate) cert: String,
+    /// PEM private key.
+    pub(crate) key: String,
+    /// PEM CA bundle for partner client certificates (enables mTLS).
+    pub(crate) client_ca: Option<String>,
 }
 
 /// `[admin]`.
@@ -81,6 +95,21 @@ pub(crate) struct Limits {
     /// Time an upstream has to answer with a response head.
     #[serde(default = "default_upstream_timeout")]
     pub(crate) upstream_timeout: String,
+    /// HTTP/2: streams open at once per connection.
+    #[serde(default = "default_h2_streams")]
+    pub(crate) h2_max_concurrent_streams: u32,
+    /// HTTP/2: largest frame payload accepted.
+    #[serde(default = "default_h2_frame")]
+    pub(crate) h2_max_frame_size: u32,
+    /// HTTP/2: streams a client may reset before the connection is closed (rapid reset).
+    #[serde(default = "default_h2_resets")]
+    pub(crate) h2_max_pending_reset_streams: u32,
+    /// HTTP/2: how often to ping an idle connection.
+    #[serde(default = "default_h2_ping")]
+    pub(crate) h2_keepalive_interval: String,
+    /// HTTP/2: how long to wait for a ping's answer.
+    #[serde(default = "default_h2_ping_timeout")]
+    pub(crate) h2_keepalive_timeout: String,
 }
 
 /// `[audit]` (the trail itself is written by the audit capability).
@@ -122,6 +151,15 @@ pub(crate) struct Permission {
 pub(crate) struct Upstream {
     pub(crate) name: String,
     pub(crate) url: String,
+    /// PEM CA bundle for an `https://` upstream (default: the system roots).
+    pub(crate) ca_file: Option<String>,
+    /// PEM client certificate for upstream mTLS (with `client_key`).
+    pub(crate) client_cert: Option<String>,
+    /// PEM private key of `client_cert`.
+    pub(crate) client_key: Option<String>,
+    /// Speak HTTP/2: ALPN h2 over TLS, prior knowledge (h2c) over plain HTTP.
+    #[serde(default)]
+    pub(crate) http2: bool,
 }
 
 /// `[[routes]]`.
@@ -152,6 +190,12 @@ pub(crate) struct Partner {
     pub(crate) permissions: Vec<String>,
     #[serde(default)]
     pub(crate) keys: Vec<Key>,
+    /// SHA-256 (hex) of the DER of client certificates bound to this partner's keys.
+    #[serde(default)]
+    pub(crate) client_cert_sha256: Vec<String>,
+    /// The partner's keys are accepted only over a connection with a bound certificate.
+    #[serde(default)]
+    pub(crate) require_mtls: bool,
 }
 
 /// One API key of a partner, stored only as its SHA-256.
@@ -174,6 +218,7 @@ impl Default for Server {
         Self {
             listen: default_listen(),
             drain_timeout: default_drain_timeout(),
+            tls: None,
         }
     }
 }
@@ -188,6 +233,11 @@ impl Default for Limits {
             client_header_timeout: default_header_timeout(),
             upstream_connect_timeout: default_connect_timeout(),
             upstream_timeout: default_upstream_timeout(),
+            h2_max_concurrent_streams: default_h2_streams(),
+            h2_max_frame_size: default_h2_frame(),
+            h2_max_pending_reset_streams: default_h2_resets(),
+            h2_keepalive_interval: default_h2_ping(),
+            h2_keepalive_timeout: default_h2_ping_timeout(),
         }
     }
 }
@@ -212,4 +262,19 @@ fn default_connect_timeout() -> String {
 }
 fn default_upstream_timeout() -> String {
     "30s".to_owned()
+}
+fn default_h2_streams() -> u32 {
+    100
+}
+fn default_h2_frame() -> u32 {
+    16 * 1024
+}
+fn default_h2_resets() -> u32 {
+    20
+}
+fn default_h2_ping() -> String {
+    "20s".to_owned()
+}
+fn default_h2_ping_timeout() -> String {
+    "10s".to_owned()
 }

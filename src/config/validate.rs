@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -15,7 +16,7 @@ use super::file;
 use crate::auth::{KeyEntry, KeyStore, Partner};
 use crate::normalize::{fold_case, normalize_path};
 use crate::policy::{PermissionKind, Stage, Tier};
-use crate::proxy::{Upstream, UpstreamClient};
+use crate::proxy::{Upstream, UpstreamOptions};
 use crate::routes::{Idempotency, Route, RouteTable};
 use crate::snapshot::{
     AdminSettings, AuditSettings, Durability, Limits, RateSettings, ServerSettings, Snapshot,
@@ -56,7 +57,10 @@ pub(super) fn compile(f: file::File, config_sha256: String) -> Result<Snapshot, 
     let audit = audit.and_then(|a| compile_audit(&mut p, a));
     let tiers = compile_tiers(&mut p, tiers);
     let permissions = compile_permissions(&mut p, permissions);
-    let (upstreams, declared) = compile_upstreams(&mut p, upstreams);
+    let connect_timeout = limits
+        .as_ref()
+        .map_or(Duration::from_secs(2), |l| l.upstream_connect_timeout);
+    let (upstreams, declared) = compile_upstreams(&mut p, upstreams, connect_timeout);
     let known = Known {
         forbidden: &forbidden,
         permissions: &permissions,
@@ -64,7 +68,8 @@ pub(super) fn compile(f: file::File, config_sha256: String) -> Result<Snapshot, 
         declared_upstreams: &declared,
     };
     let routes = compile_routes(&mut p, routes, &known);
-    let (partners, keys) = compile_partners(&mut p, partners, &permissions);
+    let client_auth = server.as_ref().is_some_and(|s| s.client_auth);
+    let (partners, keys) = compile_partners(&mut p, partners, &permissions, client_auth);
 
     let (Some(server), Some(limits)) = (server, limits) else {
         return Err(p.0);
@@ -72,7 +77,6 @@ pub(super) fn compile(f: file::File, config_sha256: String) -> Result<Snapshot, 
     if !p.0.is_empty() {
         return Err(p.0);
     }
-    let client = UpstreamClient::new(limits.upstream_connect_timeout);
     Ok(Snapshot {
         forbidden,
         server,
@@ -86,7 +90,6 @@ pub(super) fn compile(f: file::File, config_sha256: String) -> Result<Snapshot, 
         partners,
         keys,
         config_sha256,
-        client,
     })
 }
 
@@ -216,12 +219,37 @@ fn compile_server(p: &mut Problems, s: file::Server) -> Option<ServerSettings> {
     let file::Server {
         listen,
         drain_timeout,
+        tls,
     } = s;
     let listen = p.socket_addr("server.listen", &listen);
     let drain_timeout = p.duration("server.drain_timeout", &drain_timeout);
+    let client_auth = tls.as_ref().is_some_and(|t| t.client_ca.is_some());
+    let tls = match tls {
+        Some(file::Tls {
+            cert,
+            key,
+            client_ca,
+        }) => {
+            let built = crate::tls::server_config(
+                Path::new(&cert),
+                Path::new(&key),
+                client_ca.as_deref().map(Path::new),
+            );
+            match built {
+                Ok(c) => Some(Some(c)),
+                Err(why) => {
+                    p.bad("server.tls", &cert, format!("{why}; give PEM files for cert, key and client_ca"));
+                    None
+                }
+            }
+        }
+        None => Some(None),
+    };
     Some(ServerSettings {
         listen: listen?,
         drain_timeout: drain_timeout?,
+        tls: tls?,
+        client_auth,
     })
 }
 
@@ -248,7 +276,27 @@ fn compile_limits(p: &mut Problems, l: file::Limits) -> Option<Limits> {
         client_header_timeout,
         upstream_connect_timeout,
         upstream_timeout,
+        h2_max_concurrent_streams,
+        h2_max_frame_size,
+        h2_max_pending_reset_streams,
+        h2_keepalive_interval,
+        h2_keepalive_timeout,
     } = l;
+    if h2_max_concurrent_streams == 0 {
+        p.bad("limits.h2_max_concurrent_streams", "0", "must be at least 1");
+    }
+    if !(16_384..=16_777_215).contains(&h2_max_frame_size) {
+        p.bad(
+            "limits.h2_max_frame_size",
+            &h2_max_frame_size.to_string(),
+            "must be between 16384 and 16777215 (RFC 9113)",
+        );
+    }
+    if h2_max_pending_reset_streams == 0 {
+        p.bad("limits.h2_max_pending_reset_streams", "0", "must be at least 1");
+    }
+    let ping = p.duration("limits.h2_keepalive_interval", &h2_keepalive_interval);
+    let ping_timeout = p.duration("limits.h2_keepalive_timeout", &h2_keepalive_timeout);
     if !(1024..=1024 * 1024).contains(&max_request_header_bytes) {
         p.bad(
             "limits.max_request_header_bytes",
@@ -265,6 +313,11 @@ fn compile_limits(p: &mut Problems, l: file::Limits) -> Option<Limits> {
         client_header_timeout: header?,
         upstream_connect_timeout: connect?,
         upstream_timeout: upstream?,
+        h2_max_concurrent_streams,
+        h2_max_frame_size,
+        h2_max_pending_reset_streams,
+        h2_keepalive_interval: ping?,
+        h2_keepalive_timeout: ping_timeout?,
     })
 }
 
@@ -418,19 +471,45 @@ fn compile_permissions(
 fn compile_upstreams(
     p: &mut Problems,
     upstreams: Vec<file::Upstream>,
+    connect_timeout: Duration,
 ) -> (Vec<Arc<Upstream>>, HashSet<String>) {
     let mut seen = HashMap::new();
     let mut out = Vec::new();
     let mut declared = HashSet::new();
     for (i, u) in upstreams.into_iter().enumerate() {
-        let file::Upstream { name, url } = u;
+        let file::Upstream {
+            name,
+            url,
+            ca_file,
+            client_cert,
+            client_key,
+            http2,
+        } = u;
         declared.insert(name.clone());
+        let client_cert = match (client_cert, client_key) {
+            (Some(c), Some(k)) => Some((c.into(), k.into())),
+            (None, None) => None,
+            (c, _) => {
+                p.bad(
+                    format!("upstreams[{i}].client_cert"),
+                    c.as_deref().unwrap_or(""),
+                    "client_cert and client_key go together",
+                );
+                None
+            }
+        };
+        let opts = UpstreamOptions {
+            ca_file: ca_file.map(Into::into),
+            client_cert,
+            http2,
+            connect_timeout,
+        };
         let place = format!("upstreams[{i}]");
         if name.is_empty() {
             p.bad(format!("{place}.name"), &name, "must not be empty");
         }
         let unique = p.unique(&mut seen, "upstream", &name, &format!("{place}.name"));
-        match Upstream::parse(&name, &url) {
+        match Upstream::new(&name, &url, &opts) {
             Ok(up) if unique => out.push(Arc::new(up)),
             Ok(_) => {}
             Err(why) => p.push(
@@ -582,6 +661,7 @@ fn compile_partners(
     p: &mut Problems,
     partners: Vec<file::Partner>,
     permissions: &BTreeMap<Arc<str>, PermissionKind>,
+    client_auth: bool,
 ) -> (Vec<Arc<Partner>>, KeyStore) {
     let mut ids = HashMap::new();
     let mut key_ids = HashMap::new();
@@ -599,8 +679,32 @@ fn compile_partners(
             deprecated_since,
             permissions: held,
             keys,
+            client_cert_sha256,
+            require_mtls,
         } = partner;
-        let mut ok = p.unique(&mut ids, "partner id", &id, &format!("{place}.id"));
+        let mut mtls_ok = true;
+        let client_certs: Vec<_> = client_cert_sha256
+            .iter()
+            .enumerate()
+            .filter_map(|(j, c)| p.sha256(&format!("{place}.client_cert_sha256[{j}]"), c))
+            .collect();
+        if require_mtls && !client_auth {
+            p.bad(
+                format!("{place}.require_mtls"),
+                "true",
+                "needs client certificates: set server.tls.client_ca",
+            );
+            mtls_ok = false;
+        }
+        if require_mtls && client_cert_sha256.is_empty() {
+            p.bad(
+                format!("{place}.require_mtls"),
+                "true",
+                "list the bound certificates in client_cert_sha256",
+            );
+            mtls_ok = false;
+        }
+        let mut ok = p.unique(&mut ids, "partner id", &id, &format!("{place}.id")) && mtls_ok;
         if !super::is_valid_id(&id) {
             p.bad(
                 format!("{place}.id"),
@@ -629,6 +733,8 @@ fn compile_partners(
                 tier,
                 stage,
                 permissions: held,
+                client_certs,
+                require_mtls,
             })),
             _ => None,
         };

@@ -14,6 +14,8 @@ fn principal(tier: i64, stage: Stage, perms: &[&str]) -> Principal {
             tier,
             stage,
             permissions: perms.iter().map(|p| Arc::from(*p)).collect::<HashSet<_>>(),
+            client_certs: Vec::new(),
+            require_mtls: false,
         }),
         key_id: "k".into(),
         source: CredentialSource::Authorization,

@@ -18,6 +18,7 @@ use http::{HeaderValue, Request, Response, Uri};
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -27,7 +28,7 @@ use super::{Body, GatewayError};
 use crate::normalize::NormalPath;
 use crate::policy::Permit;
 
-/// An upstream service, as validated from `[[upstreams]]`.
+/// An upstream service, as validated from `[[upstreams]]`, with its own pooled client.
 #[derive(Debug)]
 pub struct Upstream {
     /// Its name.
@@ -35,11 +36,25 @@ pub struct Upstream {
     scheme: Scheme,
     authority: Authority,
     host: HeaderValue,
+    client: UpstreamClient,
 }
 
-/// The pooled keep-alive client of a snapshot.
+/// How to reach an upstream besides its URL.
+#[derive(Debug, Default)]
+pub struct UpstreamOptions {
+    /// PEM CA bundle for `https://` (default: the system roots).
+    pub ca_file: Option<std::path::PathBuf>,
+    /// PEM client certificate and key for upstream mTLS.
+    pub client_cert: Option<(std::path::PathBuf, std::path::PathBuf)>,
+    /// Speak HTTP/2 (ALPN h2 over TLS, prior knowledge over plain HTTP).
+    pub http2: bool,
+    /// TCP connect timeout.
+    pub connect_timeout: Duration,
+}
+
+/// A pooled keep-alive client (HTTP or HTTPS).
 #[derive(Clone)]
-pub struct UpstreamClient(Client<HttpConnector, CappedBody>);
+pub struct UpstreamClient(Client<HttpsConnector<HttpConnector>, CappedBody>);
 
 /// A request body that fails once it grows past its limit, and says so.
 pub struct CappedBody {
@@ -71,16 +86,13 @@ pub(super) struct Outbound<'a> {
 // === impl Upstream ===
 
 impl Upstream {
-    /// Validates an upstream URL: `http://host[:port]`, with no path, query or user info.
-    pub fn parse(name: &str, url: &str) -> Result<Self, String> {
+    /// Validates an upstream URL (`http://` or `https://host[:port]`, no path, query or user
+    /// info) and builds its client.
+    pub fn new(name: &str, url: &str, opts: &UpstreamOptions) -> Result<Self, String> {
         let uri: Uri = url.parse().map_err(|e| format!("{e}"))?;
         let scheme = uri.scheme().cloned().ok_or("it has no scheme")?;
-        if scheme != Scheme::HTTP {
-            return Err(if scheme == Scheme::HTTPS {
-                "https upstreams need TLS to upstreams, which this build does not have yet".into()
-            } else {
-                format!("scheme {scheme} is not supported, use http")
-            });
+        if scheme != Scheme::HTTP && scheme != Scheme::HTTPS {
+            return Err(format!("scheme {scheme} is not supported, use http or https"));
         }
         let authority = uri.authority().cloned().ok_or("it has no host")?;
         if authority.as_str().contains('@') {
@@ -93,11 +105,13 @@ impl Upstream {
             return Err("an upstream URL names a server only, without path or query".into());
         }
         let host = HeaderValue::from_str(authority.as_str()).map_err(|e| e.to_string())?;
+        let client = UpstreamClient::new(scheme == Scheme::HTTPS, opts)?;
         Ok(Self {
             name: name.into(),
             scheme,
             authority,
             host,
+            client,
         })
     }
 
@@ -123,17 +137,38 @@ impl Upstream {
 // === impl UpstreamClient ===
 
 impl UpstreamClient {
-    /// A pooled client whose connections time out after `connect_timeout`.
-    pub fn new(connect_timeout: Duration) -> Self {
+    /// A pooled client; `tls` upstreams verify against `opts.ca_file` or the system roots.
+    fn new(tls: bool, opts: &UpstreamOptions) -> Result<Self, String> {
         let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(connect_timeout));
+        connector.set_connect_timeout(Some(opts.connect_timeout));
         connector.set_nodelay(true);
-        connector.enforce_http(true);
+        connector.enforce_http(false);
+        let config = if tls {
+            let client_cert = opts.client_cert.as_ref().map(|(c, k)| (c.as_path(), k.as_path()));
+            crate::tls::client_config(opts.ca_file.as_deref(), client_cert)?
+        } else {
+            // Never used for plain HTTP, but the connector type is shared.
+            rustls::ClientConfig::builder_with_provider(crate::tls::provider())
+                .with_safe_default_protocol_versions()
+                .map_err(|e| e.to_string())?
+                .with_root_certificates(rustls::RootCertStore::empty())
+                .with_no_client_auth()
+        };
+        let builder = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(config)
+            .https_or_http()
+            .enable_http1();
+        let https = if opts.http2 && tls {
+            builder.enable_http2().wrap_connector(connector)
+        } else {
+            builder.wrap_connector(connector)
+        };
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
             .pool_max_idle_per_host(512)
-            .build(connector);
-        Self(client)
+            .http2_only(opts.http2 && !tls)
+            .build(https);
+        Ok(Self(client))
     }
 }
 
@@ -193,7 +228,6 @@ impl HttpBody for CappedBody {
 
 /// Sends a permitted request to its upstream and returns the streaming response.
 pub(super) async fn send(
-    client: &UpstreamClient,
     permit: &Permit,
     mut parts: Parts,
     body: Incoming,
@@ -211,7 +245,7 @@ pub(super) async fn send(
     *req.uri_mut() = uri;
     *req.headers_mut() = parts.headers;
 
-    let result = tokio::time::timeout(out.timeout, client.0.request(req)).await;
+    let result = tokio::time::timeout(out.timeout, out.upstream.client.0.request(req)).await;
     if tripped.load(Ordering::Relaxed) {
         return Err(GatewayError::PayloadTooLarge);
     }

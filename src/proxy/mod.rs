@@ -9,7 +9,7 @@ mod headers;
 mod respond;
 
 pub use error::GatewayError;
-pub use forward::{BodyTooLarge, CappedBody, Upstream, UpstreamClient};
+pub use forward::{BodyTooLarge, CappedBody, Upstream, UpstreamClient, UpstreamOptions};
 pub use headers::REQUEST_ID;
 pub use respond::PROBLEM_JSON;
 
@@ -47,8 +47,18 @@ const MAX_RAW_PATH: usize = 1024;
 pub struct GatewayService {
     shared: Shared,
     sink: Arc<dyn OutcomeSink>,
-    client_addr: SocketAddr,
-    proto: &'static str,
+    conn: Arc<ConnInfo>,
+}
+
+/// What the gateway knows about a partner connection.
+#[derive(Debug, Clone)]
+pub struct ConnInfo {
+    /// The peer address.
+    pub client_addr: SocketAddr,
+    /// `http` or `https`.
+    pub proto: &'static str,
+    /// SHA-256 of the client certificate the TLS handshake verified, if any.
+    pub client_cert: Option<crate::tls::CertFingerprint>,
 }
 
 /// One request in progress: what the outcome will say, and the facts later phases need.
@@ -63,13 +73,12 @@ struct Exchange {
 // === impl GatewayService ===
 
 impl GatewayService {
-    /// A service for a connection from `client_addr`.
-    pub fn new(shared: Shared, sink: Arc<dyn OutcomeSink>, client_addr: SocketAddr) -> Self {
+    /// A service for one connection.
+    pub fn new(shared: Shared, sink: Arc<dyn OutcomeSink>, conn: ConnInfo) -> Self {
         Self {
             shared,
             sink,
-            client_addr,
-            proto: "http",
+            conn: Arc::new(conn),
         }
     }
 
@@ -77,7 +86,7 @@ impl GatewayService {
     pub async fn serve(&self, req: Request<Incoming>) -> Response<Body> {
         // One consistent snapshot for the whole request, across every await.
         let snap = self.shared.load_full();
-        let mut ex = Exchange::begin(&req, self.client_addr, self.sink.clone());
+        let mut ex = Exchange::begin(&req, self.conn.client_addr, self.sink.clone());
         let request_id = request_id_value(&ex.outcome.request_id);
         let result = if self.sink.ready() {
             self.handle(&snap, req, &mut ex, &request_id).await
@@ -137,7 +146,12 @@ impl GatewayService {
         ex.outcome.path = path.as_str().to_owned();
         check_head_size(&parts, snap.limits.max_request_header_bytes)?;
 
-        let authn = auth::authenticate(&snap.keys, &parts.headers, SystemTime::now());
+        let authn = auth::authenticate(
+            &snap.keys,
+            &parts.headers,
+            SystemTime::now(),
+            self.conn.client_cert.as_ref(),
+        );
         match &authn {
             Ok(p) => ex.identify(p),
             Err(e) => ex.identify_known(e),
@@ -170,15 +184,15 @@ impl GatewayService {
             forwarding: headers::Forwarding {
                 permit: &permit,
                 request_id,
-                client_ip: self.client_addr.ip(),
-                proto: self.proto,
+                client_ip: self.conn.client_addr.ip(),
+                proto: self.conn.proto,
                 upstream_host: upstream.host_header(),
             },
             max_body: snap.limits.max_request_body_bytes,
             timeout: snap.limits.upstream_timeout,
         };
         let sent = Instant::now();
-        let result = forward::send(&snap.client, &permit, parts, body, out).await;
+        let result = forward::send(&permit, parts, body, out).await;
         ex.outcome.upstream_duration = Some(sent.elapsed());
         result
     }
