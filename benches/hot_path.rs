@@ -38,7 +38,8 @@ fn hot_path(c: &mut Criterion) {
     g.bench_function("route_find", |b| {
         b.iter(|| snap.routes.find(&Method::GET, black_box("/v1/reports/42")))
     });
-    let principal = auth::authenticate(&snap.keys, &headers, SystemTime::now(), None).expect("demo key");
+    let principal =
+        auth::authenticate(&snap.keys, &headers, SystemTime::now(), None).expect("demo key");
     let route = snap
         .routes
         .find(&Method::GET, "/v1/reports/42")

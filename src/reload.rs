@@ -147,6 +147,8 @@ impl Reloader {
 
     /// Whether the file on disk differs from the snapshot in force.
     fn file_changed(&self) -> bool {
+        // Only the configuration file is watched; rotated certificates are picked up by the
+        // reload that follows a SIGHUP or admin call (or any change of the file).
         let Some(path) = &self.path else { return false };
         std::fs::read(path)
             .map(|b| hex::encode(crate::auth::digest(&b)) != self.shared.load().config_sha256)
@@ -161,7 +163,7 @@ fn swap(shared: &Shared, path: &Path, metrics: &Metrics) -> Report {
         .ok()
         .map(|b| hex::encode(crate::auth::digest(&b)));
     let result = config::load(path).map(|new| {
-        if new.config_sha256 == old.config_sha256 {
+        if new.material_sha256 == old.material_sha256 {
             return Reloaded::Unchanged;
         }
         if new.server.listen != old.server.listen {

@@ -82,11 +82,9 @@ async fn connection(ctx: Ctx, stream: TcpStream, peer: std::net::SocketAddr, wat
         }
         Some(config) => {
             let acceptor = tokio_rustls::TlsAcceptor::from(config.clone());
-            let handshake = tokio::time::timeout(
-                snap.limits.client_header_timeout,
-                acceptor.accept(stream),
-            )
-            .await;
+            let handshake =
+                tokio::time::timeout(snap.limits.client_header_timeout, acceptor.accept(stream))
+                    .await;
             match handshake {
                 Ok(Ok(tls)) => {
                     let client_cert = tls

@@ -45,6 +45,8 @@ pub struct Snapshot {
     pub keys: KeyStore,
     /// SHA-256 (hex) of the configuration file's bytes.
     pub config_sha256: String,
+    /// SHA-256 (hex) of the configuration and every file it references.
+    pub material_sha256: String,
 }
 
 /// `[server]`.

@@ -358,3 +358,35 @@ fn demo_keys_match_demo_config() {
         assert_eq!(&*entry.partner.id, partner);
     }
 }
+
+#[test]
+fn mtls_needs_a_client_ca_and_bound_certificates() {
+    let p = problems(&partner(
+        "id = \"b\"\ntier = 1\nstage = \"active\"\nrequire_mtls = true\nclient_cert_sha256 = [\"nothex\"]",
+    ));
+    let places: Vec<_> = p.iter().map(|p| p.place.as_str()).collect();
+    assert_eq!(
+        places,
+        [
+            "partners[1].client_cert_sha256[0]",
+            "partners[1].require_mtls"
+        ],
+        "{p:#?}"
+    );
+    assert!(
+        p[1].to_string().contains("server.tls.client_ca"),
+        "{}",
+        p[1]
+    );
+}
+
+#[test]
+fn unreadable_tls_files_are_reported_at_server_tls() {
+    let text = BASE.replace(
+        "listen = \"127.0.0.1:0\"",
+        "listen = \"127.0.0.1:0\"\ntls = { cert = \"/nonexistent/cert.pem\", key = \"/nonexistent/key.pem\" }",
+    );
+    let p = one(&text);
+    assert_eq!(p.place, "server.tls");
+    assert!(p.to_string().contains("/nonexistent/cert.pem"), "{p}");
+}

@@ -37,6 +37,7 @@ struct Problems(Vec<Problem>);
 
 /// Compiles a parsed file into a snapshot, or returns every problem found.
 pub(super) fn compile(f: file::File, config_sha256: String) -> Result<Snapshot, Vec<Problem>> {
+    let material = material_sha256(&config_sha256, &f);
     let file::File {
         forbidden,
         server,
@@ -90,7 +91,31 @@ pub(super) fn compile(f: file::File, config_sha256: String) -> Result<Snapshot, 
         partners,
         keys,
         config_sha256,
+        material_sha256: material,
     })
+}
+
+/// SHA-256 over the configuration and every file it references (certificates, keys, CAs), so
+/// a reload notices a rotated certificate even when the configuration text is unchanged.
+fn material_sha256(config_sha256: &str, f: &file::File) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(config_sha256.as_bytes());
+    let mut paths: Vec<&str> = Vec::new();
+    if let Some(t) = &f.server.tls {
+        paths.extend([t.cert.as_str(), t.key.as_str()]);
+        paths.extend(t.client_ca.as_deref());
+    }
+    for u in &f.upstreams {
+        paths.extend(u.ca_file.as_deref());
+        paths.extend(u.client_cert.as_deref());
+        paths.extend(u.client_key.as_deref());
+    }
+    for p in paths {
+        h.update(p.as_bytes());
+        h.update(std::fs::read(p).unwrap_or_default());
+    }
+    hex::encode(h.finalize())
 }
 
 // === impl Problems ===
@@ -238,7 +263,11 @@ fn compile_server(p: &mut Problems, s: file::Server) -> Option<ServerSettings> {
             match built {
                 Ok(c) => Some(Some(c)),
                 Err(why) => {
-                    p.bad("server.tls", &cert, format!("{why}; give PEM files for cert, key and client_ca"));
+                    p.bad(
+                        "server.tls",
+                        &cert,
+                        format!("{why}; give PEM files for cert, key and client_ca"),
+                    );
                     None
                 }
             }
@@ -283,7 +312,11 @@ fn compile_limits(p: &mut Problems, l: file::Limits) -> Option<Limits> {
         h2_keepalive_timeout,
     } = l;
     if h2_max_concurrent_streams == 0 {
-        p.bad("limits.h2_max_concurrent_streams", "0", "must be at least 1");
+        p.bad(
+            "limits.h2_max_concurrent_streams",
+            "0",
+            "must be at least 1",
+        );
     }
     if !(16_384..=16_777_215).contains(&h2_max_frame_size) {
         p.bad(
@@ -293,7 +326,11 @@ fn compile_limits(p: &mut Problems, l: file::Limits) -> Option<Limits> {
         );
     }
     if h2_max_pending_reset_streams == 0 {
-        p.bad("limits.h2_max_pending_reset_streams", "0", "must be at least 1");
+        p.bad(
+            "limits.h2_max_pending_reset_streams",
+            "0",
+            "must be at least 1",
+        );
     }
     let ping = p.duration("limits.h2_keepalive_interval", &h2_keepalive_interval);
     let ping_timeout = p.duration("limits.h2_keepalive_timeout", &h2_keepalive_timeout);

@@ -92,7 +92,9 @@ impl Upstream {
         let uri: Uri = url.parse().map_err(|e| format!("{e}"))?;
         let scheme = uri.scheme().cloned().ok_or("it has no scheme")?;
         if scheme != Scheme::HTTP && scheme != Scheme::HTTPS {
-            return Err(format!("scheme {scheme} is not supported, use http or https"));
+            return Err(format!(
+                "scheme {scheme} is not supported, use http or https"
+            ));
         }
         let authority = uri.authority().cloned().ok_or("it has no host")?;
         if authority.as_str().contains('@') {
@@ -144,7 +146,10 @@ impl UpstreamClient {
         connector.set_nodelay(true);
         connector.enforce_http(false);
         let config = if tls {
-            let client_cert = opts.client_cert.as_ref().map(|(c, k)| (c.as_path(), k.as_path()));
+            let client_cert = opts
+                .client_cert
+                .as_ref()
+                .map(|(c, k)| (c.as_path(), k.as_path()));
             crate::tls::client_config(opts.ca_file.as_deref(), client_cert)?
         } else {
             // Never used for plain HTTP, but the connector type is shared.

@@ -1,0 +1,526 @@
+//! TLS with certificates made in the test (rcgen): TLS 1.3 + ALPN h2, h1 over TLS, partner
+//! mTLS binding, untrusted and expired client certificates, an https upstream with a private
+//! CA, certificate rotation through reload, and real clients (curl --http2, h2load).
+
+mod support;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty, Full};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
+    KeyPair, SanType,
+};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use support::*;
+use tokio::net::{TcpListener, TcpStream};
+
+/// A CA that issues certificates into files.
+struct Ca {
+    issuer: CertifiedIssuer<'static, KeyPair>,
+    dir: PathBuf,
+    pem: PathBuf,
+}
+
+/// A certificate and key on disk, and the DER for fingerprints.
+#[derive(Clone)]
+struct Issued {
+    cert: PathBuf,
+    key: PathBuf,
+    der: CertificateDer<'static>,
+    key_der: Vec<u8>,
+}
+
+impl Ca {
+    fn new(dir: &Path, name: &str) -> Self {
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, name);
+        let issuer =
+            CertifiedIssuer::self_signed(params, KeyPair::generate().expect("key")).expect("ca");
+        let pem = dir.join(format!("{name}.pem"));
+        std::fs::write(&pem, issuer.pem()).expect("write ca");
+        Self {
+            issuer,
+            dir: dir.to_owned(),
+            pem,
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{name}.pem"))
+    }
+
+    fn issue(&self, name: &str, client: bool, expired: bool) -> Issued {
+        let mut params = CertificateParams::new(vec!["localhost".to_owned()]).expect("params");
+        params
+            .subject_alt_names
+            .push(SanType::IpAddress("127.0.0.1".parse().expect("ip")));
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.extended_key_usages = vec![if client {
+            ExtendedKeyUsagePurpose::ClientAuth
+        } else {
+            ExtendedKeyUsagePurpose::ServerAuth
+        }];
+        if expired {
+            params.not_before = rcgen::date_time_ymd(2001, 1, 1);
+            params.not_after = rcgen::date_time_ymd(2002, 1, 1);
+        }
+        let key = KeyPair::generate().expect("key");
+        let cert = params.signed_by(&key, &self.issuer).expect("sign");
+        let issued = Issued {
+            cert: self.path(name),
+            key: self.dir.join(format!("{name}-key.pem")),
+            der: cert.der().clone(),
+            key_der: key.serialize_der(),
+        };
+        std::fs::write(&issued.cert, cert.pem()).expect("write cert");
+        std::fs::write(&issued.key, key.serialize_pem()).expect("write key");
+        issued
+    }
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("kwanus-tls-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+/// Everything a TLS test needs: server CA and certificate, client CA and client certificates.
+struct Pki {
+    dir: PathBuf,
+    server_ca: Ca,
+    server: Issued,
+    bound: Issued,
+    other: Issued,
+    expired: Issued,
+    untrusted: Issued,
+}
+
+fn pki(name: &str) -> Pki {
+    let dir = temp_dir(name);
+    let server_ca = Ca::new(&dir, "server-ca");
+    let client_ca = Ca::new(&dir, "client-ca");
+    let rogue_ca = Ca::new(&dir, "rogue-ca");
+    Pki {
+        server: server_ca.issue("gateway", false, false),
+        bound: client_ca.issue("acme-client", true, false),
+        other: client_ca.issue("other-client", true, false),
+        expired: client_ca.issue("expired-client", true, true),
+        untrusted: rogue_ca.issue("rogue-client", true, false),
+        server_ca,
+        dir,
+    }
+}
+
+/// The fixture with TLS on, and acme bound to `bound` with `require_mtls`.
+fn tls_config(p: &Pki) -> String {
+    let tls = format!(
+        "drain_timeout = \"5s\"\ntls = {{ cert = {:?}, key = {:?}, client_ca = {:?} }}",
+        p.server.cert.display().to_string(),
+        p.server.key.display().to_string(),
+        p.dir.join("client-ca.pem").display().to_string()
+    );
+    let bound = hex::encode(kwanus_gateway::tls::fingerprint(&p.bound.der));
+    FIXTURE.replacen("drain_timeout = \"5s\"", &tls, 1).replacen(
+        "id = \"acme\"\ntier = 1\nstage = \"active\"\n",
+        &format!("id = \"acme\"\ntier = 1\nstage = \"active\"\nrequire_mtls = true\nclient_cert_sha256 = [\"{bound}\"]\n"),
+        1,
+    )
+}
+
+/// What a TLS request saw.
+#[derive(Debug)]
+struct Seen {
+    status: u16,
+    version: http::Version,
+    alpn: Option<Vec<u8>>,
+    tls: Option<rustls::ProtocolVersion>,
+    server_cert: CertificateDer<'static>,
+    body: String,
+}
+
+fn client_config(ca: &Path, client: Option<&Issued>, alpn: &[&[u8]]) -> rustls::ClientConfig {
+    let mut roots = rustls::RootCertStore::empty();
+    let pem = std::fs::read(ca).expect("ca");
+    for cert in rustls_pemfile_certs(&pem) {
+        roots.add(cert).expect("root");
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(kwanus_gateway::tls::provider())
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots);
+    let mut config = match client {
+        Some(c) => builder
+            .with_client_auth_cert(
+                vec![c.der.clone()],
+                PrivateKeyDer::try_from(c.key_der.clone()).expect("key"),
+            )
+            .expect("client auth"),
+        None => builder.with_no_client_auth(),
+    };
+    config.alpn_protocols = alpn.iter().map(|a| a.to_vec()).collect();
+    config
+}
+
+fn rustls_pemfile_certs(pem: &[u8]) -> Vec<CertificateDer<'static>> {
+    use rustls::pki_types::pem::PemObject;
+    CertificateDer::pem_slice_iter(pem)
+        .map(|c| c.expect("pem"))
+        .collect()
+}
+
+/// One request over a fresh TLS connection.
+async fn tls_get(
+    addr: SocketAddr,
+    ca: &Path,
+    client: Option<&Issued>,
+    alpn: &[&[u8]],
+    key: &str,
+) -> Result<Seen, String> {
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(client_config(ca, client, alpn)));
+    let tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+    let tls = connector
+        .connect(ServerName::try_from("localhost").expect("name"), tcp)
+        .await
+        .map_err(|e| format!("handshake: {e}"))?;
+    let (_, conn) = tls.get_ref();
+    let negotiated = conn.alpn_protocol().map(<[u8]>::to_vec);
+    let version = conn.protocol_version();
+    let server_cert = conn.peer_certificates().expect("server cert")[0].clone();
+    let req = http::Request::get(format!("https://localhost:{}/v1/reports/1", addr.port()))
+        .header("x-api-key", key)
+        .body(Empty::<Bytes>::new())
+        .expect("request");
+    let io = TokioIo::new(tls);
+    let rsp = if negotiated.as_deref() == Some(b"h2") {
+        let (mut send, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), io)
+            .await
+            .map_err(|e| e.to_string())?;
+        tokio::spawn(conn);
+        send.send_request(req).await.map_err(|e| e.to_string())?
+    } else {
+        let (mut send, conn) = hyper::client::conn::http1::handshake(io)
+            .await
+            .map_err(|e| e.to_string())?;
+        tokio::spawn(conn);
+        let mut req = req;
+        *req.uri_mut() = "/v1/reports/1".parse().expect("uri");
+        req.headers_mut()
+            .insert("host", "localhost".parse().expect("host"));
+        send.send_request(req).await.map_err(|e| e.to_string())?
+    };
+    let status = rsp.status().as_u16();
+    let version_http = rsp.version();
+    let body = rsp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    Ok(Seen {
+        status,
+        version: version_http,
+        alpn: negotiated,
+        tls: version,
+        server_cert,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    })
+}
+
+#[tokio::test]
+async fn tls13_with_alpn_h2_and_http1_over_tls() {
+    let p = pki("alpn");
+    let gw = Gateway::start_with(&tls_config(&p)).await;
+    let ca = p.server_ca.pem.clone();
+    let h2 = tls_get(gw.app.addr(), &ca, None, &[b"h2", b"http/1.1"], GLOBEX)
+        .await
+        .expect("h2");
+    assert_eq!(h2.status, 200, "{h2:?}");
+    assert_eq!(h2.version, http::Version::HTTP_2);
+    assert_eq!(h2.alpn.as_deref(), Some(&b"h2"[..]));
+    assert_eq!(h2.tls, Some(rustls::ProtocolVersion::TLSv1_3));
+    assert_eq!(gw.upstream.last().headers["x-forwarded-proto"], "https");
+
+    let h1 = tls_get(gw.app.addr(), &ca, None, &[b"http/1.1"], GLOBEX)
+        .await
+        .expect("h1");
+    assert_eq!(
+        (h1.status, h1.version),
+        (200, http::Version::HTTP_11),
+        "{h1:?}"
+    );
+    assert_eq!(h1.alpn.as_deref(), Some(&b"http/1.1"[..]));
+
+    // Plain HTTP on a TLS listener is not served.
+    let plain = raw(gw.app.addr(), &raw_get("/v1/reports/1", GLOBEX)).await;
+    assert!(!plain.text.starts_with("HTTP/1.1 200"), "{}", plain.text);
+}
+
+#[tokio::test]
+async fn a_key_bound_to_a_certificate_needs_that_certificate() {
+    let p = pki("mtls");
+    let gw = Gateway::start_with(&tls_config(&p)).await;
+    let ca = p.server_ca.pem.clone();
+    let alpn: &[&[u8]] = &[b"h2", b"http/1.1"];
+    let addr = gw.app.addr();
+
+    let ok = tls_get(addr, &ca, Some(&p.bound), alpn, ACME)
+        .await
+        .expect("bound");
+    assert_eq!(ok.status, 200, "{ok:?}");
+
+    for client in [None, Some(&p.other)] {
+        let r = tls_get(addr, &ca, client, alpn, ACME)
+            .await
+            .expect("answered");
+        assert_eq!(r.status, 401, "{r:?}");
+        assert!(
+            r.body.contains("\"code\":\"invalid_credentials\""),
+            "{}",
+            r.body
+        );
+    }
+    let reasons: Vec<_> = gw.outcomes.all().iter().map(|o| o.reason).collect();
+    assert_eq!(reasons, ["permitted", "mtls_mismatch", "mtls_mismatch"]);
+
+    // A partner without a binding may come with or without a certificate.
+    assert_eq!(
+        tls_get(addr, &ca, None, alpn, GLOBEX)
+            .await
+            .expect("globex")
+            .status,
+        200
+    );
+    assert_eq!(
+        tls_get(addr, &ca, Some(&p.other), alpn, GLOBEX)
+            .await
+            .expect("globex")
+            .status,
+        200
+    );
+
+    // Untrusted and expired client certificates do not get through the handshake.
+    for bad in [&p.untrusted, &p.expired] {
+        let r = tls_get(addr, &ca, Some(bad), alpn, GLOBEX).await;
+        assert!(r.is_err(), "accepted {r:?}");
+    }
+}
+
+/// An https upstream with its own certificate from the test CA; records the HTTP version.
+async fn tls_upstream(p: &Pki) -> (SocketAddr, Arc<Mutex<Vec<(http::Version, String)>>>) {
+    let certs = vec![p.server.der.clone()];
+    let key = PrivateKeyDer::try_from(p.server.key_der.clone()).expect("key");
+    let mut config = rustls::ServerConfig::builder_with_provider(kwanus_gateway::tls::provider())
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .expect("server config");
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let rec = seen.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                continue;
+            };
+            let acceptor = acceptor.clone();
+            let rec = rec.clone();
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let svc =
+                    hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                        let partner = req
+                            .headers()
+                            .get("x-kwanus-partner")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("-")
+                            .to_owned();
+                        rec.lock().expect("lock").push((req.version(), partner));
+                        async {
+                            Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::from_static(
+                                b"{\"tls\":true}",
+                            ))))
+                        }
+                    });
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(tls), svc)
+                    .await;
+            });
+        }
+    });
+    (addr, seen)
+}
+
+#[tokio::test]
+async fn https_upstreams_with_a_private_ca_over_h1_and_h2() {
+    let p = pki("upstream");
+    let (addr, seen) = tls_upstream(&p).await;
+    let ca = p.server_ca.pem.clone().display().to_string();
+    for (http2, want) in [
+        (false, http::Version::HTTP_11),
+        (true, http::Version::HTTP_2),
+    ] {
+        let text = FIXTURE.replacen(
+            "name = \"api\"\nurl = \"UPSTREAM\"",
+            &format!(
+                "name = \"api\"\nurl = \"https://127.0.0.1:{}\"\nca_file = {ca:?}\nhttp2 = {http2}",
+                addr.port()
+            ),
+            1,
+        );
+        let gw = Gateway::start_with(&text).await;
+        let r = gw.get("/v1/reports/1", ACME).await;
+        assert_eq!(r.status, 200, "{r:?}");
+        assert_eq!(&r.body[..], b"{\"tls\":true}");
+        let last = seen
+            .lock()
+            .expect("lock")
+            .last()
+            .cloned()
+            .expect("upstream saw it");
+        assert_eq!(last, (want, "acme".to_owned()));
+    }
+    // Without the private CA the upstream's certificate is not trusted: 502.
+    let text = FIXTURE.replacen(
+        "name = \"api\"\nurl = \"UPSTREAM\"",
+        &format!(
+            "name = \"api\"\nurl = \"https://127.0.0.1:{}\"",
+            addr.port()
+        ),
+        1,
+    );
+    let gw = Gateway::start_with(&text).await;
+    let r = gw.get("/v1/reports/1", ACME).await;
+    assert_eq!(r.status, 502, "{r:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificates_rotate_on_reload_for_new_connections_only() {
+    let p = pki("rotate");
+    let path = p.dir.join("gateway.toml");
+    let gw = Gateway::start_file(&tls_config(&p), &path, false).await;
+    let ca = p.server_ca.pem.clone();
+    let addr = gw.app.addr();
+
+    // Keep one HTTP/1.1 connection open on the first certificate.
+    let connector =
+        tokio_rustls::TlsConnector::from(Arc::new(client_config(&ca, None, &[b"http/1.1"])));
+    let tls = connector
+        .connect(
+            ServerName::try_from("localhost").expect("name"),
+            TcpStream::connect(addr).await.expect("tcp"),
+        )
+        .await
+        .expect("handshake");
+    let first_cert = tls.get_ref().1.peer_certificates().expect("cert")[0].clone();
+    assert_eq!(first_cert, p.server.der);
+    let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+        .await
+        .expect("h1");
+    tokio::spawn(conn);
+    let get = || {
+        http::Request::get("/v1/reports/1")
+            .header("host", "localhost")
+            .header("x-api-key", GLOBEX)
+            .body(Empty::<Bytes>::new())
+            .expect("request")
+    };
+    assert_eq!(send.send_request(get()).await.expect("first").status(), 200);
+
+    // Rotate: a new certificate in the same files, then reload.
+    let rotated = p.server_ca.issue("gateway", false, false);
+    assert_ne!(rotated.der, p.server.der);
+    let report = gw.app.reload("test");
+    assert!(report.result.is_ok(), "{:?}", report.result);
+
+    let fresh = tls_get(addr, &ca, None, &[b"h2"], GLOBEX)
+        .await
+        .expect("new connection");
+    assert_eq!(
+        fresh.server_cert, rotated.der,
+        "new connections use the new certificate"
+    );
+    assert_eq!(
+        send.send_request(get())
+            .await
+            .expect("old connection")
+            .status(),
+        200,
+        "established connections keep theirs"
+    );
+}
+
+fn tool(name: &str) -> std::process::Command {
+    std::process::Command::new(name)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn curl_http2_and_h2load_against_the_tls_listener() {
+    let p = pki("clients");
+    let gw = Gateway::start_with(&tls_config(&p)).await;
+    let url = format!("https://localhost:{}/v1/reports/1", gw.app.addr().port());
+    let ca = p.server_ca.pem.clone();
+    let resolve = format!("localhost:{}:127.0.0.1", gw.app.addr().port());
+    let out = tokio::task::spawn_blocking({
+        let (url, ca, resolve) = (url.clone(), ca.clone(), resolve.clone());
+        move || {
+            tool("curl")
+                .args(["-sS", "--http2", "--resolve", &resolve, "--cacert"])
+                .arg(&ca)
+                .args([
+                    "-H",
+                    &format!("X-Api-Key: {GLOBEX}"),
+                    "-o",
+                    "/dev/null",
+                    "-w",
+                    "%{http_version} %{http_code}",
+                    &url,
+                ])
+                .output()
+                .expect("curl")
+        }
+    })
+    .await
+    .expect("join");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "2 200",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let out = tokio::task::spawn_blocking(move || {
+        tool("h2load")
+            .args([
+                "-n",
+                "200",
+                "-c",
+                "4",
+                "-m",
+                "8",
+                "-H",
+                &format!("x-api-key: {GLOBEX}"),
+                &url.replace("localhost", "127.0.0.1"),
+            ])
+            .output()
+            .expect("h2load (apt-get install nghttp2-client; .ci/run does it)")
+    })
+    .await
+    .expect("join");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("200 succeeded"), "{text}");
+    assert!(text.contains("status codes: 200 2xx"), "{text}");
+}
