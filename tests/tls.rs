@@ -314,15 +314,33 @@ async fn a_key_bound_to_a_certificate_needs_that_certificate() {
 }
 
 /// An https upstream with its own certificate from the test CA; records the HTTP version.
-async fn tls_upstream(p: &Pki) -> (SocketAddr, Arc<Mutex<Vec<(http::Version, String)>>>) {
+/// With `client_ca`, it requires a client certificate from that CA (upstream mTLS).
+async fn tls_upstream(
+    p: &Pki,
+    client_ca: Option<&Path>,
+) -> (SocketAddr, Arc<Mutex<Vec<(http::Version, String)>>>) {
     let certs = vec![p.server.der.clone()];
     let key = PrivateKeyDer::try_from(p.server.key_der.clone()).expect("key");
-    let mut config = rustls::ServerConfig::builder_with_provider(kwanus_gateway::tls::provider())
+    let builder = rustls::ServerConfig::builder_with_provider(kwanus_gateway::tls::provider())
         .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .expect("server config");
+        .expect("versions");
+    let builder = match client_ca {
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for c in rustls_pemfile_certs(&std::fs::read(ca).expect("ca")) {
+                roots.add(c).expect("root");
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                kwanus_gateway::tls::provider(),
+            )
+            .build()
+            .expect("verifier");
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder.with_single_cert(certs, key).expect("server config");
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -367,7 +385,7 @@ async fn tls_upstream(p: &Pki) -> (SocketAddr, Arc<Mutex<Vec<(http::Version, Str
 #[tokio::test]
 async fn https_upstreams_with_a_private_ca_over_h1_and_h2() {
     let p = pki("upstream");
-    let (addr, seen) = tls_upstream(&p).await;
+    let (addr, seen) = tls_upstream(&p, None).await;
     let ca = p.server_ca.pem.clone().display().to_string();
     for (http2, want) in [
         (false, http::Version::HTTP_11),
@@ -523,4 +541,37 @@ async fn curl_http2_and_h2load_against_the_tls_listener() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("200 succeeded"), "{text}");
     assert!(text.contains("status codes: 200 2xx"), "{text}");
+}
+
+#[tokio::test]
+async fn upstream_mtls_presents_the_configured_client_certificate() {
+    let p = pki("upstream-mtls");
+    let client_ca = p.dir.join("client-ca.pem");
+    let (addr, seen) = tls_upstream(&p, Some(&client_ca)).await;
+    let ca = p.server_ca.pem.display().to_string();
+    let upstream = |extra: &str| {
+        FIXTURE.replacen(
+            "name = \"api\"\nurl = \"UPSTREAM\"",
+            &format!(
+                "name = \"api\"\nurl = \"https://127.0.0.1:{}\"\nca_file = {ca:?}\n{extra}",
+                addr.port()
+            ),
+            1,
+        )
+    };
+    let with_cert = format!(
+        "client_cert = {:?}\nclient_key = {:?}",
+        p.bound.cert.display().to_string(),
+        p.bound.key.display().to_string()
+    );
+    let gw = Gateway::start_with(&upstream(&with_cert)).await;
+    assert_eq!(gw.get("/v1/reports/1", ACME).await.status, 200);
+    assert_eq!(seen.lock().expect("lock").len(), 1);
+    let gw = Gateway::start_with(&upstream("")).await;
+    assert_eq!(
+        gw.get("/v1/reports/1", ACME).await.status,
+        502,
+        "no client certificate, no upstream"
+    );
+    assert_eq!(seen.lock().expect("lock").len(), 1);
 }
