@@ -122,6 +122,8 @@ fn verify(c: &mut Criterion) {
             key_id: Some("acme-2026a".into()),
             tier: Some(1),
             credential: Some("api_key_bearer"),
+            jwt_issuer: None,
+            jwt_kid: None,
             client: "127.0.0.1:50000".parse().expect("addr"),
             method: "GET".into(),
             path: format!("/v1/reports/{i}"),

@@ -33,13 +33,20 @@ fn hot_path(c: &mut Criterion) {
         b.iter(|| normalize_path(black_box("//v1/./x/../%72eports//%34%32")))
     });
     g.bench_function("authenticate", |b| {
-        b.iter(|| auth::authenticate(&snap.keys, black_box(&headers), SystemTime::now(), None))
+        b.iter(|| {
+            auth::authenticate(
+                snap.credentials(),
+                black_box(&headers),
+                SystemTime::now(),
+                None,
+            )
+        })
     });
     g.bench_function("route_find", |b| {
         b.iter(|| snap.routes.find(&Method::GET, black_box("/v1/reports/42")))
     });
-    let principal =
-        auth::authenticate(&snap.keys, &headers, SystemTime::now(), None).expect("demo key");
+    let principal = auth::authenticate(snap.credentials(), &headers, SystemTime::now(), None)
+        .expect("demo key");
     let route = snap
         .routes
         .find(&Method::GET, "/v1/reports/42")
@@ -52,7 +59,8 @@ fn hot_path(c: &mut Criterion) {
         b.iter(|| {
             let path = normalize_path(black_box("/v1/reports/42")).expect("path");
             let forbidden = snap.forbidden_prefix(&path).is_some();
-            let p = auth::authenticate(&snap.keys, &headers, SystemTime::now(), None).expect("key");
+            let p = auth::authenticate(snap.credentials(), &headers, SystemTime::now(), None)
+                .expect("key");
             let r = snap
                 .routes
                 .find(&Method::GET, path.as_str())

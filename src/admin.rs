@@ -5,6 +5,7 @@
 //! - `GET /readyz` — configuration loaded and audit trail writable (503 with the reason if not)
 //! - `POST /admin/reload` — reload the configuration file (bearer token)
 //! - `GET /admin/status` — config hash and generation, counts, last reload (bearer token)
+//! - `GET /.well-known/jwks.json` — the public key of `X-Kwanus-Identity` assertions
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -76,6 +77,20 @@ fn handle(state: &AdminState, req: Request<Incoming>) -> Response<Full<Bytes>> {
             rsp
         }
         (&Method::GET, "/healthz" | "/livez") => text(StatusCode::OK, "ok\n".into()),
+        (&Method::GET, "/.well-known/jwks.json") => match &state.shared.load().identity {
+            Some(signer) => {
+                let mut rsp = text(StatusCode::OK, signer.jwks().to_owned());
+                rsp.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    header::HeaderValue::from_static("application/jwk-set+json"),
+                );
+                rsp
+            }
+            None => text(
+                StatusCode::NOT_FOUND,
+                "no [identity] signing key is configured\n".into(),
+            ),
+        },
         (&Method::GET, "/readyz") => readyz(state),
         (&Method::POST, "/admin/reload") => refuse(state, &req).unwrap_or_else(|| reload(state)),
         (&Method::GET, "/admin/status") => refuse(state, &req).unwrap_or_else(|| status(state)),

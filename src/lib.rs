@@ -23,6 +23,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod identity;
 pub mod keygen;
 pub mod metrics;
 pub mod normalize;

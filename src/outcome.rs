@@ -29,8 +29,12 @@ pub struct Outcome {
     pub key_id: Option<Arc<str>>,
     /// The partner's tier.
     pub tier: Option<u8>,
-    /// How the credential was presented (`api_key_bearer`, `api_key_header`), if at all.
+    /// How the credential was presented (`api_key_bearer`, `api_key_header`, `jwt`), if at all.
     pub credential: Option<&'static str>,
+    /// For a token: its issuer.
+    pub jwt_issuer: Option<Arc<str>>,
+    /// For a token: its `kid`.
+    pub jwt_kid: Option<Arc<str>>,
     /// The client's address.
     pub client: SocketAddr,
     /// The request method.

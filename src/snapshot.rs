@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
-use crate::auth::{KeyStore, Partner};
+use crate::auth::{Credentials, Issuers, KeyStore, Partner};
 use crate::policy::{PermissionKind, Tier};
 use crate::proxy::Upstream;
 use crate::routes::RouteTable;
@@ -43,6 +43,12 @@ pub struct Snapshot {
     pub partners: Vec<Arc<Partner>>,
     /// Keys by digest.
     pub keys: KeyStore,
+    /// Token issuers.
+    pub issuers: Issuers,
+    /// Partners by id (token partner claims are looked up here).
+    pub partner_index: std::collections::HashMap<Arc<str>, Arc<Partner>>,
+    /// Signer of `X-Kwanus-Identity` assertions, when `[identity]` is configured.
+    pub identity: Option<Arc<crate::identity::IdentitySigner>>,
     /// SHA-256 (hex) of the configuration file's bytes.
     pub config_sha256: String,
     /// SHA-256 (hex) of the configuration and every file it references.
@@ -150,6 +156,15 @@ impl Snapshot {
             self.forbidden.len(),
             &self.config_sha256[..12],
         )
+    }
+
+    /// What authentication looks credentials up in.
+    pub fn credentials(&self) -> Credentials<'_> {
+        Credentials {
+            keys: &self.keys,
+            issuers: &self.issuers,
+            partners: &self.partner_index,
+        }
     }
 
     /// Whether a normalised path lies under a forbidden prefix (case-insensitive).

@@ -4,11 +4,14 @@
 //! `401 invalid_credentials` while the precise reason goes to the audit trail.
 
 mod api_key;
+mod jwt;
 mod principal;
 
 pub use api_key::{KeyDigest, KeyEntry, KeyStore, PresentedKey, digest};
-pub use principal::{CredentialSource, Partner, Principal};
+pub use jwt::{Issuer, Issuers, JwtError, Verified, looks_like_jwt};
+pub use principal::{CredentialSource, Partner, Principal, TokenFacts};
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -60,6 +63,25 @@ pub enum AuthError {
         /// The key's id.
         key_id: Arc<str>,
     },
+    /// A bearer token that did not verify.
+    #[error("token refused: {error}")]
+    Jwt {
+        /// Why.
+        error: JwtError,
+        /// The partner the token named, when that far was verified.
+        partner: Option<Arc<str>>,
+    },
+}
+
+/// Everything authentication looks credentials up in (one snapshot's worth).
+#[derive(Debug, Clone, Copy)]
+pub struct Credentials<'a> {
+    /// API keys by digest.
+    pub keys: &'a KeyStore,
+    /// Token issuers.
+    pub issuers: &'a Issuers,
+    /// Partners by id.
+    pub partners: &'a HashMap<Arc<str>, Arc<Partner>>,
 }
 
 // === impl AuthError ===
@@ -76,6 +98,7 @@ impl AuthError {
             Self::Expired { .. } => "key_expired",
             Self::Revoked { .. } => "key_revoked",
             Self::MtlsMismatch { .. } => "mtls_mismatch",
+            Self::Jwt { error, .. } => error.reason(),
         }
     }
 
@@ -89,21 +112,36 @@ impl AuthError {
             | Self::UnsupportedScheme
             | Self::Ambiguous
             | Self::Malformed
-            | Self::Unknown => None,
+            | Self::Unknown
+            | Self::Jwt { .. } => None,
+        }
+    }
+
+    /// The partner named by a credential that was recognised but refused, if any.
+    pub fn partner(&self) -> Option<&Arc<str>> {
+        match self {
+            Self::Jwt { partner, .. } => partner.as_ref(),
+            other => other.known_key().map(|(p, _)| p),
         }
     }
 }
 
-/// Finds the partner named by the request's API key at instant `now`, over a connection that
-/// presented the client certificate `client_cert` (if any).
+/// Finds the partner named by the request's API key or bearer token at instant `now`, over a
+/// connection that presented the client certificate `client_cert` (if any).
 pub fn authenticate(
-    keys: &KeyStore,
+    creds: Credentials<'_>,
     headers: &HeaderMap,
     now: SystemTime,
     client_cert: Option<&crate::tls::CertFingerprint>,
 ) -> Result<Principal, AuthError> {
     let (key, source) = extract(headers)?;
-    let entry = keys.find(&key).ok_or(AuthError::Unknown)?;
+    if source == CredentialSource::Authorization
+        && !creds.issuers.is_empty()
+        && looks_like_jwt(key.0)
+    {
+        return authenticate_token(creds, key.0, client_cert);
+    }
+    let entry = creds.keys.find(&key).ok_or(AuthError::Unknown)?;
     if entry.revoked {
         return Err(AuthError::Revoked {
             partner: entry.partner.id.clone(),
@@ -116,25 +154,77 @@ pub fn authenticate(
             key_id: entry.key_id.clone(),
         });
     }
-    let partner = &entry.partner;
-    // A bound partner needs its certificate; an unbound one may use any connection. A partner
-    // with bound certificates that does not require them still refuses a different one.
-    let bound = match client_cert {
-        Some(c) if !partner.client_certs.is_empty() => partner.client_certs.contains(c),
-        Some(_) => !partner.require_mtls,
-        None => !partner.require_mtls,
-    };
-    if !bound {
-        return Err(AuthError::MtlsMismatch {
-            partner: partner.id.clone(),
-            key_id: entry.key_id.clone(),
-        });
-    }
+    check_binding(&entry.partner, &entry.key_id, client_cert)?;
     Ok(Principal {
         partner: entry.partner.clone(),
         key_id: entry.key_id.clone(),
         source,
+        token: None,
     })
+}
+
+/// A bearer token: verified by its issuer's rules, then mapped to a configured partner that
+/// may use that issuer.
+fn authenticate_token(
+    creds: Credentials<'_>,
+    token: &str,
+    client_cert: Option<&crate::tls::CertFingerprint>,
+) -> Result<Principal, AuthError> {
+    let v = creds
+        .issuers
+        .verify(token)
+        .map_err(|error| AuthError::Jwt {
+            error,
+            partner: None,
+        })?;
+    let Some(partner) = creds.partners.get(v.partner.as_str()) else {
+        return Err(AuthError::Jwt {
+            error: JwtError::UnknownPartner,
+            partner: None,
+        });
+    };
+    if !partner.jwt_issuers.contains(&v.issuer) {
+        return Err(AuthError::Jwt {
+            error: JwtError::IssuerNotAllowed,
+            partner: Some(partner.id.clone()),
+        });
+    }
+    let key_id: Arc<str> = match &v.kid {
+        Some(kid) => format!("jwt:{kid}").into(),
+        None => "jwt".into(),
+    };
+    check_binding(partner, &key_id, client_cert)?;
+    Ok(Principal {
+        partner: partner.clone(),
+        key_id,
+        source: CredentialSource::Authorization,
+        token: Some(TokenFacts {
+            issuer: v.issuer,
+            kid: v.kid,
+            scope: v.scope.map(Arc::new),
+        }),
+    })
+}
+
+/// A bound partner needs its certificate; an unbound one may use any connection. A partner
+/// with bound certificates that does not require them still refuses a different one.
+fn check_binding(
+    partner: &Partner,
+    key_id: &Arc<str>,
+    client_cert: Option<&crate::tls::CertFingerprint>,
+) -> Result<(), AuthError> {
+    let bound = match client_cert {
+        Some(c) if !partner.client_certs.is_empty() => partner.client_certs.contains(c),
+        Some(_) | None => !partner.require_mtls,
+    };
+    if bound {
+        Ok(())
+    } else {
+        Err(AuthError::MtlsMismatch {
+            partner: partner.id.clone(),
+            key_id: key_id.clone(),
+        })
+    }
 }
 
 /// Takes the one key a request presents, from `Authorization: Bearer` or `X-Api-Key`.
@@ -169,9 +259,9 @@ fn extract(headers: &HeaderMap) -> Result<(PresentedKey<'_>, CredentialSource), 
     }
 }
 
-/// A key is printable ASCII without spaces, at most 512 bytes.
+/// A credential is printable ASCII without spaces, at most 8 KiB (room for RSA-signed tokens).
 fn well_formed(key: &str) -> Result<&str, AuthError> {
-    if key.is_empty() || key.len() > 512 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+    if key.is_empty() || key.len() > 8192 || !key.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(AuthError::Malformed);
     }
     Ok(key)

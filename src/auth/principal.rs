@@ -20,6 +20,8 @@ pub struct Partner {
     pub client_certs: Vec<crate::tls::CertFingerprint>,
     /// Its keys count only over a connection with one of `client_certs`.
     pub require_mtls: bool,
+    /// Token issuers that may name it.
+    pub jwt_issuers: Vec<Arc<str>>,
 }
 
 /// How the key reached the gateway, so forwarding strips exactly that header.
@@ -34,18 +36,31 @@ pub enum CredentialSource {
 /// An authenticated caller.
 #[derive(Debug, Clone)]
 pub struct Principal {
-    /// The partner the key belongs to.
+    /// The partner the credential names.
     pub partner: Arc<Partner>,
-    /// The id of the key that was presented (never the key itself).
+    /// The id of the key that was presented (never the key itself); for a token, its `kid`.
     pub key_id: Arc<str>,
-    /// Where the key was found.
+    /// Where the credential was found.
     pub source: CredentialSource,
+    /// For a token: who issued it and what it may narrow.
+    pub token: Option<TokenFacts>,
+}
+
+/// What a verified token adds to a principal.
+#[derive(Debug, Clone)]
+pub struct TokenFacts {
+    /// `iss`.
+    pub issuer: Arc<str>,
+    /// `kid`.
+    pub kid: Option<Arc<str>>,
+    /// `scope`: the permissions the token allows, if it says (it never widens).
+    pub scope: Option<Arc<std::collections::HashSet<String>>>,
 }
 
 // === impl CredentialSource ===
 
 impl CredentialSource {
-    /// The audit name of the credential kind.
+    /// The audit name of the credential kind (API keys; tokens are `jwt`).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Authorization => "api_key_bearer",

@@ -38,6 +38,63 @@ pub(crate) struct File {
     /// Partners and their keys.
     #[serde(default)]
     pub(crate) partners: Vec<Partner>,
+    /// Token issuers.
+    #[serde(default)]
+    pub(crate) auth: AuthSection,
+    /// Signed identity assertions to upstreams.
+    pub(crate) identity: Option<Identity>,
+}
+
+/// `[auth]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AuthSection {
+    /// `[[auth.jwt]]`.
+    #[serde(default)]
+    pub(crate) jwt: Vec<JwtIssuer>,
+}
+
+/// One `[[auth.jwt]]` issuer.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct JwtIssuer {
+    pub(crate) issuer: String,
+    pub(crate) audiences: Vec<String>,
+    /// Pinned: RS256, ES256, EdDSA, or HS256 (with `secret`).
+    pub(crate) algorithms: Vec<String>,
+    /// JWKS file with the issuer's public keys (re-read on reload).
+    pub(crate) jwks_file: Option<String>,
+    /// Shared secret, only for HS256.
+    pub(crate) secret: Option<String>,
+    /// The claim that names the partner.
+    #[serde(default = "default_partner_claim")]
+    pub(crate) partner_claim: String,
+    /// Clock skew allowed for `exp` and `nbf` (explicit).
+    pub(crate) leeway: String,
+}
+
+/// `[identity]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Identity {
+    /// Ed25519 or P-256 private key, PKCS#8 PEM.
+    pub(crate) signing_key: String,
+    /// Lifetime of an assertion (at most 60 s).
+    #[serde(default = "default_identity_ttl")]
+    pub(crate) ttl: String,
+    /// `iss` of the assertions.
+    #[serde(default = "default_identity_issuer")]
+    pub(crate) issuer: String,
+}
+
+fn default_partner_claim() -> String {
+    "sub".to_owned()
+}
+fn default_identity_ttl() -> String {
+    "60s".to_owned()
+}
+fn default_identity_issuer() -> String {
+    "kwanus-gateway".to_owned()
 }
 
 /// `[server]`.
@@ -196,6 +253,9 @@ pub(crate) struct Partner {
     /// The partner's keys are accepted only over a connection with a bound certificate.
     #[serde(default)]
     pub(crate) require_mtls: bool,
+    /// Issuers whose tokens may name this partner.
+    #[serde(default)]
+    pub(crate) jwt_issuers: Vec<String>,
 }
 
 /// One API key of a partner, stored only as its SHA-256.

@@ -390,3 +390,25 @@ fn unreadable_tls_files_are_reported_at_server_tls() {
     assert_eq!(p.place, "server.tls");
     assert!(p.to_string().contains("/nonexistent/cert.pem"), "{p}");
 }
+
+#[test]
+fn jwt_issuers_are_pinned_and_partners_name_only_configured_ones() {
+    let text = format!(
+        "{}\n[[auth.jwt]]\nissuer = \"https://idp\"\naudiences = []\nalgorithms = [\"HS256\", \"RS256\", \"none\"]\nleeway = \"5s\"\n",
+        partner("id = \"b\"\ntier = 1\nstage = \"active\"\njwt_issuers = [\"https://elsewhere\"]")
+    );
+    let p = problems(&text);
+    let places: Vec<_> = p.iter().map(|p| p.place.as_str()).collect();
+    assert_eq!(
+        places,
+        [
+            "auth.jwt[0].audiences",
+            "auth.jwt[0].algorithms[2]",
+            "auth.jwt[0].algorithms",
+            "auth.jwt[0].secret",
+            "partners[1].jwt_issuers[0]",
+        ],
+        "{p:#?}"
+    );
+    assert!(p[2].to_string().contains("key confusion"), "{}", p[2]);
+}

@@ -13,7 +13,7 @@ use http::Method;
 
 use super::error::{Problem, ProblemKind};
 use super::file;
-use crate::auth::{KeyEntry, KeyStore, Partner};
+use crate::auth::{Issuers, KeyEntry, KeyStore, Partner};
 use crate::normalize::{fold_case, normalize_path};
 use crate::policy::{PermissionKind, Stage, Tier};
 use crate::proxy::{Upstream, UpstreamOptions};
@@ -49,6 +49,8 @@ pub(super) fn compile(f: file::File, config_sha256: String) -> Result<Snapshot, 
         upstreams,
         routes,
         partners,
+        auth,
+        identity,
     } = f;
     let mut p = Problems::default();
     let forbidden = compile_forbidden(&mut p, forbidden);
@@ -70,7 +72,10 @@ pub(super) fn compile(f: file::File, config_sha256: String) -> Result<Snapshot, 
     };
     let routes = compile_routes(&mut p, routes, &known);
     let client_auth = server.as_ref().is_some_and(|s| s.client_auth);
-    let (partners, keys) = compile_partners(&mut p, partners, &permissions, client_auth);
+    let issuers = compile_issuers(&mut p, auth);
+    let identity = identity.and_then(|i| compile_identity(&mut p, i));
+    let (partners, keys) = compile_partners(&mut p, partners, &permissions, client_auth, &issuers);
+    let partner_index = partners.iter().map(|p| (p.id.clone(), p.clone())).collect();
 
     let (Some(server), Some(limits)) = (server, limits) else {
         return Err(p.0);
@@ -90,6 +95,9 @@ pub(super) fn compile(f: file::File, config_sha256: String) -> Result<Snapshot, 
         routes,
         partners,
         keys,
+        issuers,
+        partner_index,
+        identity,
         config_sha256,
         material_sha256: material,
     })
@@ -105,6 +113,12 @@ fn material_sha256(config_sha256: &str, f: &file::File) -> String {
     if let Some(t) = &f.server.tls {
         paths.extend([t.cert.as_str(), t.key.as_str()]);
         paths.extend(t.client_ca.as_deref());
+    }
+    for j in &f.auth.jwt {
+        paths.extend(j.jwks_file.as_deref());
+    }
+    if let Some(i) = &f.identity {
+        paths.push(i.signing_key.as_str());
     }
     for u in &f.upstreams {
         paths.extend(u.ca_file.as_deref());
@@ -144,6 +158,17 @@ impl Problems {
                 self.push(place, bad_duration(value, "it must be greater than zero"));
                 None
             }
+            Ok(d) => Some(d),
+            Err(e) => {
+                self.push(place, bad_duration(value, &e.to_string()));
+                None
+            }
+        }
+    }
+
+    /// A duration that may be zero (leeway).
+    fn duration_or_zero(&mut self, place: &str, value: &str) -> Option<Duration> {
+        match humantime::parse_duration(value) {
             Ok(d) => Some(d),
             Err(e) => {
                 self.push(place, bad_duration(value, &e.to_string()));
@@ -699,6 +724,7 @@ fn compile_partners(
     partners: Vec<file::Partner>,
     permissions: &BTreeMap<Arc<str>, PermissionKind>,
     client_auth: bool,
+    issuers: &Issuers,
 ) -> (Vec<Arc<Partner>>, KeyStore) {
     let mut ids = HashMap::new();
     let mut key_ids = HashMap::new();
@@ -718,7 +744,19 @@ fn compile_partners(
             keys,
             client_cert_sha256,
             require_mtls,
+            jwt_issuers,
         } = partner;
+        let mut issuers_ok = true;
+        for (j, iss) in jwt_issuers.iter().enumerate() {
+            if !issuers.contains(iss) {
+                p.bad(
+                    format!("{place}.jwt_issuers[{j}]"),
+                    iss,
+                    "not an issuer of [[auth.jwt]]; configure it there first",
+                );
+                issuers_ok = false;
+            }
+        }
         let mut mtls_ok = true;
         let client_certs: Vec<_> = client_cert_sha256
             .iter()
@@ -741,7 +779,8 @@ fn compile_partners(
             );
             mtls_ok = false;
         }
-        let mut ok = p.unique(&mut ids, "partner id", &id, &format!("{place}.id")) && mtls_ok;
+        let mut ok =
+            p.unique(&mut ids, "partner id", &id, &format!("{place}.id")) && mtls_ok && issuers_ok;
         if !super::is_valid_id(&id) {
             p.bad(
                 format!("{place}.id"),
@@ -772,6 +811,7 @@ fn compile_partners(
                 permissions: held,
                 client_certs,
                 require_mtls,
+                jwt_issuers: jwt_issuers.iter().map(|i| Arc::from(i.as_str())).collect(),
             })),
             _ => None,
         };
@@ -894,4 +934,204 @@ fn compile_held(
         out.insert(name.clone());
     }
     (p.0.len() == before).then_some(out)
+}
+
+/// `[[auth.jwt]]`: pinned algorithms, explicit audiences and leeway, keys from a JWKS file (or a
+/// secret for HS256 only).
+fn compile_issuers(p: &mut Problems, auth: file::AuthSection) -> Issuers {
+    use jsonwebtoken::Algorithm;
+    let file::AuthSection { jwt } = auth;
+    let mut out = Issuers::default();
+    let mut seen = HashMap::new();
+    for (i, j) in jwt.into_iter().enumerate() {
+        let place = format!("auth.jwt[{i}]");
+        let file::JwtIssuer {
+            issuer,
+            audiences,
+            algorithms,
+            jwks_file,
+            secret,
+            partner_claim,
+            leeway,
+        } = j;
+        let mut ok = p.unique(&mut seen, "issuer", &issuer, &format!("{place}.issuer"));
+        if issuer.is_empty() {
+            p.bad(format!("{place}.issuer"), &issuer, "must not be empty");
+            ok = false;
+        }
+        if audiences.is_empty() {
+            p.bad(
+                format!("{place}.audiences"),
+                "[]",
+                "list the audiences tokens must name",
+            );
+            ok = false;
+        }
+        let mut algs = Vec::new();
+        for (k, a) in algorithms.iter().enumerate() {
+            match a.as_str() {
+                "RS256" => algs.push(Algorithm::RS256),
+                "ES256" => algs.push(Algorithm::ES256),
+                "EdDSA" => algs.push(Algorithm::EdDSA),
+                "HS256" => algs.push(Algorithm::HS256),
+                other => {
+                    p.push(
+                        format!("{place}.algorithms[{k}]"),
+                        ProblemKind::NotOneOf {
+                            value: other.to_owned(),
+                            expected: "\"RS256\", \"ES256\", \"EdDSA\", \"HS256\"",
+                        },
+                    );
+                    ok = false;
+                }
+            }
+        }
+        if algorithms.is_empty() {
+            p.bad(
+                format!("{place}.algorithms"),
+                "[]",
+                "pin at least one algorithm",
+            );
+            ok = false;
+        }
+        let hs = algs.contains(&Algorithm::HS256);
+        if hs && algs.len() > 1 {
+            p.bad(
+                format!("{place}.algorithms"),
+                &algorithms.join(", "),
+                "HS256 cannot be mixed with public-key algorithms (key confusion)",
+            );
+            ok = false;
+        }
+        let leeway = p.duration_or_zero(&format!("{place}.leeway"), &leeway);
+        let keys = match (hs, secret, jwks_file) {
+            (true, Some(secret), None) if secret.len() >= 32 => {
+                let mut m = HashMap::new();
+                m.insert(
+                    None,
+                    jsonwebtoken::DecodingKey::from_secret(secret.as_bytes()),
+                );
+                Some(m)
+            }
+            (true, Some(_), None) => {
+                p.bad(
+                    format!("{place}.secret"),
+                    "…",
+                    "an HS256 secret needs at least 32 bytes",
+                );
+                None
+            }
+            (false, None, Some(path)) => load_jwks(p, &format!("{place}.jwks_file"), &path),
+            (true, _, _) => {
+                p.bad(
+                    format!("{place}.secret"),
+                    "",
+                    "HS256 needs `secret` and no `jwks_file`",
+                );
+                None
+            }
+            (false, _, _) => {
+                p.bad(
+                    format!("{place}.jwks_file"),
+                    "",
+                    "public-key algorithms need `jwks_file` and no `secret`",
+                );
+                None
+            }
+        };
+        let (Some(keys), Some(leeway), true) = (keys, leeway, ok) else {
+            continue;
+        };
+        let mut validation = jsonwebtoken::Validation::new(algs[0]);
+        validation.algorithms = algs.clone();
+        validation.set_issuer(&[issuer.as_str()]);
+        validation.set_audience(&audiences);
+        validation.leeway = leeway.as_secs();
+        validation.validate_nbf = true;
+        validation.validate_exp = true;
+        validation.required_spec_claims = ["exp", "iss", "aud"]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        // Duplicates were reported above.
+        let _ = out.insert(crate::auth::Issuer {
+            issuer: issuer.into(),
+            algorithms: algs,
+            keys,
+            partner_claim,
+            validation,
+        });
+    }
+    out
+}
+
+/// Keys of a JWKS file, by `kid`.
+fn load_jwks(
+    p: &mut Problems,
+    place: &str,
+    path: &str,
+) -> Option<HashMap<Option<String>, jsonwebtoken::DecodingKey>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            p.bad(place, path, format!("cannot read it: {e}"));
+            return None;
+        }
+    };
+    let set: jsonwebtoken::jwk::JwkSet = match serde_json::from_str(&text) {
+        Ok(s) => s,
+        Err(e) => {
+            p.bad(place, path, format!("not a JWKS document: {e}"));
+            return None;
+        }
+    };
+    let mut keys = HashMap::new();
+    for (i, jwk) in set.keys.iter().enumerate() {
+        match jsonwebtoken::DecodingKey::from_jwk(jwk) {
+            Ok(k) => {
+                keys.insert(jwk.common.key_id.clone(), k);
+            }
+            Err(e) => p.bad(place, path, format!("key {i} is not usable: {e}")),
+        }
+    }
+    if keys.is_empty() {
+        p.bad(place, path, "the JWKS holds no usable key");
+        return None;
+    }
+    Some(keys)
+}
+
+/// `[identity]`: an Ed25519 or P-256 key and a TTL of at most 60 s.
+fn compile_identity(
+    p: &mut Problems,
+    i: file::Identity,
+) -> Option<Arc<crate::identity::IdentitySigner>> {
+    let file::Identity {
+        signing_key,
+        ttl,
+        issuer,
+    } = i;
+    let ttl = p.duration("identity.ttl", &ttl)?;
+    if ttl > Duration::from_secs(60) {
+        p.bad("identity.ttl", &format!("{ttl:?}"), "at most 60s");
+        return None;
+    }
+    let pem = match std::fs::read(&signing_key) {
+        Ok(b) => b,
+        Err(e) => {
+            p.bad(
+                "identity.signing_key",
+                &signing_key,
+                format!("cannot read it: {e}"),
+            );
+            return None;
+        }
+    };
+    match crate::identity::IdentitySigner::from_pem(&pem, issuer, ttl) {
+        Ok(s) => Some(Arc::new(s)),
+        Err(why) => {
+            p.bad("identity.signing_key", &signing_key, why);
+            None
+        }
+    }
 }

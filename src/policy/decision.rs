@@ -41,6 +41,12 @@ pub enum Deny {
         /// The permission the route requires.
         permission: Arc<str>,
     },
+    /// The partner holds the permission, but its token's `scope` leaves it out.
+    #[error("requires permission {permission}, which the token's scope does not include")]
+    OutOfScope {
+        /// The permission the route requires.
+        permission: Arc<str>,
+    },
     /// The route requires an `Idempotency-Key` and none was sent.
     #[error("this route requires an Idempotency-Key header")]
     IdempotencyKeyRequired,
@@ -73,7 +79,7 @@ impl Deny {
             Self::PartnerRevoked => "partner_revoked",
             Self::StageRestricted { .. } => "stage_restricted",
             Self::TierInsufficient { .. } => "tier_insufficient",
-            Self::PermissionDenied { .. } => "permission_denied",
+            Self::PermissionDenied { .. } | Self::OutOfScope { .. } => "permission_denied",
             Self::IdempotencyKeyRequired => "idempotency_key_required",
         }
     }
@@ -85,6 +91,7 @@ impl Deny {
             Self::StageRestricted { .. } => "stage_deprecation_non_read",
             Self::TierInsufficient { .. } => "above_tier_ceiling",
             Self::PermissionDenied { .. } => "permission_not_held",
+            Self::OutOfScope { .. } => "permission_not_in_token_scope",
             Self::IdempotencyKeyRequired => "idempotency_key_missing",
         }
     }

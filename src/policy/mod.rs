@@ -77,6 +77,13 @@ pub fn decide(principal: &Principal, route: &Arc<Route>, facts: &Facts) -> Resul
             permission: route.permission.clone(),
         });
     }
+    // A token's scope can only narrow what the configuration grants, never widen it.
+    let scope = principal.token.as_ref().and_then(|t| t.scope.as_ref());
+    if scope.is_some_and(|s| !s.contains(&*route.permission)) {
+        return Err(Deny::OutOfScope {
+            permission: route.permission.clone(),
+        });
+    }
     if route.idempotency == Idempotency::Required && !facts.has_idempotency_key {
         return Err(Deny::IdempotencyKeyRequired);
     }

@@ -16,9 +16,11 @@ fn principal(tier: i64, stage: Stage, perms: &[&str]) -> Principal {
             permissions: perms.iter().map(|p| Arc::from(*p)).collect::<HashSet<_>>(),
             client_certs: Vec::new(),
             require_mtls: false,
+            jwt_issuers: Vec::new(),
         }),
         key_id: "k".into(),
         source: CredentialSource::Authorization,
+        token: None,
     }
 }
 

@@ -62,6 +62,8 @@ pub(super) struct Forwarding<'a> {
     pub proto: &'static str,
     /// The upstream's `host[:port]`.
     pub upstream_host: &'a HeaderValue,
+    /// The signed identity assertion, when `[identity]` is configured.
+    pub identity: Option<HeaderValue>,
 }
 
 /// Rewrites a request's headers for the upstream.
@@ -97,6 +99,9 @@ pub(super) fn to_upstream(h: &mut HeaderMap, f: &Forwarding<'_>) {
         HeaderName::from_static("x-forwarded-proto"),
         HeaderValue::from_static(f.proto),
     );
+    if let Some(id) = &f.identity {
+        h.insert(HeaderName::from_static("x-kwanus-identity"), id.clone());
+    }
 }
 
 /// Rewrites an upstream response's headers for the client.

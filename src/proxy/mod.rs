@@ -147,7 +147,7 @@ impl GatewayService {
         check_head_size(&parts, snap.limits.max_request_header_bytes)?;
 
         let authn = auth::authenticate(
-            &snap.keys,
+            snap.credentials(),
             &parts.headers,
             SystemTime::now(),
             self.conn.client_cert.as_ref(),
@@ -178,6 +178,9 @@ impl GatewayService {
         ex.outcome.decision = Decision::Allow;
 
         let upstream = &snap.upstreams[route.upstream_index];
+        let identity = snap.identity.as_ref().and_then(|signer| {
+            identity_assertion(signer, &permit, &upstream.name, &ex.outcome.request_id)
+        });
         let out = forward::Outbound {
             upstream,
             path: &path,
@@ -187,6 +190,7 @@ impl GatewayService {
                 client_ip: self.conn.client_addr.ip(),
                 proto: self.conn.proto,
                 upstream_host: upstream.host_header(),
+                identity,
             },
             max_body: snap.limits.max_request_body_bytes,
             timeout: snap.limits.upstream_timeout,
@@ -220,6 +224,8 @@ impl Exchange {
             key_id: None,
             tier: None,
             credential: None,
+            jwt_issuer: None,
+            jwt_kid: None,
             client,
             method: req.method().as_str().to_owned(),
             path: String::new(),
@@ -247,16 +253,23 @@ impl Exchange {
         self.outcome.partner = Some(p.partner.id.clone());
         self.outcome.key_id = Some(p.key_id.clone());
         self.outcome.tier = Some(p.partner.tier.get());
-        self.outcome.credential = Some(p.source.as_str());
+        self.outcome.credential = Some(match p.token {
+            Some(_) => "jwt",
+            None => p.source.as_str(),
+        });
+        if let Some(t) = &p.token {
+            self.outcome.jwt_issuer = Some(t.issuer.clone());
+            self.outcome.jwt_kid = t.kid.clone();
+        }
         self.principal = Some(p.clone());
     }
 
     /// Keeps partner and key id of a known but unusable key, for the audit record only.
     fn identify_known(&mut self, e: &auth::AuthError) {
-        if let Some((partner, key_id)) = e.known_key() {
-            self.outcome.partner = Some(partner.clone());
+        if let Some((_, key_id)) = e.known_key() {
             self.outcome.key_id = Some(key_id.clone());
         }
+        self.outcome.partner = e.partner().cloned();
     }
 
     fn route(&mut self, route: &Route, snap: &Snapshot) {
@@ -347,6 +360,31 @@ fn deprecation_headers(h: &mut http::HeaderMap, stage: Stage) {
             h.insert("sunset", v);
         }
     }
+}
+
+/// The signed `X-Kwanus-Identity` for a permitted request.
+fn identity_assertion(
+    signer: &crate::identity::IdentitySigner,
+    permit: &policy::Permit,
+    upstream: &str,
+    request_id: &str,
+) -> Option<HeaderValue> {
+    let partner = &permit.principal().partner;
+    let route = permit.route();
+    let claims = crate::identity::IdentityClaims {
+        iss: signer.issuer(),
+        aud: upstream,
+        sub: &partner.id,
+        tier: partner.tier.get(),
+        stage: partner.stage.as_str(),
+        permission: &route.permission,
+        route: &route.name,
+        jti: request_id,
+        iat: 0,
+        exp: 0,
+    };
+    let token = signer.sign(claims, SystemTime::now())?;
+    HeaderValue::from_str(&token).ok()
 }
 
 fn request_id_value(id: &str) -> HeaderValue {

@@ -39,7 +39,8 @@ pub(super) fn status(e: &GatewayError) -> StatusCode {
             Deny::PartnerRevoked
             | Deny::StageRestricted { .. }
             | Deny::TierInsufficient { .. }
-            | Deny::PermissionDenied { .. },
+            | Deny::PermissionDenied { .. }
+            | Deny::OutOfScope { .. },
         ) => StatusCode::FORBIDDEN,
         GatewayError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         GatewayError::UpstreamUnavailable(_) => StatusCode::BAD_GATEWAY,
@@ -61,7 +62,9 @@ fn detail(e: &GatewayError, route: Option<&str>) -> String {
         GatewayError::MethodNotAllowed { allow } => {
             format!("this path allows only: {allow}")
         }
-        GatewayError::Denied(d @ Deny::PermissionDenied { .. }) => format!("route {route} {d}"),
+        GatewayError::Denied(d @ (Deny::PermissionDenied { .. } | Deny::OutOfScope { .. })) => {
+            format!("route {route} {d}")
+        }
         GatewayError::Denied(d) => d.to_string(),
         GatewayError::PayloadTooLarge => "the request body is larger than allowed".into(),
         GatewayError::UpstreamUnavailable(_) => "the upstream service is unavailable".into(),
@@ -138,6 +141,14 @@ mod tests {
                 key_id: "k".into(),
             },
             AuthError::Revoked {
+                partner: "acme".into(),
+                key_id: "k".into(),
+            },
+            AuthError::Jwt {
+                error: crate::auth::JwtError::Expired,
+                partner: None,
+            },
+            AuthError::MtlsMismatch {
                 partner: "acme".into(),
                 key_id: "k".into(),
             },

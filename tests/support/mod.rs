@@ -315,6 +315,10 @@ impl Reply {
         j["code"].as_str().expect("code").to_owned()
     }
 
+    pub fn json_as<T: serde::de::DeserializeOwned>(&self) -> T {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("{e}: {:?}", self.body))
+    }
+
     pub fn header(&self, name: &str) -> Option<String> {
         self.headers
             .get(name)
