@@ -137,6 +137,8 @@ fn verify(c: &mut Criterion) {
             upstream_status: Some(200),
             duration: Duration::from_micros(850),
             upstream_duration: Some(Duration::from_micros(700)),
+            idempotency_key: None,
+            replayed: false,
         };
         while matches!(
             sink.submit(Event::Request(Box::new(outcome.clone()))),

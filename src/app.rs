@@ -59,6 +59,9 @@ pub enum StartError {
     /// The configuration file cannot be watched.
     #[error("cannot watch the configuration file: {0}")]
     Watch(#[from] notify::Error),
+    /// The state backend cannot be set up.
+    #[error("state backend: {0}")]
+    State(String),
 }
 
 // === impl App ===
@@ -116,6 +119,7 @@ impl App {
         }
         let sink: Arc<dyn OutcomeSink> = Arc::new(Tee(sinks));
 
+        let state = crate::state::State::new(&snapshot.state).map_err(StartError::State)?;
         let shared: Shared = Arc::new(ArcSwap::from_pointee(snapshot));
         let reloader = Arc::new(Reloader::new(
             shared.clone(),
@@ -142,6 +146,7 @@ impl App {
             listener,
             shared.clone(),
             sink,
+            state,
             metrics.clone(),
             signal,
         ));

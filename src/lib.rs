@@ -35,4 +35,5 @@ pub mod routes;
 pub mod server;
 pub mod shutdown;
 pub mod snapshot;
+pub mod state;
 pub mod tls;

@@ -61,6 +61,10 @@ pub struct Outcome {
     pub duration: Duration,
     /// Time the upstream took to answer (or fail), when one was called.
     pub upstream_duration: Option<Duration>,
+    /// The `Idempotency-Key` sent (at most 256 characters kept).
+    pub idempotency_key: Option<String>,
+    /// Whether the response was a replay of a stored one.
+    pub replayed: bool,
 }
 
 /// Receives every outcome exactly once.

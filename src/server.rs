@@ -16,12 +16,14 @@ use crate::outcome::OutcomeSink;
 use crate::proxy::{ConnInfo, GatewayService};
 use crate::shutdown::Signal;
 use crate::snapshot::{Limits, Shared};
+use crate::state::State;
 
 /// What every connection task needs.
 #[derive(Clone)]
 struct Ctx {
     shared: Shared,
     sink: Arc<dyn OutcomeSink>,
+    state: Arc<State>,
     metrics: Arc<Metrics>,
 }
 
@@ -31,6 +33,7 @@ pub async fn run(
     listener: TcpListener,
     shared: Shared,
     sink: Arc<dyn OutcomeSink>,
+    state: Arc<State>,
     metrics: Arc<Metrics>,
     mut shutdown: Signal,
 ) {
@@ -38,6 +41,7 @@ pub async fn run(
     let ctx = Ctx {
         shared: shared.clone(),
         sink,
+        state,
         metrics,
     };
     loop {
@@ -113,7 +117,12 @@ where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
     let peer = conn.client_addr;
-    let service = GatewayService::new(ctx.shared.clone(), ctx.sink.clone(), conn);
+    let service = GatewayService::new(
+        ctx.shared.clone(),
+        ctx.sink.clone(),
+        ctx.state.clone(),
+        conn,
+    );
     let builder = connection_builder(limits);
     let conn = builder.serve_connection(TokioIo::new(io), service);
     if let Err(e) = watcher.watch(conn.into_owned()).await {

@@ -47,6 +47,8 @@ pub struct Snapshot {
     pub issuers: Issuers,
     /// Partners by id (token partner claims are looked up here).
     pub partner_index: std::collections::HashMap<Arc<str>, Arc<Partner>>,
+    /// Rate-limit and idempotency backend settings (applied at start).
+    pub state: crate::state::StateSettings,
     /// Signer of `X-Kwanus-Identity` assertions, when `[identity]` is configured.
     pub identity: Option<Arc<crate::identity::IdentitySigner>>,
     /// SHA-256 (hex) of the configuration file's bytes.

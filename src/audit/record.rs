@@ -70,6 +70,8 @@ struct RequestLine<'a> {
     upstream: Option<&'a str>,
     upstream_status: Option<u16>,
     duration_us: u64,
+    idempotency_key: Option<&'a str>,
+    replayed: bool,
     prev: &'a str,
 }
 
@@ -142,6 +144,8 @@ pub(super) fn append_line(out: &mut Vec<u8>, seq: u64, prev: &str, event: &Event
                     upstream: o.upstream.as_deref(),
                     upstream_status: o.upstream_status,
                     duration_us: u64::try_from(o.duration.as_micros()).unwrap_or(u64::MAX),
+                    idempotency_key: o.idempotency_key.as_deref(),
+                    replayed: o.replayed,
                     prev,
                 },
             )

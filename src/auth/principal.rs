@@ -22,6 +22,8 @@ pub struct Partner {
     pub require_mtls: bool,
     /// Token issuers that may name it.
     pub jwt_issuers: Vec<Arc<str>>,
+    /// Its rate limit (from its tier, or its own override); `None`: unlimited.
+    pub rate: Option<crate::state::Rate>,
 }
 
 /// How the key reached the gateway, so forwarding strips exactly that header.

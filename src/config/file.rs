@@ -43,6 +43,24 @@ pub(crate) struct File {
     pub(crate) auth: AuthSection,
     /// Signed identity assertions to upstreams.
     pub(crate) identity: Option<Identity>,
+    /// Rate-limit and idempotency state.
+    pub(crate) state: Option<StateFile>,
+}
+
+/// `[state]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct StateFile {
+    /// `memory` or `redis`.
+    pub(crate) backend: String,
+    /// `redis://host:port/db`, for `redis`.
+    pub(crate) redis_url: Option<String>,
+    /// How long idempotency records live (default 24h).
+    pub(crate) idempotency_ttl: Option<String>,
+    /// Largest response body kept for replay (default 64 KiB).
+    pub(crate) idempotency_max_body: Option<usize>,
+    /// Most idempotency records kept in memory (default 100 000).
+    pub(crate) max_entries: Option<usize>,
 }
 
 /// `[auth]`.
@@ -256,6 +274,10 @@ pub(crate) struct Partner {
     /// Issuers whose tokens may name this partner.
     #[serde(default)]
     pub(crate) jwt_issuers: Vec<String>,
+    /// Overrides the tier's rate.
+    pub(crate) rate_per_second: Option<f64>,
+    /// Overrides the tier's burst.
+    pub(crate) burst: Option<u32>,
 }
 
 /// One API key of a partner, stored only as its SHA-256.

@@ -51,6 +51,7 @@ pub(super) fn compile(f: file::File, config_sha256: String) -> Result<Snapshot, 
         partners,
         auth,
         identity,
+        state,
     } = f;
     let mut p = Problems::default();
     let forbidden = compile_forbidden(&mut p, forbidden);
@@ -74,7 +75,9 @@ pub(super) fn compile(f: file::File, config_sha256: String) -> Result<Snapshot, 
     let client_auth = server.as_ref().is_some_and(|s| s.client_auth);
     let issuers = compile_issuers(&mut p, auth);
     let identity = identity.and_then(|i| compile_identity(&mut p, i));
-    let (partners, keys) = compile_partners(&mut p, partners, &permissions, client_auth, &issuers);
+    let state = compile_state(&mut p, state);
+    let (partners, keys) =
+        compile_partners(&mut p, partners, &permissions, client_auth, &issuers, &tiers);
     let partner_index = partners.iter().map(|p| (p.id.clone(), p.clone())).collect();
 
     let (Some(server), Some(limits)) = (server, limits) else {
@@ -98,6 +101,7 @@ pub(super) fn compile(f: file::File, config_sha256: String) -> Result<Snapshot, 
         issuers,
         partner_index,
         identity,
+        state,
         config_sha256,
         material_sha256: material,
     })
@@ -725,6 +729,7 @@ fn compile_partners(
     permissions: &BTreeMap<Arc<str>, PermissionKind>,
     client_auth: bool,
     issuers: &Issuers,
+    tiers: &BTreeMap<Tier, RateSettings>,
 ) -> (Vec<Arc<Partner>>, KeyStore) {
     let mut ids = HashMap::new();
     let mut key_ids = HashMap::new();
@@ -745,7 +750,19 @@ fn compile_partners(
             client_cert_sha256,
             require_mtls,
             jwt_issuers,
+            rate_per_second,
+            burst,
         } = partner;
+        if rate_per_second.is_some_and(|r| !(r.is_finite() && r > 0.0)) {
+            p.bad(
+                format!("{place}.rate_per_second"),
+                &format!("{rate_per_second:?}"),
+                "must be a positive number",
+            );
+        }
+        if burst == Some(0) {
+            p.bad(format!("{place}.burst"), "0", "must be at least 1");
+        }
         let mut issuers_ok = true;
         for (j, iss) in jwt_issuers.iter().enumerate() {
             if !issuers.contains(iss) {
@@ -812,6 +829,7 @@ fn compile_partners(
                 client_certs,
                 require_mtls,
                 jwt_issuers: jwt_issuers.iter().map(|i| Arc::from(i.as_str())).collect(),
+                rate: resolve_rate(tiers.get(&tier), rate_per_second, burst),
             })),
             _ => None,
         };
@@ -1134,4 +1152,73 @@ fn compile_identity(
             None
         }
     }
+}
+
+/// A partner's rate: its own fields over its tier's; burst defaults to one second's worth.
+fn resolve_rate(
+    tier: Option<&RateSettings>,
+    rate: Option<f64>,
+    burst: Option<u32>,
+) -> Option<crate::state::Rate> {
+    let per_second = rate.or(tier.and_then(|t| t.rate_per_second))?;
+    if !(per_second.is_finite() && per_second > 0.0) {
+        return None;
+    }
+    let burst = burst
+        .or(tier.and_then(|t| t.burst))
+        .unwrap_or_else(|| per_second.ceil() as u32)
+        .max(1);
+    Some(crate::state::Rate { per_second, burst })
+}
+
+/// `[state]`: memory (default) or Redis.
+fn compile_state(p: &mut Problems, state: Option<file::StateFile>) -> crate::state::StateSettings {
+    let mut out = crate::state::StateSettings {
+        redis_url: None,
+        idempotency_ttl: Duration::from_secs(24 * 3600),
+        idempotency_max_body: 64 * 1024,
+        max_entries: 100_000,
+    };
+    let Some(file::StateFile {
+        backend,
+        redis_url,
+        idempotency_ttl,
+        idempotency_max_body,
+        max_entries,
+    }) = state
+    else {
+        return out;
+    };
+    match (backend.as_str(), redis_url) {
+        ("memory", None) => {}
+        ("redis", Some(url)) if url.starts_with("redis://") || url.starts_with("rediss://") => {
+            out.redis_url = Some(url);
+        }
+        ("redis", url) => p.bad(
+            "state.redis_url",
+            url.as_deref().unwrap_or(""),
+            "the redis backend needs redis_url = \"redis://host:port/db\"",
+        ),
+        ("memory", Some(url)) => p.bad("state.redis_url", &url, "only for backend = \"redis\""),
+        (other, _) => p.push(
+            "state.backend",
+            ProblemKind::NotOneOf {
+                value: other.to_owned(),
+                expected: "\"memory\", \"redis\"",
+            },
+        ),
+    }
+    if let Some(ttl) = idempotency_ttl.and_then(|t| p.duration("state.idempotency_ttl", &t)) {
+        out.idempotency_ttl = ttl;
+    }
+    if let Some(max) = idempotency_max_body {
+        out.idempotency_max_body = max;
+    }
+    if let Some(max) = max_entries {
+        if max == 0 {
+            p.bad("state.max_entries", "0", "must be at least 1");
+        }
+        out.max_entries = max;
+    }
+    out
 }

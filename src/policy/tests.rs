@@ -17,6 +17,7 @@ fn principal(tier: i64, stage: Stage, perms: &[&str]) -> Principal {
             client_certs: Vec::new(),
             require_mtls: false,
             jwt_issuers: Vec::new(),
+            rate: None,
         }),
         key_id: "k".into(),
         source: CredentialSource::Authorization,

@@ -43,6 +43,21 @@ pub enum GatewayError {
     /// The upstream was too slow.
     #[error("upstream timeout: {0}")]
     UpstreamTimeout(&'static str),
+    /// The partner is over its rate.
+    #[error("rate limited")]
+    RateLimited {
+        /// Seconds until a request would be allowed.
+        retry_after_secs: u64,
+    },
+    /// The first request with this idempotency key is in flight (or its response was not kept).
+    #[error("idempotency conflict: {0}")]
+    IdempotencyConflict(&'static str),
+    /// The idempotency key was used for a different request.
+    #[error("idempotency key reused")]
+    IdempotencyKeyReused,
+    /// The idempotency store cannot be reached (fail closed).
+    #[error("state backend unavailable")]
+    StateUnavailable,
     /// The audit trail cannot take the record, so the request is refused (fail closed).
     #[error("audit trail unavailable")]
     AuditUnavailable,
@@ -65,6 +80,10 @@ impl GatewayError {
             Self::UpstreamUnavailable(_) => "upstream_unavailable",
             Self::UpstreamTimeout(_) => "upstream_timeout",
             Self::AuditUnavailable => "audit_unavailable",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::IdempotencyConflict(_) => "idempotency_conflict",
+            Self::IdempotencyKeyReused => "idempotency_key_reused",
+            Self::StateUnavailable => "state_unavailable",
         }
     }
 
@@ -81,6 +100,10 @@ impl GatewayError {
             Self::Denied(d) => d.reason(),
             Self::PayloadTooLarge => "body_bytes_limit",
             Self::AuditUnavailable => "audit_not_writable",
+            Self::RateLimited { .. } => "over_rate",
+            Self::IdempotencyConflict(r) => r,
+            Self::IdempotencyKeyReused => "idempotency_fingerprint_mismatch",
+            Self::StateUnavailable => "state_backend_unreachable",
         }
     }
 
@@ -97,7 +120,11 @@ impl GatewayError {
             | Self::MethodNotAllowed { .. }
             | Self::Denied(_)
             | Self::PayloadTooLarge
-            | Self::AuditUnavailable => false,
+            | Self::AuditUnavailable
+            | Self::RateLimited { .. }
+            | Self::IdempotencyConflict(_)
+            | Self::IdempotencyKeyReused
+            | Self::StateUnavailable => false,
         }
     }
 }

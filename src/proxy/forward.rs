@@ -58,9 +58,23 @@ pub struct UpstreamClient(Client<HttpsConnector<HttpConnector>, CappedBody>);
 
 /// A request body that fails once it grows past its limit, and says so.
 pub struct CappedBody {
-    inner: Incoming,
+    inner: Inner,
     remaining: u64,
     tripped: Arc<AtomicBool>,
+}
+
+/// Streamed from the client, or already read (idempotent routes fingerprint the body).
+enum Inner {
+    Stream(Incoming),
+    Full(Option<Bytes>),
+}
+
+/// The body to forward.
+pub(super) enum RequestBody {
+    /// Streamed as it arrives.
+    Stream(Incoming),
+    /// Read whole already.
+    Buffered(Bytes),
 }
 
 /// The error a `CappedBody` yields past its limit.
@@ -186,8 +200,12 @@ impl fmt::Debug for UpstreamClient {
 // === impl CappedBody ===
 
 impl CappedBody {
-    fn new(inner: Incoming, limit: u64) -> (Self, Arc<AtomicBool>) {
+    fn new(body: RequestBody, limit: u64) -> (Self, Arc<AtomicBool>) {
         let tripped = Arc::new(AtomicBool::new(false));
+        let inner = match body {
+            RequestBody::Stream(s) => Inner::Stream(s),
+            RequestBody::Buffered(b) => Inner::Full((!b.is_empty()).then_some(b)),
+        };
         let body = Self {
             inner,
             remaining: limit,
@@ -205,7 +223,11 @@ impl HttpBody for CappedBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        let frame = match Pin::new(&mut self.inner).poll_frame(cx) {
+        let stream = match &mut self.inner {
+            Inner::Full(bytes) => return Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            Inner::Stream(s) => s,
+        };
+        let frame = match Pin::new(stream).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => frame,
             Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e.into()))),
             Poll::Ready(None) => return Poll::Ready(None),
@@ -223,11 +245,17 @@ impl HttpBody for CappedBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        match &self.inner {
+            Inner::Stream(s) => s.is_end_stream(),
+            Inner::Full(b) => b.is_none(),
+        }
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        match &self.inner {
+            Inner::Stream(s) => s.size_hint(),
+            Inner::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
+        }
     }
 }
 
@@ -235,11 +263,15 @@ impl HttpBody for CappedBody {
 pub(super) async fn send(
     permit: &Permit,
     mut parts: Parts,
-    body: Incoming,
+    body: RequestBody,
     out: Outbound<'_>,
 ) -> Result<Response<Body>, GatewayError> {
     let _ = permit; // the proof is required to call this function at all
-    if body.size_hint().lower() > out.max_body {
+    let declared = match &body {
+        RequestBody::Stream(s) => s.size_hint().lower(),
+        RequestBody::Buffered(b) => b.len() as u64,
+    };
+    if declared > out.max_body {
         return Err(GatewayError::PayloadTooLarge);
     }
     let uri = out.upstream.uri(out.path, parts.uri.query())?;

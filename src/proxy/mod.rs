@@ -6,6 +6,7 @@
 mod error;
 mod forward;
 mod headers;
+mod idempotency;
 mod respond;
 
 pub use error::GatewayError;
@@ -30,8 +31,9 @@ use crate::auth::{self, Principal};
 use crate::normalize::{NormalPath, normalize_path};
 use crate::outcome::{Decision, Outcome, OutcomeSink, Recorded};
 use crate::policy::{self, Facts, Stage};
-use crate::routes::{Route, RouteMiss};
+use crate::routes::{Idempotency, Route, RouteMiss};
 use crate::snapshot::{Shared, Snapshot};
+use crate::state::{Begin, Rate, RateDecision, State};
 
 /// The boxed error of response bodies.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -47,6 +49,7 @@ const MAX_RAW_PATH: usize = 1024;
 pub struct GatewayService {
     shared: Shared,
     sink: Arc<dyn OutcomeSink>,
+    state: Arc<State>,
     conn: Arc<ConnInfo>,
 }
 
@@ -65,6 +68,8 @@ pub struct ConnInfo {
 struct Exchange {
     outcome: Outcome,
     principal: Option<Principal>,
+    /// The partner's rate, what is left of it and when it is full again.
+    rate: Option<(Rate, u32, u64)>,
     started: Instant,
     sink: Arc<dyn OutcomeSink>,
     finished: bool,
@@ -74,10 +79,16 @@ struct Exchange {
 
 impl GatewayService {
     /// A service for one connection.
-    pub fn new(shared: Shared, sink: Arc<dyn OutcomeSink>, conn: ConnInfo) -> Self {
+    pub fn new(
+        shared: Shared,
+        sink: Arc<dyn OutcomeSink>,
+        state: Arc<State>,
+        conn: ConnInfo,
+    ) -> Self {
         Self {
             shared,
             sink,
+            state,
             conn: Arc::new(conn),
         }
     }
@@ -96,6 +107,12 @@ impl GatewayService {
             Err(GatewayError::AuditUnavailable)
         };
         let mut rsp = match result {
+            Ok(rsp) if ex.outcome.replayed => {
+                ex.outcome.decision = Decision::Allow;
+                ex.outcome.reason = "idempotent_replay";
+                ex.outcome.upstream = None;
+                rsp
+            }
             Ok(rsp) => {
                 ex.outcome.decision = Decision::Allow;
                 ex.outcome.reason = "permitted";
@@ -111,6 +128,9 @@ impl GatewayService {
         h.insert(REQUEST_ID, request_id);
         if let Some(p) = &ex.principal {
             deprecation_headers(h, p.partner.stage);
+        }
+        if let Some((rate, remaining, reset)) = ex.rate {
+            rate_headers(h, rate, remaining, reset);
         }
         let released = match ex.finish(rsp.status().as_u16()) {
             Recorded::Done => true,
@@ -177,10 +197,20 @@ impl GatewayService {
         // From here a request the client abandons was an allowed one.
         ex.outcome.decision = Decision::Allow;
 
+        if let Some(rate) = principal.partner.rate {
+            self.rate_limit(&principal.partner.id, rate, ex).await?;
+        }
+
         let upstream = &snap.upstreams[route.upstream_index];
         let identity = snap.identity.as_ref().and_then(|signer| {
             identity_assertion(signer, &permit, &upstream.name, &ex.outcome.request_id)
         });
+        let idempotency_key = idempotency::key_of(&parts.headers)?;
+        let method = parts.method.clone();
+        let target = match parts.uri.query() {
+            Some(q) => format!("{path}?{q}"),
+            None => path.to_string(),
+        };
         let out = forward::Outbound {
             upstream,
             path: &path,
@@ -195,10 +225,65 @@ impl GatewayService {
             max_body: snap.limits.max_request_body_bytes,
             timeout: snap.limits.upstream_timeout,
         };
+        let key = match (route.idempotency, idempotency_key) {
+            (Idempotency::None, _) | (_, None) => {
+                let sent = Instant::now();
+                let result =
+                    forward::send(&permit, parts, forward::RequestBody::Stream(body), out).await;
+                ex.outcome.upstream_duration = Some(sent.elapsed());
+                return result;
+            }
+            (Idempotency::Optional | Idempotency::Required, Some(k)) => k,
+        };
+
+        // Idempotent: fingerprint (method, target, body SHA-256), then forward at most once.
+        ex.outcome.idempotency_key = Some(truncate(&key, 256));
+        let body = idempotency::read_body(body, snap.limits.max_request_body_bytes).await?;
+        let fingerprint = crate::state::fingerprint(method.as_str(), &target, &body);
+        let record = idempotency::record_key(&principal.partner.id, &route.name, &key);
+        match self.state.begin(&record, &fingerprint).await {
+            Begin::Fresh => {}
+            Begin::Replay(stored) => {
+                ex.outcome.replayed = true;
+                return Ok(idempotency::replay(&stored));
+            }
+            Begin::Unreplayable => {
+                return Err(GatewayError::IdempotencyConflict("idempotency_response_not_kept"));
+            }
+            Begin::InFlight => return Err(GatewayError::IdempotencyConflict("idempotency_in_flight")),
+            Begin::Reused => return Err(GatewayError::IdempotencyKeyReused),
+            Begin::Unavailable => return Err(GatewayError::StateUnavailable),
+        }
+        // Until completed, a failure or an abandoned request releases the key for a retry.
+        let guard = idempotency::InFlight::new(self.state.clone(), record, fingerprint);
         let sent = Instant::now();
-        let result = forward::send(&permit, parts, body, out).await;
+        let result = forward::send(&permit, parts, forward::RequestBody::Buffered(body), out).await;
         ex.outcome.upstream_duration = Some(sent.elapsed());
-        result
+        let rsp = result?;
+        if rsp.status().is_server_error() {
+            return Ok(rsp);
+        }
+        let (rsp, stored) = idempotency::capture(rsp, self.state.max_body()).await;
+        guard.complete(stored).await;
+        Ok(rsp)
+    }
+
+    /// Phase 6: the partner's rate (GCRA). Denied requests consume no budget.
+    async fn rate_limit(&self, partner: &str, rate: Rate, ex: &mut Exchange) -> Result<(), GatewayError> {
+        match self.state.rate_check(partner, rate).await {
+            RateDecision::Allowed {
+                remaining,
+                reset_secs,
+            } => {
+                ex.rate = Some((rate, remaining, reset_secs));
+                Ok(())
+            }
+            RateDecision::Limited { retry_after_secs } => {
+                ex.rate = Some((rate, 0, retry_after_secs));
+                Err(GatewayError::RateLimited { retry_after_secs })
+            }
+            RateDecision::FailedOpen => Ok(()),
+        }
     }
 }
 
@@ -239,10 +324,13 @@ impl Exchange {
             upstream_status: None,
             duration: std::time::Duration::ZERO,
             upstream_duration: None,
+            idempotency_key: None,
+            replayed: false,
         };
         Self {
             outcome,
             principal: None,
+            rate: None,
             started: Instant::now(),
             sink,
             finished: false,
@@ -347,6 +435,18 @@ fn check_head_size(parts: &Parts, max: usize) -> Result<(), GatewayError> {
         return Err(GatewayError::HeadersTooLarge);
     }
     Ok(())
+}
+
+/// `RateLimit-Policy` and `RateLimit` (draft-ietf-httpapi-ratelimit-headers-10 structured
+/// fields): quota `q` requests per window `w` seconds; `r` remaining, `t` seconds to full.
+fn rate_headers(h: &mut http::HeaderMap, rate: Rate, remaining: u32, reset: u64) {
+    let window = (f64::from(rate.burst) / rate.per_second).ceil().max(1.0) as u64;
+    if let Ok(v) = HeaderValue::from_str(&format!("\"partner\";q={};w={window}", rate.burst)) {
+        h.insert("ratelimit-policy", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&format!("\"partner\";r={remaining};t={reset}")) {
+        h.insert("ratelimit", v);
+    }
 }
 
 /// `Deprecation` (RFC 9745) and `Sunset` (RFC 8594) for a deprecated partner.

@@ -45,7 +45,12 @@ pub(super) fn status(e: &GatewayError) -> StatusCode {
         GatewayError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         GatewayError::UpstreamUnavailable(_) => StatusCode::BAD_GATEWAY,
         GatewayError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
-        GatewayError::AuditUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        GatewayError::AuditUnavailable | GatewayError::StateUnavailable => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+        GatewayError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+        GatewayError::IdempotencyConflict(_) => StatusCode::CONFLICT,
+        GatewayError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
     }
 }
 
@@ -71,6 +76,21 @@ fn detail(e: &GatewayError, route: Option<&str>) -> String {
         GatewayError::UpstreamTimeout(_) => "the upstream service did not answer in time".into(),
         GatewayError::AuditUnavailable => {
             "the gateway cannot record requests right now; retry shortly".into()
+        }
+        GatewayError::RateLimited { retry_after_secs } => {
+            format!("rate limit exceeded; retry after {retry_after_secs} s")
+        }
+        GatewayError::IdempotencyConflict("idempotency_in_flight") => {
+            "a request with this Idempotency-Key is still being processed".into()
+        }
+        GatewayError::IdempotencyConflict(_) => {
+            "the response to this Idempotency-Key was too large to keep for replay".into()
+        }
+        GatewayError::IdempotencyKeyReused => {
+            "this Idempotency-Key was used for a different request".into()
+        }
+        GatewayError::StateUnavailable => {
+            "idempotent requests cannot be accepted right now; retry shortly".into()
         }
     }
 }
@@ -102,8 +122,14 @@ pub(crate) fn error(e: &GatewayError, request_id: &str, route: Option<&str>) -> 
                 h.insert(ALLOW, v);
             }
         }
-        GatewayError::UpstreamUnavailable(_) | GatewayError::AuditUnavailable => {
+        GatewayError::UpstreamUnavailable(_)
+        | GatewayError::AuditUnavailable
+        | GatewayError::StateUnavailable
+        | GatewayError::IdempotencyConflict(_) => {
             h.insert(RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        GatewayError::RateLimited { retry_after_secs } => {
+            h.insert(RETRY_AFTER, HeaderValue::from(*retry_after_secs));
         }
         GatewayError::InvalidCredentials(_) => {
             h.insert(
@@ -118,6 +144,7 @@ pub(crate) fn error(e: &GatewayError, request_id: &str, route: Option<&str>) -> 
         | GatewayError::RouteNotFound
         | GatewayError::Denied(_)
         | GatewayError::PayloadTooLarge
+        | GatewayError::IdempotencyKeyReused
         | GatewayError::UpstreamTimeout(_) => {}
     }
     rsp

@@ -1,0 +1,184 @@
+//! Idempotent requests (IETF Idempotency-Key draft): the key, the buffered body to
+//! fingerprint, capturing the response to store, replaying it, and releasing the key when the
+//! first request fails.
+
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use http::{HeaderMap, HeaderValue, Response};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+
+use super::{Body, GatewayError};
+use crate::state::{IdemKey, STORED_HEADERS, State, StoredResponse};
+
+/// The `Idempotency-Key` header, if sent: printable ASCII, at most 255 characters.
+pub(super) fn key_of(headers: &HeaderMap) -> Result<Option<String>, GatewayError> {
+    let Some(v) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let s = v
+        .to_str()
+        .map_err(|_| GatewayError::BadRequest("idempotency_key_malformed"))?;
+    let s = s.trim().trim_matches('"');
+    if s.is_empty() || s.len() > 255 || !s.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(GatewayError::BadRequest("idempotency_key_malformed"));
+    }
+    Ok(Some(s.to_owned()))
+}
+
+/// Where a key's record lives: (partner, route, key), the key hashed so any spelling is safe.
+pub(super) fn record_key(partner: &str, route: &str, key: &str) -> IdemKey {
+    let k = hex::encode(crate::auth::digest(key.as_bytes()));
+    IdemKey(format!("kwanus:idem:{partner}:{route}:{k}"))
+}
+
+/// Reads a request body whole (idempotent routes only), within the body limit.
+pub(super) async fn read_body(body: Incoming, max: u64) -> Result<Bytes, GatewayError> {
+    let limit = usize::try_from(max).unwrap_or(usize::MAX);
+    match Limited::new(body, limit).collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(GatewayError::PayloadTooLarge),
+        Err(_) => Err(GatewayError::BadRequest("body_read_failed")),
+    }
+}
+
+/// Reads the response for storage when its body fits `max`; a larger body is passed on
+/// intact (already read part first) and not kept.
+pub(super) async fn capture(rsp: Response<Body>, max: usize) -> (Response<Body>, Option<StoredResponse>) {
+    let (parts, mut body) = rsp.into_parts();
+    let mut buf = BytesMut::new();
+    loop {
+        match body.frame().await {
+            Some(Ok(frame)) => {
+                if let Some(data) = frame.data_ref() {
+                    buf.extend_from_slice(data);
+                }
+                if buf.len() > max {
+                    let rest = Prefixed {
+                        prefix: Some(buf.freeze()),
+                        rest: body,
+                    };
+                    return (Response::from_parts(parts, BodyExt::boxed_unsync(rest)), None);
+                }
+            }
+            Some(Err(e)) => {
+                // The upstream broke off: pass the bytes and the error on, keep nothing.
+                let failed = Prefixed {
+                    prefix: Some(buf.freeze()),
+                    rest: BodyExt::boxed_unsync(Failed(Some(e))),
+                };
+                return (Response::from_parts(parts, failed.boxed_unsync()), None);
+            }
+            None => break,
+        }
+    }
+    let body = buf.freeze();
+    let stored = StoredResponse {
+        status: parts.status.as_u16(),
+        headers: STORED_HEADERS
+            .iter()
+            .filter_map(|n| {
+                parts
+                    .headers
+                    .get(*n)
+                    .and_then(|v| v.to_str().ok())
+                    .map(|v| ((*n).to_owned(), v.to_owned()))
+            })
+            .collect(),
+        body: body.to_vec(),
+    };
+    let rsp = Response::from_parts(parts, Full::new(body).map_err(|e| match e {}).boxed_unsync());
+    (rsp, Some(stored))
+}
+
+/// A body that only fails.
+struct Failed(Option<super::BoxError>);
+
+impl http_body::Body for Failed {
+    type Data = Bytes;
+    type Error = super::BoxError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        std::task::Poll::Ready(self.0.take().map(Err))
+    }
+}
+
+/// A stored response, replayed with `Idempotent-Replayed: true`.
+pub(super) fn replay(stored: &StoredResponse) -> Response<Body> {
+    let mut rsp = Response::new(
+        Full::new(crate::state::body(stored))
+            .map_err(|e| match e {})
+            .boxed_unsync(),
+    );
+    *rsp.status_mut() = http::StatusCode::from_u16(stored.status).unwrap_or(http::StatusCode::OK);
+    for (n, v) in &stored.headers {
+        if let (Ok(n), Ok(v)) = (
+            http::HeaderName::from_bytes(n.as_bytes()),
+            HeaderValue::from_str(v),
+        ) {
+            rsp.headers_mut().insert(n, v);
+        }
+    }
+    rsp.headers_mut()
+        .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    rsp
+}
+
+/// A fresh idempotent request in flight: dropped without `complete`, it releases its key.
+pub(super) struct InFlight {
+    state: Arc<State>,
+    key: Option<IdemKey>,
+    fingerprint: String,
+}
+
+impl InFlight {
+    pub(super) fn new(state: Arc<State>, key: IdemKey, fingerprint: String) -> Self {
+        Self {
+            state,
+            key: Some(key),
+            fingerprint,
+        }
+    }
+
+    /// Stores the response (or that it was too large to keep).
+    pub(super) async fn complete(mut self, stored: Option<StoredResponse>) {
+        if let Some(key) = self.key.take() {
+            self.state.complete(&key, &self.fingerprint, stored).await;
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take() {
+            let state = self.state.clone();
+            let fingerprint = std::mem::take(&mut self.fingerprint);
+            tokio::spawn(async move { state.abort(&key, &fingerprint).await });
+        }
+    }
+}
+
+/// A body whose first bytes were already read.
+struct Prefixed {
+    prefix: Option<Bytes>,
+    rest: Body,
+}
+
+impl http_body::Body for Prefixed {
+    type Data = Bytes;
+    type Error = super::BoxError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        if let Some(p) = self.prefix.take() {
+            return std::task::Poll::Ready(Some(Ok(http_body::Frame::data(p))));
+        }
+        std::pin::Pin::new(&mut self.rest).poll_frame(cx)
+    }
+}
