@@ -76,8 +76,14 @@ pub(super) fn compile(f: file::File, config_sha256: String) -> Result<Snapshot, 
     let issuers = compile_issuers(&mut p, auth);
     let identity = identity.and_then(|i| compile_identity(&mut p, i));
     let state = compile_state(&mut p, state);
-    let (partners, keys) =
-        compile_partners(&mut p, partners, &permissions, client_auth, &issuers, &tiers);
+    let (partners, keys) = compile_partners(
+        &mut p,
+        partners,
+        &permissions,
+        client_auth,
+        &issuers,
+        &tiers,
+    );
     let partner_index = partners.iter().map(|p| (p.id.clone(), p.clone())).collect();
 
     let (Some(server), Some(limits)) = (server, limits) else {

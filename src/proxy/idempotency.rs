@@ -45,7 +45,10 @@ pub(super) async fn read_body(body: Incoming, max: u64) -> Result<Bytes, Gateway
 
 /// Reads the response for storage when its body fits `max`; a larger body is passed on
 /// intact (already read part first) and not kept.
-pub(super) async fn capture(rsp: Response<Body>, max: usize) -> (Response<Body>, Option<StoredResponse>) {
+pub(super) async fn capture(
+    rsp: Response<Body>,
+    max: usize,
+) -> (Response<Body>, Option<StoredResponse>) {
     let (parts, mut body) = rsp.into_parts();
     let mut buf = BytesMut::new();
     loop {
@@ -59,7 +62,10 @@ pub(super) async fn capture(rsp: Response<Body>, max: usize) -> (Response<Body>,
                         prefix: Some(buf.freeze()),
                         rest: body,
                     };
-                    return (Response::from_parts(parts, BodyExt::boxed_unsync(rest)), None);
+                    return (
+                        Response::from_parts(parts, BodyExt::boxed_unsync(rest)),
+                        None,
+                    );
                 }
             }
             Some(Err(e)) => {
@@ -88,7 +94,10 @@ pub(super) async fn capture(rsp: Response<Body>, max: usize) -> (Response<Body>,
             .collect(),
         body: body.to_vec(),
     };
-    let rsp = Response::from_parts(parts, Full::new(body).map_err(|e| match e {}).boxed_unsync());
+    let rsp = Response::from_parts(
+        parts,
+        Full::new(body).map_err(|e| match e {}).boxed_unsync(),
+    );
     (rsp, Some(stored))
 }
 

@@ -248,9 +248,13 @@ impl GatewayService {
                 return Ok(idempotency::replay(&stored));
             }
             Begin::Unreplayable => {
-                return Err(GatewayError::IdempotencyConflict("idempotency_response_not_kept"));
+                return Err(GatewayError::IdempotencyConflict(
+                    "idempotency_response_not_kept",
+                ));
             }
-            Begin::InFlight => return Err(GatewayError::IdempotencyConflict("idempotency_in_flight")),
+            Begin::InFlight => {
+                return Err(GatewayError::IdempotencyConflict("idempotency_in_flight"));
+            }
             Begin::Reused => return Err(GatewayError::IdempotencyKeyReused),
             Begin::Unavailable => return Err(GatewayError::StateUnavailable),
         }
@@ -269,7 +273,12 @@ impl GatewayService {
     }
 
     /// Phase 6: the partner's rate (GCRA). Denied requests consume no budget.
-    async fn rate_limit(&self, partner: &str, rate: Rate, ex: &mut Exchange) -> Result<(), GatewayError> {
+    async fn rate_limit(
+        &self,
+        partner: &str,
+        rate: Rate,
+        ex: &mut Exchange,
+    ) -> Result<(), GatewayError> {
         match self.state.rate_check(partner, rate).await {
             RateDecision::Allowed {
                 remaining,

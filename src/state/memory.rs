@@ -122,13 +122,12 @@ impl MemoryState {
     }
 
     pub(super) fn abort(&self, key: &IdemKey) {
-        if let Ok(mut records) = self.records.lock() {
-            if records
+        if let Ok(mut records) = self.records.lock()
+            && records
                 .get(key)
                 .is_some_and(|r| matches!(r.state, RecordState::InFlight))
-            {
-                records.remove(key);
-            }
+        {
+            records.remove(key);
         }
     }
 }

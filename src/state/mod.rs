@@ -89,7 +89,7 @@ pub enum State {
     /// One node.
     Memory(memory::MemoryState),
     /// Shared by replicas.
-    Redis(redis::RedisState),
+    Redis(Box<redis::RedisState>),
 }
 
 /// How to build the state.
@@ -111,7 +111,7 @@ impl State {
     /// Builds the backend (Redis connects lazily and reconnects by itself).
     pub fn new(settings: &StateSettings) -> Result<Arc<Self>, String> {
         Ok(Arc::new(match &settings.redis_url {
-            Some(url) => Self::Redis(redis::RedisState::new(url, settings)?),
+            Some(url) => Self::Redis(Box::new(redis::RedisState::new(url, settings)?)),
             None => Self::Memory(memory::MemoryState::new(settings)),
         }))
     }
@@ -132,8 +132,11 @@ impl State {
         };
         if decision == RateDecision::FailedOpen {
             let n = self.health().rate_fail_open.fetch_add(1, Ordering::Relaxed);
-            if n % 1000 == 0 {
-                tracing::warn!(failed_open = n + 1, "rate-limit backend unreachable; allowing (fail open)");
+            if n.is_multiple_of(1000) {
+                tracing::warn!(
+                    failed_open = n + 1,
+                    "rate-limit backend unreachable; allowing (fail open)"
+                );
             }
         }
         decision
@@ -146,16 +149,27 @@ impl State {
             Self::Redis(r) => r.begin(key, fingerprint).await,
         };
         if begin == Begin::Unavailable {
-            let n = self.health().idempotency_unavailable.fetch_add(1, Ordering::Relaxed);
-            if n % 1000 == 0 {
-                tracing::error!(refused = n + 1, "idempotency backend unreachable; refusing idempotent requests (fail closed)");
+            let n = self
+                .health()
+                .idempotency_unavailable
+                .fetch_add(1, Ordering::Relaxed);
+            if n.is_multiple_of(1000) {
+                tracing::error!(
+                    refused = n + 1,
+                    "idempotency backend unreachable; refusing idempotent requests (fail closed)"
+                );
             }
         }
         begin
     }
 
     /// Stores the response of a fresh request (`None`: too large to keep).
-    pub async fn complete(&self, key: &IdemKey, fingerprint: &str, response: Option<StoredResponse>) {
+    pub async fn complete(
+        &self,
+        key: &IdemKey,
+        fingerprint: &str,
+        response: Option<StoredResponse>,
+    ) {
         match self {
             Self::Memory(m) => m.complete(key, fingerprint, response),
             Self::Redis(r) => r.complete(key, fingerprint, response).await,

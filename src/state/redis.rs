@@ -112,14 +112,21 @@ impl RedisState {
         for _ in 0..2 {
             let mut set = redis::cmd("SET");
             set.arg(&key.0).arg(&marker).arg("NX").arg("PX").arg(ttl_ms);
-            match tokio::time::timeout(CALL_TIMEOUT, set.query_async::<Option<String>>(&mut conn)).await {
+            match tokio::time::timeout(CALL_TIMEOUT, set.query_async::<Option<String>>(&mut conn))
+                .await
+            {
                 Ok(Ok(Some(_))) => return Begin::Fresh,
                 Ok(Ok(None)) => {}
                 Ok(Err(_)) | Err(_) => return Begin::Unavailable,
             }
             let mut get = redis::cmd("GET");
             get.arg(&key.0);
-            let value = match tokio::time::timeout(CALL_TIMEOUT, get.query_async::<Option<String>>(&mut conn)).await {
+            let value = match tokio::time::timeout(
+                CALL_TIMEOUT,
+                get.query_async::<Option<String>>(&mut conn),
+            )
+            .await
+            {
                 Ok(Ok(Some(v))) => v,
                 // Expired between SET and GET: try to take it again.
                 Ok(Ok(None)) => continue,
@@ -130,8 +137,15 @@ impl RedisState {
         Begin::Unavailable
     }
 
-    pub(super) async fn complete(&self, key: &IdemKey, fingerprint: &str, rsp: Option<StoredResponse>) {
-        let Some(mut conn) = self.conn().await else { return };
+    pub(super) async fn complete(
+        &self,
+        key: &IdemKey,
+        fingerprint: &str,
+        rsp: Option<StoredResponse>,
+    ) {
+        let Some(mut conn) = self.conn().await else {
+            return;
+        };
         let stored = rsp
             .and_then(|r| serde_json::to_string(&r).ok())
             .unwrap_or_default();
@@ -148,7 +162,9 @@ impl RedisState {
     }
 
     pub(super) async fn abort(&self, key: &IdemKey, fingerprint: &str) {
-        let Some(mut conn) = self.conn().await else { return };
+        let Some(mut conn) = self.conn().await else {
+            return;
+        };
         let mut invocation = self.abort.key(&key.0);
         invocation.arg(format!("I:{fingerprint}"));
         let _ = tokio::time::timeout(CALL_TIMEOUT, invocation.invoke_async::<i64>(&mut conn)).await;
@@ -158,7 +174,11 @@ impl RedisState {
 /// What a stored value says about a request with `fingerprint`.
 fn classify(value: &str, fingerprint: &str) -> Begin {
     if let Some(fp) = value.strip_prefix("I:") {
-        return if fp == fingerprint { Begin::InFlight } else { Begin::Reused };
+        return if fp == fingerprint {
+            Begin::InFlight
+        } else {
+            Begin::Reused
+        };
     }
     let Some(rest) = value.strip_prefix("D:") else {
         return Begin::Unavailable;

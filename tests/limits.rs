@@ -1,0 +1,366 @@
+//! Rate limits and idempotent requests, on one node (memory) and across two gateway
+//! processes sharing a real `redis-server`.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use support::*;
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("kwanus-limits-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+/// The fixture with `idempotency = "optional"` on the slow and down routes.
+fn fixture() -> String {
+    let slow = "name = \"slow\"\nmethod = \"GET\"\npath = \"/v1/slow/{ms}\"\npermission = \"reports:read\"\nupstream = \"api\"\n";
+    let down = "name = \"down\"\nmethod = \"GET\"\npath = \"/v1/down\"\npermission = \"reports:read\"\nupstream = \"down\"\n";
+    let text = FIXTURE
+        .replacen(slow, &format!("{slow}idempotency = \"optional\"\n"), 1)
+        .replacen(down, &format!("{down}idempotency = \"optional\"\n"), 1);
+    assert_ne!(text, FIXTURE, "fixture shape changed");
+    text
+}
+
+fn with_tier1_rate(text: &str, rate: &str) -> String {
+    format!("{text}\n[tiers.1]\n{rate}\n")
+}
+
+#[tokio::test]
+async fn tier_rates_limit_with_429_and_ratelimit_headers() {
+    let gw = Gateway::start_with(&with_tier1_rate(
+        &fixture(),
+        "rate_per_second = 2\nburst = 3",
+    ))
+    .await;
+    for _ in 0..3 {
+        let r = gw.get("/v1/reports/1", ACME).await;
+        assert_eq!(r.status, 200);
+        assert_eq!(
+            r.header("ratelimit-policy").as_deref(),
+            Some("\"partner\";q=3;w=2")
+        );
+        assert!(
+            r.header("ratelimit")
+                .is_some_and(|v| v.starts_with("\"partner\";r="))
+        );
+    }
+    let r = gw.get("/v1/reports/1", ACME).await;
+    assert_eq!((r.status.as_u16(), r.code()), (429, "rate_limited".into()));
+    let retry: u64 = r
+        .header("retry-after")
+        .expect("Retry-After")
+        .parse()
+        .expect("seconds");
+    assert!(retry >= 1);
+    assert!(r.header("ratelimit").is_some_and(|v| v.contains("r=0")));
+    // Denied requests consume nothing: hammering while limited does not push the next slot out.
+    for _ in 0..20 {
+        assert_eq!(gw.get("/v1/reports/1", ACME).await.status, 429);
+    }
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        gw.get("/v1/reports/1", ACME).await.status,
+        200,
+        "one slot back after 1/rate"
+    );
+    assert_eq!(gw.upstream.seen().len(), 4);
+    // Partners of other tiers are not limited by tier 1's rate; outcomes carry the code.
+    assert_eq!(gw.get("/v1/reports/1", GLOBEX).await.status, 200);
+    let limited = gw
+        .outcomes
+        .all()
+        .iter()
+        .filter(|o| o.code == Some("rate_limited"))
+        .count();
+    assert_eq!(limited, 21);
+}
+
+#[tokio::test]
+async fn a_partner_override_beats_its_tier() {
+    let text = with_tier1_rate(&fixture(), "rate_per_second = 100\nburst = 100").replacen(
+        "id = \"acme\"\ntier = 1\nstage = \"active\"\n",
+        "id = \"acme\"\ntier = 1\nstage = \"active\"\nrate_per_second = 0.5\nburst = 1\n",
+        1,
+    );
+    let gw = Gateway::start_with(&text).await;
+    assert_eq!(gw.get("/v1/reports/1", ACME).await.status, 200);
+    assert_eq!(gw.get("/v1/reports/1", ACME).await.status, 429);
+    assert_eq!(
+        gw.get("/v1/reports/1", OLDCO).await.code(),
+        "partner_revoked",
+        "tier rate left for others"
+    );
+}
+
+async fn post_run(gw: &Gateway, key: &str, body: &str) -> Reply {
+    gw.send(
+        "POST",
+        "/v1/workflows/nightly/runs",
+        &[("x-api-key", GLOBEX), ("idempotency-key", key)],
+        body,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn idempotent_requests_replay_refuse_reuse_and_conflict() {
+    let gw = Gateway::start_with(&fixture()).await;
+    let first = post_run(&gw, "run-1", "{\"n\":1}").await;
+    assert_eq!(first.status, 200);
+    assert_eq!(first.header("idempotent-replayed"), None);
+    let again = post_run(&gw, "run-1", "{\"n\":1}").await;
+    assert_eq!(again.status, 200);
+    assert_eq!(again.header("idempotent-replayed").as_deref(), Some("true"));
+    assert_eq!(again.body, first.body);
+    assert_eq!(again.header("content-type"), first.header("content-type"));
+    assert_eq!(
+        gw.upstream.seen().len(),
+        1,
+        "a replay never reaches the upstream"
+    );
+
+    let reused = post_run(&gw, "run-1", "{\"n\":2}").await;
+    assert_eq!(
+        (reused.status.as_u16(), reused.code()),
+        (422, "idempotency_key_reused".into())
+    );
+    assert_eq!(gw.upstream.seen().len(), 1);
+
+    // In flight: a second request with the key while the first waits on the upstream.
+    let addr = gw.app.addr();
+    let first = tokio::spawn(async move {
+        let req = format!(
+            "GET /v1/slow/400 HTTP/1.1\r\nHost: gw\r\nX-Api-Key: {ACME}\r\nIdempotency-Key: slow-1\r\nConnection: close\r\n\r\n"
+        );
+        raw(addr, req.as_bytes()).await
+    });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let r = gw
+        .send(
+            "GET",
+            "/v1/slow/400",
+            &[("x-api-key", ACME), ("idempotency-key", "slow-1")],
+            "",
+        )
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.code()),
+        (409, "idempotency_conflict".into())
+    );
+    assert_eq!(first.await.expect("join").status(), 200);
+    let r = gw
+        .send(
+            "GET",
+            "/v1/slow/400",
+            &[("x-api-key", ACME), ("idempotency-key", "slow-1")],
+            "",
+        )
+        .await;
+    assert_eq!(r.header("idempotent-replayed").as_deref(), Some("true"));
+
+    // Gateway-made 5xx are not stored: the retry runs again.
+    for _ in 0..2 {
+        let r = gw
+            .send(
+                "GET",
+                "/v1/down",
+                &[("x-api-key", ACME), ("idempotency-key", "down-1")],
+                "",
+            )
+            .await;
+        assert_eq!(r.status, 502);
+    }
+
+    // The outcomes (and so the audit trail) carry the key and whether it was a replay.
+    let o = gw.outcomes.all();
+    assert_eq!(o[0].idempotency_key.as_deref(), Some("run-1"));
+    assert!(!o[0].replayed && o[1].replayed);
+    assert_eq!(o[1].reason, "idempotent_replay");
+    assert_eq!(o[1].upstream, None);
+}
+
+/// A `redis-server` on a free loopback port, stopped on drop.
+struct Redis {
+    child: Child,
+    port: u16,
+}
+
+impl Redis {
+    #[expect(clippy::zombie_processes, reason = "Drop kills and waits for it")]
+    async fn start(dir: &Path) -> Self {
+        let port = closed_port().await.port();
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .arg("--dir")
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server (apt-get install redis-server; .ci/run does it)");
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return Self { child, port };
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("redis-server did not start");
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Two gateway processes on one Redis, in front of one upstream.
+async fn replicas(dir: &Path, redis: &Redis, extra: &str) -> (Upstream, Served, Served) {
+    let upstream = Upstream::start().await;
+    let text = format!(
+        "{}\n[state]\nbackend = \"redis\"\nredis_url = \"{}\"\n{extra}",
+        fixture(),
+        redis.url()
+    );
+    let config = dir.join("gateway.toml");
+    std::fs::write(&config, render(&text, &upstream, closed_port().await)).expect("config");
+    let a = Served::start(&config);
+    let b = Served::start(&config);
+    (upstream, a, b)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_share_one_rate_within_five_percent() {
+    let dir = temp_dir("redis-rate");
+    let redis = Redis::start(&dir).await;
+    let (_upstream, a, b) = replicas(
+        &dir,
+        &redis,
+        "[tiers.2]\nrate_per_second = 40\nburst = 10\n",
+    )
+    .await;
+    let targets: [SocketAddr; 2] = [a.addr, b.addr];
+    let started = tokio::time::Instant::now();
+    let window = Duration::from_secs(3);
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let addr = targets[i % 2];
+        tasks.push(tokio::spawn(async move {
+            let mut ok = 0u32;
+            while started.elapsed() < window {
+                if raw(addr, &raw_get("/v1/reports/1", GLOBEX)).await.status() == 200 {
+                    ok += 1;
+                }
+            }
+            ok
+        }));
+    }
+    let mut accepted = 0;
+    for t in tasks {
+        accepted += t.await.expect("join");
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let expected = 10.0 + 40.0 * elapsed;
+    let error = (f64::from(accepted) - expected).abs() / expected;
+    assert!(
+        error <= 0.05,
+        "accepted {accepted}, expected {expected:.0} over {elapsed:.2}s"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_on_one_replica_is_replayed_on_the_other() {
+    let dir = temp_dir("redis-replay");
+    let redis = Redis::start(&dir).await;
+    let (upstream, a, b) = replicas(&dir, &redis, "").await;
+    let req = |addr: SocketAddr, key: &str| {
+        let body = "{\"n\":1}";
+        let text = format!(
+            "POST /v1/workflows/nightly/runs HTTP/1.1\r\nHost: gw\r\nX-Api-Key: {GLOBEX}\r\nIdempotency-Key: {key}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        async move { raw(addr, text.as_bytes()).await }
+    };
+    let first = req(a.addr, "cross-1").await;
+    assert_eq!(first.status(), 200, "{}", first.text);
+    let second = req(b.addr, "cross-1").await;
+    assert_eq!(second.status(), 200, "{}", second.text);
+    assert!(
+        second
+            .text
+            .to_ascii_lowercase()
+            .contains("idempotent-replayed: true"),
+        "{}",
+        second.text
+    );
+    assert_eq!(upstream.seen().len(), 1, "the upstream saw it once");
+
+    // Two concurrent first requests with one key, one on each replica: exactly one forwarded.
+    let slow = |addr: SocketAddr| async move {
+        let text = format!(
+            "GET /v1/slow/500 HTTP/1.1\r\nHost: gw\r\nX-Api-Key: {ACME}\r\nIdempotency-Key: race-1\r\nConnection: close\r\n\r\n"
+        );
+        raw(addr, text.as_bytes()).await.status()
+    };
+    let (x, y) = tokio::join!(slow(a.addr), slow(b.addr));
+    let mut statuses = [x, y];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 409]);
+    let slow_seen = upstream
+        .seen()
+        .iter()
+        .filter(|s| s.target.starts_with("/v1/slow/"))
+        .count();
+    assert_eq!(slow_seen, 1);
+}
+
+#[tokio::test]
+async fn redis_down_fails_open_for_rates_and_closed_for_idempotency() {
+    let text = format!(
+        "{}\n[state]\nbackend = \"redis\"\nredis_url = \"redis://127.0.0.1:{}/0\"\n",
+        with_tier1_rate(&fixture(), "rate_per_second = 1\nburst = 1"),
+        closed_port().await.port()
+    );
+    let gw = Gateway::start_with(&text).await;
+    for _ in 0..3 {
+        assert_eq!(
+            gw.get("/v1/reports/1", ACME).await.status,
+            200,
+            "rate limits fail open"
+        );
+    }
+    let r = post_run(&gw, "k-1", "{}").await;
+    assert_eq!(
+        (r.status.as_u16(), r.code()),
+        (503, "state_unavailable".into())
+    );
+    assert!(
+        gw.upstream
+            .seen()
+            .iter()
+            .all(|s| !s.target.contains("workflows"))
+    );
+}
