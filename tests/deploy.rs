@@ -179,7 +179,10 @@ fn manifests_parse_and_wire_probes_to_the_admin_port() {
         let docs = yaml_docs(path.to_str().expect("utf-8"));
         for d in &docs {
             kinds.insert(d["kind"].as_str().unwrap_or("?").to_owned());
-            if d["kind"] == "Deployment" {
+            if d["kind"] == "Deployment" && d["metadata"]["name"] == "kwanus-redis" {
+                kinds.insert("RedisDeployment".to_owned());
+            }
+            if d["kind"] == "Deployment" && d["metadata"]["name"] == "kwanus-gateway" {
                 let c = &d["spec"]["template"]["spec"]["containers"][0];
                 assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz");
                 assert_eq!(c["readinessProbe"]["httpGet"]["port"], "admin");
@@ -197,6 +200,7 @@ fn manifests_parse_and_wire_probes_to_the_admin_port() {
         "HorizontalPodAutoscaler",
         "Kustomization",
         "PodDisruptionBudget",
+        "RedisDeployment",
         "Service",
     ] {
         assert!(kinds.contains(want), "no {want} in deploy/k8s: {kinds:?}");
