@@ -172,9 +172,11 @@ fn swap(shared: &Shared, path: &Path, metrics: &Metrics) -> Report {
         if new.audit.as_ref().map(|a| &a.dir) != old.audit.as_ref().map(|a| &a.dir) {
             tracing::warn!("audit settings changed; the audit trail keeps its settings until restart");
         }
-        tracing::info!(old_sha256 = %old.config_sha256, new_sha256 = %new.config_sha256, summary = %new.summary(), "configuration reloaded");
         metrics.config_loaded(Some(&old), &new);
+        let (new_sha256, summary) = (new.config_sha256.clone(), new.summary());
         shared.store(Arc::new(new));
+        // Logged once the new snapshot is in force.
+        tracing::info!(old_sha256 = %old.config_sha256, %new_sha256, %summary, "configuration reloaded");
         Reloaded::Swapped
     });
     Report {

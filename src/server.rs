@@ -21,6 +21,8 @@ use crate::state::State;
 /// What every connection task needs.
 #[derive(Clone)]
 struct Ctx {
+    /// Partner connections open now (checked against `limits.max_connections` at accept).
+    open: Arc<std::sync::atomic::AtomicUsize>,
     shared: Shared,
     sink: Arc<dyn OutcomeSink>,
     state: Arc<State>,
@@ -39,6 +41,7 @@ pub async fn run(
 ) {
     let graceful = GracefulShutdown::new();
     let ctx = Ctx {
+        open: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
         shared: shared.clone(),
         sink,
         state,
@@ -58,7 +61,15 @@ pub async fn run(
                 continue;
             }
         };
+        let max = shared.load().limits.max_connections;
+        if ctx.open.load(std::sync::atomic::Ordering::Relaxed) >= max {
+            // Shed the connection at once rather than let it queue behind the others.
+            tracing::debug!(client = %peer, max, "max_connections reached; closing");
+            drop(stream);
+            continue;
+        }
         let _ = stream.set_nodelay(true);
+        ctx.open.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         tokio::spawn(connection(ctx.clone(), stream, peer, graceful.watcher()));
     }
     drop(listener);
@@ -110,6 +121,7 @@ async fn connection(ctx: Ctx, stream: TcpStream, peer: std::net::SocketAddr, wat
         }
     }
     ctx.metrics.connection(-1.0);
+    ctx.open.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
 }
 
 async fn serve<S>(ctx: &Ctx, limits: &Limits, io: S, conn: ConnInfo, watcher: Watcher)

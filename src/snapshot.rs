@@ -92,6 +92,10 @@ pub struct Limits {
     pub upstream_connect_timeout: Duration,
     /// Time for an upstream's response head.
     pub upstream_timeout: Duration,
+    /// Longest pause between two pieces of a request body.
+    pub client_body_timeout: Duration,
+    /// Partner connections open at once.
+    pub max_connections: usize,
     /// HTTP/2 streams per connection.
     pub h2_max_concurrent_streams: u32,
     /// HTTP/2 largest frame.

@@ -13,7 +13,7 @@ pub mod query;
 
 pub use record::{ConfigEvent, Event, GENESIS, chain_hash, split_hash};
 pub use signing::{generate_pem, load_verifying_key};
-pub use verify::{Broken, Report, verify};
+pub use verify::{Broken, Report, verify, verify_bytes};
 pub use writer::{file_name, trail_files};
 
 use std::sync::Arc;

@@ -114,6 +114,19 @@ pub fn verify(paths: &[PathBuf], key: Option<&VerifyingKey>) -> Result<Report, B
     Ok(st.report)
 }
 
+/// Verifies trail bytes held in memory, as [`verify`] does for one file (used by the fuzzer).
+pub fn verify_bytes(data: &[u8], key: Option<&VerifyingKey>) -> Result<Report, Broken> {
+    let mut st = State {
+        key,
+        last_seq: None,
+        last_hash: GENESIS.to_owned(),
+        report: Report::default(),
+    };
+    st.lines(Path::new("<memory>"), data, true)?;
+    st.report.files = 1;
+    Ok(st.report)
+}
+
 // === impl State ===
 
 impl State<'_> {
@@ -124,7 +137,20 @@ impl State<'_> {
             why,
         };
         let f = File::open(path).map_err(|e| broken(0, e.to_string()))?;
-        let mut reader = BufReader::with_capacity(256 * 1024, f);
+        self.lines(path, BufReader::with_capacity(256 * 1024, f), last_file)
+    }
+
+    fn lines(
+        &mut self,
+        path: &Path,
+        mut reader: impl BufRead,
+        last_file: bool,
+    ) -> Result<(), Broken> {
+        let broken = |line: u64, why: String| Broken {
+            file: path.to_owned(),
+            line,
+            why,
+        };
         let mut buf = Vec::new();
         let mut n = 0u64;
         loop {

@@ -170,6 +170,12 @@ pub(crate) struct Limits {
     /// Time an upstream has to answer with a response head.
     #[serde(default = "default_upstream_timeout")]
     pub(crate) upstream_timeout: String,
+    /// Longest pause between two pieces of a request body.
+    #[serde(default = "default_body_timeout")]
+    pub(crate) client_body_timeout: String,
+    /// Partner connections open at once; more are closed at accept.
+    #[serde(default = "default_max_connections")]
+    pub(crate) max_connections: usize,
     /// HTTP/2: streams open at once per connection.
     #[serde(default = "default_h2_streams")]
     pub(crate) h2_max_concurrent_streams: u32,
@@ -315,6 +321,8 @@ impl Default for Limits {
             client_header_timeout: default_header_timeout(),
             upstream_connect_timeout: default_connect_timeout(),
             upstream_timeout: default_upstream_timeout(),
+            client_body_timeout: default_body_timeout(),
+            max_connections: default_max_connections(),
             h2_max_concurrent_streams: default_h2_streams(),
             h2_max_frame_size: default_h2_frame(),
             h2_max_pending_reset_streams: default_h2_resets(),
@@ -344,6 +352,12 @@ fn default_connect_timeout() -> String {
 }
 fn default_upstream_timeout() -> String {
     "30s".to_owned()
+}
+fn default_body_timeout() -> String {
+    "30s".to_owned()
+}
+fn default_max_connections() -> usize {
+    10_000
 }
 fn default_h2_streams() -> u32 {
     100

@@ -340,6 +340,8 @@ fn compile_limits(p: &mut Problems, l: file::Limits) -> Option<Limits> {
         client_header_timeout,
         upstream_connect_timeout,
         upstream_timeout,
+        client_body_timeout,
+        max_connections,
         h2_max_concurrent_streams,
         h2_max_frame_size,
         h2_max_pending_reset_streams,
@@ -368,6 +370,10 @@ fn compile_limits(p: &mut Problems, l: file::Limits) -> Option<Limits> {
         );
     }
     let ping = p.duration("limits.h2_keepalive_interval", &h2_keepalive_interval);
+    let body_timeout = p.duration("limits.client_body_timeout", &client_body_timeout);
+    if max_connections == 0 {
+        p.bad("limits.max_connections", "0", "must be at least 1");
+    }
     let ping_timeout = p.duration("limits.h2_keepalive_timeout", &h2_keepalive_timeout);
     if !(1024..=1024 * 1024).contains(&max_request_header_bytes) {
         p.bad(
@@ -385,6 +391,8 @@ fn compile_limits(p: &mut Problems, l: file::Limits) -> Option<Limits> {
         client_header_timeout: header?,
         upstream_connect_timeout: connect?,
         upstream_timeout: upstream?,
+        client_body_timeout: body_timeout?,
+        max_connections,
         h2_max_concurrent_streams,
         h2_max_frame_size,
         h2_max_pending_reset_streams,

@@ -179,6 +179,35 @@ mod properties {
         }
 
         #[test]
+        fn every_encoding_gets_the_same_forbidden_verdict(raw in path_strategy()) {
+            if let Ok(p) = normalize_path(&raw) {
+                let mut encoded = String::new();
+                let mut in_escape = 0;
+                for c in raw.chars() {
+                    if c == '%' {
+                        in_escape = 2;
+                        encoded.push(c);
+                    } else if in_escape > 0 {
+                        in_escape -= 1;
+                        encoded.push(c);
+                    } else if c.is_ascii_alphanumeric() || c == '.' {
+                        encoded.push_str(&format!("%{:02X}", c as u32));
+                    } else {
+                        encoded.push(c);
+                    }
+                }
+                let again = normalize_path(&encoded);
+                prop_assert_eq!(again.as_ref().map(NormalPath::as_str), Ok(p.as_str()));
+                for prefix in ["/internal", "/db"] {
+                    prop_assert_eq!(
+                        again.as_ref().map(|q| q.starts_with_ignore_case(prefix)),
+                        Ok(p.starts_with_ignore_case(prefix))
+                    );
+                }
+            }
+        }
+
+        #[test]
         fn never_panics(raw in "\\PC{0,40}") {
             let _ = normalize_path(&raw);
         }

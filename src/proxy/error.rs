@@ -34,6 +34,9 @@ pub enum GatewayError {
     /// The decision refused the request.
     #[error("denied: {0}")]
     Denied(Deny),
+    /// The client paused longer than `limits.client_body_timeout` while sending its body.
+    #[error("request body timeout")]
+    RequestTimeout,
     /// The body is larger than `limits.max_request_body_bytes`.
     #[error("payload too large")]
     PayloadTooLarge,
@@ -77,6 +80,7 @@ impl GatewayError {
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::Denied(d) => d.code(),
             Self::PayloadTooLarge => "payload_too_large",
+            Self::RequestTimeout => "request_timeout",
             Self::UpstreamUnavailable(_) => "upstream_unavailable",
             Self::UpstreamTimeout(_) => "upstream_timeout",
             Self::AuditUnavailable => "audit_unavailable",
@@ -99,6 +103,7 @@ impl GatewayError {
             Self::MethodNotAllowed { .. } => "no_route_for_method",
             Self::Denied(d) => d.reason(),
             Self::PayloadTooLarge => "body_bytes_limit",
+            Self::RequestTimeout => "client_body_timeout",
             Self::AuditUnavailable => "audit_not_writable",
             Self::RateLimited { .. } => "over_rate",
             Self::IdempotencyConflict(r) => r,
@@ -120,6 +125,7 @@ impl GatewayError {
             | Self::MethodNotAllowed { .. }
             | Self::Denied(_)
             | Self::PayloadTooLarge
+            | Self::RequestTimeout
             | Self::AuditUnavailable
             | Self::RateLimited { .. }
             | Self::IdempotencyConflict(_)

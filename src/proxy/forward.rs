@@ -5,9 +5,10 @@
 
 use std::error::Error as _;
 use std::fmt;
+use std::future::Future as _;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -56,12 +57,18 @@ pub struct UpstreamOptions {
 #[derive(Clone)]
 pub struct UpstreamClient(Client<HttpsConnector<HttpConnector>, CappedBody>);
 
-/// A request body that fails once it grows past its limit, and says so.
+/// A request body that fails once it grows past its limit or stalls, and says which.
 pub struct CappedBody {
     inner: Inner,
     remaining: u64,
-    tripped: Arc<AtomicBool>,
+    tripped: Arc<AtomicU8>,
+    idle: Duration,
+    stall: Option<Pin<Box<tokio::time::Sleep>>>,
 }
+
+/// Why a `CappedBody` failed.
+const TOO_LARGE: u8 = 1;
+const STALLED: u8 = 2;
 
 /// Streamed from the client, or already read (idempotent routes fingerprint the body).
 enum Inner {
@@ -95,6 +102,8 @@ pub(super) struct Outbound<'a> {
     pub max_body: u64,
     /// Time allowed for the response head.
     pub timeout: Duration,
+    /// Longest pause while reading the request body.
+    pub body_timeout: Duration,
 }
 
 // === impl Upstream ===
@@ -200,8 +209,8 @@ impl fmt::Debug for UpstreamClient {
 // === impl CappedBody ===
 
 impl CappedBody {
-    fn new(body: RequestBody, limit: u64) -> (Self, Arc<AtomicBool>) {
-        let tripped = Arc::new(AtomicBool::new(false));
+    fn new(body: RequestBody, limit: u64, idle: Duration) -> (Self, Arc<AtomicU8>) {
+        let tripped = Arc::new(AtomicU8::new(0));
         let inner = match body {
             RequestBody::Stream(s) => Inner::Stream(s),
             RequestBody::Buffered(b) => Inner::Full((!b.is_empty()).then_some(b)),
@@ -210,6 +219,8 @@ impl CappedBody {
             inner,
             remaining: limit,
             tripped: tripped.clone(),
+            idle,
+            stall: None,
         };
         (body, tripped)
     }
@@ -231,12 +242,24 @@ impl HttpBody for CappedBody {
             Poll::Ready(Some(Ok(frame))) => frame,
             Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e.into()))),
             Poll::Ready(None) => return Poll::Ready(None),
-            Poll::Pending => return Poll::Pending,
+            Poll::Pending => {
+                // A client that stops sending mid-body is cut off after `idle`.
+                let idle = self.idle;
+                let stall = self
+                    .stall
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(idle)));
+                if stall.as_mut().poll(cx).is_ready() {
+                    self.tripped.store(STALLED, Ordering::Relaxed);
+                    return Poll::Ready(Some(Err(Box::new(BodyTooLarge))));
+                }
+                return Poll::Pending;
+            }
         };
+        self.stall = None;
         if let Some(data) = frame.data_ref() {
             let len = data.len() as u64;
             if len > self.remaining {
-                self.tripped.store(true, Ordering::Relaxed);
+                self.tripped.store(TOO_LARGE, Ordering::Relaxed);
                 return Poll::Ready(Some(Err(Box::new(BodyTooLarge))));
             }
             self.remaining -= len;
@@ -276,15 +299,17 @@ pub(super) async fn send(
     }
     let uri = out.upstream.uri(out.path, parts.uri.query())?;
     headers::to_upstream(&mut parts.headers, &out.forwarding);
-    let (body, tripped) = CappedBody::new(body, out.max_body);
+    let (body, tripped) = CappedBody::new(body, out.max_body, out.body_timeout);
     let mut req = Request::new(body);
     *req.method_mut() = parts.method;
     *req.uri_mut() = uri;
     *req.headers_mut() = parts.headers;
 
     let result = tokio::time::timeout(out.timeout, out.upstream.client.0.request(req)).await;
-    if tripped.load(Ordering::Relaxed) {
-        return Err(GatewayError::PayloadTooLarge);
+    match tripped.load(Ordering::Relaxed) {
+        TOO_LARGE => return Err(GatewayError::PayloadTooLarge),
+        STALLED => return Err(GatewayError::RequestTimeout),
+        _ => {}
     }
     let rsp = match result {
         Err(_elapsed) => return Err(GatewayError::UpstreamTimeout("upstream_response_timeout")),

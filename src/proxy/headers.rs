@@ -12,9 +12,9 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use crate::auth::{API_KEY_HEADER, CredentialSource};
 use crate::policy::Permit;
 
-/// Headers that describe one connection, never the message (RFC 9110 §7.6.1), plus
-/// `Expect`, which the gateway answers itself.
-const HOP_BY_HOP: [&str; 10] = [
+/// Headers that describe one connection, never the message (RFC 9110 §7.6.1, and
+/// `HTTP2-Settings` of an h2c upgrade), plus `Expect`, which the gateway answers itself.
+const HOP_BY_HOP: [&str; 11] = [
     "connection",
     "keep-alive",
     "proxy-connection",
@@ -25,6 +25,7 @@ const HOP_BY_HOP: [&str; 10] = [
     "transfer-encoding",
     "upgrade",
     "expect",
+    "http2-settings",
 ];
 
 /// Forwarding headers a client could forge; the gateway sets its own.

@@ -224,6 +224,7 @@ impl GatewayService {
             },
             max_body: snap.limits.max_request_body_bytes,
             timeout: snap.limits.upstream_timeout,
+            body_timeout: snap.limits.client_body_timeout,
         };
         let key = match (route.idempotency, idempotency_key) {
             (Idempotency::None, _) | (_, None) => {
@@ -238,7 +239,12 @@ impl GatewayService {
 
         // Idempotent: fingerprint (method, target, body SHA-256), then forward at most once.
         ex.outcome.idempotency_key = Some(truncate(&key, 256));
-        let body = idempotency::read_body(body, snap.limits.max_request_body_bytes).await?;
+        let body = tokio::time::timeout(
+            snap.limits.client_body_timeout * 4,
+            idempotency::read_body(body, snap.limits.max_request_body_bytes),
+        )
+        .await
+        .map_err(|_| GatewayError::RequestTimeout)??;
         let fingerprint = crate::state::fingerprint(method.as_str(), &target, &body);
         let record = idempotency::record_key(&principal.partner.id, &route.name, &key);
         match self.state.begin(&record, &fingerprint).await {

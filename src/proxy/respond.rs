@@ -43,6 +43,7 @@ pub(super) fn status(e: &GatewayError) -> StatusCode {
             | Deny::OutOfScope { .. },
         ) => StatusCode::FORBIDDEN,
         GatewayError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        GatewayError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
         GatewayError::UpstreamUnavailable(_) => StatusCode::BAD_GATEWAY,
         GatewayError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
         GatewayError::AuditUnavailable | GatewayError::StateUnavailable => {
@@ -72,6 +73,7 @@ fn detail(e: &GatewayError, route: Option<&str>) -> String {
         }
         GatewayError::Denied(d) => d.to_string(),
         GatewayError::PayloadTooLarge => "the request body is larger than allowed".into(),
+        GatewayError::RequestTimeout => "the request body arrived too slowly".into(),
         GatewayError::UpstreamUnavailable(_) => "the upstream service is unavailable".into(),
         GatewayError::UpstreamTimeout(_) => "the upstream service did not answer in time".into(),
         GatewayError::AuditUnavailable => {
@@ -144,6 +146,7 @@ pub(crate) fn error(e: &GatewayError, request_id: &str, route: Option<&str>) -> 
         | GatewayError::RouteNotFound
         | GatewayError::Denied(_)
         | GatewayError::PayloadTooLarge
+        | GatewayError::RequestTimeout
         | GatewayError::IdempotencyKeyReused
         | GatewayError::UpstreamTimeout(_) => {}
     }
