@@ -26,6 +26,9 @@ pub struct Cli {
     /// Log level or filter (e.g. `debug`, `info,kwanus_gateway::access=warn`); overrides RUST_LOG.
     #[arg(long, global = true)]
     log_level: Option<String>,
+    /// Worker threads of the runtime (default: one per CPU).
+    #[arg(long, global = true, env = "KWANUS_GATEWAY_WORKERS")]
+    workers: Option<usize>,
     #[command(subcommand)]
     command: Command,
 }
@@ -142,8 +145,8 @@ pub fn main() -> ExitCode {
         } => audit_keygen(&path),
         Command::Keygen { .. } => ExitCode::from(EX_USAGE),
         Command::Audit { command } => audit(command),
-        Command::Serve { config, no_watch } => run_async(serve(config, !no_watch)),
-        Command::Demo { listen } => run_async(demo(listen)),
+        Command::Serve { config, no_watch } => run_async(cli.workers, serve(config, !no_watch)),
+        Command::Demo { listen } => run_async(cli.workers, demo(listen)),
     }
 }
 
@@ -162,11 +165,12 @@ fn init_logging(format: LogFormat, level: Option<&str>) {
     }
 }
 
-fn run_async(fut: impl Future<Output = ExitCode>) -> ExitCode {
-    match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+fn run_async(workers: Option<usize>, fut: impl Future<Output = ExitCode>) -> ExitCode {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = workers.filter(|n| *n > 0) {
+        builder.worker_threads(n);
+    }
+    match builder.enable_all().build() {
         Ok(rt) => rt.block_on(fut),
         Err(e) => {
             eprintln!("cannot start the runtime: {e}");
