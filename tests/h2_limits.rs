@@ -9,9 +9,31 @@ use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("kwanus-h2-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+/// A gateway with an audit trail, so each attack can be shown to leave it verifiable.
+async fn audited(dir: &std::path::Path) -> Gateway {
+    Gateway::start_with(&format!(
+        "{FIXTURE}\n[audit]\ndir = {:?}\n",
+        dir.join("trail").display().to_string()
+    ))
+    .await
+}
+
+async fn trail_verifies(gw: Gateway, dir: &std::path::Path) {
+    gw.app.shutdown().await;
+    kwanus_gateway::audit::verify(&[dir.join("trail")], None).unwrap_or_else(|b| panic!("{b}"));
+}
+
 #[tokio::test]
 async fn rapid_reset_is_cut_off_with_goaway() {
-    let gw = Gateway::start().await;
+    let dir = temp_dir("reset");
+    let gw = audited(&dir).await;
     let tcp = TcpStream::connect(gw.app.addr()).await.expect("connect");
     let (mut client, conn) = h2::client::handshake(tcp).await.expect("h2c handshake");
     let conn = tokio::spawn(conn);
@@ -60,7 +82,8 @@ fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
 
 #[tokio::test]
 async fn a_continuation_flood_is_cut_off() {
-    let gw = Gateway::start().await;
+    let dir = temp_dir("continuation");
+    let gw = audited(&dir).await;
     let mut tcp = TcpStream::connect(gw.app.addr()).await.expect("connect");
     let mut out = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
     out.extend(frame(0x4, 0, 0, &[])); // SETTINGS
@@ -108,6 +131,71 @@ async fn a_continuation_flood_is_cut_off() {
     }
     assert!(goaway, "no GOAWAY after {sent} bytes of CONTINUATION");
     assert!(gw.upstream.seen().is_empty());
+    trail_verifies(gw, &dir).await;
+}
+
+/// A HEADERS frame (END_STREAM | END_HEADERS) for `GET /v1/slow/300` with an API key,
+/// HPACK-encoded with literal fields only.
+fn get_slow(stream: u32) -> Vec<u8> {
+    let mut block = vec![0x82, 0x86]; // :method GET, :scheme http
+    let mut literal = |name: &str, value: &str| {
+        block.push(0x00);
+        block.push(name.len() as u8);
+        block.extend_from_slice(name.as_bytes());
+        block.push(value.len() as u8);
+        block.extend_from_slice(value.as_bytes());
+    };
+    literal(":path", "/v1/slow/300");
+    literal(":authority", "gw");
+    literal("x-api-key", ACME);
+    frame(0x1, 0x5, stream, &block)
+}
+
+#[tokio::test]
+async fn a_stream_flood_past_the_limit_is_refused() {
+    let dir = temp_dir("streams");
+    let gw = audited(&dir).await;
+    let mut tcp = TcpStream::connect(gw.app.addr()).await.expect("connect");
+    let mut out = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    out.extend(frame(0x4, 0, 0, &[]));
+    // 300 streams at once against SETTINGS_MAX_CONCURRENT_STREAMS = 100.
+    for i in 0..300u32 {
+        out.extend(get_slow(1 + 2 * i));
+    }
+    tcp.write_all(&out).await.expect("write");
+    let mut seen = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    while let Ok(Ok(n)) = tokio::time::timeout_at(deadline, tcp.read(&mut buf)).await {
+        if n == 0 {
+            break;
+        }
+        seen.extend_from_slice(&buf[..n]);
+    }
+    // Count RST_STREAM (type 3) frames and GOAWAY (type 7) from the server.
+    let (mut resets, mut goaway, mut i) = (0, false, 0);
+    while i + 9 <= seen.len() {
+        let len = (usize::from(seen[i]) << 16)
+            | (usize::from(seen[i + 1]) << 8)
+            | usize::from(seen[i + 2]);
+        match seen[i + 3] {
+            0x3 => resets += 1,
+            0x7 => goaway = true,
+            _ => {}
+        }
+        i += 9 + len;
+    }
+    assert!(
+        resets >= 200 || goaway,
+        "{resets} streams refused, goaway {goaway}"
+    );
+    let reached = gw.upstream.seen().len();
+    assert!(
+        reached <= 200,
+        "{reached} of 300 streams reached the upstream"
+    );
+    drop(tcp);
+    trail_verifies(gw, &dir).await;
 }
 
 #[tokio::test]
