@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::time::{Duration, SystemTime};
 
 use ed25519_dalek::SigningKey;
@@ -23,6 +23,8 @@ const MAX_BATCH: usize = 4096;
 const BUFFERED_HIGH_WATER: usize = 256 * 1024;
 /// How often retention runs besides start-up and rotation.
 const RETENTION_EVERY: Duration = Duration::from_secs(3600);
+/// How often the buffered writer looks for new records.
+const BUFFERED_TICK: Duration = Duration::from_millis(2);
 /// How often a failing writer retries on its own.
 const RETRY_EVERY: Duration = Duration::from_millis(200);
 
@@ -129,10 +131,21 @@ impl Writer {
     pub(super) fn run(mut self, rx: Receiver<Msg>) {
         self.retain();
         loop {
-            let msg = match rx.recv_timeout(self.next_wake()) {
-                Ok(msg) => Some(msg),
-                Err(RecvTimeoutError::Timeout) => None,
-                Err(RecvTimeoutError::Disconnected) => break,
+            let msg = if self.strict() {
+                match rx.recv_timeout(self.next_wake()) {
+                    Ok(msg) => Some(msg),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+            } else {
+                // Buffered: poll on a short tick, so that a request handing over its record
+                // never has to wake this thread (a futex call per request otherwise).
+                std::thread::sleep(BUFFERED_TICK.min(self.settings.flush_interval));
+                match rx.try_recv() {
+                    Ok(msg) => Some(msg),
+                    Err(TryRecvError::Empty) => None,
+                    Err(TryRecvError::Disconnected) => break,
+                }
             };
             let mut stop = None;
             if let Some(msg) = msg {
