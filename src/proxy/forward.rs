@@ -89,6 +89,11 @@ pub(super) enum RequestBody {
 #[error("request body exceeds the configured limit")]
 pub struct BodyTooLarge;
 
+/// The error a `CappedBody` yields when the client stops sending mid-body.
+#[derive(Debug, thiserror::Error)]
+#[error("request body stalled past the configured timeout")]
+pub struct BodyStalled;
+
 /// What forwarding needs besides the request.
 #[derive(Debug)]
 pub(super) struct Outbound<'a> {
@@ -250,7 +255,7 @@ impl HttpBody for CappedBody {
                     .get_or_insert_with(|| Box::pin(tokio::time::sleep(idle)));
                 if stall.as_mut().poll(cx).is_ready() {
                     self.tripped.store(STALLED, Ordering::Relaxed);
-                    return Poll::Ready(Some(Err(Box::new(BodyTooLarge))));
+                    return Poll::Ready(Some(Err(Box::new(BodyStalled))));
                 }
                 return Poll::Pending;
             }

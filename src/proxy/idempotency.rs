@@ -119,7 +119,7 @@ impl http_body::Body for Failed {
 /// A stored response, replayed with `Idempotent-Replayed: true`.
 pub(super) fn replay(stored: &StoredResponse) -> Response<Body> {
     let mut rsp = Response::new(
-        Full::new(crate::state::body(stored))
+        Full::new(Bytes::from(stored.body.clone()))
             .map_err(|e| match e {})
             .boxed_unsync(),
     );

@@ -10,7 +10,9 @@ mod idempotency;
 mod respond;
 
 pub use error::GatewayError;
-pub use forward::{BodyTooLarge, CappedBody, Upstream, UpstreamClient, UpstreamOptions};
+pub use forward::{
+    BodyStalled, BodyTooLarge, CappedBody, Upstream, UpstreamClient, UpstreamOptions,
+};
 pub use headers::REQUEST_ID;
 pub use respond::PROBLEM_JSON;
 
@@ -206,11 +208,6 @@ impl GatewayService {
             identity_assertion(signer, &permit, &upstream.name, &ex.outcome.request_id)
         });
         let idempotency_key = idempotency::key_of(&parts.headers)?;
-        let method = parts.method.clone();
-        let target = match parts.uri.query() {
-            Some(q) => format!("{path}?{q}"),
-            None => path.to_string(),
-        };
         let out = forward::Outbound {
             upstream,
             path: &path,
@@ -239,13 +236,17 @@ impl GatewayService {
 
         // Idempotent: fingerprint (method, target, body SHA-256), then forward at most once.
         ex.outcome.idempotency_key = Some(truncate(&key, 256));
+        let target = match parts.uri.query() {
+            Some(q) => format!("{path}?{q}"),
+            None => path.to_string(),
+        };
         let body = tokio::time::timeout(
             snap.limits.client_body_timeout * 4,
             idempotency::read_body(body, snap.limits.max_request_body_bytes),
         )
         .await
         .map_err(|_| GatewayError::RequestTimeout)??;
-        let fingerprint = crate::state::fingerprint(method.as_str(), &target, &body);
+        let fingerprint = crate::state::fingerprint(parts.method.as_str(), &target, &body);
         let record = idempotency::record_key(&principal.partner.id, &route.name, &key);
         match self.state.begin(&record, &fingerprint).await {
             Begin::Fresh => {}

@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 /// A partner's rate: sustained requests per second and burst.
@@ -210,11 +209,6 @@ pub const STORED_HEADERS: [&str; 5] = [
     "etag",
     "cache-control",
 ];
-
-/// Turns a stored response back into bytes for a replay.
-pub fn body(r: &StoredResponse) -> Bytes {
-    Bytes::from(r.body.clone())
-}
 
 mod b64 {
     use base64::Engine as _;
