@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
 
 use crate::admin::{self, AdminState};
 use crate::audit::{AuditError, AuditSink, ConfigEvent, Event};
@@ -27,7 +26,7 @@ pub struct App {
     metrics: Arc<Metrics>,
     reloader: Arc<Reloader>,
     trigger: Trigger,
-    server: JoinHandle<()>,
+    workers: crate::server::Workers,
     _watcher: Option<notify::RecommendedWatcher>,
 }
 
@@ -40,6 +39,8 @@ pub struct Options {
     pub watch_config: bool,
     /// A partner listener bound already (else `server.listen` is bound).
     pub listener: Option<TcpListener>,
+    /// Partner worker threads (default: one per CPU).
+    pub workers: Option<usize>,
 }
 
 /// Why the gateway could not start.
@@ -53,6 +54,9 @@ pub enum StartError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The partner worker threads could not be started.
+    #[error("cannot start the partner workers: {0}")]
+    Workers(std::io::Error),
     /// The audit trail could not be opened.
     #[error(transparent)]
     Audit(#[from] AuditError),
@@ -81,10 +85,10 @@ impl App {
     ) -> Result<Self, StartError> {
         let bind = |what| move |source| StartError::Bind { what, source };
         let listener = match opts.listener {
-            Some(l) => l,
-            None => TcpListener::bind(snapshot.server.listen)
-                .await
-                .map_err(bind("the partner"))?,
+            Some(l) => l.into_std().map_err(bind("the partner"))?,
+            None => {
+                std::net::TcpListener::bind(snapshot.server.listen).map_err(bind("the partner"))?
+            }
         };
         let addr = listener.local_addr().map_err(bind("the partner"))?;
         let admin_listener = match &snapshot.admin {
@@ -142,14 +146,15 @@ impl App {
             });
             tokio::spawn(admin::run(l, state, signal.clone()));
         }
-        let server = tokio::spawn(crate::server::run(
-            listener,
-            shared.clone(),
+        let ctx = crate::server::Ctx {
+            shared: shared.clone(),
             sink,
             state,
-            metrics.clone(),
-            signal,
-        ));
+            metrics: metrics.clone(),
+        };
+        let workers = opts.workers.unwrap_or_else(crate::server::default_workers);
+        let workers =
+            crate::server::spawn(workers, listener, ctx, &signal).map_err(StartError::Workers)?;
         Ok(Self {
             addr,
             admin_addr,
@@ -158,7 +163,7 @@ impl App {
             metrics,
             reloader,
             trigger,
-            server,
+            workers,
             _watcher: watcher,
         })
     }
@@ -197,9 +202,7 @@ impl App {
     /// and syncs the audit trail.
     pub async fn shutdown(self) {
         self.trigger.fire();
-        if let Err(e) = self.server.await {
-            tracing::error!(error = %e, "server task failed");
-        }
+        self.workers.join().await;
         if let Some(a) = &self.audit {
             a.shutdown().await;
         }

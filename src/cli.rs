@@ -26,7 +26,7 @@ pub struct Cli {
     /// Log level or filter (e.g. `debug`, `info,kwanus_gateway::access=warn`); overrides RUST_LOG.
     #[arg(long, global = true)]
     log_level: Option<String>,
-    /// Worker threads of the runtime (default: one per CPU).
+    /// Partner worker threads, each with its own event loop (default: one per CPU).
     #[arg(long, global = true, env = "KWANUS_GATEWAY_WORKERS")]
     workers: Option<usize>,
     #[command(subcommand)]
@@ -145,8 +145,8 @@ pub fn main() -> ExitCode {
         } => audit_keygen(&path),
         Command::Keygen { .. } => ExitCode::from(EX_USAGE),
         Command::Audit { command } => audit(command),
-        Command::Serve { config, no_watch } => run_async(cli.workers, serve(config, !no_watch)),
-        Command::Demo { listen } => run_async(cli.workers, demo(listen)),
+        Command::Serve { config, no_watch } => run_async(serve(config, !no_watch, cli.workers)),
+        Command::Demo { listen } => run_async(demo(listen, cli.workers)),
     }
 }
 
@@ -165,12 +165,13 @@ fn init_logging(format: LogFormat, level: Option<&str>) {
     }
 }
 
-fn run_async(workers: Option<usize>, fut: impl Future<Output = ExitCode>) -> ExitCode {
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if let Some(n) = workers.filter(|n| *n > 0) {
-        builder.worker_threads(n);
-    }
-    match builder.enable_all().build() {
+/// The control plane (admin listener, signals, reloads) runs here; partner traffic runs on the
+/// worker threads `App` starts.
+fn run_async(fut: impl Future<Output = ExitCode>) -> ExitCode {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt.block_on(fut),
         Err(e) => {
             eprintln!("cannot start the runtime: {e}");
@@ -361,7 +362,7 @@ fn audit_verify(paths: &[PathBuf], public_key: Option<&Path>) -> ExitCode {
     }
 }
 
-async fn serve(path: PathBuf, watch: bool) -> ExitCode {
+async fn serve(path: PathBuf, watch: bool, workers: Option<usize>) -> ExitCode {
     let snapshot = match config::load(&path) {
         Ok(s) => s,
         Err(e) => {
@@ -374,6 +375,7 @@ async fn serve(path: PathBuf, watch: bool) -> ExitCode {
         config_path: Some(path.clone()),
         watch_config: watch,
         listener: None,
+        workers: workers.filter(|n| *n > 0),
     };
     let app = match App::start_with(snapshot, Arc::new(LogSink), opts).await {
         Ok(app) => app,
@@ -405,7 +407,7 @@ async fn serve(path: PathBuf, watch: bool) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-async fn demo(listen: Option<SocketAddr>) -> ExitCode {
+async fn demo(listen: Option<SocketAddr>, workers: Option<usize>) -> ExitCode {
     let upstream = match crate::demo::start_sample_upstream().await {
         Ok(a) => a,
         Err(e) => {
@@ -444,6 +446,7 @@ async fn demo(listen: Option<SocketAddr>) -> ExitCode {
     };
     let opts = Options {
         listener: Some(listener),
+        workers: workers.filter(|n| *n > 0),
         ..Options::default()
     };
     let app = match App::start_with(snapshot, Arc::new(LogSink), opts).await {

@@ -1,8 +1,12 @@
-//! Accept loop: `TcpListener` → TLS handshake when `server.tls` is set (with the config of the
-//! snapshot current at accept time, so reloaded certificates apply to new connections) →
-//! hyper-util auto (HTTP/1.1 and HTTP/2; h2c without TLS) → `GatewayService`, with graceful drain.
+//! Partner workers: one thread per worker, each with its own single-threaded runtime, accept
+//! loop and upstream pools, so a request and its upstream exchange never leave the thread.
+//! Accept → TLS handshake when `server.tls` is set (with the config of the snapshot current at
+//! accept time, so reloaded certificates apply to new connections) → hyper-util auto
+//! (HTTP/1.1 and HTTP/2; h2c without TLS) → `GatewayService`, with graceful drain.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -18,36 +22,133 @@ use crate::shutdown::Signal;
 use crate::snapshot::{Limits, Shared};
 use crate::state::State;
 
-/// What every connection task needs.
+/// What the partner workers share.
 #[derive(Clone)]
-struct Ctx {
-    /// Partner connections open now (checked against `limits.max_connections` at accept).
-    open: Arc<std::sync::atomic::AtomicUsize>,
-    shared: Shared,
-    sink: Arc<dyn OutcomeSink>,
-    state: Arc<State>,
-    metrics: Arc<Metrics>,
+pub struct Ctx {
+    /// The running configuration.
+    pub shared: Shared,
+    /// Where every outcome goes.
+    pub sink: Arc<dyn OutcomeSink>,
+    /// Rate limits and idempotency.
+    pub state: Arc<State>,
+    /// The metrics.
+    pub metrics: Arc<Metrics>,
 }
 
-/// Serves partners on `listener` until `shutdown`, then drains in-flight requests for at most
-/// the snapshot's `drain_timeout`.
-pub async fn run(
-    listener: TcpListener,
-    shared: Shared,
-    sink: Arc<dyn OutcomeSink>,
-    state: Arc<State>,
-    metrics: Arc<Metrics>,
-    mut shutdown: Signal,
-) {
+/// The running partner workers.
+pub struct Workers {
+    threads: Vec<JoinHandle<()>>,
+}
+
+/// What one worker's connection tasks need.
+#[derive(Clone)]
+struct Worker {
+    index: usize,
+    /// Partner connections open now, all workers together (checked against
+    /// `limits.max_connections` at accept).
+    open: Arc<AtomicUsize>,
+    /// Connections open on each worker, to keep accepting balanced.
+    loads: Arc<[AtomicUsize]>,
+    ctx: Ctx,
+}
+
+/// How long a worker holding more than its share of connections leaves new ones to the
+/// others before it accepts again itself.
+const BALANCE_WAIT: Duration = Duration::from_millis(5);
+
+/// One worker per CPU.
+pub fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+}
+
+/// Starts `workers` threads serving partners on `listener` until `shutdown`; each then drains
+/// its in-flight requests for at most the snapshot's `drain_timeout`.
+pub fn spawn(
+    workers: usize,
+    listener: std::net::TcpListener,
+    ctx: Ctx,
+    shutdown: &Signal,
+) -> std::io::Result<Workers> {
+    listener.set_nonblocking(true)?;
+    let workers = workers.max(1);
+    let open = Arc::new(AtomicUsize::new(0));
+    let loads: Arc<[AtomicUsize]> = (0..workers).map(|_| AtomicUsize::new(0)).collect();
+    let mut threads = Vec::with_capacity(workers);
+    for index in 0..workers {
+        // Every worker waits on the same listening socket; whoever is free accepts.
+        let listener = listener.try_clone()?;
+        let worker = Worker {
+            index,
+            open: open.clone(),
+            loads: loads.clone(),
+            ctx: ctx.clone(),
+        };
+        let shutdown = shutdown.clone();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let thread = std::thread::Builder::new()
+            .name(format!("kwanus-worker-{index}"))
+            .spawn(move || {
+                runtime.block_on(async move {
+                    match TcpListener::from_std(listener) {
+                        Ok(l) => run(l, worker, shutdown).await,
+                        Err(e) => tracing::error!(error = %e, "worker cannot listen"),
+                    }
+                });
+            })?;
+        threads.push(thread);
+    }
+    Ok(Workers { threads })
+}
+
+// === impl Workers ===
+
+impl Workers {
+    /// Waits until every worker has drained and stopped.
+    pub async fn join(self) {
+        let threads = self.threads;
+        let joined = tokio::task::spawn_blocking(move || {
+            for t in threads {
+                if t.join().is_err() {
+                    tracing::error!("a partner worker panicked");
+                }
+            }
+        });
+        if let Err(e) = joined.await {
+            tracing::error!(error = %e, "cannot join the partner workers");
+        }
+    }
+}
+
+// === impl Worker ===
+
+impl Worker {
+    /// Whether this worker holds more connections than the least loaded one plus one.
+    fn over_share(&self) -> bool {
+        let mine = self.loads[self.index].load(Ordering::Relaxed);
+        let least = self
+            .loads
+            .iter()
+            .map(|l| l.load(Ordering::Relaxed))
+            .min()
+            .unwrap_or(0);
+        mine > least + 1
+    }
+}
+
+/// One worker's accept loop, then its drain.
+async fn run(listener: TcpListener, worker: Worker, mut shutdown: Signal) {
     let graceful = GracefulShutdown::new();
-    let ctx = Ctx {
-        open: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
-        shared: shared.clone(),
-        sink,
-        state,
-        metrics,
-    };
+    let shared = worker.ctx.shared.clone();
     loop {
+        if worker.over_share() {
+            // Every worker is woken for a new connection: a less loaded one will take it.
+            tokio::select! {
+                () = tokio::time::sleep(BALANCE_WAIT) => {}
+                () = shutdown.wait() => break,
+            }
+        }
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             () = shutdown.wait() => break,
@@ -62,15 +163,16 @@ pub async fn run(
             }
         };
         let max = shared.load().limits.max_connections;
-        if ctx.open.load(std::sync::atomic::Ordering::Relaxed) >= max {
+        if worker.open.load(Ordering::Relaxed) >= max {
             // Shed the connection at once rather than let it queue behind the others.
             tracing::debug!(client = %peer, max, "max_connections reached; closing");
             drop(stream);
             continue;
         }
         let _ = stream.set_nodelay(true);
-        ctx.open.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        tokio::spawn(connection(ctx.clone(), stream, peer, graceful.watcher()));
+        worker.open.fetch_add(1, Ordering::Relaxed);
+        worker.loads[worker.index].fetch_add(1, Ordering::Relaxed);
+        tokio::spawn(connection(worker.clone(), stream, peer, graceful.watcher()));
     }
     drop(listener);
     let drain = shared.load().server.drain_timeout;
@@ -83,17 +185,23 @@ pub async fn run(
 }
 
 /// One partner connection: TLS (if configured), then HTTP.
-async fn connection(ctx: Ctx, stream: TcpStream, peer: std::net::SocketAddr, watcher: Watcher) {
-    let snap = ctx.shared.load_full();
-    ctx.metrics.connection(1.0);
+async fn connection(
+    worker: Worker,
+    stream: TcpStream,
+    peer: std::net::SocketAddr,
+    watcher: Watcher,
+) {
+    let snap = worker.ctx.shared.load_full();
+    worker.ctx.metrics.connection(1.0);
     match &snap.server.tls {
         None => {
             let conn = ConnInfo {
                 client_addr: peer,
                 proto: "http",
                 client_cert: None,
+                worker: worker.index,
             };
-            serve(&ctx, &snap.limits, stream, conn, watcher).await;
+            serve(&worker, &snap.limits, stream, conn, watcher).await;
         }
         Some(config) => {
             let acceptor = tokio_rustls::TlsAcceptor::from(config.clone());
@@ -112,27 +220,29 @@ async fn connection(ctx: Ctx, stream: TcpStream, peer: std::net::SocketAddr, wat
                         client_addr: peer,
                         proto: "https",
                         client_cert,
+                        worker: worker.index,
                     };
-                    serve(&ctx, &snap.limits, tls, conn, watcher).await;
+                    serve(&worker, &snap.limits, tls, conn, watcher).await;
                 }
                 Ok(Err(e)) => tracing::debug!(client = %peer, error = %e, "TLS handshake failed"),
                 Err(_) => tracing::debug!(client = %peer, "TLS handshake timed out"),
             }
         }
     }
-    ctx.metrics.connection(-1.0);
-    ctx.open.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    worker.ctx.metrics.connection(-1.0);
+    worker.open.fetch_sub(1, Ordering::Relaxed);
+    worker.loads[worker.index].fetch_sub(1, Ordering::Relaxed);
 }
 
-async fn serve<S>(ctx: &Ctx, limits: &Limits, io: S, conn: ConnInfo, watcher: Watcher)
+async fn serve<S>(worker: &Worker, limits: &Limits, io: S, conn: ConnInfo, watcher: Watcher)
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
     let peer = conn.client_addr;
     let service = GatewayService::new(
-        ctx.shared.clone(),
-        ctx.sink.clone(),
-        ctx.state.clone(),
+        worker.ctx.shared.clone(),
+        worker.ctx.sink.clone(),
+        worker.ctx.state.clone(),
         conn,
     );
     let builder = connection_builder(limits);

@@ -64,6 +64,8 @@ pub struct ConnInfo {
     pub proto: &'static str,
     /// SHA-256 of the client certificate the TLS handshake verified, if any.
     pub client_cert: Option<crate::tls::CertFingerprint>,
+    /// The worker thread the connection lives on.
+    pub worker: usize,
 }
 
 /// One request in progress: what the outcome will say, and the facts later phases need.
@@ -222,6 +224,7 @@ impl GatewayService {
             max_body: snap.limits.max_request_body_bytes,
             timeout: snap.limits.upstream_timeout,
             body_timeout: snap.limits.client_body_timeout,
+            worker: self.conn.worker,
         };
         let key = match (route.idempotency, idempotency_key) {
             (Idempotency::None, _) | (_, None) => {

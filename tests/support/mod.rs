@@ -204,6 +204,7 @@ impl Gateway {
             config_path: path.map(std::path::Path::to_owned),
             watch_config: watch,
             listener: None,
+            workers: None,
         };
         let app = App::start_with(snap, outcomes.clone(), opts)
             .await
