@@ -7,6 +7,7 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use dashmap::DashMap;
 use metrics::{Key, Label, Metadata, Recorder, SharedString, Unit};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusRecorder};
 
@@ -52,6 +53,33 @@ const BUCKETS: [f64; 16] = [
 pub struct Metrics {
     recorder: PrometheusRecorder,
     audit: Option<Arc<Health>>,
+    /// The handles each outcome shape updates, so a request costs one map lookup instead of
+    /// building label sets and registering them anew.
+    series: DashMap<SeriesKey, Arc<Series>>,
+}
+
+/// Everything in an outcome that picks its series; every part comes from configuration or a
+/// fixed set, so this map is bounded as the series are.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct SeriesKey {
+    partner: Option<Arc<str>>,
+    route: Option<Arc<str>>,
+    permission: Option<Arc<str>>,
+    upstream: Option<Arc<str>>,
+    status: u16,
+    decision: Decision,
+    code: Option<&'static str>,
+    reason: &'static str,
+}
+
+/// The handles one outcome shape updates.
+struct Series {
+    requests: metrics::Counter,
+    duration: metrics::Histogram,
+    /// Denials by code, or permission uses.
+    decision: Option<metrics::Counter>,
+    upstream_duration: Option<metrics::Histogram>,
+    upstream_error: Option<metrics::Counter>,
 }
 
 static META: Metadata<'static> = Metadata::new(module_path!(), metrics::Level::INFO, None);
@@ -120,7 +148,11 @@ impl Metrics {
         ] {
             recorder.describe_gauge(name.into(), None, help.into());
         }
-        let this = Arc::new(Self { recorder, audit });
+        let this = Arc::new(Self {
+            recorder,
+            audit,
+            series: DashMap::new(),
+        });
         this.gauge(BUILD_INFO, &[("version", env!("CARGO_PKG_VERSION").into())])
             .set(1.0);
         this.gauge(CONNECTIONS_ACTIVE, &[]).set(0.0);
@@ -199,52 +231,88 @@ impl Metrics {
 
 impl OutcomeSink for Metrics {
     fn record(&self, o: &Outcome) -> Recorded {
+        let series = self.series.get(&SeriesKey::of(o)).map(|s| s.clone());
+        let series = series.unwrap_or_else(|| {
+            let s = Arc::new(self.resolve(o));
+            self.series.insert(SeriesKey::of(o), s.clone());
+            s
+        });
+        series.requests.increment(1);
+        series.duration.record(o.duration.as_secs_f64());
+        if let Some(c) = &series.decision {
+            c.increment(1);
+        }
+        if let (Some(h), Some(d)) = (&series.upstream_duration, o.upstream_duration) {
+            h.record(d.as_secs_f64());
+        }
+        if let Some(c) = &series.upstream_error {
+            c.increment(1);
+        }
+        Recorded::Done
+    }
+}
+
+// === impl Metrics (series) ===
+
+impl Metrics {
+    /// Registers (or finds) every series an outcome of this shape updates.
+    fn resolve(&self, o: &Outcome) -> Series {
         let partner = o.partner.as_deref().unwrap_or("-").to_owned();
         let route = o.route.as_deref().unwrap_or("-").to_owned();
-        self.counter(
+        let requests = self.counter(
             REQUESTS,
             &[
                 ("partner", partner.clone()),
                 ("route", route.clone()),
                 ("status", o.status.to_string()),
             ],
-        )
-        .increment(1);
-        self.histogram(REQUEST_DURATION, &[("route", route)])
-            .record(o.duration.as_secs_f64());
-        match (o.decision, o.code) {
-            (Decision::Deny, Some(code)) => {
-                self.counter(DENIALS, &[("partner", partner), ("code", code.into())])
-                    .increment(1);
+        );
+        let duration = self.histogram(REQUEST_DURATION, &[("route", route)]);
+        let decision = match (o.decision, o.code, &o.permission) {
+            (Decision::Deny, Some(code), _) => {
+                Some(self.counter(DENIALS, &[("partner", partner), ("code", code.into())]))
             }
-            (Decision::Allow, _) => {
-                if let Some(permission) = &o.permission {
-                    self.counter(
-                        PERMISSION_USES,
-                        &[("partner", partner), ("permission", permission.to_string())],
-                    )
-                    .increment(1);
-                }
-            }
-            (Decision::Deny, None) => {}
+            (Decision::Allow, _, Some(permission)) => Some(self.counter(
+                PERMISSION_USES,
+                &[("partner", partner), ("permission", permission.to_string())],
+            )),
+            _ => None,
+        };
+        let upstream_duration = o
+            .upstream
+            .as_ref()
+            .map(|u| self.histogram(UPSTREAM_DURATION, &[("upstream", u.to_string())]));
+        let upstream_error = match (&o.upstream, o.decision, o.code) {
+            (Some(u), Decision::Allow, Some(_)) => Some(self.counter(
+                UPSTREAM_ERRORS,
+                &[("upstream", u.to_string()), ("kind", o.reason.into())],
+            )),
+            _ => None,
+        };
+        Series {
+            requests,
+            duration,
+            decision,
+            upstream_duration,
+            upstream_error,
         }
-        if let Some(upstream) = &o.upstream {
-            if let Some(d) = o.upstream_duration {
-                self.histogram(UPSTREAM_DURATION, &[("upstream", upstream.to_string())])
-                    .record(d.as_secs_f64());
-            }
-            if let (Decision::Allow, Some(_)) = (o.decision, o.code) {
-                self.counter(
-                    UPSTREAM_ERRORS,
-                    &[
-                        ("upstream", upstream.to_string()),
-                        ("kind", o.reason.into()),
-                    ],
-                )
-                .increment(1);
-            }
+    }
+}
+
+// === impl SeriesKey ===
+
+impl SeriesKey {
+    fn of(o: &Outcome) -> Self {
+        Self {
+            partner: o.partner.clone(),
+            route: o.route.clone(),
+            permission: o.permission.clone(),
+            upstream: o.upstream.clone(),
+            status: o.status,
+            decision: o.decision,
+            code: o.code,
+            reason: o.reason,
         }
-        Recorded::Done
     }
 }
 

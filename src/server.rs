@@ -195,12 +195,7 @@ async fn connection(
     worker.ctx.metrics.connection(1.0);
     match &snap.server.tls {
         None => {
-            let conn = ConnInfo {
-                client_addr: peer,
-                proto: "http",
-                client_cert: None,
-                worker: worker.index,
-            };
+            let conn = ConnInfo::new(peer, "http", None, worker.index);
             serve(&worker, &snap.limits, stream, conn, watcher).await;
         }
         Some(config) => {
@@ -216,12 +211,7 @@ async fn connection(
                         .peer_certificates()
                         .and_then(|c| c.first())
                         .map(crate::tls::fingerprint);
-                    let conn = ConnInfo {
-                        client_addr: peer,
-                        proto: "https",
-                        client_cert,
-                        worker: worker.index,
-                    };
+                    let conn = ConnInfo::new(peer, "https", client_cert, worker.index);
                     serve(&worker, &snap.limits, tls, conn, watcher).await;
                 }
                 Ok(Err(e)) => tracing::debug!(client = %peer, error = %e, "TLS handshake failed"),

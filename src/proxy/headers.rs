@@ -4,8 +4,6 @@
 //! Stripping runs before adding, so a client that names a gateway header in `Connection`
 //! cannot make the gateway drop it.
 
-use std::net::IpAddr;
-
 use http::header::{AUTHORIZATION, CONNECTION, CONTENT_LENGTH, HOST};
 use http::{HeaderMap, HeaderName, HeaderValue};
 
@@ -57,8 +55,8 @@ pub(super) struct Forwarding<'a> {
     pub permit: &'a Permit,
     /// The gateway's request id.
     pub request_id: &'a HeaderValue,
-    /// The client's address.
-    pub client_ip: IpAddr,
+    /// The client's address, as `X-Forwarded-For` carries it.
+    pub client_ip: &'a HeaderValue,
     /// `http` or `https`, as the client connected.
     pub proto: &'static str,
     /// The upstream's `host[:port]`.
@@ -70,31 +68,34 @@ pub(super) struct Forwarding<'a> {
 /// Rewrites a request's headers for the upstream.
 pub(super) fn to_upstream(h: &mut HeaderMap, f: &Forwarding<'_>) {
     let original_host = h.get(HOST).cloned();
-    strip_hop_by_hop(h);
-    if f.permit.principal().source == CredentialSource::Authorization {
-        h.remove(AUTHORIZATION);
-    }
-    h.remove(API_KEY_HEADER);
-    for name in FORWARDING {
-        h.remove(name);
-    }
-    strip_kwanus(h);
-
     let principal = f.permit.principal();
+    let drop_authorization = principal.source == CredentialSource::Authorization;
+    let named = connection_named(h);
+    strip(h, |n| {
+        is_hop_by_hop(n, &named)
+            || FORWARDING.contains(&n.as_str())
+            || n == API_KEY_HEADER
+            || (drop_authorization && n == AUTHORIZATION)
+            // Only the gateway may set `X-Kwanus-*`.
+            || n.as_str().starts_with("x-kwanus-")
+    });
+
     let route = f.permit.route();
     h.insert(HOST, f.upstream_host.clone());
     if let Some(host) = original_host {
         h.insert(HeaderName::from_static("x-forwarded-host"), host);
     }
     insert_str(h, KWANUS_PARTNER, &principal.partner.id);
-    insert_str(h, KWANUS_TIER, &principal.partner.tier.to_string());
+    h.insert(
+        KWANUS_TIER,
+        HeaderValue::from(u16::from(principal.partner.tier.get())),
+    );
     insert_str(h, KWANUS_PERMISSION, &route.permission);
     insert_str(h, KWANUS_ROUTE, &route.name);
     h.insert(REQUEST_ID, f.request_id.clone());
-    insert_str(
-        h,
+    h.insert(
         HeaderName::from_static("x-forwarded-for"),
-        &f.client_ip.to_string(),
+        f.client_ip.clone(),
     );
     h.insert(
         HeaderName::from_static("x-forwarded-proto"),
@@ -107,36 +108,32 @@ pub(super) fn to_upstream(h: &mut HeaderMap, f: &Forwarding<'_>) {
 
 /// Rewrites an upstream response's headers for the client.
 pub(super) fn from_upstream(h: &mut HeaderMap) {
-    strip_hop_by_hop(h);
+    let named = connection_named(h);
+    strip(h, |n| is_hop_by_hop(n, &named));
 }
 
-/// Removes hop-by-hop headers and every header named in `Connection`, except the message
-/// framing, which is the gateway's to decide.
-fn strip_hop_by_hop(h: &mut HeaderMap) {
-    let named: Vec<HeaderName> = h
-        .get_all(CONNECTION)
+/// The headers a `Connection` header names, except the message framing, which is the
+/// gateway's to decide.
+fn connection_named(h: &HeaderMap) -> Vec<HeaderName> {
+    h.get_all(CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
         .filter(|n| *n != CONTENT_LENGTH)
-        .collect();
-    for name in named {
-        h.remove(name);
-    }
-    for name in HOP_BY_HOP {
-        h.remove(name);
-    }
+        .collect()
 }
 
-/// Removes every `X-Kwanus-*` header: only the gateway may set them.
-fn strip_kwanus(h: &mut HeaderMap) {
-    let spoofed: Vec<HeaderName> = h
-        .keys()
-        .filter(|n| n.as_str().starts_with("x-kwanus-"))
-        .cloned()
-        .collect();
-    for name in spoofed {
+/// A hop-by-hop header, or one that `Connection` named.
+fn is_hop_by_hop(name: &HeaderName, named: &[HeaderName]) -> bool {
+    HOP_BY_HOP.contains(&name.as_str()) || named.contains(name)
+}
+
+/// Removes every header `doomed` picks, looking each present name up once (instead of
+/// removing every name that might be there).
+fn strip(h: &mut HeaderMap, doomed: impl Fn(&HeaderName) -> bool) {
+    let names: Vec<HeaderName> = h.keys().filter(|n| doomed(n)).cloned().collect();
+    for name in names {
         h.remove(name);
     }
 }

@@ -66,6 +66,30 @@ pub struct ConnInfo {
     pub client_cert: Option<crate::tls::CertFingerprint>,
     /// The worker thread the connection lives on.
     pub worker: usize,
+    /// The peer's IP address as a header value (`X-Forwarded-For`).
+    pub forwarded_for: HeaderValue,
+}
+
+// === impl ConnInfo ===
+
+impl ConnInfo {
+    /// A connection from `client_addr`, served by `worker`.
+    pub fn new(
+        client_addr: SocketAddr,
+        proto: &'static str,
+        client_cert: Option<crate::tls::CertFingerprint>,
+        worker: usize,
+    ) -> Self {
+        let forwarded_for = HeaderValue::from_str(&client_addr.ip().to_string())
+            .unwrap_or(HeaderValue::from_static("unknown"));
+        Self {
+            client_addr,
+            proto,
+            client_cert,
+            worker,
+            forwarded_for,
+        }
+    }
 }
 
 /// One request in progress: what the outcome will say, and the facts later phases need.
@@ -216,7 +240,7 @@ impl GatewayService {
             forwarding: headers::Forwarding {
                 permit: &permit,
                 request_id,
-                client_ip: self.conn.client_addr.ip(),
+                client_ip: &self.conn.forwarded_for,
                 proto: self.conn.proto,
                 upstream_host: upstream.host_header(),
                 identity,
