@@ -137,6 +137,7 @@ impl App {
             None
         };
         let (trigger, signal) = shutdown::channel();
+        tokio::spawn(metrics.clone().upkeep(signal.clone()));
         if let Some(l) = admin_listener {
             let state = Arc::new(AdminState {
                 shared: shared.clone(),

@@ -48,6 +48,9 @@ const BUCKETS: [f64; 16] = [
     5.0, 10.0,
 ];
 
+/// How often recorded histogram samples are folded into buckets (the exporter's own default).
+const UPKEEP: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// One gateway's metrics (not the process-global recorder, so several gateways can run in
 /// one process, as the tests do).
 pub struct Metrics {
@@ -192,6 +195,20 @@ impl Metrics {
         let handle = self.recorder.handle();
         handle.run_upkeep();
         handle.render()
+    }
+
+    /// Folds recorded histogram samples into their buckets every `UPKEEP` until `shutdown`.
+    ///
+    /// The recorder keeps raw samples until then; without this, a gateway nobody scrapes
+    /// would hold every latency sample it ever recorded.
+    pub async fn upkeep(self: Arc<Self>, mut shutdown: crate::shutdown::Signal) {
+        let handle = self.recorder.handle();
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(UPKEEP) => handle.run_upkeep(),
+                () = shutdown.wait() => return,
+            }
+        }
     }
 
     /// Counts a reload by result (`ok`, `error`, `unchanged`).
