@@ -73,6 +73,8 @@ async fn serve(listener: std::net::TcpListener, upstream: SocketAddr) -> Result<
                     .build();
                 async move {
                     *req.uri_mut() = uri.map_err(|e| e.to_string())?;
+                    // The upstream speaks HTTP/1.1 whatever the client spoke.
+                    *req.version_mut() = http::Version::HTTP_11;
                     client.request(req).await.map_err(|e| e.to_string())
                 }
             });

@@ -1,29 +1,34 @@
 #!/usr/bin/env bash
 # One-command load benchmark, loopback only and bounded in time: kwanus-gateway (auth, policy,
 # metrics and the audit trail on; buffered and strict) against nginx and HAProxy doing the
-# comparable minimum job (API key checked against a small map, /internal and /db answered 403,
-# everything else proxied with upstream keep-alive), and against the upstream direct.
+# comparable minimum job (configs beside this script), a bare hyper proxy with the gateway's I/O
+# model and nothing else (the framework floor, examples/bare_proxy.rs), and the upstream direct.
 #
-#   benches/load/run.sh            # DURATION=5 ROUNDS=3 CONNS="16 64 256" WORKERS="1 2"
+#   benches/load/run.sh     # DURATION=5 ROUNDS=3 CONNS="16 64 256" WORKERS="1 2" PROTOCOLS="h1 h2c"
 #
-# Targets are interleaved A B C A B C; the table gives medians of the rounds and each target's
-# ratio to the better of nginx/HAProxy and to direct. Then a large-config run: 10 000 partners,
-# 20 000 keys, 1 000 routes (startup, reload, RSS under load, req/s against the small config).
+# h1 runs wrk, h2c runs h2load (one stream per connection, prior knowledge). Targets are
+# interleaved A B C A B C over ROUNDS rounds; the table gives medians of the rounds and each
+# target's ratio to the better of nginx/HAProxy and to direct, per protocol. Then the large
+# configuration: 10 000 partners, 20 000 keys, 1 001 routes (startup, reload, RSS, req/s).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+HERE=benches/load
 DURATION=${DURATION:-5}
 ROUNDS=${ROUNDS:-3}
 CONNS=${CONNS:-"16 64 256"}
 WORKERS=${WORKERS:-"1 2"}
+PROTOCOLS=${PROTOCOLS:-"h1 h2c"}
 
 need=()
-for t in nginx haproxy wrk curl python3; do command -v "$t" >/dev/null || need+=("$t"); done
+for t in nginx haproxy wrk h2load curl python3; do command -v "$t" >/dev/null || need+=("$t"); done
 if ((${#need[@]})); then
+    pkgs=("${need[@]/h2load/nghttp2-client}")
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${pkgs[@]}"
 fi
-cargo build --release --locked --quiet
+cargo build --release --locked --quiet --bin kwanus-gateway --example bare_proxy
 GW="$PWD/target/release/kwanus-gateway"
+BARE="$PWD/target/release/examples/bare_proxy"
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 HAPROXY=$(command -v haproxy || echo /usr/sbin/haproxy)
 
@@ -32,153 +37,104 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; return 1; }
+wait_port() { for _ in $(seq 1 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.01; done; echo "port $1 never opened" >&2; return 1; }
+# render <template> <out> NAME=value... : replaces every @NAME@.
+render() {
+    local t=$1 out=$2; shift 2
+    cp "$t" "$out"
+    for kv in "$@"; do sed -i "s|@${kv%%=*}@|${kv#*=}|g" "$out"; done
+}
 
 KEY=kwp_load_benchmark_key_0123456789abcdef0123
 SHA=$(printf %s "$KEY" | sha256sum | cut -d' ' -f1)
-UP=$(port)
-
-# The fast upstream: nginx answering a small JSON body.
+UP=$(port); UP2=$(port)
 mkdir -p "$WORK/up"
-cat > "$WORK/up/nginx.conf" <<CONF
-worker_processes 2;
-pid $WORK/up/nginx.pid;
-error_log $WORK/up/error.log warn;
-events { worker_connections 8192; }
-http {
-    access_log off;
-    client_body_temp_path $WORK/up; proxy_temp_path $WORK/up; fastcgi_temp_path $WORK/up;
-    uwsgi_temp_path $WORK/up; scgi_temp_path $WORK/up;
-    keepalive_requests 1000000;
-    server {
-        listen 127.0.0.1:$UP;
-        location / { default_type application/json; return 200 '{"id":"42","title":"Quarterly grid load"}'; }
-    }
-}
-CONF
+render "$HERE/upstream.nginx.conf" "$WORK/up/nginx.conf" DIR="$WORK/up" UP="$UP" UP2="$UP2"
 "$NGINX" -p "$WORK/up" -c "$WORK/up/nginx.conf" -g 'daemon off;' & PIDS+=($!)
 wait_port "$UP"
 
-start_nginx_gw() { # workers port
-    mkdir -p "$WORK/ngw$2"
-    cat > "$WORK/ngw$2/nginx.conf" <<CONF
-worker_processes $1;
-pid $WORK/ngw$2/nginx.pid;
-error_log $WORK/ngw$2/error.log warn;
-events { worker_connections 8192; }
-http {
-    access_log off;
-    client_body_temp_path $WORK/ngw$2; proxy_temp_path $WORK/ngw$2; fastcgi_temp_path $WORK/ngw$2;
-    uwsgi_temp_path $WORK/ngw$2; scgi_temp_path $WORK/ngw$2;
-    keepalive_requests 1000000;
-    map \$http_x_api_key \$key_ok { default 0; "$KEY" 1; }
-    upstream api { server 127.0.0.1:$UP; keepalive 512; }
-    server {
-        listen 127.0.0.1:$2;
-        location ~* ^/(internal|db) { return 403; }
-        location / {
-            if (\$key_ok = 0) { return 401; }
-            proxy_pass http://api;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-        }
-    }
-}
-CONF
-    "$NGINX" -p "$WORK/ngw$2" -c "$WORK/ngw$2/nginx.conf" -g 'daemon off;' & PIDS+=($!)
+start_nginx() { # workers port port2
+    mkdir -p "$WORK/nginx$2"
+    render "$HERE/gateway.nginx.conf" "$WORK/nginx$2/nginx.conf" \
+        DIR="$WORK/nginx$2" WORKERS="$1" PORT="$2" PORT2="$3" UP="$UP" KEY="$KEY"
+    "$NGINX" -p "$WORK/nginx$2" -c "$WORK/nginx$2/nginx.conf" -g 'daemon off;' & PIDS+=($!)
 }
 
-start_haproxy() { # workers port
-    cat > "$WORK/haproxy$2.cfg" <<CONF
-global
-    nbthread $1
-    maxconn 8000
-defaults
-    mode http
-    timeout connect 2s
-    timeout client 30s
-    timeout server 30s
-    http-reuse always
-frontend fe
-    bind 127.0.0.1:$2
-    http-request deny deny_status 403 if { path_beg -i /internal /db }
-    http-request deny deny_status 401 unless { req.hdr(x-api-key) -m str $KEY }
-    default_backend be
-backend be
-    server s1 127.0.0.1:$UP
-CONF
+start_haproxy() { # workers port port2
+    render "$HERE/haproxy.cfg" "$WORK/haproxy$2.cfg" WORKERS="$1" PORT="$2" PORT2="$3" UP="$UP" KEY="$KEY"
     "$HAPROXY" -f "$WORK/haproxy$2.cfg" -db >/dev/null 2>&1 & PIDS+=($!)
 }
 
-gateway_config() { # port admin durability audit-dir [extra-file]
-    cat <<CONF
-forbidden = ["/internal", "/db"]
-[server]
-listen = "127.0.0.1:$1"
-[admin]
-listen = "127.0.0.1:$2"
-token_sha256 = "$SHA"
-[limits]
-max_connections = 20000
-[audit]
-dir = "$4"
-durability = "$3"
-[permissions]
-"reports:read" = { kind = "read" }
-[[upstreams]]
-name = "api"
-url = "http://127.0.0.1:$UP"
-[[routes]]
-name = "get-report"
-method = "GET"
-path = "/v1/reports/{id}"
-permission = "reports:read"
-upstream = "api"
-[[partners]]
-id = "load"
-tier = 1
-stage = "active"
-permissions = ["reports:read"]
-keys = [{ id = "load-1", sha256 = "$SHA" }]
-CONF
+gateway_config() { # out port durability [partners file]
+    render "$HERE/kwanus.toml" "$1" PORT="$2" ADMIN="$(port)" SHA="$SHA" DIR="$WORK/audit-$2" \
+        DURABILITY="$3" UP="$UP"
+    cat "${4:-$HERE/kwanus-small.toml}" >> "$1"
+    sed -i "s|@SHA@|$SHA|g" "$1"
 }
 
 start_gateway() { # workers port durability
-    local admin; admin=$(port)
-    gateway_config "$2" "$admin" "$3" "$WORK/audit-$3-$2" > "$WORK/gw$2.toml"
+    gateway_config "$WORK/gw$2.toml" "$2" "$3"
     "$GW" --log-level warn --workers "$1" serve --no-watch --config "$WORK/gw$2.toml" 2>>"$WORK/gw.log" & PIDS+=($!)
 }
 
-# wrk → "req/s p50_ms p99_ms"
-load() { # conns url
-    wrk -t1 -c"$1" -d"${DURATION}s" --latency -H "X-Api-Key: $KEY" "$2" 2>&1 | python3 -c '
+# "req/s p50_ms p99_ms" for one run; fails on any error or non-2xx answer.
+load() { # protocol conns url
+    case $1 in
+    h1)
+        wrk -t1 -c"$2" -d"${DURATION}s" --latency -H "X-Api-Key: $KEY" "$3" 2>&1 | python3 -c '
 import re, sys
 t = sys.stdin.read()
 def ms(v, u): return float(v) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[u]
 rps = re.search(r"Requests/sec:\s+([\d.]+)", t)
 p50 = re.search(r"\s50%\s+([\d.]+)(us|ms|s)", t)
 p99 = re.search(r"\s99%\s+([\d.]+)(us|ms|s)", t)
-bad = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
+bad = re.search(r"Non-2xx or 3xx responses: (\d+)", t) or re.search(r"Socket errors", t)
 if not (rps and p50 and p99) or bad:
     sys.exit("wrk failed or saw errors:\n" + t)
 print(rps.group(1), ms(*p50.groups()), ms(*p99.groups()))'
+        ;;
+    h2c)
+        local log="$WORK/h2load.log"
+        rm -f "$log"
+        h2load -t1 -c"$2" -m1 -D"$DURATION" -H "x-api-key: $KEY" --log-file="$log" "$3" 2>&1 |
+            python3 -c '
+import re, statistics, sys
+t = sys.stdin.read()
+rps = re.search(r"finished in [\d.]+s, ([\d.]+) req/s", t)
+ok = re.search(r"requests: \d+ total, \d+ started, \d+ done, \d+ succeeded, 0 failed, 0 errored", t)
+codes = re.search(r"status codes: \d+ 2xx, 0 3xx, 0 4xx, 0 5xx", t)
+if not (rps and ok and codes):
+    sys.exit("h2load failed or saw errors:\n" + t)
+lat = sorted(int(l.split("\t")[2]) for l in open(sys.argv[1]) if l.strip())
+q = lambda p: lat[min(len(lat) - 1, int(p * len(lat)))] / 1000.0
+print(rps.group(1), q(0.50), q(0.99))' "$log"
+        ;;
+    esac
 }
 
 RESULTS="$WORK/results.tsv"
 : > "$RESULTS"
 for workers in $WORKERS; do
-    NG=$(port); HA=$(port); GB=$(port); GS=$(port)
-    start_nginx_gw "$workers" "$NG"
-    start_haproxy "$workers" "$HA"
+    NG=$(port); NG2=$(port); HA=$(port); HA2=$(port); BP=$(port); GB=$(port); GS=$(port)
+    start_nginx "$workers" "$NG" "$NG2"
+    start_haproxy "$workers" "$HA" "$HA2"
+    "$BARE" "127.0.0.1:$BP" "127.0.0.1:$UP" "$workers" & PIDS+=($!)
     start_gateway "$workers" "$GB" buffered
     start_gateway "$workers" "$GS" strict
-    for p in "$NG" "$HA" "$GB" "$GS"; do wait_port "$p"; done
-    for c in $CONNS; do
-        for r in $(seq 1 "$ROUNDS"); do
-            for target in direct:$UP nginx:$NG haproxy:$HA gateway-buffered:$GB gateway-strict:$GS; do
-                name=${target%%:*}; p=${target##*:}
-                echo "workers=$workers conns=$c round=$r $name" >&2
-                echo -e "$workers\t$c\t$name\t$(load "$c" "http://127.0.0.1:$p/v1/reports/42" | tr ' ' '\t')" >> "$RESULTS"
+    for p in "$NG" "$HA" "$BP" "$GB" "$GS"; do wait_port "$p"; done
+    for proto in $PROTOCOLS; do
+        for c in $CONNS; do
+            for r in $(seq 1 "$ROUNDS"); do
+                if [ "$proto" = h1 ]; then
+                    targets="direct:$UP nginx:$NG haproxy:$HA bare-hyper:$BP gateway-buffered:$GB gateway-strict:$GS"
+                else
+                    targets="direct:$UP2 nginx:$NG2 haproxy:$HA2 bare-hyper:$BP gateway-buffered:$GB gateway-strict:$GS"
+                fi
+                for target in $targets; do
+                    name=${target%%:*}; p=${target##*:}
+                    echo "workers=$workers $proto conns=$c round=$r $name" >&2
+                    echo -e "$workers\t$proto\t$c\t$name\t$(load "$proto" "$c" "http://127.0.0.1:$p/v1/reports/42" | tr ' ' '\t')" >> "$RESULTS"
+                done
             done
         done
     done
@@ -191,66 +147,66 @@ python3 - "$RESULTS" <<'PY'
 import statistics, sys
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
 data = {}
-for w, c, name, rps, p50, p99 in rows:
-    data.setdefault((int(w), int(c), name), []).append((float(rps), float(p50), float(p99)))
+for w, proto, c, name, rps, p50, p99 in rows:
+    data.setdefault((int(w), proto, int(c), name), []).append((float(rps), float(p50), float(p99)))
 med = {k: tuple(statistics.median(x[i] for x in v) for i in range(3)) for k, v in data.items()}
-print("| workers | conns | target | req/s | p50 ms | p99 ms | × best of nginx/HAProxy | × direct |")
-print("|---|---|---|---|---|---|---|---|")
-for (w, c) in sorted({(k[0], k[1]) for k in med}):
-    best = max(med[(w, c, "nginx")][0], med[(w, c, "haproxy")][0])
-    direct = med[(w, c, "direct")][0]
-    for name in ["direct", "nginx", "haproxy", "gateway-buffered", "gateway-strict"]:
-        rps, p50, p99 = med[(w, c, name)]
-        print(f"| {w} | {c} | {name} | {rps:,.0f} | {p50:.2f} | {p99:.2f} | {rps / best:.2f} | {rps / direct:.2f} |")
+names = ["direct", "nginx", "haproxy", "bare-hyper", "gateway-buffered", "gateway-strict"]
+print("| workers | protocol | conns | target | req/s | p50 ms | p99 ms | × best of nginx/HAProxy | × direct |")
+print("|---|---|---|---|---|---|---|---|---|")
+for (w, proto, c) in sorted({k[:3] for k in med}, key=lambda k: (k[0], k[1] != "h1", k[2])):
+    best = max(med[(w, proto, c, "nginx")][0], med[(w, proto, c, "haproxy")][0])
+    direct = med[(w, proto, c, "direct")][0]
+    for name in names:
+        rps, p50, p99 = med[(w, proto, c, name)]
+        print(f"| {w} | {proto} | {c} | {name} | {rps:,.0f} | {p50:.2f} | {p99:.2f} | {rps / best:.2f} | {rps / direct:.2f} |")
 PY
 
-# --- Large configuration: 10 000 partners, 20 000 keys, 1 000 routes -------------------------
-python3 - "$WORK/big-template.toml" "$KEY" <<'PY'
-import hashlib, sys
-out, key = sys.argv[1], sys.argv[2]
-lines = ['[permissions]']
-for i in range(100):
-    lines.append(f'"p{i}:read" = {{ kind = "read" }}')
-lines.append('"reports:read" = { kind = "read" }')
-for r in range(1000):
-    lines += ['[[routes]]', f'name = "r{r}"', 'method = "GET"', f'path = "/v1/area{r}/items/{{id}}"',
-              f'permission = "p{r % 100}:read"', 'upstream = "api"']
-lines += ['[[routes]]', 'name = "get-report"', 'method = "GET"', 'path = "/v1/reports/{id}"',
-          'permission = "reports:read"', 'upstream = "api"']
-sha = hashlib.sha256(key.encode()).hexdigest()
-lines += ['[[partners]]', 'id = "load"', 'tier = 1', 'stage = "active"', 'permissions = ["reports:read"]',
-          f'keys = [{{ id = "load-1", sha256 = "{sha}" }}]']
-for p in range(9999):
-    k1 = hashlib.sha256(f"k{p}a".encode()).hexdigest()
-    k2 = hashlib.sha256(f"k{p}b".encode()).hexdigest()
-    perms = ", ".join(f'"p{(p + j) % 100}:read"' for j in range(3))
-    lines += ['[[partners]]', f'id = "partner{p}"', 'tier = 1', 'stage = "active"', f'permissions = [{perms}]',
-              f'keys = [{{ id = "partner{p}-a", sha256 = "{k1}" }}, {{ id = "partner{p}-b", sha256 = "{k2}" }}]']
-open(out, "w").write("\n".join(lines) + "\n")
-PY
-BIGP=$(port); BIGA=$(port)
-gateway_config "$BIGP" "$BIGA" buffered "$WORK/audit-big" | sed '/^\[permissions\]/,$d' > "$WORK/big.toml"
-cat "$WORK/big-template.toml" >> "$WORK/big.toml"
-sed -i "s|^\[\[upstreams\]\]||" "$WORK/big.toml"
-printf '[[upstreams]]\nname = "api"\nurl = "http://127.0.0.1:%s"\n' "$UP" >> "$WORK/big.toml"
-t0=$(date +%s%N)
-"$GW" --log-level warn --workers 2 serve --no-watch --config "$WORK/big.toml" 2>>"$WORK/gw.log" & BIGPID=$!; PIDS+=($BIGPID)
-wait_port "$BIGP"
-t1=$(date +%s%N)
-echo "# reload" >> "$WORK/big.toml"
-reload_s=$(curl -s -o /dev/null -w '%{time_total}' -X POST -H "Authorization: Bearer $KEY" "http://127.0.0.1:$BIGA/admin/reload")
-big=$(load 64 "http://127.0.0.1:$BIGP/v1/reports/42")
-rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$BIGPID/status")
-small=$(awk -F'\t' '$1==2 && $2==64 && $3=="gateway-buffered" {print $4}' "$RESULTS" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-python3 - "$t0" "$t1" "$reload_s" "$big" "$rss_kb" "$small" <<'PY'
-import sys
-t0, t1, reload_s, big, rss_kb, small = (sys.argv[1:] + [""])[:6]
-rps = float(big.split()[0])
-small = small or "nan"  # no 2-worker, 64-connection run of the small config in this invocation
+# --- Large configuration: 10 000 partners, 20 000 keys, 1 001 routes ---------------------------
+BIG=$(port)
+python3 "$HERE/large_config.py" "$KEY" > "$WORK/large-partners.toml"
+gateway_config "$WORK/big.toml" "$BIG" buffered "$WORK/large-partners.toml"
+BIGA=$(sed -n 's|^listen = "127.0.0.1:\([0-9]*\)"|\1|p' "$WORK/big.toml" | sed -n 2p)
+start_big() {
+    local t0 t1
+    t0=$(date +%s%N)
+    "$GW" --log-level warn --workers 2 serve --no-watch --config "$WORK/big.toml" 2>>"$WORK/gw.log" & BIGPID=$!
+    wait_port "$BIG"
+    t1=$(date +%s%N)
+    echo $(((t1 - t0) / 1000)) >> "$WORK/startup"
+}
+: > "$WORK/startup"
+for _ in 1 2 3; do
+    start_big
+    kill "$BIGPID"; wait "$BIGPID" 2>/dev/null || true
+done
+start_big; PIDS+=("$BIGPID")
+: > "$WORK/reload"
+for i in 1 2 3; do
+    echo "# reload $i" >> "$WORK/big.toml"
+    curl -s -o /dev/null -w '%{time_total}\n' -X POST -H "Authorization: Bearer $KEY" \
+        "http://127.0.0.1:$BIGA/admin/reload" >> "$WORK/reload"
+done
+hwm_start=$(awk '/VmHWM/ {print $2}' "/proc/$BIGPID/status")
+# RSS sampled every 100 ms while the load runs; the largest sample counts.
+( while kill -0 "$BIGPID" 2>/dev/null; do awk '/VmRSS/ {print $2}' "/proc/$BIGPID/status"; sleep 0.1; done ) > "$WORK/rss" 2>/dev/null & SAMPLER=$!
+big=$(load h1 64 "http://127.0.0.1:$BIG/v1/reports/42")
+kill "$SAMPLER" 2>/dev/null || true
+small=$(awk -F'\t' '$1==2 && $2=="h1" && $3==64 && $4=="gateway-buffered" {print $5}' "$RESULTS" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+python3 - "$WORK/startup" "$WORK/reload" "$WORK/rss" "$hwm_start" "$big" "${small:-nan}" <<'PY'
+import statistics, sys
+startup, reload, rss, hwm, big, small = sys.argv[1:7]
+startup_ms = statistics.median(int(l) for l in open(startup) if l.strip()) / 1000
+reload_ms = statistics.median(float(l) for l in open(reload) if l.strip()) * 1000
+rss_mib = max(int(l) for l in open(rss) if l.strip()) / 1024
+rps, small = float(big.split()[0]), float(small)
 print()
-print("Large configuration (10 000 partners, 20 000 keys, 1 001 routes), 2 workers, 64 connections:")
-print(f"| startup (exec to listening) | {(int(t1) - int(t0)) / 1e6:.0f} ms | target < 200 ms |")
-print(f"| reload (POST /admin/reload) | {float(reload_s) * 1000:.0f} ms | target < 200 ms |")
-print(f"| peak RSS under load | {int(rss_kb) / 1024:.1f} MiB | target ≤ 64 MiB |")
-print(f"| req/s large / small config | {rps:,.0f} / {float(small):,.0f} = {rps / float(small):.2f} | target ≥ 0.90 |")
+print("Large configuration (10 000 partners, 20 000 keys, 1 001 routes), 2 workers, h1, 64 connections:")
+print()
+print("| measure | value | target |")
+print("|---|---|---|")
+print(f"| startup, exec to listening (median of 4) | {startup_ms:.0f} ms | < 200 ms |")
+print(f"| reload, POST /admin/reload (median of 3) | {reload_ms:.0f} ms | < 200 ms |")
+print(f"| RSS under load (largest 100 ms sample) | {rss_mib:.1f} MiB | ≤ 64 MiB |")
+print(f"| peak RSS since start (VmHWM, the TOML parse) | {int(hwm) / 1024:.1f} MiB | - |")
+print(f"| req/s large / small config | {rps:,.0f} / {small:,.0f} = {rps / small:.2f} | ≥ 0.90 |")
 PY
