@@ -11,7 +11,7 @@ mod writer;
 
 pub mod query;
 
-pub use record::{ConfigEvent, Event, GENESIS, chain_hash, split_hash};
+pub use record::{ConfigEvent, Event, GENESIS, append_line, chain_hash, split_hash};
 pub use signing::{generate_pem, load_verifying_key};
 pub use verify::{Broken, Report, verify, verify_bytes};
 pub use writer::{file_name, trail_files};

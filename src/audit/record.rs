@@ -113,7 +113,7 @@ pub(super) fn timestamp(t: SystemTime) -> String {
 }
 
 /// Appends the chained line for `event` (with its newline) to `out`; returns its hash.
-pub(super) fn append_line(out: &mut Vec<u8>, seq: u64, prev: &str, event: &Event) -> String {
+pub fn append_line(out: &mut Vec<u8>, seq: u64, prev: &str, event: &Event) -> String {
     let start = out.len();
     // Serialising plain strings and integers into a Vec cannot fail.
     let _ = match event {
