@@ -4,7 +4,8 @@
 //! - `GET /healthz`, `GET /livez` — the process answers
 //! - `GET /readyz` — configuration loaded and audit trail writable (503 with the reason if not)
 //! - `POST /admin/reload` — reload the configuration file (bearer token)
-//! - `GET /admin/status` — config hash and generation, counts, last reload (bearer token)
+//! - `GET /admin/status` — config hash and generation, counts, open connections per worker,
+//!   last reload (bearer token)
 //! - `GET /.well-known/jwks.json` — the public key of `X-Kwanus-Identity` assertions
 
 use std::convert::Infallible;
@@ -37,6 +38,8 @@ pub struct AdminState {
     pub reloader: Arc<Reloader>,
     /// The audit writer's health, when there is a trail.
     pub audit: Option<Arc<Health>>,
+    /// Partner connections open on each worker.
+    pub workers: crate::server::WorkerLoads,
 }
 
 /// Serves the admin endpoints on `listener` until `shutdown`.
@@ -179,6 +182,7 @@ fn status(state: &AdminState) -> Response<Full<Bytes>> {
         "routes": snap.routes.len(),
         "keys": snap.keys.len(),
         "upstreams": snap.upstreams.len(),
+        "workers": state.workers.open(),
         "last_reload": state.reloader.last(),
         "audit": state.audit.as_ref().map(|h| serde_json::json!({
             "healthy": h.healthy.load(Ordering::Relaxed),

@@ -136,6 +136,9 @@ impl App {
         } else {
             None
         };
+        let loads = crate::server::WorkerLoads::new(
+            opts.workers.unwrap_or_else(crate::server::default_workers),
+        );
         let (trigger, signal) = shutdown::channel();
         tokio::spawn(metrics.clone().upkeep(signal.clone()));
         if let Some(l) = admin_listener {
@@ -144,6 +147,7 @@ impl App {
                 metrics: metrics.clone(),
                 reloader: reloader.clone(),
                 audit: audit.as_ref().map(|a| a.health().clone()),
+                workers: loads.clone(),
             });
             tokio::spawn(admin::run(l, state, signal.clone()));
         }
@@ -153,9 +157,8 @@ impl App {
             state,
             metrics: metrics.clone(),
         };
-        let workers = opts.workers.unwrap_or_else(crate::server::default_workers);
         let workers =
-            crate::server::spawn(workers, listener, ctx, &signal).map_err(StartError::Workers)?;
+            crate::server::spawn(&loads, listener, ctx, &signal).map_err(StartError::Workers)?;
         Ok(Self {
             addr,
             admin_addr,

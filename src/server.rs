@@ -40,6 +40,11 @@ pub struct Workers {
     threads: Vec<JoinHandle<()>>,
 }
 
+/// Partner connections open on each worker (accepts are kept balanced by it; `/admin/status`
+/// shows it).
+#[derive(Clone)]
+pub struct WorkerLoads(Arc<[AtomicUsize]>);
+
 /// What one worker's connection tasks need.
 #[derive(Clone)]
 struct Worker {
@@ -47,8 +52,7 @@ struct Worker {
     /// Partner connections open now, all workers together (checked against
     /// `limits.max_connections` at accept).
     open: Arc<AtomicUsize>,
-    /// Connections open on each worker, to keep accepting balanced.
-    loads: Arc<[AtomicUsize]>,
+    loads: WorkerLoads,
     ctx: Ctx,
 }
 
@@ -61,20 +65,18 @@ pub fn default_workers() -> usize {
     std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
 }
 
-/// Starts `workers` threads serving partners on `listener` until `shutdown`; each then drains
-/// its in-flight requests for at most the snapshot's `drain_timeout`.
+/// Starts one thread per entry of `loads`, serving partners on `listener` until `shutdown`;
+/// each then drains its in-flight requests for at most the snapshot's `drain_timeout`.
 pub fn spawn(
-    workers: usize,
+    loads: &WorkerLoads,
     listener: std::net::TcpListener,
     ctx: Ctx,
     shutdown: &Signal,
 ) -> std::io::Result<Workers> {
     listener.set_nonblocking(true)?;
-    let workers = workers.max(1);
     let open = Arc::new(AtomicUsize::new(0));
-    let loads: Arc<[AtomicUsize]> = (0..workers).map(|_| AtomicUsize::new(0)).collect();
-    let mut threads = Vec::with_capacity(workers);
-    for index in 0..workers {
+    let mut threads = Vec::with_capacity(loads.0.len());
+    for index in 0..loads.0.len() {
         // Every worker waits on the same listening socket; whoever is free accepts.
         let listener = listener.try_clone()?;
         let worker = Worker {
@@ -102,6 +104,20 @@ pub fn spawn(
     Ok(Workers { threads })
 }
 
+// === impl WorkerLoads ===
+
+impl WorkerLoads {
+    /// Counters for `workers` workers (at least one).
+    pub fn new(workers: usize) -> Self {
+        Self((0..workers.max(1)).map(|_| AtomicUsize::new(0)).collect())
+    }
+
+    /// Connections open on each worker now.
+    pub fn open(&self) -> Vec<usize> {
+        self.0.iter().map(|l| l.load(Ordering::Relaxed)).collect()
+    }
+}
+
 // === impl Workers ===
 
 impl Workers {
@@ -126,9 +142,10 @@ impl Workers {
 impl Worker {
     /// Whether this worker holds more connections than the least loaded one plus one.
     fn over_share(&self) -> bool {
-        let mine = self.loads[self.index].load(Ordering::Relaxed);
+        let mine = self.loads.0[self.index].load(Ordering::Relaxed);
         let least = self
             .loads
+            .0
             .iter()
             .map(|l| l.load(Ordering::Relaxed))
             .min()
@@ -171,7 +188,7 @@ async fn run(listener: TcpListener, worker: Worker, mut shutdown: Signal) {
         }
         let _ = stream.set_nodelay(true);
         worker.open.fetch_add(1, Ordering::Relaxed);
-        worker.loads[worker.index].fetch_add(1, Ordering::Relaxed);
+        worker.loads.0[worker.index].fetch_add(1, Ordering::Relaxed);
         tokio::spawn(connection(worker.clone(), stream, peer, graceful.watcher()));
     }
     drop(listener);
@@ -221,7 +238,7 @@ async fn connection(
     }
     worker.ctx.metrics.connection(-1.0);
     worker.open.fetch_sub(1, Ordering::Relaxed);
-    worker.loads[worker.index].fetch_sub(1, Ordering::Relaxed);
+    worker.loads.0[worker.index].fetch_sub(1, Ordering::Relaxed);
 }
 
 async fn serve<S>(worker: &Worker, limits: &Limits, io: S, conn: ConnInfo, watcher: Watcher)

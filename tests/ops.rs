@@ -344,3 +344,84 @@ async fn readyz_reports_an_unwritable_audit_trail() {
         "{text}"
     );
 }
+
+/// Sends one keep-alive GET on `conn` and reads its response; returns the head.
+async fn read_response(conn: &mut tokio::net::TcpStream, key: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let req = format!("GET /v1/reports/42 HTTP/1.1\r\nHost: gw\r\nX-Api-Key: {key}\r\n\r\n");
+    conn.write_all(req.as_bytes()).await.expect("write");
+    let mut buf = Vec::new();
+    loop {
+        let mut chunk = [0u8; 4096];
+        let n = conn.read(&mut chunk).await.expect("read");
+        assert!(n > 0, "connection closed mid-response");
+        buf.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&buf).to_string();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let head = text[..end].to_ascii_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .map_or(0, |v| v.trim().parse().expect("content-length"));
+            if buf.len() >= end + 4 + length {
+                return text[..end].to_owned();
+            }
+        }
+    }
+}
+
+/// Open connections per worker, from `/admin/status`.
+async fn worker_loads(gw: &Gateway) -> Vec<u64> {
+    let status = gw.admin("GET", "/admin/status", Some(TOKEN)).await.json();
+    status["workers"]
+        .as_array()
+        .expect("workers in status")
+        .iter()
+        .map(|n| n.as_u64().expect("a count"))
+        .collect()
+}
+
+#[tokio::test]
+async fn connections_are_spread_over_the_workers_and_all_served() {
+    let template = with_admin("").replace(
+        "client_header_timeout = \"2s\"",
+        "client_header_timeout = \"60s\"",
+    );
+    let gw = Gateway::start_workers(&template, 3).await;
+    assert_eq!(worker_loads(&gw).await, vec![0, 0, 0]);
+
+    // Twelve keep-alive connections, opened one after another and held open; each serves a
+    // request, so every worker's upstream pool is used too.
+    let mut conns = Vec::new();
+    for n in 1..=12u64 {
+        let mut conn = tokio::net::TcpStream::connect(gw.app.addr())
+            .await
+            .expect("connect");
+        let head = read_response(&mut conn, ACME).await;
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        conns.push(conn);
+        assert_eq!(worker_loads(&gw).await.iter().sum::<u64>(), n);
+    }
+    let loads = worker_loads(&gw).await;
+    assert_eq!(loads.len(), 3);
+    // Each worker takes a share: a worker more than one connection ahead of the least loaded
+    // leaves new connections to the others (one that waits too long is not starved, so allow
+    // some slack on a busy machine).
+    assert!(
+        loads.iter().all(|&l| (2..=6).contains(&l)),
+        "unbalanced: {loads:?}"
+    );
+    assert_eq!(gw.upstream.seen().len(), 12);
+
+    drop(conns);
+    for _ in 0..200 {
+        if worker_loads(&gw).await.iter().sum::<u64>() == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!(
+        "closed connections still counted: {:?}",
+        worker_loads(&gw).await
+    );
+}

@@ -179,16 +179,26 @@ impl Gateway {
     }
 
     pub async fn start_with(template: &str) -> Self {
-        Self::launch(template, None, false).await
+        Self::launch(template, None, false, None).await
+    }
+
+    /// Starts with `workers` partner worker threads.
+    pub async fn start_workers(template: &str, workers: usize) -> Self {
+        Self::launch(template, None, false, Some(workers)).await
     }
 
     /// Starts from a config file written to `path` (rendered from `template`), so that the
     /// gateway can reload it.
     pub async fn start_file(template: &str, path: &std::path::Path, watch: bool) -> Self {
-        Self::launch(template, Some(path), watch).await
+        Self::launch(template, Some(path), watch, None).await
     }
 
-    async fn launch(template: &str, path: Option<&std::path::Path>, watch: bool) -> Self {
+    async fn launch(
+        template: &str,
+        path: Option<&std::path::Path>,
+        watch: bool,
+        workers: Option<usize>,
+    ) -> Self {
         let upstream = Upstream::start().await;
         let text = render(template, &upstream, closed_port().await);
         if let Some(path) = path {
@@ -204,7 +214,7 @@ impl Gateway {
             config_path: path.map(std::path::Path::to_owned),
             watch_config: watch,
             listener: None,
-            workers: None,
+            workers,
         };
         let app = App::start_with(snap, outcomes.clone(), opts)
             .await
