@@ -49,9 +49,6 @@ pub struct WorkerLoads(Arc<[AtomicUsize]>);
 #[derive(Clone)]
 struct Worker {
     index: usize,
-    /// Partner connections open now, all workers together (checked against
-    /// `limits.max_connections` at accept).
-    open: Arc<AtomicUsize>,
     loads: WorkerLoads,
     ctx: Ctx,
 }
@@ -74,14 +71,12 @@ pub fn spawn(
     shutdown: &Signal,
 ) -> std::io::Result<Workers> {
     listener.set_nonblocking(true)?;
-    let open = Arc::new(AtomicUsize::new(0));
     let mut threads = Vec::with_capacity(loads.0.len());
     for index in 0..loads.0.len() {
         // Every worker waits on the same listening socket; whoever is free accepts.
         let listener = listener.try_clone()?;
         let worker = Worker {
             index,
-            open: open.clone(),
             loads: loads.clone(),
             ctx: ctx.clone(),
         };
@@ -115,6 +110,11 @@ impl WorkerLoads {
     /// Connections open on each worker now.
     pub fn open(&self) -> Vec<usize> {
         self.0.iter().map(|l| l.load(Ordering::Relaxed)).collect()
+    }
+
+    /// Connections open on all workers together (checked against `limits.max_connections`).
+    fn total(&self) -> usize {
+        self.0.iter().map(|l| l.load(Ordering::Relaxed)).sum()
     }
 }
 
@@ -180,14 +180,13 @@ async fn run(listener: TcpListener, worker: Worker, mut shutdown: Signal) {
             }
         };
         let max = shared.load().limits.max_connections;
-        if worker.open.load(Ordering::Relaxed) >= max {
+        if worker.loads.total() >= max {
             // Shed the connection at once rather than let it queue behind the others.
             tracing::debug!(client = %peer, max, "max_connections reached; closing");
             drop(stream);
             continue;
         }
         let _ = stream.set_nodelay(true);
-        worker.open.fetch_add(1, Ordering::Relaxed);
         worker.loads.0[worker.index].fetch_add(1, Ordering::Relaxed);
         tokio::spawn(connection(worker.clone(), stream, peer, graceful.watcher()));
     }
@@ -237,7 +236,6 @@ async fn connection(
         }
     }
     worker.ctx.metrics.connection(-1.0);
-    worker.open.fetch_sub(1, Ordering::Relaxed);
     worker.loads.0[worker.index].fetch_sub(1, Ordering::Relaxed);
 }
 
