@@ -1,5 +1,5 @@
 //! TLS with certificates made in the test (rcgen): TLS 1.3 + ALPN h2, h1 over TLS, partner
-//! mTLS binding, untrusted and expired client certificates, an https upstream with a private
+//! mTLS binding (for API keys and JWTs alike), untrusted and expired client certificates, an https upstream with a private
 //! CA, certificate rotation through reload, and real clients (curl --http2, h2load).
 
 mod support;
@@ -176,13 +176,24 @@ fn rustls_pemfile_certs(pem: &[u8]) -> Vec<CertificateDer<'static>> {
         .collect()
 }
 
-/// One request over a fresh TLS connection.
+/// One request over a fresh TLS connection, with an API key.
 async fn tls_get(
     addr: SocketAddr,
     ca: &Path,
     client: Option<&Issued>,
     alpn: &[&[u8]],
     key: &str,
+) -> Result<Seen, String> {
+    tls_get_with(addr, ca, client, alpn, ("x-api-key", key)).await
+}
+
+/// One request over a fresh TLS connection, with the credential header given.
+async fn tls_get_with(
+    addr: SocketAddr,
+    ca: &Path,
+    client: Option<&Issued>,
+    alpn: &[&[u8]],
+    credential: (&str, &str),
 ) -> Result<Seen, String> {
     let connector = tokio_rustls::TlsConnector::from(Arc::new(client_config(ca, client, alpn)));
     let tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
@@ -195,7 +206,7 @@ async fn tls_get(
     let version = conn.protocol_version();
     let server_cert = conn.peer_certificates().expect("server cert")[0].clone();
     let req = http::Request::get(format!("https://localhost:{}/v1/reports/1", addr.port()))
-        .header("x-api-key", key)
+        .header(credential.0, credential.1)
         .body(Empty::<Bytes>::new())
         .expect("request");
     let io = TokioIo::new(tls);
@@ -261,6 +272,81 @@ async fn tls13_with_alpn_h2_and_http1_over_tls() {
     // Plain HTTP on a TLS listener is not served.
     let plain = raw(gw.app.addr(), &raw_get("/v1/reports/1", GLOBEX)).await;
     assert!(!plain.text.starts_with("HTTP/1.1 200"), "{}", plain.text);
+}
+
+#[tokio::test]
+async fn a_token_for_a_bound_partner_needs_the_bound_certificate_too() {
+    use jsonwebtoken::{Algorithm, EncodingKey, Header, jwk::Jwk, jwk::JwkSet};
+    let p = pki("mtls-jwt");
+    // A test identity provider with one ES256 key, trusted for acme.
+    let pair = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key pair");
+    let enc = EncodingKey::from_ec_pem(pair.serialize_pem().as_bytes()).expect("encoding key");
+    let mut jwk = Jwk::from_encoding_key(&enc, Algorithm::ES256).expect("jwk");
+    jwk.common.key_id = Some("es-1".into());
+    let jwks = p.dir.join("jwks.json");
+    let set = JwkSet { keys: vec![jwk] };
+    std::fs::write(&jwks, serde_json::to_string(&set).expect("jwks")).expect("write jwks");
+    let config = tls_config(&p).replacen(
+        "require_mtls = true\n",
+        "require_mtls = true\njwt_issuers = [\"https://idp.test\"]\n",
+        1,
+    ) + &format!(
+        "\n[[auth.jwt]]\nissuer = \"https://idp.test\"\naudiences = [\"kwanus-gateway\"]\nalgorithms = [\"ES256\"]\njwks_file = {:?}\nleeway = \"5s\"\n",
+        jwks.display().to_string()
+    );
+    let gw = Gateway::start_with(&config).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("time")
+        .as_secs();
+    let claims = serde_json::json!({
+        "iss": "https://idp.test", "aud": "kwanus-gateway", "sub": "acme",
+        "exp": now + 120, "iat": now,
+    });
+    let mut header = Header::new(Algorithm::ES256);
+    header.kid = Some("es-1".into());
+    let token = jsonwebtoken::encode(&header, &claims, &enc).expect("sign");
+    let bearer = format!("Bearer {token}");
+    let ca = p.server_ca.pem.clone();
+    let alpn: &[&[u8]] = &[b"h2", b"http/1.1"];
+    let addr = gw.app.addr();
+
+    let ok = tls_get_with(addr, &ca, Some(&p.bound), alpn, ("authorization", &bearer))
+        .await
+        .expect("bound");
+    assert_eq!(ok.status, 200, "{ok:?}");
+    for client in [None, Some(&p.other)] {
+        let r = tls_get_with(addr, &ca, client, alpn, ("authorization", &bearer))
+            .await
+            .expect("answered");
+        assert_eq!(r.status, 401, "{r:?}");
+        assert!(
+            r.body.contains("\"code\":\"invalid_credentials\""),
+            "{}",
+            r.body
+        );
+    }
+    let seen: Vec<_> = gw
+        .outcomes
+        .all()
+        .iter()
+        .map(|o| {
+            (
+                o.reason,
+                o.credential,
+                o.partner.as_deref().map(str::to_owned),
+            )
+        })
+        .collect();
+    let acme = Some("acme".to_owned());
+    assert_eq!(
+        seen,
+        [
+            ("permitted", Some("jwt"), acme.clone()),
+            ("mtls_mismatch", None, acme.clone()),
+            ("mtls_mismatch", None, acme),
+        ]
+    );
 }
 
 #[tokio::test]
