@@ -1,6 +1,7 @@
 //! TLS with certificates made in the test (rcgen): TLS 1.3 + ALPN h2, h1 over TLS, partner
-//! mTLS binding (for API keys and JWTs alike), untrusted and expired client certificates, an https upstream with a private
-//! CA, certificate rotation through reload, and real clients (curl --http2, h2load).
+//! mTLS binding (for API keys and JWTs alike), untrusted and expired client certificates, an
+//! https upstream with a private CA, certificate rotation through reload, and real clients
+//! (curl --http2, h2load).
 
 mod support;
 
