@@ -163,3 +163,56 @@ impl OutcomeSink for AuditSink {
         self.health.healthy.load(Ordering::Relaxed)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A sink whose writer never takes anything: its queue fills.
+    fn stalled(capacity: usize) -> (AuditSink, std::sync::mpsc::Receiver<Msg>) {
+        let (tx, rx) = sync_channel(capacity);
+        let health = Arc::new(Health {
+            healthy: AtomicBool::new(true),
+            records: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            lost: AtomicU64::new(0),
+        });
+        let sink = AuditSink {
+            tx,
+            health,
+            strict: false,
+        };
+        (sink, rx)
+    }
+
+    fn event() -> Event {
+        Event::Retention {
+            file: "audit-000001.jsonl".into(),
+            reason: "test".into(),
+        }
+    }
+
+    #[test]
+    fn a_full_queue_refuses_the_record_and_fails_closed() {
+        let (sink, _rx) = stalled(3);
+        for _ in 0..3 {
+            assert!(matches!(sink.submit(event()), Recorded::Done));
+            assert!(sink.ready());
+        }
+        // The fourth record has nowhere to go: it is refused (the response it describes is
+        // withheld), counted as lost, and new requests are refused until the writer recovers.
+        assert!(matches!(sink.submit(event()), Recorded::Refused));
+        assert!(!sink.ready());
+        assert_eq!(sink.health().lost.load(Ordering::Relaxed), 1);
+        assert!(matches!(sink.submit(event()), Recorded::Refused));
+        assert_eq!(sink.health().lost.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn a_gone_writer_refuses_every_record() {
+        let (sink, rx) = stalled(8);
+        drop(rx);
+        assert!(matches!(sink.submit(event()), Recorded::Refused));
+        assert_eq!(sink.health().lost.load(Ordering::Relaxed), 1);
+    }
+}
