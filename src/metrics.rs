@@ -58,7 +58,7 @@ pub struct Metrics {
     audit: Option<Arc<Health>>,
     /// The handles each outcome shape updates, so a request costs one map lookup instead of
     /// building label sets and registering them anew.
-    series: DashMap<SeriesKey, Arc<Series>>,
+    series: DashMap<SeriesKey, Series>,
 }
 
 /// Everything in an outcome that picks its series; every part comes from configuration or a
@@ -248,24 +248,34 @@ impl Metrics {
 
 impl OutcomeSink for Metrics {
     fn record(&self, o: &Outcome) -> Recorded {
-        let series = self.series.get(&SeriesKey::of(o)).map(|s| s.clone());
-        let series = series.unwrap_or_else(|| {
-            let s = Arc::new(self.resolve(o));
-            self.series.insert(SeriesKey::of(o), s.clone());
-            s
-        });
-        series.requests.increment(1);
-        series.duration.record(o.duration.as_secs_f64());
-        if let Some(c) = &series.decision {
-            c.increment(1);
-        }
-        if let (Some(h), Some(d)) = (&series.upstream_duration, o.upstream_duration) {
-            h.record(d.as_secs_f64());
-        }
-        if let Some(c) = &series.upstream_error {
-            c.increment(1);
+        let key = SeriesKey::of(o);
+        if let Some(series) = self.series.get(&key) {
+            series.update(o);
+        } else {
+            let series = self.resolve(o);
+            series.update(o);
+            self.series.insert(key, series);
         }
         Recorded::Done
+    }
+}
+
+// === impl Series ===
+
+impl Series {
+    /// Counts one outcome of this shape.
+    fn update(&self, o: &Outcome) {
+        self.requests.increment(1);
+        self.duration.record(o.duration.as_secs_f64());
+        if let Some(c) = &self.decision {
+            c.increment(1);
+        }
+        if let (Some(h), Some(d)) = (&self.upstream_duration, o.upstream_duration) {
+            h.record(d.as_secs_f64());
+        }
+        if let Some(c) = &self.upstream_error {
+            c.increment(1);
+        }
     }
 }
 
