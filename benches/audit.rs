@@ -3,9 +3,11 @@
 //! checks — enough for a day of traffic?
 #![allow(missing_docs)]
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -15,7 +17,7 @@ use hyper_util::rt::TokioExecutor;
 use kwanus_gateway::app::App;
 use kwanus_gateway::audit::{self, AuditSink, Event};
 use kwanus_gateway::config::{self, Overrides};
-use kwanus_gateway::outcome::{Decision, Outcome};
+use kwanus_gateway::outcome::Outcome;
 use kwanus_gateway::snapshot::{AuditSettings, Durability};
 use kwanus_gateway::{demo, outcome};
 
@@ -115,31 +117,7 @@ fn verify(c: &mut Criterion) {
     };
     let sink = AuditSink::start(&settings).expect("audit");
     for i in 0..RECORDS {
-        let outcome = Outcome {
-            ts: SystemTime::now(),
-            request_id: format!("01a2105a-0000-7000-8000-{i:012}"),
-            partner: Some("acme".into()),
-            key_id: Some("acme-2026a".into()),
-            tier: Some(1),
-            credential: Some("api_key_bearer"),
-            jwt_issuer: None,
-            jwt_kid: None,
-            client: "127.0.0.1:50000".parse().expect("addr"),
-            method: "GET".into(),
-            path: format!("/v1/reports/{i}"),
-            route: Some("get-report".into()),
-            permission: Some("reports:read".into()),
-            decision: Decision::Allow,
-            code: None,
-            reason: "permitted",
-            status: 200,
-            upstream: Some("reports-api".into()),
-            upstream_status: Some(200),
-            duration: Duration::from_micros(850),
-            upstream_duration: Some(Duration::from_micros(700)),
-            idempotency_key: None,
-            replayed: false,
-        };
+        let outcome = support::outcome(i);
         while matches!(
             sink.submit(Event::Request(Box::new(outcome.clone()))),
             outcome::Recorded::Refused

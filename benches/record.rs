@@ -4,46 +4,19 @@
 //! computes anyway?
 #![allow(missing_docs)]
 
+mod support;
+
 use std::hint::black_box;
-use std::time::{Duration, SystemTime};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use kwanus_gateway::audit::{self, Event};
 use kwanus_gateway::auth;
 use kwanus_gateway::metrics::Metrics;
-use kwanus_gateway::outcome::{Decision, Outcome, OutcomeSink};
-
-fn outcome() -> Outcome {
-    Outcome {
-        ts: SystemTime::now(),
-        request_id: "019ab9a4-1c2e-7d41-8f7a-3b2c1d0e9f8a".into(),
-        partner: Some("acme".into()),
-        key_id: Some("acme-2026a".into()),
-        tier: Some(1),
-        credential: Some("api_key_bearer"),
-        jwt_issuer: None,
-        jwt_kid: None,
-        client: "127.0.0.1:50000".parse().expect("addr"),
-        method: "GET".into(),
-        path: "/v1/reports/42".into(),
-        route: Some("get-report".into()),
-        permission: Some("reports:read".into()),
-        decision: Decision::Allow,
-        code: None,
-        reason: "permitted",
-        status: 200,
-        upstream: Some("reports-api".into()),
-        upstream_status: Some(200),
-        duration: Duration::from_micros(850),
-        upstream_duration: Some(Duration::from_micros(700)),
-        idempotency_key: None,
-        replayed: false,
-    }
-}
+use kwanus_gateway::outcome::{Decision, OutcomeSink};
 
 fn record(c: &mut Criterion) {
     let key = "kwp_3nR8vQm2LxT5wZ9cB1dF4gH7jK0pS6yU";
-    let o = outcome();
+    let o = support::outcome(42);
     let event = Event::Request(Box::new(o.clone()));
     let mut g = c.benchmark_group("record");
     g.bench_function("baseline_sha256_of_key", |b| {
@@ -70,7 +43,7 @@ fn record(c: &mut Criterion) {
     g.bench_function("metrics_record_allowed", |b| {
         b.iter(|| metrics.record(black_box(&o)))
     });
-    let mut denied = outcome();
+    let mut denied = support::outcome(42);
     denied.decision = Decision::Deny;
     denied.code = Some("permission_denied");
     denied.reason = "missing_permission";
