@@ -469,6 +469,18 @@ async fn tls_upstream(
     (addr, seen)
 }
 
+/// The fixture with its upstream at `https://addr`, plus `extra` upstream settings.
+fn https_upstream(addr: SocketAddr, extra: &str) -> String {
+    FIXTURE.replacen(
+        "name = \"api\"\nurl = \"UPSTREAM\"",
+        &format!(
+            "name = \"api\"\nurl = \"https://127.0.0.1:{}\"\n{extra}",
+            addr.port()
+        ),
+        1,
+    )
+}
+
 #[tokio::test]
 async fn https_upstreams_with_a_private_ca_over_h1_and_h2() {
     let p = pki("upstream");
@@ -478,15 +490,11 @@ async fn https_upstreams_with_a_private_ca_over_h1_and_h2() {
         (false, http::Version::HTTP_11),
         (true, http::Version::HTTP_2),
     ] {
-        let text = FIXTURE.replacen(
-            "name = \"api\"\nurl = \"UPSTREAM\"",
-            &format!(
-                "name = \"api\"\nurl = \"https://127.0.0.1:{}\"\nca_file = {ca:?}\nhttp2 = {http2}",
-                addr.port()
-            ),
-            1,
-        );
-        let gw = Gateway::start_with(&text).await;
+        let gw = Gateway::start_with(&https_upstream(
+            addr,
+            &format!("ca_file = {ca:?}\nhttp2 = {http2}"),
+        ))
+        .await;
         let r = gw.get("/v1/reports/1", ACME).await;
         assert_eq!(r.status, 200, "{r:?}");
         assert_eq!(&r.body[..], b"{\"tls\":true}");
@@ -499,15 +507,7 @@ async fn https_upstreams_with_a_private_ca_over_h1_and_h2() {
         assert_eq!(last, (want, "acme".to_owned()));
     }
     // Without the private CA the upstream's certificate is not trusted: 502.
-    let text = FIXTURE.replacen(
-        "name = \"api\"\nurl = \"UPSTREAM\"",
-        &format!(
-            "name = \"api\"\nurl = \"https://127.0.0.1:{}\"",
-            addr.port()
-        ),
-        1,
-    );
-    let gw = Gateway::start_with(&text).await;
+    let gw = Gateway::start_with(&https_upstream(addr, "")).await;
     let r = gw.get("/v1/reports/1", ACME).await;
     assert_eq!(r.status, 502, "{r:?}");
 }
@@ -636,16 +636,7 @@ async fn upstream_mtls_presents_the_configured_client_certificate() {
     let client_ca = p.dir.join("client-ca.pem");
     let (addr, seen) = tls_upstream(&p, Some(&client_ca)).await;
     let ca = p.server_ca.pem.display().to_string();
-    let upstream = |extra: &str| {
-        FIXTURE.replacen(
-            "name = \"api\"\nurl = \"UPSTREAM\"",
-            &format!(
-                "name = \"api\"\nurl = \"https://127.0.0.1:{}\"\nca_file = {ca:?}\n{extra}",
-                addr.port()
-            ),
-            1,
-        )
-    };
+    let upstream = |extra: &str| https_upstream(addr, &format!("ca_file = {ca:?}\n{extra}"));
     let with_cert = format!(
         "client_cert = {:?}\nclient_key = {:?}",
         p.bound.cert.display().to_string(),
