@@ -17,12 +17,14 @@ use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
+use tokio::time::Instant;
 
 use crate::audit::Health;
+use crate::conn_guard::{Marked, OpenConnections, first_request_by};
 use crate::metrics::Metrics;
 use crate::reload::{Reloaded, Reloader};
 use crate::shutdown::Signal;
@@ -43,9 +45,14 @@ pub struct AdminState {
 }
 
 /// Serves the admin endpoints on `listener` until `shutdown`.
+///
+/// The listener has its own connection cap (`admin.max_connections`) and the partner
+/// listener's header timeout, so idle or slow admin sockets can never take the descriptors
+/// or the time the partner port needs.
 pub async fn run(listener: TcpListener, state: Arc<AdminState>, mut shutdown: Signal) {
+    let open = OpenConnections::default();
     loop {
-        let (stream, _) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
                 Err(e) => {
@@ -56,15 +63,29 @@ pub async fn run(listener: TcpListener, state: Arc<AdminState>, mut shutdown: Si
             },
             () = shutdown.wait() => return,
         };
+        let snap = state.shared.load();
+        let max = snap.admin.as_ref().map_or(64, |a| a.max_connections);
+        let Some(slot) = open.try_open(max) else {
+            tracing::debug!(client = %peer, max, "admin max_connections reached; closing");
+            drop(stream);
+            continue;
+        };
+        let timeout = snap.limits.client_header_timeout;
+        let deadline = Instant::now() + timeout;
         let state = state.clone();
         tokio::spawn(async move {
-            let svc = service_fn(move |req| {
+            let (svc, seen) = Marked::new(service_fn(move |req| {
                 let state = state.clone();
                 async move { Ok::<_, Infallible>(handle(&state, req)) }
-            });
-            let _ = auto::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(stream), svc)
-                .await;
+            }));
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(timeout);
+            let conn = builder.serve_connection(TokioIo::new(stream), svc);
+            let _ = first_request_by(conn, deadline, &seen).await;
+            drop(slot);
         });
     }
 }

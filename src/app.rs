@@ -16,6 +16,7 @@ use crate::outcome::{OutcomeSink, Tee};
 use crate::reload::{self, Reloader};
 use crate::shutdown::{self, Trigger};
 use crate::snapshot::{Shared, Snapshot};
+use crate::state::unauthenticated::UnauthenticatedLimiter;
 
 /// A running gateway.
 pub struct App {
@@ -151,10 +152,19 @@ impl App {
             });
             tokio::spawn(admin::run(l, state, signal.clone()));
         }
+        let unauthenticated = Arc::new(UnauthenticatedLimiter::new(
+            shared.load().limits.unauthenticated,
+        ));
+        tokio::spawn(summaries(
+            audit.clone(),
+            unauthenticated.clone(),
+            signal.clone(),
+        ));
         let ctx = crate::server::Ctx {
             shared: shared.clone(),
             sink,
             state,
+            unauthenticated,
             metrics: metrics.clone(),
         };
         let workers =
@@ -208,7 +218,27 @@ impl App {
         self.trigger.fire();
         self.workers.join().await;
         if let Some(a) = &self.audit {
+            a.flush_summaries();
             a.shutdown().await;
         }
+    }
+}
+
+/// Every `SUMMARY_WINDOW`: one summary record per address whose unauthenticated requests were
+/// limited, and addresses whose budget is full again forgotten.
+async fn summaries(
+    audit: Option<AuditSink>,
+    limiter: Arc<UnauthenticatedLimiter>,
+    mut shutdown: crate::shutdown::Signal,
+) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(crate::audit::SUMMARY_WINDOW) => {}
+            () = shutdown.wait() => return,
+        }
+        if let Some(a) = &audit {
+            a.flush_summaries();
+        }
+        limiter.sweep();
     }
 }

@@ -22,6 +22,7 @@ pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod conn_guard;
 pub mod demo;
 pub mod identity;
 pub mod keygen;

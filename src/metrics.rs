@@ -37,6 +37,9 @@ pub const CONFIG_RELOADS: &str = "kwanus_gateway_config_reloads_total";
 pub const PARTNER_INFO: &str = "kwanus_gateway_partner_info";
 /// `kwanus_gateway_connections_active`.
 pub const CONNECTIONS_ACTIVE: &str = "kwanus_gateway_connections_active";
+/// `kwanus_gateway_unauthenticated_limited_total`: requests refused by the per-address limit
+/// on unauthenticated traffic (summarised in the trail, not recorded one by one).
+pub const UNAUTHENTICATED_LIMITED: &str = "kwanus_gateway_unauthenticated_limited_total";
 /// `kwanus_gateway_build_info{version}`.
 pub const BUILD_INFO: &str = "kwanus_gateway_build_info";
 /// `kwanus_gateway_config_last_reload_success_timestamp_seconds`.
@@ -73,6 +76,7 @@ struct SeriesKey {
     decision: Decision,
     code: Option<&'static str>,
     reason: &'static str,
+    summarised: bool,
 }
 
 /// The handles one outcome shape updates.
@@ -83,6 +87,8 @@ struct Series {
     decision: Option<metrics::Counter>,
     upstream_duration: Option<metrics::Histogram>,
     upstream_error: Option<metrics::Counter>,
+    /// For requests refused by the per-address limit on unauthenticated traffic.
+    unauthenticated_limited: Option<metrics::Counter>,
 }
 
 static META: Metadata<'static> = Metadata::new(module_path!(), metrics::Level::INFO, None);
@@ -127,6 +133,11 @@ impl Metrics {
             "Audit write failures (the gateway fails closed meanwhile).",
         );
         describe(CONFIG_RELOADS, None, "Configuration reloads, by result.");
+        describe(
+            UNAUTHENTICATED_LIMITED,
+            None,
+            "Unauthenticated requests refused by the per-address limit (summarised in the trail).",
+        );
         recorder.describe_histogram(
             REQUEST_DURATION.into(),
             Some(Unit::Seconds),
@@ -165,6 +176,7 @@ impl Metrics {
         }
         this.counter(AUDIT_RECORDS, &[]).increment(0);
         this.counter(AUDIT_ERRORS, &[]).increment(0);
+        this.counter(UNAUTHENTICATED_LIMITED, &[]).increment(0);
         this
     }
 
@@ -276,6 +288,9 @@ impl Series {
         if let Some(c) = &self.upstream_error {
             c.increment(1);
         }
+        if let Some(c) = &self.unauthenticated_limited {
+            c.increment(1);
+        }
     }
 }
 
@@ -316,12 +331,17 @@ impl Metrics {
             )),
             _ => None,
         };
+        let unauthenticated_limited = o
+            .summarised
+            .is_some()
+            .then(|| self.counter(UNAUTHENTICATED_LIMITED, &[]));
         Series {
             requests,
             duration,
             decision,
             upstream_duration,
             upstream_error,
+            unauthenticated_limited,
         }
     }
 }
@@ -339,6 +359,7 @@ impl SeriesKey {
             decision: o.decision,
             code: o.code,
             reason: o.reason,
+            summarised: o.summarised.is_some(),
         }
     }
 }

@@ -65,6 +65,30 @@ pub struct Outcome {
     pub idempotency_key: Option<String>,
     /// Whether the response was a replay of a stored one.
     pub replayed: bool,
+    /// Whether a client-sent value (method, path, idempotency key) was cut to keep the
+    /// record small.
+    pub truncated: bool,
+    /// For a request refused by the per-address limit on unauthenticated traffic: the code it
+    /// would have had. Such a request is counted in a summary record, not recorded by itself.
+    pub summarised: Option<&'static str>,
+}
+
+/// The longest prefix of `value` whose JSON-escaped form fits in `max` bytes, cut on a
+/// character boundary, and whether anything was cut.
+pub fn cap_escaped(value: &str, max: usize) -> (String, bool) {
+    let mut used = 0;
+    for (i, c) in value.char_indices() {
+        let escaped = match c {
+            '"' | '\\' | '\n' | '\r' | '\t' | '\u{8}' | '\u{c}' => 2,
+            c if u32::from(c) < 0x20 => 6,
+            c => c.len_utf8(),
+        };
+        if used + escaped > max {
+            return (value[..i].to_owned(), true);
+        }
+        used += escaped;
+    }
+    (value.to_owned(), false)
 }
 
 /// Receives every outcome exactly once.
@@ -112,6 +136,10 @@ impl Decision {
 
 impl OutcomeSink for LogSink {
     fn record(&self, o: &Outcome) -> Recorded {
+        if o.summarised.is_some() {
+            // A flood is counted in the metrics and summarised in the trail, not logged per line.
+            return Recorded::Done;
+        }
         tracing::info!(
             target: "kwanus_gateway::access",
             request_id = %o.request_id,
@@ -150,5 +178,26 @@ impl OutcomeSink for Tee {
 
     fn ready(&self) -> bool {
         self.0.iter().all(|s| s.ready())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cap_escaped;
+
+    #[test]
+    fn values_are_capped_by_their_escaped_length_on_a_character_boundary() {
+        assert_eq!(cap_escaped("abc", 3), ("abc".to_owned(), false));
+        assert_eq!(cap_escaped("abcd", 3), ("abc".to_owned(), true));
+        // `"` and `\` take two bytes once escaped, a control character six.
+        assert_eq!(cap_escaped("a\"b", 3), ("a\"".to_owned(), true));
+        assert_eq!(cap_escaped("\u{1}\u{1}", 11), ("\u{1}".to_owned(), true));
+        // A multi-byte character is kept whole or not at all.
+        assert_eq!(cap_escaped("aé", 2), ("a".to_owned(), true));
+        for s in ["x\"\\\u{0}é\n", &"\\".repeat(100)] {
+            let (kept, _) = cap_escaped(s, 17);
+            let json = serde_json::to_string(&kept).unwrap_or_default();
+            assert!(json.len() <= 17 + 2, "{json}");
+        }
     }
 }

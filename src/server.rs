@@ -14,13 +14,16 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Instant;
 
+use crate::conn_guard::{Marked, first_request_by};
 use crate::metrics::Metrics;
 use crate::outcome::OutcomeSink;
 use crate::proxy::{ConnInfo, GatewayService};
 use crate::shutdown::Signal;
 use crate::snapshot::{Limits, Shared};
 use crate::state::State;
+use crate::state::unauthenticated::UnauthenticatedLimiter;
 
 /// What the partner workers share.
 #[derive(Clone)]
@@ -31,6 +34,8 @@ pub struct Ctx {
     pub sink: Arc<dyn OutcomeSink>,
     /// Rate limits and idempotency.
     pub state: Arc<State>,
+    /// The per-address limit on unauthenticated traffic.
+    pub unauthenticated: Arc<UnauthenticatedLimiter>,
     /// The metrics.
     pub metrics: Arc<Metrics>,
 }
@@ -208,17 +213,18 @@ async fn connection(
     watcher: Watcher,
 ) {
     let snap = worker.ctx.shared.load_full();
+    // From accept to the first complete request head: the TLS handshake, hyper's protocol
+    // detection and the HTTP/2 preface all count against client_header_timeout.
+    let deadline = Instant::now() + snap.limits.client_header_timeout;
     worker.ctx.metrics.connection(1.0);
     match &snap.server.tls {
         None => {
             let conn = ConnInfo::new(peer, "http", None, worker.index);
-            serve(&worker, &snap.limits, stream, conn, watcher).await;
+            serve(&worker, &snap.limits, stream, conn, watcher, deadline).await;
         }
         Some(config) => {
             let acceptor = tokio_rustls::TlsAcceptor::from(config.clone());
-            let handshake =
-                tokio::time::timeout(snap.limits.client_header_timeout, acceptor.accept(stream))
-                    .await;
+            let handshake = tokio::time::timeout_at(deadline, acceptor.accept(stream)).await;
             match handshake {
                 Ok(Ok(tls)) => {
                     let client_cert = tls
@@ -228,7 +234,7 @@ async fn connection(
                         .and_then(|c| c.first())
                         .map(crate::tls::fingerprint);
                     let conn = ConnInfo::new(peer, "https", client_cert, worker.index);
-                    serve(&worker, &snap.limits, tls, conn, watcher).await;
+                    serve(&worker, &snap.limits, tls, conn, watcher, deadline).await;
                 }
                 Ok(Err(e)) => tracing::debug!(client = %peer, error = %e, "TLS handshake failed"),
                 Err(_) => tracing::debug!(client = %peer, "TLS handshake timed out"),
@@ -239,21 +245,32 @@ async fn connection(
     worker.loads.0[worker.index].fetch_sub(1, Ordering::Relaxed);
 }
 
-async fn serve<S>(worker: &Worker, limits: &Limits, io: S, conn: ConnInfo, watcher: Watcher)
-where
+async fn serve<S>(
+    worker: &Worker,
+    limits: &Limits,
+    io: S,
+    conn: ConnInfo,
+    watcher: Watcher,
+    deadline: Instant,
+) where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
     let peer = conn.client_addr;
-    let service = GatewayService::new(
+    let (service, seen) = Marked::new(GatewayService::new(
         worker.ctx.shared.clone(),
         worker.ctx.sink.clone(),
         worker.ctx.state.clone(),
+        worker.ctx.unauthenticated.clone(),
         conn,
-    );
+    ));
     let builder = connection_builder(limits);
     let conn = builder.serve_connection(TokioIo::new(io), service);
-    if let Err(e) = watcher.watch(conn.into_owned()).await {
-        tracing::debug!(error = %e, client = %peer, "connection ended with an error");
+    match first_request_by(watcher.watch(conn.into_owned()), deadline, &seen).await {
+        Some(Ok(())) => {}
+        Some(Err(e)) => {
+            tracing::debug!(error = %e, client = %peer, "connection ended with an error");
+        }
+        None => tracing::debug!(client = %peer, "no request head before client_header_timeout"),
     }
 }
 

@@ -77,6 +77,8 @@ pub struct AdminSettings {
     pub listen: SocketAddr,
     /// SHA-256 of the admin bearer token.
     pub token_sha256: Option<[u8; 32]>,
+    /// Admin connections open at once.
+    pub max_connections: usize,
 }
 
 /// `[limits]`.
@@ -106,6 +108,8 @@ pub struct Limits {
     pub h2_keepalive_interval: Duration,
     /// HTTP/2 keep-alive ping timeout.
     pub h2_keepalive_timeout: Duration,
+    /// Requests that fail authentication (or probe a forbidden route), per client address.
+    pub unauthenticated: crate::state::Rate,
 }
 
 /// Rate settings of a tier.

@@ -329,3 +329,63 @@ async fn jwks_rotation_through_reload() {
         200
     );
 }
+
+#[tokio::test]
+async fn a_scope_array_narrows_and_any_other_scope_type_is_refused() {
+    let dir = temp_dir("scope-types");
+    let es = key(Algorithm::ES256, "es-1");
+    write_jwks(&dir.join("jwks.json"), &[&es]);
+    let gw = Gateway::start_with(&config(&dir)).await;
+    // An array of strings narrows exactly like the space-separated string.
+    for scope in [
+        serde_json::json!(["reports:read"]),
+        serde_json::json!("reports:read"),
+    ] {
+        let mut narrow = claims("globex");
+        narrow["scope"] = scope.clone();
+        let t = token(&es, &narrow);
+        assert_eq!(with_token(&gw, "GET", "/v1/reports/1", &t).await.status, 200);
+        let r = with_token(&gw, "POST", "/v1/workflows/nightly/runs", &t).await;
+        assert_eq!(r.status, 403, "{scope}: never widened to the partner's permissions");
+        assert_eq!(
+            gw.outcomes.all().last().map(|o| o.reason),
+            Some("permission_not_in_token_scope")
+        );
+    }
+    // `scp` is read as well.
+    let mut scp = claims("globex");
+    scp["scp"] = serde_json::json!(["reports:read"]);
+    let r = with_token(&gw, "POST", "/v1/workflows/nightly/runs", &token(&es, &scp)).await;
+    assert_eq!(r.status, 403);
+    // Any other shape is a malformed credential, never "no scope".
+    for bad in [
+        serde_json::json!({"reports:read": true}),
+        serde_json::json!(7),
+        serde_json::json!(["reports:read", 7]),
+        serde_json::json!(null),
+        serde_json::json!(true),
+    ] {
+        for claim in ["scope", "scp"] {
+            let mut c = claims("globex");
+            c[claim] = bad.clone();
+            let r = with_token(&gw, "GET", "/v1/reports/1", &token(&es, &c)).await;
+            assert_eq!(
+                (r.status.as_u16(), r.code()),
+                (401, "invalid_credentials".into()),
+                "{claim} = {bad}"
+            );
+            assert_eq!(
+                gw.outcomes.all().last().map(|o| o.reason),
+                Some("malformed_credential"),
+                "{claim} = {bad}"
+            );
+        }
+    }
+    assert!(
+        gw.upstream
+            .seen()
+            .iter()
+            .all(|s| s.target == "/v1/reports/1"),
+        "nothing but the permitted reads was forwarded"
+    );
+}

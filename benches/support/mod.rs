@@ -30,5 +30,7 @@ pub(crate) fn outcome(n: u64) -> Outcome {
         upstream_duration: Some(Duration::from_micros(700)),
         idempotency_key: None,
         replayed: false,
+        truncated: false,
+        summarised: None,
     }
 }

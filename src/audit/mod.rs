@@ -11,17 +11,24 @@ mod writer;
 
 pub mod query;
 
-pub use record::{ConfigEvent, Event, GENESIS, append_line, chain_hash, split_hash};
+pub use record::{
+    ConfigEvent, Event, GENESIS, UnauthenticatedSummary, append_line, chain_hash, split_hash,
+};
 pub use signing::{generate_pem, load_verifying_key};
 pub use verify::{Broken, Report, verify, verify_bytes};
 pub use writer::{file_name, trail_files};
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
 
 use crate::outcome::{Outcome, OutcomeSink, Recorded};
 use crate::snapshot::{AuditSettings, Durability};
+
+/// How often limited unauthenticated requests are summarised: one record per client address
+/// and window.
+pub const SUMMARY_WINDOW: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Events queued for the writer, at most (a full queue fails closed).
 const QUEUE: usize = 65_536;
@@ -72,6 +79,8 @@ pub struct AuditSink {
     tx: SyncSender<Msg>,
     health: Arc<Health>,
     strict: bool,
+    /// Limited unauthenticated requests by client address, until the next `flush_summaries`.
+    summaries: Arc<std::sync::Mutex<HashMap<String, UnauthenticatedSummary>>>,
 }
 
 // === impl AuditSink ===
@@ -109,6 +118,7 @@ impl AuditSink {
             tx,
             health,
             strict: settings.durability == Durability::Strict,
+            summaries: Arc::default(),
         })
     }
 
@@ -141,6 +151,44 @@ impl AuditSink {
         }
     }
 
+    /// Writes one summary record per client address whose unauthenticated requests were
+    /// limited since the last call (the gateway calls it every `SUMMARY_WINDOW` and at
+    /// shutdown).
+    pub fn flush_summaries(&self) {
+        let taken = match self.summaries.lock() {
+            Ok(mut m) => std::mem::take(&mut *m),
+            Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
+        };
+        let mut summaries: Vec<_> = taken.into_values().collect();
+        summaries.sort_by_key(|s| s.first);
+        for s in summaries {
+            // Buffered or strict alike: nothing waits on a summary.
+            let _ = self.submit(Event::UnauthenticatedSummary(s));
+        }
+    }
+
+    fn summarise(&self, o: &Outcome, code: &'static str) {
+        let client = crate::state::unauthenticated::Address::of(o.client.ip()).to_string();
+        let mut map = match self.summaries.lock() {
+            Ok(m) => m,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        // One entry per address; the limiter bounds the addresses it tracks, and this map is
+        // emptied every window.
+        let s = map
+            .entry(client.clone())
+            .or_insert_with(|| UnauthenticatedSummary {
+                client,
+                count: 0,
+                first: o.ts,
+                last: o.ts,
+                codes: std::collections::BTreeMap::new(),
+            });
+        s.count += 1;
+        s.last = s.last.max(o.ts);
+        *s.codes.entry(code).or_insert(0) += 1;
+    }
+
     /// Drains the queue, writes a final checkpoint, syncs, and stops the writer.
     pub async fn shutdown(&self) {
         let (tx, rx) = tokio::sync::oneshot::channel();
@@ -156,6 +204,10 @@ impl AuditSink {
 impl OutcomeSink for AuditSink {
     /// Health lost to a full queue comes back with the writer's next successful write.
     fn record(&self, outcome: &Outcome) -> Recorded {
+        if let Some(code) = outcome.summarised {
+            self.summarise(outcome, code);
+            return Recorded::Done;
+        }
         self.submit(Event::Request(Box::new(outcome.clone())))
     }
 
@@ -181,6 +233,7 @@ mod tests {
             tx,
             health,
             strict: false,
+            summaries: Arc::default(),
         };
         (sink, rx)
     }

@@ -22,6 +22,9 @@ pub enum Event {
     Request(Box<Outcome>),
     /// A configuration load or reload.
     Config(ConfigEvent),
+    /// Requests from one client address refused by the per-address limit on unauthenticated
+    /// traffic during one window, summarised instead of recorded one by one.
+    UnauthenticatedSummary(UnauthenticatedSummary),
     /// An audit file deleted by retention (compliance deletion rule).
     Retention {
         /// The file name that was deleted.
@@ -44,6 +47,36 @@ pub struct ConfigEvent {
     pub new_sha256: Option<String>,
     /// The error, for `result = "error"`.
     pub detail: Option<String>,
+}
+
+/// What one summary record says about one client address and window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnauthenticatedSummary {
+    /// The address (IPv4, or an IPv6 /64).
+    pub client: String,
+    /// Requests refused.
+    pub count: u64,
+    /// When the first arrived.
+    pub first: SystemTime,
+    /// When the last arrived.
+    pub last: SystemTime,
+    /// How many would have had each code (`invalid_credentials`, `forbidden_route`, ...).
+    pub codes: std::collections::BTreeMap<&'static str, u64>,
+}
+
+#[derive(Serialize)]
+struct SummaryLine<'a> {
+    seq: u64,
+    ts: &'a str,
+    kind: &'static str,
+    client: &'a str,
+    count: u64,
+    first: &'a str,
+    last: &'a str,
+    codes: &'a std::collections::BTreeMap<&'static str, u64>,
+    status: u16,
+    code: &'static str,
+    prev: &'a str,
 }
 
 #[derive(Serialize)]
@@ -72,6 +105,7 @@ struct RequestLine<'a> {
     duration_us: u64,
     idempotency_key: Option<&'a str>,
     replayed: bool,
+    truncated: bool,
     prev: &'a str,
 }
 
@@ -146,6 +180,7 @@ pub fn append_line(out: &mut Vec<u8>, seq: u64, prev: &str, event: &Event) -> St
                     duration_us: u64::try_from(o.duration.as_micros()).unwrap_or(u64::MAX),
                     idempotency_key: o.idempotency_key.as_deref(),
                     replayed: o.replayed,
+                    truncated: o.truncated,
                     prev,
                 },
             )
@@ -163,6 +198,25 @@ pub fn append_line(out: &mut Vec<u8>, seq: u64, prev: &str, event: &Event) -> St
                     old_config_sha256: c.old_sha256.as_deref(),
                     new_config_sha256: c.new_sha256.as_deref(),
                     detail: c.detail.as_deref(),
+                    prev,
+                },
+            )
+        }
+        Event::UnauthenticatedSummary(u) => {
+            let ts = timestamp(SystemTime::now());
+            serde_json::to_writer(
+                &mut *out,
+                &SummaryLine {
+                    seq,
+                    ts: &ts,
+                    kind: "unauthenticated_summary",
+                    client: &u.client,
+                    count: u.count,
+                    first: &timestamp(u.first),
+                    last: &timestamp(u.last),
+                    codes: &u.codes,
+                    status: 429,
+                    code: "rate_limited",
                     prev,
                 },
             )

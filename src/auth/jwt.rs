@@ -39,7 +39,7 @@ pub struct Verified {
     pub issuer: Arc<str>,
     /// The key id used.
     pub kid: Option<Arc<str>>,
-    /// The `scope` claim, if present: permissions it names (it can only narrow).
+    /// The `scope` (and `scp`) claim, if present: permissions it names (it can only narrow).
     pub scope: Option<HashSet<String>>,
 }
 
@@ -82,6 +82,9 @@ pub enum JwtError {
     /// The partner may not use this issuer (`jwt_issuers`).
     #[error("issuer not allowed for this partner")]
     IssuerNotAllowed,
+    /// `scope` or `scp` is neither a space-separated string nor an array of strings.
+    #[error("scope claim of the wrong type")]
+    MalformedScope,
     /// Anything else the verifier refused.
     #[error("invalid token")]
     Invalid,
@@ -175,11 +178,7 @@ impl Issuers {
             .and_then(|v| v.as_str())
             .ok_or(JwtError::UnknownPartner)?
             .to_owned();
-        let scope = data
-            .claims
-            .get("scope")
-            .and_then(|v| v.as_str())
-            .map(|s| s.split_whitespace().map(str::to_owned).collect());
+        let scope = scope_claim(&data.claims)?;
         Ok(Verified {
             partner,
             issuer: issuer.issuer.clone(),
@@ -195,6 +194,35 @@ impl std::fmt::Debug for Issuers {
             .field("issuers", &self.by_issuer.keys().collect::<Vec<_>>())
             .finish()
     }
+}
+
+/// The permissions `scope` and `scp` name: a space-separated string (RFC 9068, RFC 8693) or
+/// an array of strings; with both, only what both name. Any other type is refused, never read
+/// as "no scope", which would widen the token to all of the partner's permissions.
+fn scope_claim(
+    claims: &serde_json::Map<String, serde_json::Value>,
+) -> Result<Option<HashSet<String>>, JwtError> {
+    use serde_json::Value;
+    let mut scope: Option<HashSet<String>> = None;
+    for name in ["scope", "scp"] {
+        let Some(value) = claims.get(name) else {
+            continue;
+        };
+        let named: HashSet<String> = match value {
+            Value::String(s) => s.split_whitespace().map(str::to_owned).collect(),
+            Value::Array(items) => items
+                .iter()
+                .map(|i| i.as_str().map(str::to_owned))
+                .collect::<Option<_>>()
+                .ok_or(JwtError::MalformedScope)?,
+            _ => return Err(JwtError::MalformedScope),
+        };
+        scope = Some(match scope {
+            None => named,
+            Some(before) => before.intersection(&named).cloned().collect(),
+        });
+    }
+    Ok(scope)
 }
 
 // === impl JwtError ===
@@ -215,6 +243,7 @@ impl JwtError {
             Self::MissingClaim => "jwt_missing_claim",
             Self::UnknownPartner => "jwt_unknown_partner",
             Self::IssuerNotAllowed => "jwt_issuer_not_allowed",
+            Self::MalformedScope => "malformed_credential",
             Self::Invalid => "jwt_invalid",
         }
     }

@@ -149,6 +149,9 @@ pub(crate) struct Admin {
     pub(crate) listen: String,
     /// Hex SHA-256 of the admin bearer token.
     pub(crate) token_sha256: Option<String>,
+    /// Admin connections open at once; more are closed at accept.
+    #[serde(default = "default_admin_max_connections")]
+    pub(crate) max_connections: usize,
 }
 
 /// `[limits]`.
@@ -191,6 +194,13 @@ pub(crate) struct Limits {
     /// HTTP/2: how long to wait for a ping's answer.
     #[serde(default = "default_h2_ping_timeout")]
     pub(crate) h2_keepalive_timeout: String,
+    /// Requests per second one client address may make that fail authentication or probe a
+    /// forbidden route; more get 429 and are summarised in the trail.
+    #[serde(default = "default_unauthenticated_rate")]
+    pub(crate) unauthenticated_rate_per_second: f64,
+    /// Burst of such requests per client address.
+    #[serde(default = "default_unauthenticated_burst")]
+    pub(crate) unauthenticated_burst: u32,
 }
 
 /// `[audit]` (the trail itself is written by the audit capability).
@@ -241,6 +251,10 @@ pub(crate) struct Upstream {
     /// Speak HTTP/2: ALPN h2 over TLS, prior knowledge (h2c) over plain HTTP.
     #[serde(default)]
     pub(crate) http2: bool,
+    /// Response header names removed before the partner sees them, besides the built-in
+    /// identity headers (`Server`, `X-Powered-By`, ...).
+    #[serde(default)]
+    pub(crate) response_headers_remove: Vec<String>,
 }
 
 /// `[[routes]]`.
@@ -328,6 +342,8 @@ impl Default for Limits {
             h2_max_pending_reset_streams: default_h2_resets(),
             h2_keepalive_interval: default_h2_ping(),
             h2_keepalive_timeout: default_h2_ping_timeout(),
+            unauthenticated_rate_per_second: default_unauthenticated_rate(),
+            unauthenticated_burst: default_unauthenticated_burst(),
         }
     }
 }
@@ -373,4 +389,13 @@ fn default_h2_ping() -> String {
 }
 fn default_h2_ping_timeout() -> String {
     "10s".to_owned()
+}
+fn default_admin_max_connections() -> usize {
+    64
+}
+fn default_unauthenticated_rate() -> f64 {
+    50.0
+}
+fn default_unauthenticated_burst() -> u32 {
+    100
 }

@@ -321,7 +321,11 @@ fn compile_admin(p: &mut Problems, a: file::Admin) -> Option<AdminSettings> {
     let file::Admin {
         listen,
         token_sha256,
+        max_connections,
     } = a;
+    if max_connections == 0 {
+        p.bad("admin.max_connections", "0", "must be at least 1");
+    }
     let listen = p.socket_addr("admin.listen", &listen);
     let token = token_sha256.map(|t| p.sha256("admin.token_sha256", &t));
     Some(AdminSettings {
@@ -330,6 +334,7 @@ fn compile_admin(p: &mut Problems, a: file::Admin) -> Option<AdminSettings> {
             Some(t) => Some(t?),
             None => None,
         },
+        max_connections,
     })
 }
 
@@ -347,7 +352,19 @@ fn compile_limits(p: &mut Problems, l: file::Limits) -> Option<Limits> {
         h2_max_pending_reset_streams,
         h2_keepalive_interval,
         h2_keepalive_timeout,
+        unauthenticated_rate_per_second,
+        unauthenticated_burst,
     } = l;
+    if !(unauthenticated_rate_per_second.is_finite() && unauthenticated_rate_per_second > 0.0) {
+        p.bad(
+            "limits.unauthenticated_rate_per_second",
+            &unauthenticated_rate_per_second.to_string(),
+            "must be a number above 0",
+        );
+    }
+    if unauthenticated_burst == 0 {
+        p.bad("limits.unauthenticated_burst", "0", "must be at least 1");
+    }
     if h2_max_concurrent_streams == 0 {
         p.bad(
             "limits.h2_max_concurrent_streams",
@@ -398,6 +415,10 @@ fn compile_limits(p: &mut Problems, l: file::Limits) -> Option<Limits> {
         h2_max_pending_reset_streams,
         h2_keepalive_interval: ping?,
         h2_keepalive_timeout: ping_timeout?,
+        unauthenticated: crate::state::Rate {
+            per_second: unauthenticated_rate_per_second,
+            burst: unauthenticated_burst,
+        },
     })
 }
 
@@ -564,6 +585,7 @@ fn compile_upstreams(
             client_cert,
             client_key,
             http2,
+            response_headers_remove,
         } = u;
         declared.insert(name.clone());
         let client_cert = match (client_cert, client_key) {
@@ -583,6 +605,7 @@ fn compile_upstreams(
             client_cert,
             http2,
             connect_timeout,
+            response_headers_remove: response_headers(p, i, response_headers_remove),
         };
         let place = format!("upstreams[{i}]");
         if name.is_empty() {
@@ -599,6 +622,22 @@ fn compile_upstreams(
         }
     }
     (out, declared)
+}
+
+/// `upstreams[i].response_headers_remove`: valid header names, lower-cased.
+fn response_headers(p: &mut Problems, i: usize, names: Vec<String>) -> Vec<http::HeaderName> {
+    let mut out = Vec::with_capacity(names.len());
+    for (j, name) in names.into_iter().enumerate() {
+        match http::HeaderName::from_bytes(name.as_bytes()) {
+            Ok(n) => out.push(n),
+            Err(_) => p.bad(
+                format!("upstreams[{i}].response_headers_remove[{j}]"),
+                &name,
+                "is not a valid header name",
+            ),
+        }
+    }
+    out
 }
 
 fn compile_routes(p: &mut Problems, routes: Vec<file::Route>, known: &Known<'_>) -> RouteTable {

@@ -5,6 +5,8 @@
 
 use std::fmt;
 
+pub mod host;
+
 /// Why a request target was refused; each variant becomes the audit reason of a `400`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum NormalizeError {

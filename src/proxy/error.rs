@@ -46,10 +46,20 @@ pub enum GatewayError {
     /// The upstream was too slow.
     #[error("upstream timeout: {0}")]
     UpstreamTimeout(&'static str),
+    /// The upstream answered with a response no partner may receive (ambiguous framing, an
+    /// unrequested protocol switch).
+    #[error("bad upstream response: {0}")]
+    BadUpstreamResponse(&'static str),
     /// The partner is over its rate.
     #[error("rate limited")]
     RateLimited {
         /// Seconds until a request would be allowed.
+        retry_after_secs: u64,
+    },
+    /// The client address is over its limit of unauthenticated requests.
+    #[error("unauthenticated requests rate limited")]
+    UnauthenticatedLimited {
+        /// Seconds until the address may try again.
         retry_after_secs: u64,
     },
     /// The first request with this idempotency key is in flight (or its response was not kept).
@@ -83,8 +93,9 @@ impl GatewayError {
             Self::RequestTimeout => "request_timeout",
             Self::UpstreamUnavailable(_) => "upstream_unavailable",
             Self::UpstreamTimeout(_) => "upstream_timeout",
+            Self::BadUpstreamResponse(_) => "bad_upstream_response",
             Self::AuditUnavailable => "audit_unavailable",
-            Self::RateLimited { .. } => "rate_limited",
+            Self::RateLimited { .. } | Self::UnauthenticatedLimited { .. } => "rate_limited",
             Self::IdempotencyConflict(_) => "idempotency_conflict",
             Self::IdempotencyKeyReused => "idempotency_key_reused",
             Self::StateUnavailable => "state_unavailable",
@@ -95,7 +106,10 @@ impl GatewayError {
     pub fn reason(&self) -> &'static str {
         match self {
             Self::BadTarget(e) => e.reason(),
-            Self::BadRequest(r) | Self::UpstreamUnavailable(r) | Self::UpstreamTimeout(r) => r,
+            Self::BadRequest(r)
+            | Self::UpstreamUnavailable(r)
+            | Self::UpstreamTimeout(r)
+            | Self::BadUpstreamResponse(r) => r,
             Self::HeadersTooLarge => "header_bytes_limit",
             Self::ForbiddenRoute => "forbidden_prefix",
             Self::InvalidCredentials(e) => e.reason(),
@@ -106,6 +120,7 @@ impl GatewayError {
             Self::RequestTimeout => "client_body_timeout",
             Self::AuditUnavailable => "audit_not_writable",
             Self::RateLimited { .. } => "over_rate",
+            Self::UnauthenticatedLimited { .. } => "unauthenticated_over_rate",
             Self::IdempotencyConflict(r) => r,
             Self::IdempotencyKeyReused => "idempotency_fingerprint_mismatch",
             Self::StateUnavailable => "state_backend_unreachable",
@@ -115,7 +130,9 @@ impl GatewayError {
     /// Whether policy had allowed the request (the failure came after the decision).
     pub fn after_permit(&self) -> bool {
         match self {
-            Self::UpstreamUnavailable(_) | Self::UpstreamTimeout(_) => true,
+            Self::UpstreamUnavailable(_)
+            | Self::UpstreamTimeout(_)
+            | Self::BadUpstreamResponse(_) => true,
             Self::BadTarget(_)
             | Self::BadRequest(_)
             | Self::HeadersTooLarge
@@ -128,6 +145,7 @@ impl GatewayError {
             | Self::RequestTimeout
             | Self::AuditUnavailable
             | Self::RateLimited { .. }
+            | Self::UnauthenticatedLimited { .. }
             | Self::IdempotencyConflict(_)
             | Self::IdempotencyKeyReused
             | Self::StateUnavailable => false,

@@ -21,7 +21,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::connect::{HttpConnector, capture_connection};
 use hyper_util::rt::TokioExecutor;
 
 use super::headers::{self, Forwarding};
@@ -38,6 +38,8 @@ pub struct Upstream {
     authority: Authority,
     host: HeaderValue,
     client: UpstreamClient,
+    /// Response headers never passed to partners, besides the built-in identifying ones.
+    response_headers_remove: Vec<http::HeaderName>,
 }
 
 /// How to reach an upstream besides its URL.
@@ -51,6 +53,8 @@ pub struct UpstreamOptions {
     pub http2: bool,
     /// TCP connect timeout.
     pub connect_timeout: Duration,
+    /// `response_headers_remove`.
+    pub response_headers_remove: Vec<http::HeaderName>,
 }
 
 /// Pooled keep-alive clients (HTTP or HTTPS), one pool per worker thread.
@@ -75,6 +79,8 @@ pub struct CappedBody {
 /// Why a `CappedBody` failed.
 const TOO_LARGE: u8 = 1;
 const STALLED: u8 = 2;
+/// The client's framing was malformed (bad chunk size, bare LF, ...) or it ended mid-body.
+const MALFORMED: u8 = 3;
 
 /// Streamed from the client, or already read (idempotent routes fingerprint the body).
 enum Inner {
@@ -150,6 +156,7 @@ impl Upstream {
             authority,
             host,
             client,
+            response_headers_remove: opts.response_headers_remove.clone(),
         })
     }
 
@@ -262,7 +269,11 @@ impl HttpBody for CappedBody {
         };
         let frame = match Pin::new(stream).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => frame,
-            Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e.into()))),
+            Poll::Ready(Some(Err(e))) => {
+                // The client's error, not the upstream's: never blamed on (or counted against) it.
+                self.tripped.store(MALFORMED, Ordering::Relaxed);
+                return Poll::Ready(Some(Err(e.into())));
+            }
             Poll::Ready(None) => return Poll::Ready(None),
             Poll::Pending => {
                 // A client that stops sending mid-body is cut off after `idle`.
@@ -326,6 +337,7 @@ pub(super) async fn send(
     *req.method_mut() = parts.method;
     *req.uri_mut() = uri;
     *req.headers_mut() = parts.headers;
+    let connection = capture_connection(&mut req);
 
     let result = tokio::time::timeout(
         out.timeout,
@@ -335,6 +347,7 @@ pub(super) async fn send(
     match tripped.load(Ordering::Relaxed) {
         TOO_LARGE => return Err(GatewayError::PayloadTooLarge),
         STALLED => return Err(GatewayError::RequestTimeout),
+        MALFORMED => return Err(GatewayError::BadRequest("malformed_body")),
         _ => {}
     }
     let rsp = match result {
@@ -342,12 +355,34 @@ pub(super) async fn send(
         Ok(Err(e)) => return Err(classify(&e)),
         Ok(Ok(rsp)) => rsp,
     };
+    if let Err(e) = check_response(&rsp) {
+        // What else the connection carries is unknown: it is closed, never reused.
+        if let Some(c) = connection.connection_metadata().as_ref() {
+            c.poison();
+        }
+        return Err(e);
+    }
     let (mut parts, body) = rsp.into_parts();
-    headers::from_upstream(&mut parts.headers);
+    headers::from_upstream(&mut parts.headers, &out.upstream.response_headers_remove);
     Ok(Response::from_parts(
         parts,
         body.map_err(Into::into).boxed_unsync(),
     ))
+}
+
+/// Refuses a response no partner may receive: a 1xx that hyper passed on (an unrequested
+/// `101 Switching Protocols`; HTTP/2 forbids relaying it), or both `Content-Length` and
+/// `Transfer-Encoding` (RFC 9112 §6.3: the framing is ambiguous, so is the connection).
+fn check_response<B>(rsp: &Response<B>) -> Result<(), GatewayError> {
+    if rsp.status().is_informational() {
+        return Err(GatewayError::BadUpstreamResponse("upstream_unrequested_1xx"));
+    }
+    let h = rsp.headers();
+    if h.contains_key(http::header::CONTENT_LENGTH) && h.contains_key(http::header::TRANSFER_ENCODING)
+    {
+        return Err(GatewayError::BadUpstreamResponse("upstream_ambiguous_framing"));
+    }
+    Ok(())
 }
 
 /// Maps a client error to 502 or 504, with a precise reason.

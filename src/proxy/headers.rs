@@ -26,15 +26,30 @@ const HOP_BY_HOP: [&str; 11] = [
     "http2-settings",
 ];
 
-/// Forwarding headers a client could forge; the gateway sets its own.
-const FORWARDING: [&str; 7] = [
+/// Forwarding and override headers a client could forge: the gateway sets its own forwarding
+/// headers, and no framework behind it may act on a path or method that was never authorised.
+const SPOOFABLE: [&str; 12] = [
     "forwarded",
     "x-forwarded-for",
     "x-forwarded-host",
     "x-forwarded-proto",
     "x-forwarded-port",
+    "x-forwarded-prefix",
     "x-real-ip",
     "x-request-id",
+    "x-original-url",
+    "x-rewrite-url",
+    "x-http-method-override",
+    "x-method-override",
+];
+
+/// Upstream response headers that name the software behind the gateway.
+const IDENTIFYING: [&str; 5] = [
+    "server",
+    "x-powered-by",
+    "x-aspnet-version",
+    "x-aspnetmvc-version",
+    "x-runtime",
 ];
 
 /// `X-Kwanus-Partner`.
@@ -61,19 +76,22 @@ pub(super) struct Forwarding<'a> {
     pub proto: &'static str,
     /// The upstream's `host[:port]`.
     pub upstream_host: &'a HeaderValue,
+    /// The validated host the client addressed (`X-Forwarded-Host`), if it named one.
+    pub host: Option<&'a HeaderValue>,
     /// The signed identity assertion, when `[identity]` is configured.
     pub identity: Option<HeaderValue>,
 }
 
 /// Rewrites a request's headers for the upstream.
 pub(super) fn to_upstream(h: &mut HeaderMap, f: &Forwarding<'_>) {
-    let original_host = h.get(HOST).cloned();
     let principal = f.permit.principal();
     let drop_authorization = principal.source == CredentialSource::Authorization;
     let named = connection_named(h);
     strip(h, |n| {
         is_hop_by_hop(n, &named)
-            || FORWARDING.contains(&n.as_str())
+            || SPOOFABLE.contains(&n.as_str())
+            // CGI, WSGI and Rack read `X_A` and `X-A` as the same variable (nginx drops them too).
+            || n.as_str().contains('_')
             || n == API_KEY_HEADER
             || (drop_authorization && n == AUTHORIZATION)
             // Only the gateway may set `X-Kwanus-*`.
@@ -82,8 +100,8 @@ pub(super) fn to_upstream(h: &mut HeaderMap, f: &Forwarding<'_>) {
 
     let route = f.permit.route();
     h.insert(HOST, f.upstream_host.clone());
-    if let Some(host) = original_host {
-        h.insert(HeaderName::from_static("x-forwarded-host"), host);
+    if let Some(host) = f.host {
+        h.insert(HeaderName::from_static("x-forwarded-host"), host.clone());
     }
     insert_str(h, KWANUS_PARTNER, &principal.partner.id);
     h.insert(
@@ -106,10 +124,16 @@ pub(super) fn to_upstream(h: &mut HeaderMap, f: &Forwarding<'_>) {
     }
 }
 
-/// Rewrites an upstream response's headers for the client.
-pub(super) fn from_upstream(h: &mut HeaderMap) {
+/// Rewrites an upstream response's headers for the client: hop-by-hop headers go, and so do
+/// the ones that name the software behind the gateway, plus the upstream's own `remove` list.
+pub(super) fn from_upstream(h: &mut HeaderMap, remove: &[HeaderName]) {
     let named = connection_named(h);
-    strip(h, |n| is_hop_by_hop(n, &named));
+    strip(h, |n| {
+        is_hop_by_hop(n, &named)
+            || IDENTIFYING.contains(&n.as_str())
+            || n.as_str().starts_with("x-backend")
+            || remove.contains(n)
+    });
 }
 
 /// The headers a `Connection` header names, except the message framing, which is the

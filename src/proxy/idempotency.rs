@@ -39,7 +39,7 @@ pub(super) async fn read_body(body: Incoming, max: u64) -> Result<Bytes, Gateway
     match Limited::new(body, limit).collect().await {
         Ok(c) => Ok(c.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(GatewayError::PayloadTooLarge),
-        Err(_) => Err(GatewayError::BadRequest("body_read_failed")),
+        Err(_) => Err(GatewayError::BadRequest("malformed_body")),
     }
 }
 

@@ -26,6 +26,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use http::request::Parts;
 use http::{HeaderValue, Method, Request, Response};
+use http_body::Body as _;
 use hyper::body::Incoming;
 use tokio::time::Instant;
 
@@ -35,6 +36,7 @@ use crate::outcome::{Decision, Outcome, OutcomeSink, Recorded};
 use crate::policy::{self, Facts, Stage};
 use crate::routes::{Idempotency, Route, RouteMiss};
 use crate::snapshot::{Shared, Snapshot};
+use crate::state::unauthenticated::UnauthenticatedLimiter;
 use crate::state::{Begin, Rate, RateDecision, State};
 
 /// The boxed error of response bodies.
@@ -43,8 +45,14 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// The body of every response the gateway sends.
 pub type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>;
 
-/// Longest raw path kept in an outcome when the path could not be normalised.
-const MAX_RAW_PATH: usize = 1024;
+/// Most bytes of a path kept in an outcome (JSON-escaped), so that one audit line stays
+/// within 4 KiB whatever a client sends; longer values are cut and the record marked
+/// `truncated`.
+const MAX_RECORDED_PATH: usize = 1024;
+/// Most bytes of a method kept in an outcome.
+const MAX_RECORDED_METHOD: usize = 32;
+/// Most bytes of an `Idempotency-Key` kept in an outcome.
+const MAX_RECORDED_KEY: usize = 256;
 
 /// The partner-facing service for one connection.
 #[derive(Clone)]
@@ -52,6 +60,7 @@ pub struct GatewayService {
     shared: Shared,
     sink: Arc<dyn OutcomeSink>,
     state: Arc<State>,
+    unauthenticated: Arc<UnauthenticatedLimiter>,
     conn: Arc<ConnInfo>,
 }
 
@@ -111,12 +120,14 @@ impl GatewayService {
         shared: Shared,
         sink: Arc<dyn OutcomeSink>,
         state: Arc<State>,
+        unauthenticated: Arc<UnauthenticatedLimiter>,
         conn: ConnInfo,
     ) -> Self {
         Self {
             shared,
             sink,
             state,
+            unauthenticated,
             conn: Arc::new(conn),
         }
     }
@@ -131,7 +142,7 @@ impl GatewayService {
             self.handle(&snap, req, &mut ex, &request_id).await
         } else {
             // Fail closed: a request that cannot be recorded is not served.
-            ex.outcome.path = truncate(req.uri().path(), MAX_RAW_PATH);
+            ex.set_path(req.uri().path());
             Err(GatewayError::AuditUnavailable)
         };
         let mut rsp = match result {
@@ -148,6 +159,7 @@ impl GatewayService {
                 rsp
             }
             Err(e) => {
+                let e = self.limit_unauthenticated(&snap, &mut ex, e);
                 ex.fail(&e);
                 respond::error(&e, &ex.outcome.request_id, ex.outcome.route.as_deref())
             }
@@ -188,10 +200,11 @@ impl GatewayService {
         request_id: &HeaderValue,
     ) -> Result<Response<Body>, GatewayError> {
         let (parts, body) = req.into_parts();
-        let path = target_path(&parts).inspect_err(|_| {
-            ex.outcome.path = truncate(parts.uri.path(), MAX_RAW_PATH);
-        })?;
-        ex.outcome.path = path.as_str().to_owned();
+        let path = target_path(&parts).inspect_err(|_| ex.set_path(parts.uri.path()))?;
+        ex.set_path(path.as_str());
+        let host = crate::normalize::host::validate(parts.version, &parts.uri, &parts.headers)
+            .map_err(|_| GatewayError::BadRequest("bad_host"))?;
+        check_framing(&parts, body.is_end_stream())?;
         check_head_size(&parts, snap.limits.max_request_header_bytes)?;
 
         let authn = auth::authenticate(
@@ -243,6 +256,7 @@ impl GatewayService {
                 client_ip: &self.conn.forwarded_for,
                 proto: self.conn.proto,
                 upstream_host: upstream.host_header(),
+                host: host.as_ref(),
                 identity,
             },
             max_body: snap.limits.max_request_body_bytes,
@@ -262,7 +276,7 @@ impl GatewayService {
         };
 
         // Idempotent: fingerprint (method, target, body SHA-256), then forward at most once.
-        ex.outcome.idempotency_key = Some(truncate(&key, 256));
+        ex.outcome.idempotency_key = Some(ex.cap(&key, MAX_RECORDED_KEY));
         let target = match parts.uri.query() {
             Some(q) => format!("{path}?{q}"),
             None => path.to_string(),
@@ -304,6 +318,31 @@ impl GatewayService {
         let (rsp, stored) = idempotency::capture(rsp, self.state.max_body()).await;
         guard.complete(stored).await;
         Ok(rsp)
+    }
+
+    /// Unauthenticated traffic (every refusal before a key was accepted, and forbidden-route
+    /// probes) counts against its client address; over the limit the answer is `429` and the
+    /// outcome is summarised in the trail instead of recorded by itself.
+    fn limit_unauthenticated(
+        &self,
+        snap: &Snapshot,
+        ex: &mut Exchange,
+        e: GatewayError,
+    ) -> GatewayError {
+        let unauthenticated = ex.principal.is_none() || e == GatewayError::ForbiddenRoute;
+        if !unauthenticated || e == GatewayError::AuditUnavailable {
+            return e;
+        }
+        match self
+            .unauthenticated
+            .check(self.conn.client_addr.ip(), snap.limits.unauthenticated)
+        {
+            Ok(()) => e,
+            Err(retry_after_secs) => {
+                ex.outcome.summarised = Some(e.code());
+                GatewayError::UnauthenticatedLimited { retry_after_secs }
+            }
+        }
     }
 
     /// Phase 6: the partner's rate (GCRA). Denied requests consume no budget.
@@ -355,7 +394,7 @@ impl Exchange {
             jwt_issuer: None,
             jwt_kid: None,
             client,
-            method: req.method().as_str().to_owned(),
+            method: String::new(),
             path: String::new(),
             route: None,
             permission: None,
@@ -369,15 +408,31 @@ impl Exchange {
             upstream_duration: None,
             idempotency_key: None,
             replayed: false,
+            truncated: false,
+            summarised: None,
         };
-        Self {
+        let mut ex = Self {
             outcome,
             principal: None,
             rate: None,
             started: Instant::now(),
             sink,
             finished: false,
-        }
+        };
+        ex.outcome.method = ex.cap(req.method().as_str(), MAX_RECORDED_METHOD);
+        ex
+    }
+
+    /// `value` as kept in the record: at most `max` bytes once JSON-escaped; a longer value
+    /// is cut (on a character boundary) and the record marked `truncated`.
+    fn cap(&mut self, value: &str, max: usize) -> String {
+        let (kept, cut) = crate::outcome::cap_escaped(value, max);
+        self.outcome.truncated |= cut;
+        kept
+    }
+
+    fn set_path(&mut self, path: &str) {
+        self.outcome.path = self.cap(path, MAX_RECORDED_PATH);
     }
 
     fn identify(&mut self, p: &Principal) {
@@ -466,6 +521,30 @@ fn target_path(parts: &Parts) -> Result<NormalPath, GatewayError> {
     normalize_path(path).map_err(GatewayError::BadTarget)
 }
 
+/// Refuses what two HTTP parsers could frame two ways, or what a pooled upstream connection
+/// could be desynchronised by: a body on `GET` or `HEAD` (`body_not_allowed`), and any
+/// transfer coding but a single `chunked` (`malformed_body`; `chunked, chunked` included).
+fn check_framing(parts: &Parts, body_is_empty: bool) -> Result<(), GatewayError> {
+    let mut codings = parts
+        .headers
+        .get_all(http::header::TRANSFER_ENCODING)
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|b| *b == b','))
+        .map(<[u8]>::trim_ascii);
+    let framed = match (codings.next(), codings.next()) {
+        (None, _) => true,
+        (Some(only), None) => only.eq_ignore_ascii_case(b"chunked"),
+        (Some(_), Some(_)) => false,
+    };
+    if !framed {
+        return Err(GatewayError::BadRequest("malformed_body"));
+    }
+    if matches!(parts.method, Method::GET | Method::HEAD) && !body_is_empty {
+        return Err(GatewayError::BadRequest("body_not_allowed"));
+    }
+    Ok(())
+}
+
 /// Refuses a request head larger than the limit (target plus header lines).
 fn check_head_size(parts: &Parts, max: usize) -> Result<(), GatewayError> {
     let target = parts.uri.path_and_query().map_or(0, |pq| pq.as_str().len());
@@ -535,10 +614,3 @@ fn request_id_value(id: &str) -> HeaderValue {
     HeaderValue::from_str(id).unwrap_or(HeaderValue::from_static("-"))
 }
 
-fn truncate(s: &str, max: usize) -> String {
-    let mut end = s.len().min(max);
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    s[..end].to_owned()
-}

@@ -44,12 +44,16 @@ pub(super) fn status(e: &GatewayError) -> StatusCode {
         ) => StatusCode::FORBIDDEN,
         GatewayError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         GatewayError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
-        GatewayError::UpstreamUnavailable(_) => StatusCode::BAD_GATEWAY,
+        GatewayError::UpstreamUnavailable(_) | GatewayError::BadUpstreamResponse(_) => {
+            StatusCode::BAD_GATEWAY
+        }
         GatewayError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
         GatewayError::AuditUnavailable | GatewayError::StateUnavailable => {
             StatusCode::SERVICE_UNAVAILABLE
         }
-        GatewayError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+        GatewayError::RateLimited { .. } | GatewayError::UnauthenticatedLimited { .. } => {
+            StatusCode::TOO_MANY_REQUESTS
+        }
         GatewayError::IdempotencyConflict(_) => StatusCode::CONFLICT,
         GatewayError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
     }
@@ -76,12 +80,18 @@ fn detail(e: &GatewayError, route: Option<&str>) -> String {
         GatewayError::RequestTimeout => "the request body arrived too slowly".into(),
         GatewayError::UpstreamUnavailable(_) => "the upstream service is unavailable".into(),
         GatewayError::UpstreamTimeout(_) => "the upstream service did not answer in time".into(),
+        GatewayError::BadUpstreamResponse(_) => {
+            "the upstream service answered with a malformed response".into()
+        }
         GatewayError::AuditUnavailable => {
             "the gateway cannot record requests right now; retry shortly".into()
         }
         GatewayError::RateLimited { retry_after_secs } => {
             format!("rate limit exceeded; retry after {retry_after_secs} s")
         }
+        GatewayError::UnauthenticatedLimited { retry_after_secs } => format!(
+            "too many requests without valid credentials from this address; retry after {retry_after_secs} s"
+        ),
         GatewayError::IdempotencyConflict("idempotency_in_flight") => {
             "a request with this Idempotency-Key is still being processed".into()
         }
@@ -130,7 +140,8 @@ pub(crate) fn error(e: &GatewayError, request_id: &str, route: Option<&str>) -> 
         | GatewayError::IdempotencyConflict(_) => {
             h.insert(RETRY_AFTER, HeaderValue::from_static("1"));
         }
-        GatewayError::RateLimited { retry_after_secs } => {
+        GatewayError::RateLimited { retry_after_secs }
+        | GatewayError::UnauthenticatedLimited { retry_after_secs } => {
             h.insert(RETRY_AFTER, HeaderValue::from(*retry_after_secs));
         }
         GatewayError::InvalidCredentials(_) => {
@@ -148,7 +159,8 @@ pub(crate) fn error(e: &GatewayError, request_id: &str, route: Option<&str>) -> 
         | GatewayError::PayloadTooLarge
         | GatewayError::RequestTimeout
         | GatewayError::IdempotencyKeyReused
-        | GatewayError::UpstreamTimeout(_) => {}
+        | GatewayError::UpstreamTimeout(_)
+        | GatewayError::BadUpstreamResponse(_) => {}
     }
     rsp
 }

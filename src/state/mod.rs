@@ -6,6 +6,7 @@
 
 mod memory;
 mod redis;
+pub mod unauthenticated;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -380,14 +380,32 @@ pub fn raw_get(target: &str, key: &str) -> Vec<u8> {
 pub struct Served {
     pub child: Child,
     pub addr: SocketAddr,
+    /// The admin listener, when `[admin]` is configured.
+    pub admin: Option<SocketAddr>,
     stderr: std::sync::mpsc::Receiver<String>,
 }
 
 impl Served {
     pub fn start(config: &std::path::Path) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_kwanus-gateway"))
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kwanus-gateway"));
+        cmd.args(["--log-format", "json", "serve", "--no-watch", "--config"])
+            .arg(config);
+        Self::spawn(cmd)
+    }
+
+    /// Like `start`, with at most `nofile` open file descriptors (`ulimit -n`).
+    pub fn start_with_nofile(config: &std::path::Path, nofile: u32) -> Self {
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(format!("ulimit -n {nofile} && exec \"$0\" \"$@\""))
+            .arg(env!("CARGO_BIN_EXE_kwanus-gateway"))
             .args(["--log-format", "json", "serve", "--no-watch", "--config"])
-            .arg(config)
+            .arg(config);
+        Self::spawn(cmd)
+    }
+
+    fn spawn(mut cmd: Command) -> Self {
+        let mut child = cmd
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -399,22 +417,24 @@ impl Served {
                 let _ = tx.send(line);
             }
         });
-        let addr = loop {
+        let (addr, admin) = loop {
             let line = rx
                 .recv_timeout(Duration::from_secs(20))
                 .expect("serve logs a listening line");
             let j: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
             if j["message"] == "listening" {
-                break j["addr"]
+                let addr = j["addr"]
                     .as_str()
                     .expect("addr")
                     .parse()
                     .expect("socket addr");
+                break (addr, j["admin"].as_str().and_then(|a| a.parse().ok()));
             }
         };
         Self {
             child,
             addr,
+            admin,
             stderr: rx,
         }
     }
@@ -446,4 +466,69 @@ impl Drop for Served {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// An upstream that answers every request with the same raw bytes (a malformed or hostile
+/// HTTP/1 response), and counts the connections it was given.
+#[derive(Clone)]
+pub struct RawUpstream {
+    pub addr: SocketAddr,
+    connections: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl RawUpstream {
+    pub async fn start(response: &'static [u8]) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = connections.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut s, _)) = listener.accept().await else {
+                    continue;
+                };
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                tokio::spawn(async move {
+                    // Answer each request head on the connection (keep-alive, if the gateway reuses it).
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    loop {
+                        let Ok(n) = s.read(&mut chunk).await else { return };
+                        if n == 0 {
+                            return;
+                        }
+                        buf.extend_from_slice(&chunk[..n]);
+                        while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            buf.drain(..end + 4);
+                            if s.write_all(response).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        Self { addr, connections }
+    }
+
+    /// Connections the gateway opened to it.
+    pub fn connections(&self) -> usize {
+        self.connections.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The fixture plus an upstream `raw` at this address and a route `GET /v1/raw` to it.
+    pub fn fixture(&self, upstream_extra: &str) -> String {
+        format!(
+            "{FIXTURE}\n[[upstreams]]\nname = \"raw\"\nurl = \"http://{}\"\n{upstream_extra}\n\n[[routes]]\nname = \"raw\"\nmethod = \"GET\"\npath = \"/v1/raw\"\npermission = \"reports:read\"\nupstream = \"raw\"\n",
+            self.addr
+        )
+    }
+}
+
+/// Whether the peer closes `s` within `within` (reading and discarding what it sends).
+pub async fn closed_within(s: &mut TcpStream, within: Duration) -> bool {
+    let mut sink = Vec::new();
+    tokio::time::timeout(within, s.read_to_end(&mut sink))
+        .await
+        .is_ok()
 }
