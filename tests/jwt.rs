@@ -344,9 +344,15 @@ async fn a_scope_array_narrows_and_any_other_scope_type_is_refused() {
         let mut narrow = claims("globex");
         narrow["scope"] = scope.clone();
         let t = token(&es, &narrow);
-        assert_eq!(with_token(&gw, "GET", "/v1/reports/1", &t).await.status, 200);
+        assert_eq!(
+            with_token(&gw, "GET", "/v1/reports/1", &t).await.status,
+            200
+        );
         let r = with_token(&gw, "POST", "/v1/workflows/nightly/runs", &t).await;
-        assert_eq!(r.status, 403, "{scope}: never widened to the partner's permissions");
+        assert_eq!(
+            r.status, 403,
+            "{scope}: never widened to the partner's permissions"
+        );
         assert_eq!(
             gw.outcomes.all().last().map(|o| o.reason),
             Some("permission_not_in_token_scope")

@@ -460,7 +460,10 @@ async fn silent_and_preface_only_connections_are_closed_after_the_header_timeout
     // The slots are free again: partners are served.
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(gw.raw(&raw_get("/v1/reports/1", ACME)).await.status(), 200);
-    assert!(gw.outcomes.all().len() == 1, "silent sockets make no records");
+    assert!(
+        gw.outcomes.all().len() == 1,
+        "silent sockets make no records"
+    );
 }
 
 #[tokio::test]
@@ -577,7 +580,10 @@ async fn host_must_be_one_valid_authority() {
     }
     // Absolute form: the target's authority is the host, whatever Host says.
     let r = gw
-        .raw(format!("GET http://gw.test/v1/reports/1 HTTP/1.1\r\nHost: other\r\n{key}\r\n").as_bytes())
+        .raw(
+            format!("GET http://gw.test/v1/reports/1 HTTP/1.1\r\nHost: other\r\n{key}\r\n")
+                .as_bytes(),
+        )
         .await;
     assert_eq!(r.status(), 200, "{}", r.text);
     assert_eq!(gw.upstream.last().headers["x-forwarded-host"], "gw.test");
@@ -678,7 +684,10 @@ async fn bodies_on_get_and_head_are_refused() {
     );
     // An empty body is no body.
     let r = gw
-        .raw(format!("GET /v1/reports/1 HTTP/1.1\r\nHost: gw\r\n{key}Content-Length: 0\r\n\r\n").as_bytes())
+        .raw(
+            format!("GET /v1/reports/1 HTTP/1.1\r\nHost: gw\r\n{key}Content-Length: 0\r\n\r\n")
+                .as_bytes(),
+        )
         .await;
     assert_eq!(r.status(), 200, "{}", r.text);
 }
@@ -697,7 +706,10 @@ async fn malformed_chunked_bodies_are_the_clients_error_not_the_upstreams() {
             "Transfer-Encoding: chunked\r\n",
             "fffffffffffffffffffff\r\nhello\r\n0\r\n\r\n",
         ),
-        ("Transfer-Encoding: chunked, chunked\r\n", "5\r\nhello\r\n0\r\n\r\n"),
+        (
+            "Transfer-Encoding: chunked, chunked\r\n",
+            "5\r\nhello\r\n0\r\n\r\n",
+        ),
     ];
     for (i, (te, body)) in cases.iter().enumerate() {
         let r = gw.raw(format!("{head}{te}\r\n{body}").as_bytes()).await;
@@ -731,7 +743,10 @@ async fn oversized_client_fields_are_capped_in_the_record() {
     let gw = gateway(&dir, "").await;
     let method = "A".repeat(15_000);
     let r = gw
-        .raw(format!("{method} /v1/reports/1 HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n").as_bytes())
+        .raw(
+            format!("{method} /v1/reports/1 HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
         .await;
     assert!(r.status() >= 400, "{}", r.text);
     let path = format!("/v1/{}", "p\"\\".repeat(1_300));
@@ -743,7 +758,10 @@ async fn oversized_client_fields_are_capped_in_the_record() {
         .send(
             "POST",
             "/v1/workflows/x/runs",
-            &[("x-api-key", GLOBEX), ("idempotency-key", &"k".repeat(3000))],
+            &[
+                ("x-api-key", GLOBEX),
+                ("idempotency-key", &"k".repeat(3000)),
+            ],
             "",
         )
         .await;
@@ -797,7 +815,9 @@ async fn an_unauthenticated_flood_is_limited_per_address_and_summarised() {
     let metrics = gw.admin("GET", "/metrics", None).await;
     let text = String::from_utf8_lossy(&metrics.body).into_owned();
     assert!(
-        text.contains(&format!("kwanus_gateway_unauthenticated_limited_total {limited}")),
+        text.contains(&format!(
+            "kwanus_gateway_unauthenticated_limited_total {limited}"
+        )),
         "{text}"
     );
     gw.app.shutdown().await;
@@ -853,7 +873,10 @@ async fn an_upstream_response_with_content_length_and_transfer_encoding_is_refus
     // The connection's framing is unknown: it is never reused.
     assert_eq!(raw_up.connections(), 3);
     let o = gw.outcomes.all();
-    assert!(o.iter().all(|o| o.code == Some("bad_upstream_response")), "{o:?}");
+    assert!(
+        o.iter().all(|o| o.code == Some("bad_upstream_response")),
+        "{o:?}"
+    );
 }
 
 #[tokio::test]
@@ -886,10 +909,9 @@ async fn upstream_identity_headers_are_removed() {
         b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nServer: nginx/1.2.3\r\nX-Powered-By: PHP/5.4\r\nX-AspNet-Version: 4.0\r\nX-AspNetMvc-Version: 5.2\r\nX-Runtime: 0.01\r\nX-Backend-Server: db-7.internal\r\nX-Internal-Trace: abc\r\nX-Kept: yes\r\n\r\nok",
     )
     .await;
-    let gw = Gateway::start_with(
-        &raw_up.fixture("response_headers_remove = [\"X-Internal-Trace\"]"),
-    )
-    .await;
+    let gw =
+        Gateway::start_with(&raw_up.fixture("response_headers_remove = [\"X-Internal-Trace\"]"))
+            .await;
     let r = gw.get("/v1/raw", ACME).await;
     assert_eq!(r.status, 200);
     for name in [

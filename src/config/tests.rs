@@ -412,3 +412,35 @@ fn jwt_issuers_are_pinned_and_partners_name_only_configured_ones() {
     );
     assert!(p[2].to_string().contains("key confusion"), "{}", p[2]);
 }
+
+#[test]
+fn edge_limits_default_and_bad_values_are_listed_with_their_place() {
+    let snap = from_str(
+        &format!("{BASE}\n[admin]\nlisten = \"127.0.0.1:0\"\n"),
+        &Overrides::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(snap.admin.as_ref().map(|a| a.max_connections), Some(64));
+    assert_eq!(snap.limits.unauthenticated.per_second, 50.0);
+    assert_eq!(snap.limits.unauthenticated.burst, 100);
+
+    let bad = BASE
+        .replace(
+            "listen = \"127.0.0.1:0\"\n",
+            "listen = \"127.0.0.1:0\"\n\n[limits]\nunauthenticated_rate_per_second = 0.0\nunauthenticated_burst = 0\n\n[admin]\nlisten = \"127.0.0.1:0\"\nmax_connections = 0\n",
+        )
+        .replace(
+            "url = \"http://127.0.0.1:7001\"",
+            "url = \"http://127.0.0.1:7001\"\nresponse_headers_remove = [\"X-Ok\", \"Bad Name\"]",
+        );
+    let places: Vec<String> = problems(&bad).into_iter().map(|p| p.place).collect();
+    assert_eq!(
+        places,
+        [
+            "admin.max_connections",
+            "limits.unauthenticated_rate_per_second",
+            "limits.unauthenticated_burst",
+            "upstreams[0].response_headers_remove[1]",
+        ]
+    );
+}

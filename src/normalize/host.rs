@@ -79,10 +79,7 @@ fn check(value: &[u8]) -> Result<(), HostError> {
         }
         (literal, &rest[end + 1..])
     } else {
-        let end = value
-            .iter()
-            .position(|&b| b == b':')
-            .unwrap_or(value.len());
+        let end = value.iter().position(|&b| b == b':').unwrap_or(value.len());
         let name = &value[..end];
         let ok = !name.is_empty()
             && name
@@ -99,9 +96,7 @@ fn check(value: &[u8]) -> Result<(), HostError> {
         [b':', digits @ ..]
             if (1..=5).contains(&digits.len()) && digits.iter().all(u8::is_ascii_digit) =>
         {
-            let n: u32 = digits
-                .iter()
-                .fold(0, |n, d| n * 10 + u32::from(d - b'0'));
+            let n: u32 = digits.iter().fold(0, |n, d| n * 10 + u32::from(d - b'0'));
             if n <= 65_535 {
                 Ok(())
             } else {
@@ -140,7 +135,10 @@ mod tests {
             b"GW.TEST:65535",
         ] {
             let got = h1("/v1/x", &[host]);
-            assert_eq!(got.as_ref().map(|h| h.as_ref().map(HeaderValue::as_bytes)), Ok(Some(host)));
+            assert_eq!(
+                got.as_ref().map(|h| h.as_ref().map(HeaderValue::as_bytes)),
+                Ok(Some(host))
+            );
         }
     }
 
@@ -179,7 +177,10 @@ mod tests {
         assert_eq!(h1("/", &[]), Err(HostError::Missing));
         assert_eq!(h1("/", &[b"a", b"a"]), Err(HostError::Duplicate));
         let uri: Uri = "/".parse().unwrap_or_default();
-        assert_eq!(validate(Version::HTTP_10, &uri, &HeaderMap::new()), Ok(None));
+        assert_eq!(
+            validate(Version::HTTP_10, &uri, &HeaderMap::new()),
+            Ok(None)
+        );
     }
 
     #[test]

@@ -375,12 +375,17 @@ pub(super) async fn send(
 /// `Transfer-Encoding` (RFC 9112 §6.3: the framing is ambiguous, so is the connection).
 fn check_response<B>(rsp: &Response<B>) -> Result<(), GatewayError> {
     if rsp.status().is_informational() {
-        return Err(GatewayError::BadUpstreamResponse("upstream_unrequested_1xx"));
+        return Err(GatewayError::BadUpstreamResponse(
+            "upstream_unrequested_1xx",
+        ));
     }
     let h = rsp.headers();
-    if h.contains_key(http::header::CONTENT_LENGTH) && h.contains_key(http::header::TRANSFER_ENCODING)
+    if h.contains_key(http::header::CONTENT_LENGTH)
+        && h.contains_key(http::header::TRANSFER_ENCODING)
     {
-        return Err(GatewayError::BadUpstreamResponse("upstream_ambiguous_framing"));
+        return Err(GatewayError::BadUpstreamResponse(
+            "upstream_ambiguous_framing",
+        ));
     }
     Ok(())
 }

@@ -613,4 +613,3 @@ fn request_id_value(id: &str) -> HeaderValue {
     // A UUID is always a valid header value.
     HeaderValue::from_str(id).unwrap_or(HeaderValue::from_static("-"))
 }
-

@@ -493,7 +493,9 @@ impl RawUpstream {
                     let mut buf = Vec::new();
                     let mut chunk = [0u8; 4096];
                     loop {
-                        let Ok(n) = s.read(&mut chunk).await else { return };
+                        let Ok(n) = s.read(&mut chunk).await else {
+                            return;
+                        };
                         if n == 0 {
                             return;
                         }
