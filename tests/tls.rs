@@ -653,3 +653,31 @@ async fn upstream_mtls_presents_the_configured_client_certificate() {
     );
     assert_eq!(seen.lock().expect("lock").len(), 1);
 }
+
+#[tokio::test]
+async fn a_tls_connection_that_sends_no_request_is_closed_after_the_header_timeout() {
+    let p = pki("silent");
+    let gw = Gateway::start_with(&tls_config(&p)).await;
+    let ca = p.server_ca.pem.clone();
+    // The handshake completes, then nothing: the deadline from accept (2s) still applies.
+    for alpn in [&b"h2"[..], b"http/1.1"] {
+        let connector =
+            tokio_rustls::TlsConnector::from(Arc::new(client_config(&ca, None, &[alpn])));
+        let tcp = TcpStream::connect(gw.app.addr()).await.expect("connect");
+        let mut tls = connector
+            .connect(ServerName::try_from("localhost").expect("name"), tcp)
+            .await
+            .expect("handshake");
+        let mut rest = Vec::new();
+        let closed = tokio::time::timeout(
+            std::time::Duration::from_secs(8),
+            tokio::io::AsyncReadExt::read_to_end(&mut tls, &mut rest),
+        )
+        .await;
+        assert!(closed.is_ok(), "{alpn:?}: still open");
+    }
+    // A raw TCP socket that never starts the handshake is closed too.
+    let mut s = TcpStream::connect(gw.app.addr()).await.expect("connect");
+    assert!(closed_within(&mut s, std::time::Duration::from_secs(8)).await);
+    assert!(gw.outcomes.all().is_empty());
+}
