@@ -42,6 +42,19 @@ fn no_smuggled(gw: &Gateway) {
     }
 }
 
+/// The status of one bodiless request over a fresh h2c connection (raw h2 frames, so the
+/// request may carry a `host` header of its own).
+async fn h2_status(gw: &Gateway, req: http::request::Builder) -> u16 {
+    let tcp = TcpStream::connect(gw.app.addr()).await.expect("connect");
+    let (client, conn) = h2::client::handshake(tcp).await.expect("h2c handshake");
+    tokio::spawn(conn);
+    let mut client = client.ready().await.expect("ready");
+    let (rsp, _) = client
+        .send_request(req.body(()).expect("request"), true)
+        .expect("send");
+    rsp.await.expect("response").status().as_u16()
+}
+
 // --- path confusion -------------------------------------------------------------------
 
 #[tokio::test]
@@ -593,19 +606,12 @@ async fn host_must_be_one_valid_authority() {
 #[tokio::test]
 async fn an_h2_host_header_must_match_the_authority() {
     let gw = Gateway::start().await;
-    let tcp = TcpStream::connect(gw.app.addr()).await.expect("connect");
-    let (mut client, conn) = h2::client::handshake(tcp).await.expect("h2c handshake");
-    tokio::spawn(conn);
     let mut status = Vec::new();
     for host in ["evil.example", "gw.test"] {
         let req = http::Request::get("http://gw.test/v1/reports/1")
             .header("host", host)
-            .header("x-api-key", ACME)
-            .body(())
-            .expect("request");
-        client = client.ready().await.expect("ready");
-        let (rsp, _) = client.send_request(req, true).expect("send");
-        status.push(rsp.await.expect("response").status().as_u16());
+            .header("x-api-key", ACME);
+        status.push(h2_status(&gw, req).await);
     }
     assert_eq!(status, [400, 200]);
     assert_eq!(gw.upstream.seen().len(), 1);
@@ -860,16 +866,8 @@ async fn an_upstream_response_with_content_length_and_transfer_encoding_is_refus
         assert_eq!(r.code(), "bad_upstream_response");
     }
     // Over HTTP/2 as well.
-    let tcp = TcpStream::connect(gw.app.addr()).await.expect("connect");
-    let (mut client, conn) = h2::client::handshake(tcp).await.expect("h2c handshake");
-    tokio::spawn(conn);
-    let req = http::Request::get("http://gw/v1/raw")
-        .header("x-api-key", ACME)
-        .body(())
-        .expect("request");
-    client = client.ready().await.expect("ready");
-    let (rsp, _) = client.send_request(req, true).expect("send");
-    assert_eq!(rsp.await.expect("response").status(), 502);
+    let req = http::Request::get("http://gw/v1/raw").header("x-api-key", ACME);
+    assert_eq!(h2_status(&gw, req).await, 502);
     // The connection's framing is unknown: it is never reused.
     assert_eq!(raw_up.connections(), 3);
     let o = gw.outcomes.all();
@@ -890,16 +888,8 @@ async fn an_unrequested_switching_protocols_or_other_1xx_is_refused() {
         let r = gw.get("/v1/raw", ACME).await;
         assert_eq!(r.status, 502);
         assert_eq!(r.code(), "bad_upstream_response");
-        let tcp = TcpStream::connect(gw.app.addr()).await.expect("connect");
-        let (mut client, conn) = h2::client::handshake(tcp).await.expect("h2c handshake");
-        tokio::spawn(conn);
-        let req = http::Request::get("http://gw/v1/raw")
-            .header("x-api-key", ACME)
-            .body(())
-            .expect("request");
-        client = client.ready().await.expect("ready");
-        let (rsp, _) = client.send_request(req, true).expect("send");
-        assert_eq!(rsp.await.expect("response").status(), 502);
+        let req = http::Request::get("http://gw/v1/raw").header("x-api-key", ACME);
+        assert_eq!(h2_status(&gw, req).await, 502);
     }
 }
 

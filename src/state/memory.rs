@@ -2,15 +2,14 @@
 //! expiry.
 
 use std::collections::HashMap;
-use std::num::NonZeroU32;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use dashmap::DashMap;
+use governor::RateLimiter;
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
 use governor::state::{InMemoryState, NotKeyed};
-use governor::{Quota, RateLimiter};
 use tokio::time::Instant;
 
 use super::{Begin, IdemKey, Rate, RateDecision, StateHealth, StateSettings, StoredResponse};
@@ -133,10 +132,5 @@ impl MemoryState {
 }
 
 fn limiter(rate: Rate) -> Limiter {
-    let period = Duration::from_secs_f64(1.0 / rate.per_second.max(1e-6));
-    let burst = NonZeroU32::new(rate.burst).unwrap_or(NonZeroU32::MIN);
-    let quota = Quota::with_period(period)
-        .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
-        .allow_burst(burst);
-    RateLimiter::direct(quota).with_middleware::<StateInformationMiddleware>()
+    RateLimiter::direct(rate.quota()).with_middleware::<StateInformationMiddleware>()
 }

@@ -23,6 +23,19 @@ pub struct Rate {
     pub burst: u32,
 }
 
+// === impl Rate ===
+
+impl Rate {
+    /// The GCRA quota: one request every `1 / per_second`, `burst` at once.
+    pub(crate) fn quota(self) -> governor::Quota {
+        let period = Duration::from_secs_f64(1.0 / self.per_second.max(1e-6));
+        let burst = std::num::NonZeroU32::new(self.burst).unwrap_or(std::num::NonZeroU32::MIN);
+        governor::Quota::with_period(period)
+            .unwrap_or_else(|| governor::Quota::per_second(std::num::NonZeroU32::MIN))
+            .allow_burst(burst)
+    }
+}
+
 /// What a rate check decided.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum RateDecision {

@@ -7,13 +7,11 @@
 
 use std::fmt;
 use std::net::{IpAddr, Ipv6Addr};
-use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
+use governor::RateLimiter;
 use governor::clock::{Clock, DefaultClock};
 use governor::state::keyed::DefaultKeyedStateStore;
-use governor::{Quota, RateLimiter};
 
 use super::Rate;
 
@@ -142,12 +140,7 @@ impl fmt::Debug for UnauthenticatedLimiter {
 }
 
 fn keyed(rate: Rate) -> Keyed {
-    let period = Duration::from_secs_f64(1.0 / rate.per_second.max(1e-6));
-    let burst = NonZeroU32::new(rate.burst).unwrap_or(NonZeroU32::MIN);
-    let quota = Quota::with_period(period)
-        .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
-        .allow_burst(burst);
-    RateLimiter::dashmap(quota)
+    RateLimiter::dashmap(rate.quota())
 }
 
 #[cfg(test)]
