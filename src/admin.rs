@@ -42,6 +42,8 @@ pub struct AdminState {
     pub audit: Option<Arc<Health>>,
     /// Partner connections open on each worker.
     pub workers: crate::server::WorkerLoads,
+    /// Set when shutdown begins: `/readyz` fails from then on.
+    pub stopping: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Serves the admin endpoints on `listener` until `shutdown`.
@@ -90,6 +92,17 @@ pub async fn run(listener: TcpListener, state: Arc<AdminState>, mut shutdown: Si
     }
 }
 
+/// The endpoints and the methods each allows (`Allow` on 405).
+const ENDPOINTS: [(&str, &str); 7] = [
+    ("/metrics", "GET"),
+    ("/healthz", "GET"),
+    ("/livez", "GET"),
+    ("/readyz", "GET"),
+    ("/.well-known/jwks.json", "GET"),
+    ("/admin/reload", "POST"),
+    ("/admin/status", "GET"),
+];
+
 fn handle(state: &AdminState, req: Request<Incoming>) -> Response<Full<Bytes>> {
     match (req.method(), req.uri().path()) {
         (&Method::GET, "/metrics") => {
@@ -110,29 +123,48 @@ fn handle(state: &AdminState, req: Request<Incoming>) -> Response<Full<Bytes>> {
                 );
                 rsp
             }
-            None => text(
+            None => problem(
                 StatusCode::NOT_FOUND,
-                "no [identity] signing key is configured\n".into(),
+                "route_not_found",
+                "no [identity] signing key is configured",
             ),
         },
         (&Method::GET, "/readyz") => readyz(state),
         (&Method::POST, "/admin/reload") => refuse(state, &req).unwrap_or_else(|| reload(state)),
         (&Method::GET, "/admin/status") => refuse(state, &req).unwrap_or_else(|| status(state)),
-        (_, "/metrics" | "/healthz" | "/livez" | "/readyz" | "/admin/status" | "/admin/reload") => {
-            text(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method not allowed\n".into(),
-            )
-        }
-        _ => text(StatusCode::NOT_FOUND, "not found\n".into()),
+        (_, path) => match ENDPOINTS.iter().find(|(p, _)| *p == path) {
+            Some((_, allow)) => {
+                let mut rsp = problem(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "method_not_allowed",
+                    format!("{path} allows only: {allow}"),
+                );
+                rsp.headers_mut()
+                    .insert(header::ALLOW, header::HeaderValue::from_static(allow));
+                rsp
+            }
+            None => problem(
+                StatusCode::NOT_FOUND,
+                "route_not_found",
+                "no admin endpoint at this path",
+            ),
+        },
     }
 }
 
 fn readyz(state: &AdminState) -> Response<Full<Bytes>> {
-    match &state.audit {
-        Some(h) if !h.healthy.load(Ordering::Relaxed) => text(
+    if state.stopping.load(Ordering::Relaxed) {
+        return problem(
             StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: the audit trail is not writable\n".into(),
+            "not_ready",
+            "not ready: shutting down",
+        );
+    }
+    match &state.audit {
+        Some(h) if !h.healthy.load(Ordering::Relaxed) => problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "audit_unavailable",
+            "not ready: the audit trail is not writable",
         ),
         _ => text(StatusCode::OK, "ready\n".into()),
     }
@@ -143,9 +175,10 @@ fn readyz(state: &AdminState) -> Response<Full<Bytes>> {
 fn refuse(state: &AdminState, req: &Request<Incoming>) -> Option<Response<Full<Bytes>>> {
     let snap = state.shared.load();
     let Some(want) = snap.admin.as_ref().and_then(|a| a.token_sha256) else {
-        return Some(text(
+        return Some(problem(
             StatusCode::FORBIDDEN,
-            "admin endpoints are disabled: set admin.token_sha256\n".into(),
+            "admin_disabled",
+            "admin endpoints are disabled: set admin.token_sha256",
         ));
     };
     let presented = req
@@ -158,9 +191,10 @@ fn refuse(state: &AdminState, req: &Request<Incoming>) -> Option<Response<Full<B
     if bool::from(got.ct_eq(&want)) && !presented.is_empty() {
         None
     } else {
-        let mut rsp = text(
+        let mut rsp = problem(
             StatusCode::UNAUTHORIZED,
-            "a valid admin token is required\n".into(),
+            "invalid_credentials",
+            "a valid admin token is required",
         );
         rsp.headers_mut().insert(
             header::WWW_AUTHENTICATE,
@@ -182,14 +216,19 @@ fn reload(state: &AdminState) -> Response<Full<Bytes>> {
                 "generation": state.reloader.generation(),
             }),
         ),
-        Err(e) => (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            serde_json::json!({
-                "result": "error",
-                "problems": e.to_string().lines().collect::<Vec<_>>(),
-                "config_sha256_in_force": report.old_sha256,
-            }),
-        ),
+        Err(e) => {
+            // RFC 9457 extension members: every problem, and what stays in force.
+            return problem_with(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_config",
+                "the configuration was refused; the running one stays in force",
+                serde_json::json!({
+                    "result": "error",
+                    "problems": e.to_string().lines().collect::<Vec<_>>(),
+                    "config_sha256_in_force": report.old_sha256,
+                }),
+            );
+        }
     };
     json(status, &body)
 }
@@ -231,6 +270,40 @@ fn json(status: StatusCode, body: &serde_json::Value) -> Response<Full<Bytes>> {
     rsp.headers_mut().insert(
         header::CONTENT_TYPE,
         header::HeaderValue::from_static("application/json"),
+    );
+    rsp
+}
+
+/// An RFC 9457 problem, shaped like the partner listener's (`code` is stable).
+fn problem(
+    status: StatusCode,
+    code: &'static str,
+    detail: impl Into<String>,
+) -> Response<Full<Bytes>> {
+    problem_with(status, code, detail, serde_json::Value::Null)
+}
+
+/// A problem with extension members (`extra` must be an object to add any).
+fn problem_with(
+    status: StatusCode,
+    code: &'static str,
+    detail: impl Into<String>,
+    extra: serde_json::Value,
+) -> Response<Full<Bytes>> {
+    let mut body = serde_json::json!({
+        "type": "about:blank",
+        "title": status.canonical_reason().unwrap_or("Error"),
+        "status": status.as_u16(),
+        "code": code,
+        "detail": detail.into(),
+    });
+    if let (Some(b), serde_json::Value::Object(extra)) = (body.as_object_mut(), extra) {
+        b.extend(extra);
+    }
+    let mut rsp = json(status, &body);
+    rsp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static(crate::proxy::PROBLEM_JSON),
     );
     rsp
 }

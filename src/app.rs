@@ -27,6 +27,8 @@ pub struct App {
     metrics: Arc<Metrics>,
     reloader: Arc<Reloader>,
     trigger: Trigger,
+    /// Set at the start of shutdown: `/readyz` fails from then on.
+    stopping: Arc<std::sync::atomic::AtomicBool>,
     workers: crate::server::Workers,
     _watcher: Option<notify::RecommendedWatcher>,
 }
@@ -142,8 +144,10 @@ impl App {
         );
         let (trigger, signal) = shutdown::channel();
         tokio::spawn(metrics.clone().upkeep(signal.clone()));
+        let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
         if let Some(l) = admin_listener {
             let state = Arc::new(AdminState {
+                stopping: stopping.clone(),
                 shared: shared.clone(),
                 metrics: metrics.clone(),
                 reloader: reloader.clone(),
@@ -177,6 +181,7 @@ impl App {
             metrics,
             reloader,
             trigger,
+            stopping,
             workers,
             _watcher: watcher,
         })
@@ -212,9 +217,17 @@ impl App {
         self.reloader.reload(trigger)
     }
 
-    /// Stops accepting, drains in-flight requests (bounded by `drain_timeout`), then drains
-    /// and syncs the audit trail.
+    /// Fails `/readyz` at once and keeps serving for `server.shutdown_delay` (so a load
+    /// balancer stops sending first), then stops accepting, drains in-flight requests
+    /// (bounded by `drain_timeout`), and drains and syncs the audit trail.
     pub async fn shutdown(self) {
+        self.stopping
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        let delay = self.shared.load().server.shutdown_delay;
+        if !delay.is_zero() {
+            tracing::info!(?delay, "not ready; still serving for shutdown_delay");
+            tokio::time::sleep(delay).await;
+        }
         self.trigger.fire();
         self.workers.join().await;
         if let Some(a) = &self.audit {

@@ -54,6 +54,8 @@ pub struct Reloader {
     generation: AtomicU64,
     // Written only by reloads and read only by /admin/status; never held across an await.
     last: Mutex<Option<LastReload>>,
+    /// SHA-256 of the file content whose last load failed: the watcher never retries it.
+    failed_sha256: Mutex<Option<String>>,
 }
 
 // === impl Reloader ===
@@ -73,6 +75,7 @@ impl Reloader {
             metrics,
             generation: AtomicU64::new(1),
             last: Mutex::new(None),
+            failed_sha256: Mutex::new(None),
         }
     }
 
@@ -103,6 +106,12 @@ impl Reloader {
             };
         };
         let report = swap(&self.shared, path, &self.metrics);
+        if let Ok(mut failed) = self.failed_sha256.lock() {
+            *failed = match &report.result {
+                Err(_) => report.new_sha256.clone(),
+                Ok(_) => None,
+            };
+        }
         let (result, error) = match &report.result {
             Ok(Reloaded::Swapped) => {
                 self.generation.fetch_add(1, Ordering::Relaxed);
@@ -145,14 +154,19 @@ impl Reloader {
         report
     }
 
-    /// Whether the file on disk differs from the snapshot in force.
+    /// Whether the file on disk holds content worth loading: different from the snapshot in
+    /// force and from the content that last failed (a signal or the admin call still retries
+    /// it, since a file it references may have been fixed).
     fn file_changed(&self) -> bool {
         // Only the configuration file is watched; rotated certificates are picked up by the
         // reload that follows a SIGHUP or admin call (or any change of the file).
         let Some(path) = &self.path else { return false };
-        std::fs::read(path)
-            .map(|b| hex::encode(crate::auth::digest(&b)) != self.shared.load().config_sha256)
-            .unwrap_or(false)
+        let Ok(bytes) = std::fs::read(path) else {
+            return false;
+        };
+        let sha = hex::encode(crate::auth::digest(&bytes));
+        let failed = self.failed_sha256.lock().ok().and_then(|f| f.clone());
+        sha != self.shared.load().config_sha256 && failed.as_deref() != Some(sha.as_str())
     }
 }
 
@@ -199,7 +213,8 @@ pub fn watch(reloader: Arc<Reloader>) -> notify::Result<Option<notify::Recommend
     };
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        if event.is_ok() {
+        // Opens and reads (the gateway's own among them) are not changes.
+        if event.is_ok_and(|e| !e.kind.is_access()) {
             let _ = tx.send(());
         }
     })?;

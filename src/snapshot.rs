@@ -64,6 +64,8 @@ pub struct ServerSettings {
     pub listen: SocketAddr,
     /// How long shutdown waits for in-flight requests.
     pub drain_timeout: Duration,
+    /// How long `/readyz` fails before the listeners close on shutdown.
+    pub shutdown_delay: Duration,
     /// TLS termination (certificates read at load, so a reload rotates them).
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// Whether partner client certificates are requested (`server.tls.client_ca`).
@@ -151,13 +153,33 @@ pub struct AuditSettings {
     pub checkpoint_interval: Duration,
 }
 
+// === impl Durability ===
+
+impl Durability {
+    /// `strict` or `buffered`, as in the file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Strict => "strict",
+            Self::Buffered => "buffered",
+        }
+    }
+}
+
 // === impl Snapshot ===
 
 impl Snapshot {
     /// A one-line summary, as printed by `check`.
     pub fn summary(&self) -> String {
+        let audit = match &self.audit {
+            Some(a) => format!(
+                ", audit trail in {} ({})",
+                a.dir.display(),
+                a.durability.as_str()
+            ),
+            None => ", no audit trail".to_owned(),
+        };
         format!(
-            "{} partners, {} keys, {} routes, {} upstreams, {} permissions, {} forbidden prefixes (config sha256 {})",
+            "{} partners, {} keys, {} routes, {} upstreams, {} permissions, {} forbidden prefixes{audit} (config sha256 {})",
             self.partners.len(),
             self.keys.len(),
             self.routes.len(),

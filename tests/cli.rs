@@ -303,3 +303,125 @@ async fn demo_behaves_as_printed() {
     let _ = child.wait();
     assert_eq!(checked, 9, "{lines:#?}");
 }
+
+#[tokio::test]
+async fn check_loads_every_file_serve_loads_and_prints_the_absolute_audit_folder() {
+    let dir = temp_dir("check-files");
+    let path = dir.join("gateway.toml");
+    let upstream_free = render(FIXTURE, &Upstream::start().await, closed_port().await);
+    // A signing key that does not exist: serve could not start, so check must fail too.
+    std::fs::write(
+        &path,
+        format!(
+            "{upstream_free}\n[audit]\ndir = \"var/trail\"\nsigning_key = \"missing/audit.pem\"\n"
+        ),
+    )
+    .expect("write");
+    let out = Command::new(BIN)
+        .args(["check", "--config"])
+        .arg(&path)
+        .current_dir(&dir)
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("audit.signing_key"), "{err}");
+    // With the key in place, check passes and names the folder the trail will be written to.
+    std::fs::create_dir_all(dir.join("missing")).expect("dir");
+    let made = Command::new(BIN)
+        .args(["keygen", "--audit-key"])
+        .arg(dir.join("missing/audit.pem"))
+        .status()
+        .expect("keygen");
+    assert!(made.success());
+    let out = Command::new(BIN)
+        .args(["check", "--config"])
+        .arg(&path)
+        .current_dir(&dir)
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let absolute = dir.join("var/trail");
+    assert!(
+        stdout.contains(&format!("audit trail in {}", absolute.display())),
+        "{stdout}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_turns_readyz_off_serves_through_the_shutdown_delay_then_exits_0() {
+    let upstream = Upstream::start().await;
+    let down = closed_port().await;
+    let dir = temp_dir("shutdown-delay");
+    let path = dir.join("gateway.toml");
+    let text = FIXTURE.replace(
+        "drain_timeout = \"5s\"",
+        "drain_timeout = \"5s\"\nshutdown_delay = \"2s\"",
+    );
+    std::fs::write(
+        &path,
+        render(
+            &format!("{text}\n[admin]\nlisten = \"127.0.0.1:0\"\n"),
+            &upstream,
+            down,
+        ),
+    )
+    .expect("write");
+    let mut served = Served::start(&path);
+    let admin = served.admin.expect("admin");
+    assert!(
+        http_get(admin, "/readyz")
+            .await
+            .text
+            .starts_with("HTTP/1.1 200")
+    );
+    served.signal("-TERM");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Not ready at once, so the load balancer stops sending; partners still served meanwhile.
+    let ready = http_get(admin, "/readyz").await;
+    assert!(ready.text.starts_with("HTTP/1.1 503"), "{}", ready.text);
+    assert_eq!(
+        raw(served.addr, &raw_get("/v1/reports/1", ACME))
+            .await
+            .status(),
+        200
+    );
+    let status = tokio::task::spawn_blocking(move || served.child.wait())
+        .await
+        .expect("join")
+        .expect("wait");
+    assert_eq!(status.code(), Some(0));
+}
+
+#[tokio::test]
+async fn admin_errors_are_problem_json_and_405_names_the_allowed_methods() {
+    let gw = Gateway::start_with(&format!("{FIXTURE}\n[admin]\nlisten = \"127.0.0.1:0\"\n")).await;
+    let r = gw.admin("POST", "/metrics", None).await;
+    assert_eq!(r.status, 405);
+    assert_eq!(r.header("allow").as_deref(), Some("GET"));
+    assert_eq!(
+        r.header("content-type").as_deref(),
+        Some("application/problem+json")
+    );
+    assert_eq!(r.json()["code"], "method_not_allowed");
+    let r = gw.admin("GET", "/admin/reload", None).await;
+    assert_eq!(
+        (r.status.as_u16(), r.header("allow").as_deref()),
+        (405, Some("POST"))
+    );
+    let r = gw.admin("GET", "/nowhere", None).await;
+    assert_eq!(r.status, 404);
+    assert_eq!(r.json()["code"], "route_not_found");
+    let r = gw.admin("GET", "/admin/status", None).await;
+    assert_eq!(
+        r.header("content-type").as_deref(),
+        Some("application/problem+json")
+    );
+    assert_eq!(r.json()["status"], r.status.as_u16());
+}

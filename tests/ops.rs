@@ -432,3 +432,50 @@ async fn connections_are_spread_over_the_workers_and_all_served() {
         worker_loads(&gw).await
     );
 }
+
+#[test]
+fn the_file_watcher_reloads_on_content_changes_and_never_retries_a_failed_content() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let dir = temp_dir("watch-loop");
+    let upstream = rt.block_on(Upstream::start());
+    let down = rt.block_on(closed_port());
+    let path = dir.join("gateway.toml");
+    let good = render(&with_admin(""), &upstream, down);
+    std::fs::write(&path, &good).expect("write");
+    let served = Served::start_watching(&path);
+    let admin = served.admin.expect("admin");
+    let errors = || {
+        let m = rt.block_on(http_get(admin, "/metrics")).text;
+        sample(&m, "kwanus_gateway_config_reloads_total{result=\"error\"}").unwrap_or(-1.0)
+    };
+    // An invalid file is tried once; the gateway's own reads of it are not changes.
+    let bad = good.replacen("tier = 1", "tier = 9", 1);
+    std::fs::write(&path, &bad).expect("write");
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(errors(), 1.0);
+    // Writing the same failed content again is not retried either.
+    std::fs::write(&path, &bad).expect("write");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(errors(), 1.0);
+    // A different content is tried.
+    std::fs::write(&path, good.replacen("tier = 1", "tier = 8", 1)).expect("write");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(errors(), 2.0);
+    // And a valid one is loaded.
+    std::fs::write(
+        &path,
+        good.replacen("drain_timeout = \"5s\"", "drain_timeout = \"6s\"", 1),
+    )
+    .expect("write");
+    let mut ok = 0.0;
+    for _ in 0..40 {
+        let m = rt.block_on(http_get(admin, "/metrics")).text;
+        ok = sample(&m, "kwanus_gateway_config_reloads_total{result=\"ok\"}").unwrap_or(0.0);
+        if ok >= 1.0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(ok, 1.0);
+    assert_eq!(errors(), 2.0);
+}

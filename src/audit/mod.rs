@@ -73,6 +73,11 @@ pub enum AuditError {
     Key(#[from] signing::KeyError),
 }
 
+/// Whether `path` holds an Ed25519 signing key the writer can load.
+pub fn check_signing_key(path: &std::path::Path) -> Result<(), signing::KeyError> {
+    signing::load_signing_key(path).map(drop)
+}
+
 /// The handle the gateway records through; cheap to clone.
 #[derive(Clone)]
 pub struct AuditSink {

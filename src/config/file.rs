@@ -125,6 +125,10 @@ pub(crate) struct Server {
     /// How long shutdown waits for in-flight requests.
     #[serde(default = "default_drain_timeout")]
     pub(crate) drain_timeout: String,
+    /// On SIGTERM: how long `/readyz` says 503 while partners are still served, before the
+    /// listeners close (lets a load balancer stop sending first).
+    #[serde(default = "default_shutdown_delay")]
+    pub(crate) shutdown_delay: String,
     /// TLS termination; plain HTTP (h1 + h2c) without it.
     pub(crate) tls: Option<Tls>,
 }
@@ -320,6 +324,7 @@ impl Default for Server {
         Self {
             listen: default_listen(),
             drain_timeout: default_drain_timeout(),
+            shutdown_delay: default_shutdown_delay(),
             tls: None,
         }
     }
@@ -350,6 +355,9 @@ impl Default for Limits {
 
 fn default_listen() -> String {
     "0.0.0.0:8080".to_owned()
+}
+fn default_shutdown_delay() -> String {
+    "0s".to_owned()
 }
 fn default_drain_timeout() -> String {
     "30s".to_owned()

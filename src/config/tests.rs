@@ -333,8 +333,16 @@ fn gateway_toml_golden() {
     )
     .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
-        snap.summary().split(" (").next(),
+        snap.summary().split(", audit trail in ").next(),
         Some("3 partners, 3 keys, 4 routes, 3 upstreams, 4 permissions, 2 forbidden prefixes")
+    );
+    // The relative `var/audit` is resolved once, against the working directory.
+    let audit = snap.audit.as_ref().map(|a| a.dir.clone());
+    assert_eq!(
+        audit,
+        std::path::absolute("var/audit").ok(),
+        "{:?}",
+        snap.summary()
     );
     assert_eq!(snap.server.listen.to_string(), "0.0.0.0:8080");
     assert_eq!(snap.limits.max_request_header_bytes, 16384);

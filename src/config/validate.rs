@@ -279,10 +279,12 @@ fn compile_server(p: &mut Problems, s: file::Server) -> Option<ServerSettings> {
     let file::Server {
         listen,
         drain_timeout,
+        shutdown_delay,
         tls,
     } = s;
     let listen = p.socket_addr("server.listen", &listen);
     let drain_timeout = p.duration("server.drain_timeout", &drain_timeout);
+    let shutdown_delay = p.duration_or_zero("server.shutdown_delay", &shutdown_delay);
     let client_auth = tls.as_ref().is_some_and(|t| t.client_ca.is_some());
     let tls = match tls {
         Some(file::Tls {
@@ -312,6 +314,7 @@ fn compile_server(p: &mut Problems, s: file::Server) -> Option<ServerSettings> {
     Some(ServerSettings {
         listen: listen?,
         drain_timeout: drain_timeout?,
+        shutdown_delay: shutdown_delay?,
         tls: tls?,
         client_auth,
     })
@@ -470,8 +473,16 @@ fn compile_audit(p: &mut Problems, a: file::Audit) -> Option<AuditSettings> {
     if checkpoint_every == 0 {
         p.bad("audit.checkpoint_every", "0", "must be at least 1");
     }
+    // Loaded here as `serve` will load it, so `check` fails on what `serve` would refuse.
+    if let Some(key) = &signing_key
+        && let Err(e) = crate::audit::check_signing_key(std::path::Path::new(key))
+    {
+        p.bad("audit.signing_key", key, e.to_string());
+    }
+    // A relative folder is resolved once, against the working directory, and shown by `check`.
+    let dir = std::path::absolute(&dir).unwrap_or_else(|_| dir.into());
     Some(AuditSettings {
-        dir: dir.into(),
+        dir,
         durability: durability?,
         flush_interval: flush?,
         rotate_bytes,

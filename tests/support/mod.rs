@@ -393,6 +393,14 @@ impl Served {
         Self::spawn(cmd)
     }
 
+    /// Like `start`, with the configuration file watched for changes.
+    pub fn start_watching(config: &std::path::Path) -> Self {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kwanus-gateway"));
+        cmd.args(["--log-format", "json", "serve", "--config"])
+            .arg(config);
+        Self::spawn(cmd)
+    }
+
     /// Like `start`, with at most `nofile` open file descriptors (`ulimit -n`).
     pub fn start_with_nofile(config: &std::path::Path, nofile: u32) -> Self {
         let mut cmd = Command::new("sh");
@@ -533,4 +541,20 @@ pub async fn closed_within(s: &mut TcpStream, within: Duration) -> bool {
     tokio::time::timeout(within, s.read_to_end(&mut sink))
         .await
         .is_ok()
+}
+
+/// A plain HTTP/1.1 GET to `addr` on a fresh connection, fully read.
+pub async fn http_get(addr: SocketAddr, path: &str) -> RawReply {
+    raw(
+        addr,
+        format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+}
+
+/// The value of one sample line (`name{labels}`) of a Prometheus exposition.
+pub fn sample(exposition: &str, series: &str) -> Option<f64> {
+    exposition
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }
