@@ -114,6 +114,7 @@ fn verify(c: &mut Criterion) {
         signing_key: None,
         checkpoint_every: 1000,
         checkpoint_interval: Duration::from_secs(10),
+        witness_dir: None,
     };
     let sink = AuditSink::start(&settings).expect("audit");
     for i in 0..RECORDS {

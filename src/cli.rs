@@ -93,6 +93,9 @@ enum AuditCommand {
         /// Ed25519 public key (PEM, raw or hex): checkpoints must be present and signed by it.
         #[arg(long)]
         public_key: Option<PathBuf>,
+        /// `audit.witness_dir`: the trail must reach the last checkpoint witnessed there.
+        #[arg(long)]
+        witness: Option<PathBuf>,
     },
     /// Show matching records: a table, or JSON lines with --json.
     Query {
@@ -120,6 +123,10 @@ enum AuditCommand {
         /// JSON lines (the records as written) instead of a table.
         #[arg(long)]
         json: bool,
+        /// Also show records that do not verify (from the first broken one on), marked
+        /// `"verified": false` (`UNVERIFIED` in the table).
+        #[arg(long)]
+        unverified: bool,
     },
 }
 
@@ -264,7 +271,11 @@ fn audit_keygen(path: &Path) -> ExitCode {
 
 fn audit(command: AuditCommand) -> ExitCode {
     match command {
-        AuditCommand::Verify { paths, public_key } => audit_verify(&paths, public_key.as_deref()),
+        AuditCommand::Verify {
+            paths,
+            public_key,
+            witness,
+        } => audit_verify(&paths, public_key.as_deref(), witness.as_deref()),
         AuditCommand::Query {
             paths,
             partner,
@@ -274,6 +285,7 @@ fn audit(command: AuditCommand) -> ExitCode {
             since,
             until,
             json,
+            unverified,
         } => {
             let filter = crate::audit::query::Filter {
                 partner,
@@ -284,7 +296,7 @@ fn audit(command: AuditCommand) -> ExitCode {
                 until,
             };
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-            match crate::audit::query::run(&paths, &filter, json, &mut out) {
+            match crate::audit::query::run(&paths, &filter, json, unverified, &mut out) {
                 Ok(n) => {
                     let _ = out.flush();
                     if !json {
@@ -301,7 +313,7 @@ fn audit(command: AuditCommand) -> ExitCode {
     }
 }
 
-fn audit_verify(paths: &[PathBuf], public_key: Option<&Path>) -> ExitCode {
+fn audit_verify(paths: &[PathBuf], public_key: Option<&Path>, witness: Option<&Path>) -> ExitCode {
     let key = match public_key.map(crate::audit::load_verifying_key).transpose() {
         Ok(k) => k,
         Err(e) => {
@@ -309,7 +321,12 @@ fn audit_verify(paths: &[PathBuf], public_key: Option<&Path>) -> ExitCode {
             return ExitCode::from(EX_USAGE);
         }
     };
-    match crate::audit::verify(paths, key.as_ref()) {
+    let opts = crate::audit::VerifyOptions {
+        key: key.as_ref(),
+        require_start: true,
+        witness,
+    };
+    match crate::audit::verify_with(paths, opts) {
         Ok(r) => {
             let range = |a: &Option<String>, b: &Option<String>| {
                 format!(
@@ -342,10 +359,19 @@ fn audit_verify(paths: &[PathBuf], public_key: Option<&Path>) -> ExitCode {
                     last - cp
                 );
             }
-            if r.first_seq.is_some_and(|s| s > 1) {
+            if let (Some(first), Some(by)) = (r.first_seq, r.vouched_by) {
                 println!(
-                    "note: the trail starts at seq {} (earlier files were removed by retention; see its retention records)",
-                    r.first_seq.unwrap_or(0)
+                    "note: the trail starts at seq {first}, as the retention record at seq {by} says (earlier files were deleted by retention)"
+                );
+            }
+            if let Some(w) = r.witnessed_seq {
+                println!("note: the trail reaches the last witnessed checkpoint (seq {w})");
+            }
+            if !r.dangling_intents.is_empty() {
+                println!(
+                    "warning: {} intent(s) without an outcome (forwarded or about to be when the gateway stopped; check the upstream): {}",
+                    r.dangling_intents.len(),
+                    r.dangling_intents.join(", ")
                 );
             }
             if let Some(torn) = r.torn_tail {

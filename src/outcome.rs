@@ -91,10 +91,40 @@ pub fn cap_escaped(value: &str, max: usize) -> (String, bool) {
     (value.to_owned(), false)
 }
 
+/// What the trail knows of a request before it is forwarded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Intent {
+    /// The request id its outcome will carry.
+    pub request_id: String,
+    /// The partner.
+    pub partner: std::sync::Arc<str>,
+    /// The key id.
+    pub key_id: std::sync::Arc<str>,
+    /// The route.
+    pub route: std::sync::Arc<str>,
+    /// The route's permission.
+    pub permission: std::sync::Arc<str>,
+    /// The method (as capped in the outcome).
+    pub method: String,
+    /// The normalised path (as capped in the outcome).
+    pub path: String,
+    /// The client's address.
+    pub client: SocketAddr,
+    /// When the request arrived.
+    pub ts: SystemTime,
+}
+
 /// Receives every outcome exactly once.
 pub trait OutcomeSink: Send + Sync + 'static {
     /// Records one finished request.
     fn record(&self, outcome: &Outcome) -> Recorded;
+
+    /// Records, before a request with a side effect is forwarded, that it is about to be; the
+    /// request is forwarded only once this resolves `true` (strict audit writes it durably).
+    fn intent(&self, intent: &Intent) -> Recorded {
+        let _ = intent;
+        Recorded::Done
+    }
 
     /// Whether the sink can take records now; when it cannot, requests fail closed.
     fn ready(&self) -> bool {
@@ -163,17 +193,28 @@ impl OutcomeSink for LogSink {
 
 // === impl Tee ===
 
-impl OutcomeSink for Tee {
-    fn record(&self, outcome: &Outcome) -> Recorded {
+impl Tee {
+    /// Hands something to every sink; the strictest answer wins.
+    fn each(&self, f: impl Fn(&dyn OutcomeSink) -> Recorded) -> Recorded {
         let mut result = Recorded::Done;
         for sink in &self.0 {
-            match (sink.record(outcome), &result) {
+            match (f(sink.as_ref()), &result) {
                 (Recorded::Refused, _) => result = Recorded::Refused,
                 (Recorded::Pending(rx), Recorded::Done) => result = Recorded::Pending(rx),
                 (Recorded::Pending(_) | Recorded::Done, _) => {}
             }
         }
         result
+    }
+}
+
+impl OutcomeSink for Tee {
+    fn record(&self, outcome: &Outcome) -> Recorded {
+        self.each(|s| s.record(outcome))
+    }
+
+    fn intent(&self, intent: &Intent) -> Recorded {
+        self.each(|s| s.intent(intent))
     }
 
     fn ready(&self) -> bool {

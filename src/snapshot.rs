@@ -151,6 +151,9 @@ pub struct AuditSettings {
     pub checkpoint_every: u64,
     /// Checkpoint at least this often.
     pub checkpoint_interval: Duration,
+    /// A second folder (another volume, a write-once mount) every signed checkpoint is also
+    /// appended to.
+    pub witness_dir: Option<std::path::PathBuf>,
 }
 
 // === impl Durability ===

@@ -646,3 +646,256 @@ async fn query_filters_by_partner_decision_code_route_and_time() {
         "allowed requests are filtered out: {text}"
     );
 }
+
+/// Runs `kwanus-gateway audit ARGS...` and returns (exit code, stdout).
+fn audit_cli(args: &[&str], paths: &[&Path]) -> (i32, String) {
+    let out = Command::new(BIN)
+        .arg("audit")
+        .args(args)
+        .args(paths)
+        .output()
+        .expect("audit");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn no_side_effect_reaches_an_upstream_without_a_durable_intent_record() {
+    let dir = temp_dir("intent");
+    std::fs::create_dir_all(trail(&dir).join(audit::file_name(2))).expect("occupy the next file");
+    let gw = Gateway::start_with(&with_audit(&dir, "rotate_bytes = 4096")).await;
+    let mut refused = false;
+    for i in 0..200 {
+        let key = format!("run-{i}");
+        let r = gw
+            .send(
+                "POST",
+                "/v1/workflows/nightly/runs",
+                &[("x-api-key", GLOBEX), ("idempotency-key", &key)],
+                "{}",
+            )
+            .await;
+        if r.status == 503 {
+            assert_eq!(r.code(), "audit_unavailable");
+            refused = true;
+            break;
+        }
+        assert_eq!(r.status, 200);
+    }
+    assert!(refused, "the trail never failed");
+    gw.app.shutdown().await;
+    let all = records(&dir);
+    let intents: std::collections::HashSet<String> = all
+        .iter()
+        .filter(|r| r["kind"] == "intent")
+        .map(|r| r["request_id"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    let seen = gw.upstream.seen();
+    assert!(!seen.is_empty());
+    for s in &seen {
+        let id = s.headers["x-request-id"].to_str().expect("ascii");
+        assert!(
+            intents.contains(id),
+            "{id} reached the upstream with no intent on disk ({} POSTs, {} intents)",
+            seen.len(),
+            intents.len()
+        );
+    }
+    // Every intent is followed by its outcome with the same request id, except at most the
+    // ones whose outcome could not be written once the disk failed.
+    let intent = all.iter().find(|r| r["kind"] == "intent").expect("intent");
+    for field in ["partner", "route", "permission", "method", "path"] {
+        assert!(intent[field].is_string(), "{field}: {intent}");
+    }
+    // Reads write no intent.
+    assert!(
+        all.iter()
+            .all(|r| r["kind"] != "intent" || r["method"] == "POST")
+    );
+}
+
+#[tokio::test]
+async fn verify_warns_about_intents_without_an_outcome_and_query_shows_them() {
+    let dir = temp_dir("intent-dangling");
+    let gw = Gateway::start_with(&with_audit(&dir, "")).await;
+    let r = gw
+        .send(
+            "POST",
+            "/v1/workflows/nightly/runs",
+            &[("x-api-key", GLOBEX), ("idempotency-key", "a")],
+            "{}",
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    gw.get("/v1/reports/1", ACME).await;
+    gw.app.shutdown().await;
+    let file = trail(&dir).join(audit::file_name(1));
+    let (code, out) = audit_cli(&["verify"], &[&trail(&dir)]);
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("without an outcome"), "{out}");
+    // A crash between the intent and its outcome: the outcome (and what follows) never written.
+    let text = std::fs::read_to_string(&file).expect("read");
+    let cut: Vec<&str> = text
+        .lines()
+        .take_while(|l| !(l.contains("\"kind\":\"request\"") && l.contains("\"POST\"")))
+        .collect();
+    std::fs::write(&file, format!("{}\n", cut.join("\n"))).expect("write");
+    let id = cut
+        .iter()
+        .find(|l| l.contains("\"kind\":\"intent\""))
+        .and_then(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .and_then(|v| v["request_id"].as_str().map(str::to_owned))
+        .expect("intent id");
+    let (code, out) = audit_cli(&["verify"], &[&trail(&dir)]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("1 intent(s) without an outcome") && out.contains(&id),
+        "{out}"
+    );
+    let (_, q) = audit_cli(&["query", "--json"], &[&trail(&dir)]);
+    assert!(
+        q.lines()
+            .any(|l| l.contains("\"kind\":\"intent\"") && l.contains(&id)),
+        "{q}"
+    );
+}
+
+#[tokio::test]
+async fn a_trail_whose_head_was_cut_fails_unless_retention_vouches_for_it() {
+    let dir = temp_dir("headcut");
+    let gw = Gateway::start_with(&with_audit(&dir, "rotate_bytes = 4096")).await;
+    for i in 0..40 {
+        gw.get(&format!("/v1/reports/{i}"), ACME).await;
+    }
+    gw.app.shutdown().await;
+    let files = audit::trail_files(&trail(&dir)).expect("files");
+    assert!(files.len() >= 3);
+    // The first file deleted by hand: no retention record vouches for it.
+    let saved = std::fs::read(&files[0].1).expect("read");
+    std::fs::remove_file(&files[0].1).expect("rm");
+    let (code, out) = audit_cli(&["verify"], &[&trail(&dir)]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("starts at seq") && out.contains("no retention record"),
+        "{out}"
+    );
+    // The first lines of the first file removed: the same.
+    let text = String::from_utf8(saved).expect("utf-8");
+    let rest: Vec<&str> = text.lines().skip(3).collect();
+    std::fs::write(&files[0].1, format!("{}\n", rest.join("\n"))).expect("write");
+    let (code, out) = audit_cli(&["verify"], &[&trail(&dir)]);
+    assert_eq!(code, 1, "{out}");
+    std::fs::write(&files[0].1, &text).expect("restore");
+    assert_eq!(audit_cli(&["verify"], &[&trail(&dir)]).0, 0);
+
+    // Real retention: the record is written before the file goes, and verify accepts the cut.
+    let status = Command::new("touch")
+        .args(["-d", "3 days ago"])
+        .arg(&files[0].1)
+        .status()
+        .expect("touch");
+    assert!(status.success());
+    let gw =
+        Gateway::start_with(&with_audit(&dir, "rotate_bytes = 4096\nretention_days = 1")).await;
+    gw.get("/v1/reports/after", ACME).await;
+    gw.app.shutdown().await;
+    assert!(!files[0].1.exists());
+    let retention = records(&dir)
+        .into_iter()
+        .find(|r| r["kind"] == "retention")
+        .expect("retention record");
+    let first = records(&dir)
+        .into_iter()
+        .find(|r| r["kind"] == "request")
+        .expect("first record");
+    assert_eq!(retention["first_seq"], first["seq"]);
+    assert_eq!(retention["first_prev"], first["prev"]);
+    let (code, out) = audit_cli(&["verify"], &[&trail(&dir)]);
+    assert_eq!(code, 0, "{out}");
+}
+
+#[tokio::test]
+async fn a_complete_forged_record_at_the_tail_is_verified_not_excused() {
+    let dir = temp_dir("forged-tail");
+    let gw = Gateway::start_with(&with_audit(&dir, "")).await;
+    gw.get("/v1/reports/1", ACME).await;
+    gw.app.shutdown().await;
+    let file = trail(&dir).join(audit::file_name(1));
+    let text = std::fs::read_to_string(&file).expect("read");
+    let last: serde_json::Value =
+        serde_json::from_str(text.lines().last().expect("line")).expect("json");
+    let seq = last["seq"].as_u64().expect("seq") + 1;
+    // A complete record with a made-up hash, appended without a newline.
+    let forged = format!(
+        "{{\"seq\":{seq},\"ts\":\"2026-11-29T00:00:00.000000Z\",\"kind\":\"request\",\"request_id\":\"forged\",\"partner\":\"umbrella\",\"decision\":\"allow\",\"prev\":{},\"hash\":\"{}\"}}",
+        last["hash"],
+        "a".repeat(64)
+    );
+    std::fs::write(&file, format!("{text}{forged}")).expect("write");
+    let (code, out) = audit_cli(&["verify"], &[&trail(&dir)]);
+    assert_eq!(code, 1, "a complete record must verify: {out}");
+    assert!(!out.contains("torn"), "{out}");
+    // Query shows only what verifies, unless asked, and then marks it.
+    let (_, q) = audit_cli(&["query", "--json"], &[&trail(&dir)]);
+    assert!(!q.contains("forged"), "{q}");
+    assert!(q.lines().count() >= 2, "{q}");
+    let (_, q) = audit_cli(&["query", "--json", "--unverified"], &[&trail(&dir)]);
+    let marked = q
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["request_id"] == "forged")
+        .expect("listed with --unverified");
+    assert_eq!(marked["verified"], false);
+    // A real torn fragment is still only a warning.
+    std::fs::write(&file, format!("{text}{{\"seq\":{seq},\"ts\":\"2026")).expect("write");
+    let (code, out) = audit_cli(&["verify"], &[&trail(&dir)]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("torn"), "{out}");
+}
+
+#[tokio::test]
+async fn the_witness_copy_of_checkpoints_detects_a_trail_cut_with_its_checkpoints() {
+    let dir = temp_dir("witness");
+    let key = dir.join("audit.pem");
+    let made = Command::new(BIN)
+        .args(["keygen", "--audit-key"])
+        .arg(&key)
+        .status()
+        .expect("keygen");
+    assert!(made.success());
+    let witness = dir.join("witness");
+    let extra = format!(
+        "signing_key = {:?}\ncheckpoint_every = 5\nwitness_dir = {:?}\n",
+        key.display().to_string(),
+        witness.display().to_string()
+    );
+    let gw = Gateway::start_with(&with_audit(&dir, &extra)).await;
+    for i in 0..22 {
+        gw.get(&format!("/v1/reports/{i}"), ACME).await;
+    }
+    gw.app.shutdown().await;
+    let witnessed = std::fs::read_to_string(witness.join("checkpoints.jsonl")).expect("witness");
+    assert!(witnessed.lines().count() >= 4, "{witnessed}");
+    let (code, out) = audit_cli(
+        &["verify", "--witness", witness.to_str().expect("utf-8")],
+        &[&trail(&dir)],
+    );
+    assert_eq!(code, 0, "{out}");
+    // Cut the trail and its checkpoints together after seq 10: without the witness it passes.
+    let file = trail(&dir).join(audit::file_name(1));
+    let text = std::fs::read_to_string(&file).expect("read");
+    let kept: Vec<&str> = text
+        .lines()
+        .take_while(|l| !l.contains("\"seq\":11,"))
+        .collect();
+    std::fs::write(&file, format!("{}\n", kept.join("\n"))).expect("write");
+    assert_eq!(audit_cli(&["verify"], &[&trail(&dir)]).0, 0);
+    let (code, out) = audit_cli(
+        &["verify", "--witness", witness.to_str().expect("utf-8")],
+        &[&trail(&dir)],
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("witnessed checkpoint"), "{out}");
+}

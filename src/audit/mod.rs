@@ -12,10 +12,11 @@ mod writer;
 pub mod query;
 
 pub use record::{
-    ConfigEvent, Event, GENESIS, UnauthenticatedSummary, append_line, chain_hash, split_hash,
+    ConfigEvent, Event, GENESIS, Intent, UnauthenticatedSummary, append_line, chain_hash,
+    split_hash,
 };
 pub use signing::{generate_pem, load_verifying_key};
-pub use verify::{Broken, Report, verify, verify_bytes};
+pub use verify::{Broken, Options as VerifyOptions, Report, verify, verify_bytes, verify_with};
 pub use writer::{file_name, trail_files};
 
 use std::collections::HashMap;
@@ -216,6 +217,14 @@ impl OutcomeSink for AuditSink {
         self.submit(Event::Request(Box::new(outcome.clone())))
     }
 
+    /// Strict durability only: the intent is on disk before the request is forwarded.
+    fn intent(&self, intent: &Intent) -> Recorded {
+        if !self.strict {
+            return Recorded::Done;
+        }
+        self.submit(Event::Intent(Box::new(intent.clone())))
+    }
+
     fn ready(&self) -> bool {
         self.health.healthy.load(Ordering::Relaxed)
     }
@@ -247,6 +256,8 @@ mod tests {
         Event::Retention {
             file: "audit-000001.jsonl".into(),
             reason: "test".into(),
+            first_seq: 2,
+            first_prev: GENESIS.into(),
         }
     }
 

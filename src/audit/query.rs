@@ -68,12 +68,33 @@ impl Filter {
 
 /// Streams the matching records of `paths` to `out`: JSON lines, or a table. Returns the
 /// number of matches.
+///
+/// Only records that verify are shown: the trail is verified first (its chain from the first
+/// record given), and from the first broken record on nothing is shown, unless `unverified`
+/// asks for it, and then each such record is marked (`"verified": false`, `UNVERIFIED`).
 pub fn run(
     paths: &[PathBuf],
     filter: &Filter,
     json: bool,
+    unverified: bool,
     out: &mut impl Write,
 ) -> Result<u64, QueryError> {
+    let opts = super::VerifyOptions {
+        key: None,
+        require_start: false,
+        witness: None,
+    };
+    let broken = super::verify_with(paths, opts).err();
+    if let Some(b) = &broken {
+        eprintln!(
+            "warning: the trail does not verify from {b}; records from there on are {}",
+            if unverified {
+                "marked unverified"
+            } else {
+                "not shown (--unverified shows them)"
+            }
+        );
+    }
     let files = super::verify::expand(paths).map_err(|b| QueryError::Io {
         path: b.file.display().to_string(),
         source: std::io::Error::other(b.why),
@@ -86,29 +107,46 @@ pub fn run(
         .map_err(QueryError::Output)?;
     }
     let mut matched = 0;
+    let mut verified = true;
     for path in files {
         let io = |source| QueryError::Io {
             path: path.display().to_string(),
             source,
         };
         let reader = BufReader::new(File::open(&path).map_err(io)?);
-        for line in reader.lines() {
+        for (n, line) in reader.lines().enumerate() {
             let line = line.map_err(|source| QueryError::Io {
                 path: path.display().to_string(),
                 source,
             })?;
-            let Ok(v) = serde_json::from_str::<Value>(&line) else {
+            if let Some(b) = &broken
+                && b.file == path
+                && (b.line == 0 || b.line == n as u64 + 1)
+            {
+                verified = false;
+            }
+            if !verified && !unverified {
+                return Ok(matched);
+            }
+            let Ok(mut v) = serde_json::from_str::<Value>(&line) else {
                 continue;
             };
             if !filter.matches(&v) {
                 continue;
             }
             matched += 1;
-            if json {
-                writeln!(out, "{line}").map_err(QueryError::Output)?;
-            } else {
-                writeln!(out, "{}", table_row(&v)).map_err(QueryError::Output)?;
+            match (json, verified) {
+                (true, true) => writeln!(out, "{line}"),
+                (true, false) => {
+                    if let Some(m) = v.as_object_mut() {
+                        m.insert("verified".into(), Value::Bool(false));
+                    }
+                    writeln!(out, "{v}")
+                }
+                (false, true) => writeln!(out, "{}", table_row(&v)),
+                (false, false) => writeln!(out, "UNVERIFIED {}", table_row(&v)),
             }
+            .map_err(QueryError::Output)?;
         }
     }
     Ok(matched)
@@ -129,6 +167,22 @@ fn table_row(v: &Value) -> String {
                 s("new_config_sha256")
             ),
             Some("retention") => format!("retention deleted {} ({})", s("file"), s("reason")),
+            Some("intent") => format!(
+                "intent {} {} {} {} via {} (request {})",
+                s("partner"),
+                s("method"),
+                s("path"),
+                s("permission"),
+                s("route"),
+                s("request_id")
+            ),
+            Some("unauthenticated_summary") => format!(
+                "unauthenticated {} requests from {} limited ({} .. {})",
+                s("count"),
+                s("client"),
+                s("first"),
+                s("last")
+            ),
             _ => "record".to_owned(),
         };
         return format!("{:>8}  {:<27}  {what}", s("seq"), s("ts"));

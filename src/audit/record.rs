@@ -10,6 +10,7 @@ use std::time::SystemTime;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+pub use crate::outcome::Intent;
 use crate::outcome::Outcome;
 
 /// The `prev` of the very first record.
@@ -25,12 +26,20 @@ pub enum Event {
     /// Requests from one client address refused by the per-address limit on unauthenticated
     /// traffic during one window, summarised instead of recorded one by one.
     UnauthenticatedSummary(UnauthenticatedSummary),
-    /// An audit file deleted by retention (compliance deletion rule).
+    /// Written before a request with a side effect is forwarded (strict durability, routes
+    /// whose permission kind is not `read`); its outcome follows with the same `request_id`.
+    Intent(Box<Intent>),
+    /// An audit file deleted by retention (compliance deletion rule), written before the
+    /// deletion: it vouches for the new start of the trail.
     Retention {
         /// The file name that was deleted.
         file: String,
         /// Why.
         reason: String,
+        /// The first record that remains after the deletion...
+        first_seq: u64,
+        /// ... and its `prev`, the hash of the last record deleted.
+        first_prev: String,
     },
 }
 
@@ -129,6 +138,24 @@ struct RetentionLine<'a> {
     kind: &'static str,
     file: &'a str,
     reason: &'a str,
+    first_seq: u64,
+    first_prev: &'a str,
+    prev: &'a str,
+}
+
+#[derive(Serialize)]
+struct IntentLine<'a> {
+    seq: u64,
+    ts: &'a str,
+    kind: &'static str,
+    request_id: &'a str,
+    partner: &'a str,
+    key_id: &'a str,
+    client: Client,
+    method: &'a str,
+    path: &'a str,
+    route: &'a str,
+    permission: &'a str,
     prev: &'a str,
 }
 
@@ -221,7 +248,12 @@ pub fn append_line(out: &mut Vec<u8>, seq: u64, prev: &str, event: &Event) -> St
                 },
             )
         }
-        Event::Retention { file, reason } => {
+        Event::Retention {
+            file,
+            reason,
+            first_seq,
+            first_prev,
+        } => {
             let ts = timestamp(SystemTime::now());
             serde_json::to_writer(
                 &mut *out,
@@ -231,6 +263,28 @@ pub fn append_line(out: &mut Vec<u8>, seq: u64, prev: &str, event: &Event) -> St
                     kind: "retention",
                     file,
                     reason,
+                    first_seq: *first_seq,
+                    first_prev,
+                    prev,
+                },
+            )
+        }
+        Event::Intent(i) => {
+            let ts = timestamp(i.ts);
+            serde_json::to_writer(
+                &mut *out,
+                &IntentLine {
+                    seq,
+                    ts: &ts,
+                    kind: "intent",
+                    request_id: &i.request_id,
+                    partner: &i.partner,
+                    key_id: &i.key_id,
+                    client: Client(i.client),
+                    method: &i.method,
+                    path: &i.path,
+                    route: &i.route,
+                    permission: &i.permission,
                     prev,
                 },
             )
@@ -280,6 +334,8 @@ mod tests {
         let event = Event::Retention {
             file: "audit-000001.jsonl".into(),
             reason: "older than 400 days".into(),
+            first_seq: 8,
+            first_prev: GENESIS.into(),
         };
         let hash = append_line(&mut out, 7, GENESIS, &event);
         assert_eq!(out.last(), Some(&b'\n'));

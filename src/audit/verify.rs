@@ -34,6 +34,25 @@ pub struct Report {
     pub files: usize,
     /// A torn final line (a crash mid-write, never acknowledged), if any.
     pub torn_tail: Option<String>,
+    /// Request ids of intent records with no outcome after them (a crash in between), in
+    /// trail order.
+    pub dangling_intents: Vec<String>,
+    /// The retention record that vouches for a trail not starting at seq 1, as its seq.
+    pub vouched_by: Option<u64>,
+    /// The last witnessed checkpoint the trail reaches, with `--witness`.
+    pub witnessed_seq: Option<u64>,
+}
+
+/// How strictly to verify.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Options<'a> {
+    /// Checkpoints must carry valid signatures by this key, and one must be present.
+    pub key: Option<&'a VerifyingKey>,
+    /// A trail that does not start at seq 1 must start where a retention record says
+    /// (`audit verify`); off for reading a chosen part of a trail (`audit query`).
+    pub require_start: bool,
+    /// `audit.witness_dir`: the trail must reach its last checkpoint, hash for hash.
+    pub witness: Option<&'a Path>,
 }
 
 /// The first broken record.
@@ -53,6 +72,12 @@ struct Line<'a> {
     kind: &'a str,
     seq: u64,
     #[serde(default)]
+    request_id: Option<&'a str>,
+    #[serde(default)]
+    first_seq: Option<u64>,
+    #[serde(default)]
+    first_prev: Option<&'a str>,
+    #[serde(default)]
     ts: Option<&'a str>,
     #[serde(default)]
     prev: Option<&'a str>,
@@ -70,6 +95,25 @@ struct State<'k> {
     last_seq: Option<u64>,
     last_hash: String,
     report: Report,
+    /// The first chained record: its seq, `prev`, file and line.
+    start: Option<(u64, String, PathBuf, u64)>,
+    /// (first_seq, first_prev) of every retention record, with its own seq.
+    vouchers: Vec<(u64, String, u64)>,
+    /// Intents waiting for their outcome: request id and seq.
+    intents: std::collections::HashMap<String, u64>,
+    /// Witnessed checkpoints: seq to record hash.
+    witnessed: std::collections::HashMap<u64, String>,
+    /// Where the line being checked is.
+    at: (PathBuf, u64),
+}
+
+/// A witnessed checkpoint line.
+#[derive(Deserialize)]
+struct Witnessed {
+    seq: u64,
+    record_hash: String,
+    #[serde(default)]
+    signature: String,
 }
 
 /// Trail files named by `paths` (files, or folders holding `audit-*.jsonl`), in chain order.
@@ -90,46 +134,141 @@ pub(super) fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Broken> {
     Ok(files)
 }
 
-/// Verifies the trail in `paths`; with `key`, checkpoints must carry valid signatures and
-/// at least one must be present.
+/// Verifies the trail in `paths` as `audit verify` does; with `key`, checkpoints must carry
+/// valid signatures and at least one must be present.
 pub fn verify(paths: &[PathBuf], key: Option<&VerifyingKey>) -> Result<Report, Broken> {
+    verify_with(
+        paths,
+        Options {
+            key,
+            require_start: true,
+            witness: None,
+        },
+    )
+}
+
+/// Verifies the trail in `paths` with `opts`.
+pub fn verify_with(paths: &[PathBuf], opts: Options<'_>) -> Result<Report, Broken> {
     let files = expand(paths)?;
-    let mut st = State {
-        key,
-        last_seq: None,
-        last_hash: GENESIS.to_owned(),
-        report: Report::default(),
-    };
+    let mut st = State::new(opts.key);
+    if let Some(dir) = opts.witness {
+        st.read_witness(dir)?;
+    }
     for (i, file) in files.iter().enumerate() {
         st.file(file, i + 1 == files.len())?;
         st.report.files += 1;
     }
-    if let (Some(_), 0, Some(last)) = (key, st.report.checkpoints, files.last()) {
+    if let (Some(_), 0, Some(last)) = (opts.key, st.report.checkpoints, files.last()) {
         return Err(Broken {
             file: last.clone(),
             line: 0,
             why: "missing signature: no signed checkpoint in the trail".into(),
         });
     }
-    Ok(st.report)
+    st.finish(opts, files.last())
 }
 
 /// Verifies trail bytes held in memory, as [`verify`] does for one file (used by the fuzzer).
 pub fn verify_bytes(data: &[u8], key: Option<&VerifyingKey>) -> Result<Report, Broken> {
-    let mut st = State {
-        key,
-        last_seq: None,
-        last_hash: GENESIS.to_owned(),
-        report: Report::default(),
-    };
+    let mut st = State::new(key);
     st.lines(Path::new("<memory>"), data, true)?;
     st.report.files = 1;
-    Ok(st.report)
+    st.finish(Options::default(), None)
 }
 
 // === impl State ===
 
-impl State<'_> {
+impl<'k> State<'k> {
+    fn new(key: Option<&'k VerifyingKey>) -> Self {
+        Self {
+            key,
+            last_seq: None,
+            last_hash: GENESIS.to_owned(),
+            report: Report::default(),
+            start: None,
+            vouchers: Vec::new(),
+            intents: std::collections::HashMap::new(),
+            witnessed: std::collections::HashMap::new(),
+            at: (PathBuf::new(), 0),
+        }
+    }
+
+    /// Reads the witnessed checkpoints of `dir` (signatures checked with the key).
+    fn read_witness(&mut self, dir: &Path) -> Result<(), Broken> {
+        let path = dir.join(super::writer::WITNESS_FILE);
+        let broken = |line: u64, why: String| Broken {
+            file: path.clone(),
+            line,
+            why,
+        };
+        let f = File::open(&path).map_err(|e| broken(0, e.to_string()))?;
+        for (n, line) in BufReader::new(f).split(b'\n').enumerate() {
+            let n = n as u64 + 1;
+            let line = line.map_err(|e| broken(n, e.to_string()))?;
+            let Ok(w) = serde_json::from_slice::<Witnessed>(&line) else {
+                // A torn last line of the witness file (a crash mid-append) witnesses nothing.
+                continue;
+            };
+            if let Some(key) = self.key
+                && !signing::verify(key, w.seq, &w.record_hash, &w.signature)
+            {
+                return Err(broken(
+                    n,
+                    format!("bad signature on witnessed checkpoint for seq {}", w.seq),
+                ));
+            }
+            self.witnessed.insert(w.seq, w.record_hash);
+        }
+        Ok(())
+    }
+
+    /// The checks that need the whole trail: its start, the witness, dangling intents.
+    fn finish(mut self, opts: Options<'_>, last_file: Option<&PathBuf>) -> Result<Report, Broken> {
+        if let Some((seq, prev, file, line)) = &self.start
+            && *seq > 1
+        {
+            match self
+                .vouchers
+                .iter()
+                .find(|(first, first_prev, _)| first == seq && first_prev == prev)
+            {
+                Some((_, _, by)) => self.report.vouched_by = Some(*by),
+                None if opts.require_start => {
+                    return Err(Broken {
+                        file: file.clone(),
+                        line: *line,
+                        why: format!(
+                            "the trail starts at seq {seq}, but no retention record vouches for the removal of seq 1 to {}: records were cut from the head",
+                            seq - 1
+                        ),
+                    });
+                }
+                None => {}
+            }
+        }
+        if let Some(&max) = self.witnessed.keys().max() {
+            let reached = self.last_seq.unwrap_or(0);
+            if reached < max {
+                return Err(Broken {
+                    file: last_file.cloned().unwrap_or_default(),
+                    line: 0,
+                    why: format!(
+                        "the trail ends at seq {reached}, before the last witnessed checkpoint at seq {max}: records were cut from the tail"
+                    ),
+                });
+            }
+            self.report.witnessed_seq = Some(max);
+        }
+        let mut dangling: Vec<(u64, String)> = self
+            .intents
+            .into_iter()
+            .map(|(id, seq)| (seq, id))
+            .collect();
+        dangling.sort();
+        self.report.dangling_intents = dangling.into_iter().map(|(_, id)| id).collect();
+        Ok(self.report)
+    }
+
     fn file(&mut self, path: &Path, last_file: bool) -> Result<(), Broken> {
         let broken = |line: u64, why: String| Broken {
             file: path.to_owned(),
@@ -162,8 +301,18 @@ impl State<'_> {
                 return Ok(());
             }
             n += 1;
+            self.at = (path.to_owned(), n);
             // `read_until` stops short of a newline only at the end of the file.
-            if buf.last() != Some(&b'\n') {
+            let complete = buf.last() == Some(&b'\n');
+            let line = if complete {
+                &buf[..buf.len() - 1]
+            } else {
+                &buf[..]
+            };
+            // Only a fragment is a torn write; a whole record without its newline verifies
+            // like any other (a forged one appended at the tail is not excused).
+            let whole = complete || serde_json::from_slice::<serde::de::IgnoredAny>(line).is_ok();
+            if !whole {
                 if last_file {
                     self.report.torn_tail = Some(format!("{}:{n}", path.display()));
                     return Ok(());
@@ -173,8 +322,7 @@ impl State<'_> {
                     "malformed line: incomplete line inside the trail".into(),
                 ));
             }
-            self.line(&buf[..buf.len() - 1])
-                .map_err(|why| broken(n, why))?;
+            self.line(line).map_err(|why| broken(n, why))?;
         }
     }
 
@@ -215,6 +363,31 @@ impl State<'_> {
                 "hash mismatch: record {} was changed after it was written",
                 line.seq
             ));
+        }
+        if self.start.is_none() {
+            self.start = Some((line.seq, prev.to_owned(), self.at.0.clone(), self.at.1));
+        }
+        if let Some(want) = self.witnessed.get(&line.seq)
+            && want != hash
+        {
+            return Err(format!(
+                "record {} differs from the witnessed checkpoint's record hash",
+                line.seq
+            ));
+        }
+        match (line.kind, line.request_id) {
+            ("intent", Some(id)) => {
+                self.intents.insert(id.to_owned(), line.seq);
+            }
+            ("request", Some(id)) => {
+                self.intents.remove(id);
+            }
+            ("retention", _) => {
+                if let (Some(first), Some(first_prev)) = (line.first_seq, line.first_prev) {
+                    self.vouchers.push((first, first_prev.to_owned(), line.seq));
+                }
+            }
+            _ => {}
         }
         let r = &mut self.report;
         r.records += 1;

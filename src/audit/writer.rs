@@ -17,6 +17,8 @@ use super::record::{self, Event, GENESIS};
 use super::{Health, Msg, signing};
 use crate::snapshot::{AuditSettings, Durability};
 
+/// The file in `audit.witness_dir` that every signed checkpoint is appended to.
+pub(super) const WITNESS_FILE: &str = "checkpoints.jsonl";
 /// Most events folded into one write.
 const MAX_BATCH: usize = 4096;
 /// Buffered mode writes early once this much is pending.
@@ -96,6 +98,9 @@ impl Writer {
         health: Arc<Health>,
     ) -> std::io::Result<Self> {
         std::fs::create_dir_all(&settings.dir)?;
+        if let Some(w) = &settings.witness_dir {
+            std::fs::create_dir_all(w)?;
+        }
         let resume = resume(&settings.dir)?;
         let path = settings.dir.join(file_name(resume.index));
         let file = open_append(&path)?;
@@ -344,6 +349,17 @@ impl Writer {
             }
             Err(e) => self.set_failing(&e, 0),
         }
+        if let Some(dir) = &self.settings.witness_dir {
+            // The off-volume copy: a trail cut together with its checkpoints is still caught.
+            let written = open_append(&dir.join(WITNESS_FILE)).and_then(|mut f| {
+                f.write_all(&bytes)?;
+                f.sync_data()
+            });
+            if let Err(e) = written {
+                tracing::error!(dir = %dir.display(), error = %e, "audit witness: cannot append the checkpoint");
+                self.health.errors.fetch_add(1, Ordering::Relaxed);
+            }
+        }
     }
 
     fn housekeeping(&mut self) {
@@ -360,8 +376,10 @@ impl Writer {
         }
     }
 
-    /// Deletes trail files older than `retention_days` (never the current one) and records
-    /// each deletion in the trail.
+    /// Deletes trail files older than `retention_days` (never the current one), oldest first
+    /// and only from the head, so the trail never has a hole. Before each deletion a durable
+    /// retention record names the file and vouches for the new start of the trail: its first
+    /// remaining record's seq and `prev`.
     fn retain(&mut self) {
         self.next_retention = tokio::time::Instant::now() + RETENTION_EVERY;
         let max_age = Duration::from_secs(u64::from(self.settings.retention_days) * 86_400);
@@ -369,35 +387,46 @@ impl Writer {
             return;
         };
         let now = SystemTime::now();
-        for (index, path) in files {
-            if index >= self.index {
-                continue;
+        for (i, (index, path)) in files.iter().enumerate() {
+            if *index >= self.index {
+                break;
             }
-            let age = std::fs::metadata(&path)
+            let age = std::fs::metadata(path)
                 .and_then(|m| m.modified())
                 .ok()
                 .and_then(|m| now.duration_since(m).ok());
             if age.is_none_or(|a| a <= max_age) {
-                continue;
+                break;
             }
-            match std::fs::remove_file(&path) {
-                Ok(()) => {
-                    tracing::info!(file = %path.display(), "audit retention: deleted");
-                    self.push(&Event::Retention {
-                        file: file_name(index),
-                        reason: format!(
-                            "older than retention_days = {}",
-                            self.settings.retention_days
-                        ),
-                    });
-                }
-                Err(e) => {
-                    tracing::warn!(file = %path.display(), error = %e, "audit retention: cannot delete")
-                }
-            }
-        }
-        if !self.pending.is_empty() {
+            // The record that becomes the first of the trail once this file is gone.
+            let next = files[i + 1..]
+                .iter()
+                .find_map(|(_, p)| first_record(p).ok().flatten());
+            let Some((first_seq, first_prev)) = next else {
+                break;
+            };
+            let written = self.seq;
+            self.push(&Event::Retention {
+                file: file_name(*index),
+                reason: format!(
+                    "older than retention_days = {}",
+                    self.settings.retention_days
+                ),
+                first_seq,
+                first_prev,
+            });
             self.flush();
+            if self.seq == written {
+                // The record did not reach the disk: the file stays.
+                break;
+            }
+            match std::fs::remove_file(path) {
+                Ok(()) => tracing::info!(file = %path.display(), "audit retention: deleted"),
+                Err(e) => {
+                    tracing::warn!(file = %path.display(), error = %e, "audit retention: cannot delete");
+                    break;
+                }
+            }
         }
     }
 
@@ -491,6 +520,30 @@ pub(super) fn resume(dir: &Path) -> std::io::Result<Resume> {
         seq: 0,
         prev: GENESIS.to_owned(),
     })
+}
+
+/// The (seq, prev) of the first chained record of a file, if it has one.
+fn first_record(path: &Path) -> std::io::Result<Option<(u64, String)>> {
+    #[derive(serde::Deserialize)]
+    struct Head {
+        kind: String,
+        seq: u64,
+        prev: Option<String>,
+    }
+    let reader = BufReader::new(File::open(path)?);
+    for line in reader.split(b'\n') {
+        let line = line?;
+        if let Ok(Head {
+            kind,
+            seq,
+            prev: Some(prev),
+        }) = serde_json::from_slice::<Head>(&line)
+            && kind != "checkpoint"
+        {
+            return Ok(Some((seq, prev)));
+        }
+    }
+    Ok(None)
 }
 
 /// The (seq, hash) of the last chained record of a file, the length up to its last newline,

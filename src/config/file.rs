@@ -219,6 +219,8 @@ pub(crate) struct Audit {
     pub(crate) signing_key: Option<String>,
     pub(crate) checkpoint_every: Option<u64>,
     pub(crate) checkpoint_interval: Option<String>,
+    /// A second folder every signed checkpoint is also appended to (fsynced).
+    pub(crate) witness_dir: Option<String>,
 }
 
 /// `[tiers.N]`.

@@ -435,7 +435,15 @@ fn compile_audit(p: &mut Problems, a: file::Audit) -> Option<AuditSettings> {
         signing_key,
         checkpoint_every,
         checkpoint_interval,
+        witness_dir,
     } = a;
+    if witness_dir.is_some() && signing_key.is_none() {
+        p.bad(
+            "audit.witness_dir",
+            witness_dir.as_deref().unwrap_or(""),
+            "needs audit.signing_key: only signed checkpoints are witnessed",
+        );
+    }
     if dir.is_empty() {
         p.bad("audit.dir", &dir, "must name a folder");
     }
@@ -490,6 +498,7 @@ fn compile_audit(p: &mut Problems, a: file::Audit) -> Option<AuditSettings> {
         signing_key: signing_key.map(Into::into),
         checkpoint_every,
         checkpoint_interval: checkpoint?,
+        witness_dir: witness_dir.map(|w| std::path::absolute(&w).unwrap_or_else(|_| w.into())),
     })
 }
 

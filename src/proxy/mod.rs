@@ -266,6 +266,7 @@ impl GatewayService {
         };
         let key = match (route.idempotency, idempotency_key) {
             (Idempotency::None, _) | (_, None) => {
+                self.intent(ex, route).await?;
                 let sent = Instant::now();
                 let result =
                     forward::send(&permit, parts, forward::RequestBody::Stream(body), out).await;
@@ -308,6 +309,7 @@ impl GatewayService {
         }
         // Until completed, a failure or an abandoned request releases the key for a retry.
         let guard = idempotency::InFlight::new(self.state.clone(), record, fingerprint);
+        self.intent(ex, route).await?;
         let sent = Instant::now();
         let result = forward::send(&permit, parts, forward::RequestBody::Buffered(body), out).await;
         ex.outcome.upstream_duration = Some(sent.elapsed());
@@ -342,6 +344,39 @@ impl GatewayService {
                 ex.outcome.summarised = Some(e.code());
                 GatewayError::UnauthenticatedLimited { retry_after_secs }
             }
+        }
+    }
+
+    /// For a route with a side effect (permission kind other than `read`): the intent record,
+    /// durable before anything is forwarded (strict audit); `503 audit_unavailable` if it
+    /// cannot be written.
+    async fn intent(&self, ex: &Exchange, route: &Route) -> Result<(), GatewayError> {
+        if route.kind == policy::PermissionKind::Read {
+            return Ok(());
+        }
+        let Some(p) = &ex.principal else {
+            return Ok(());
+        };
+        let intent = crate::outcome::Intent {
+            request_id: ex.outcome.request_id.clone(),
+            partner: p.partner.id.clone(),
+            key_id: p.key_id.clone(),
+            route: route.name.clone(),
+            permission: route.permission.clone(),
+            method: ex.outcome.method.clone(),
+            path: ex.outcome.path.clone(),
+            client: ex.outcome.client,
+            ts: ex.outcome.ts,
+        };
+        let durable = match self.sink.intent(&intent) {
+            Recorded::Done => true,
+            Recorded::Pending(rx) => rx.await.unwrap_or(false),
+            Recorded::Refused => false,
+        };
+        if durable {
+            Ok(())
+        } else {
+            Err(GatewayError::AuditUnavailable)
         }
     }
 
