@@ -44,6 +44,8 @@ pub struct AdminState {
     pub workers: crate::server::WorkerLoads,
     /// Set when shutdown begins: `/readyz` fails from then on.
     pub stopping: Arc<std::sync::atomic::AtomicBool>,
+    /// The rate-limit and idempotency backend.
+    pub state: Arc<crate::state::State>,
 }
 
 /// Serves the admin endpoints on `listener` until `shutdown`.
@@ -244,6 +246,7 @@ fn status(state: &AdminState) -> Response<Full<Bytes>> {
         "upstreams": snap.upstreams.len(),
         "workers": state.workers.open(),
         "last_reload": state.reloader.last(),
+        "state": state.state.status(),
         "audit": state.audit.as_ref().map(|h| serde_json::json!({
             "healthy": h.healthy.load(Ordering::Relaxed),
             "records": h.records.load(Ordering::Relaxed),

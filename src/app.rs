@@ -127,6 +127,7 @@ impl App {
         let sink: Arc<dyn OutcomeSink> = Arc::new(Tee(sinks));
 
         let state = crate::state::State::new(&snapshot.state).map_err(StartError::State)?;
+        metrics.watch_state(state.clone());
         let shared: Shared = Arc::new(ArcSwap::from_pointee(snapshot));
         let reloader = Arc::new(Reloader::new(
             shared.clone(),
@@ -146,7 +147,8 @@ impl App {
         tokio::spawn(metrics.clone().upkeep(signal.clone()));
         let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
         if let Some(l) = admin_listener {
-            let state = Arc::new(AdminState {
+            let admin_state = Arc::new(AdminState {
+                state: state.clone(),
                 stopping: stopping.clone(),
                 shared: shared.clone(),
                 metrics: metrics.clone(),
@@ -154,7 +156,7 @@ impl App {
                 audit: audit.as_ref().map(|a| a.health().clone()),
                 workers: loads.clone(),
             });
-            tokio::spawn(admin::run(l, state, signal.clone()));
+            tokio::spawn(admin::run(l, admin_state, signal.clone()));
         }
         let unauthenticated = Arc::new(UnauthenticatedLimiter::new(
             shared.load().limits.unauthenticated,

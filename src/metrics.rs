@@ -40,6 +40,8 @@ pub const CONNECTIONS_ACTIVE: &str = "kwanus_gateway_connections_active";
 /// `kwanus_gateway_unauthenticated_limited_total`: requests refused by the per-address limit
 /// on unauthenticated traffic (summarised in the trail, not recorded one by one).
 pub const UNAUTHENTICATED_LIMITED: &str = "kwanus_gateway_unauthenticated_limited_total";
+/// `kwanus_gateway_state_errors_total{backend, op}`: failed calls to the state backend.
+pub const STATE_ERRORS: &str = "kwanus_gateway_state_errors_total";
 /// `kwanus_gateway_build_info{version}`.
 pub const BUILD_INFO: &str = "kwanus_gateway_build_info";
 /// `kwanus_gateway_config_last_reload_success_timestamp_seconds`.
@@ -59,6 +61,8 @@ const UPKEEP: std::time::Duration = std::time::Duration::from_secs(5);
 pub struct Metrics {
     recorder: PrometheusRecorder,
     audit: Option<Arc<Health>>,
+    /// The state backend, whose failure counters are exported at each scrape.
+    state: std::sync::OnceLock<Arc<crate::state::State>>,
     /// The handles each outcome shape updates, so a request costs one map lookup instead of
     /// building label sets and registering them anew.
     series: DashMap<SeriesKey, Series>,
@@ -162,9 +166,15 @@ impl Metrics {
         ] {
             recorder.describe_gauge(name.into(), None, help.into());
         }
+        describe(
+            STATE_ERRORS,
+            None,
+            "Failed calls to the state backend (rate limits, idempotency), by backend and operation.",
+        );
         let this = Arc::new(Self {
             recorder,
             audit,
+            state: std::sync::OnceLock::new(),
             series: DashMap::new(),
         });
         this.gauge(BUILD_INFO, &[("version", env!("CARGO_PKG_VERSION").into())])
@@ -196,8 +206,23 @@ impl Metrics {
         self.recorder.register_histogram(&key(name, labels), &META)
     }
 
+    /// Exports the failure counters of `state` from now on.
+    pub fn watch_state(&self, state: Arc<crate::state::State>) {
+        let _ = self.state.set(state);
+    }
+
     /// Renders the Prometheus text exposition.
     pub fn render(&self) -> String {
+        if let Some(state) = self.state.get() {
+            for op in crate::state::Op::ALL {
+                let labels = [
+                    ("backend", state.backend().to_owned()),
+                    ("op", op.as_str().to_owned()),
+                ];
+                self.counter(STATE_ERRORS, &labels)
+                    .absolute(state.health().errors(op));
+            }
+        }
         if let Some(h) = &self.audit {
             self.counter(AUDIT_RECORDS, &[])
                 .absolute(h.records.load(Ordering::Relaxed));

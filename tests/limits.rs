@@ -194,9 +194,12 @@ struct Redis {
 }
 
 impl Redis {
-    #[expect(clippy::zombie_processes, reason = "Drop kills and waits for it")]
     async fn start(dir: &Path) -> Self {
-        let port = closed_port().await.port();
+        Self::start_on(dir, closed_port().await.port()).await
+    }
+
+    #[expect(clippy::zombie_processes, reason = "Drop kills and waits for it")]
+    async fn start_on(dir: &Path, port: u16) -> Self {
         let child = Command::new("redis-server")
             .args([
                 "--port",
@@ -339,20 +342,22 @@ async fn a_request_on_one_replica_is_replayed_on_the_other() {
 }
 
 #[tokio::test]
-async fn redis_down_fails_open_for_rates_and_closed_for_idempotency() {
+async fn redis_down_limits_rates_per_replica_and_refuses_idempotency() {
     let text = format!(
         "{}\n[state]\nbackend = \"redis\"\nredis_url = \"redis://127.0.0.1:{}/0\"\n",
         with_tier1_rate(&fixture(), "rate_per_second = 1\nburst = 1"),
         closed_port().await.port()
     );
     let gw = Gateway::start_with(&text).await;
-    for _ in 0..3 {
-        assert_eq!(
-            gw.get("/v1/reports/1", ACME).await.status,
-            200,
-            "rate limits fail open"
-        );
-    }
+    // Rate limits are not silently off: this replica's memory holds them meanwhile.
+    let statuses: Vec<u16> = {
+        let mut v = Vec::new();
+        for _ in 0..3 {
+            v.push(gw.get("/v1/reports/1", ACME).await.status.as_u16());
+        }
+        v
+    };
+    assert_eq!(statuses, [200, 429, 429]);
     let r = post_run(&gw, "k-1", "{}").await;
     assert_eq!(
         (r.status.as_u16(), r.code()),
@@ -364,4 +369,245 @@ async fn redis_down_fails_open_for_rates_and_closed_for_idempotency() {
             .iter()
             .all(|s| !s.target.contains("workflows"))
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_redis_is_visible_and_found_again_in_the_background() {
+    const TOKEN: &str = "admin-token-for-tests-0123456789";
+    let dir = temp_dir("redis-down");
+    let port = closed_port().await.port();
+    let upstream = Upstream::start().await;
+    let text = format!(
+        "{}\n[admin]\nlisten = \"127.0.0.1:0\"\ntoken_sha256 = \"@{TOKEN}\"\n[state]\nbackend = \"redis\"\nredis_url = \"redis://127.0.0.1:{port}/0\"\n",
+        with_tier1_rate(&fixture(), "rate_per_second = 1\nburst = 5")
+    );
+    let config = dir.join("gateway.toml");
+    std::fs::write(&config, render(&text, &upstream, closed_port().await)).expect("config");
+    let served = Served::start(&config);
+    let admin = served.admin.expect("admin");
+    // Sixteen clients at once: every request is answered, from this replica's rate memory.
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let addr = served.addr;
+        tasks.push(tokio::spawn(async move {
+            raw(addr, &raw_get("/v1/reports/1", ACME)).await.status()
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        let status = t.await.expect("join");
+        assert!(status == 200 || status == 429, "{status}");
+        ok += usize::from(status == 200);
+    }
+    assert!(
+        (1..=6).contains(&ok),
+        "{ok} of 16 allowed with a burst of 5"
+    );
+    let status = |admin| async move {
+        let r = raw(
+            admin,
+            format!("GET /admin/status HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer {TOKEN}\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await;
+        r.body_json()["state"].clone()
+    };
+    let mut s = status(admin).await;
+    for _ in 0..50 {
+        if s["errors"]["connect"].as_u64() >= Some(1) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        s = status(admin).await;
+    }
+    assert_eq!(s["backend"], "redis");
+    assert_eq!(s["reachable"], false, "{s}");
+    assert!(s["since"].is_string(), "{s}");
+    assert!(s["rate_fallback"].as_u64() >= Some(16), "{s}");
+    let metrics = http_get(admin, "/metrics").await.text;
+    for op in ["connect", "rate"] {
+        let series = format!("kwanus_gateway_state_errors_total{{backend=\"redis\",op=\"{op}\"}}");
+        assert!(
+            sample(&metrics, &series).unwrap_or(0.0) >= 1.0,
+            "{series}\n{metrics}"
+        );
+    }
+    // Redis comes up: the gateway finds it by itself and idempotent requests work again.
+    let _redis = Redis::start_on(&dir, port).await;
+    let mut reachable = false;
+    for _ in 0..100 {
+        if status(admin).await["reachable"] == true {
+            reachable = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(reachable, "the background task reconnected");
+    let body = "{}";
+    let post = format!(
+        "POST /v1/workflows/nightly/runs HTTP/1.1\r\nHost: gw\r\nX-Api-Key: {GLOBEX}\r\nIdempotency-Key: back-1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    assert_eq!(raw(served.addr, post.as_bytes()).await.status(), 200);
+}
+
+/// `fixture()` plus an idempotent workflow route to the slow upstream path.
+fn with_slow_run(extra: &str) -> String {
+    format!(
+        "{}\n[[routes]]\nname = \"slow-run\"\nmethod = \"POST\"\npath = \"/v1/slow/{{ms}}\"\npermission = \"workflows:trigger\"\nupstream = \"api\"\nidempotency = \"required\"\n{extra}",
+        fixture()
+    )
+}
+
+fn slow_post(ms: u64, key: &str) -> Vec<u8> {
+    format!(
+        "POST /v1/slow/{ms} HTTP/1.1\r\nHost: gw\r\nX-Api-Key: {GLOBEX}\r\nIdempotency-Key: {key}\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"
+    )
+    .into_bytes()
+}
+
+#[tokio::test]
+async fn an_abandoned_idempotent_request_runs_once_and_its_retry_gets_the_stored_answer() {
+    let gw = Gateway::start_with(&with_slow_run("")).await;
+    // The client sends, waits 0.3 s of the upstream's 0.6 s (upstream_timeout is 0.7 s), and
+    // goes away.
+    let mut s = tokio::net::TcpStream::connect(gw.app.addr())
+        .await
+        .expect("connect");
+    tokio::io::AsyncWriteExt::write_all(&mut s, &slow_post(600, "pay-42"))
+        .await
+        .expect("write");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    drop(s);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Its retry while the first is still at the upstream: in flight, not run again.
+    let r = raw(gw.app.addr(), &slow_post(600, "pay-42")).await;
+    assert_eq!(r.status(), 409, "{}", r.text);
+    // Once the upstream answered, the gateway has stored it: the retry gets that answer.
+    let mut replayed = None;
+    for _ in 0..60 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let r = raw(gw.app.addr(), &slow_post(600, "pay-42")).await;
+        if r.status() == 200 {
+            replayed = Some(r);
+            break;
+        }
+        assert_eq!(r.status(), 409, "{}", r.text);
+    }
+    let r = replayed.expect("the retry was answered from the stored response");
+    assert!(
+        r.text
+            .to_ascii_lowercase()
+            .contains("idempotent-replayed: true"),
+        "{}",
+        r.text
+    );
+    let posts = gw
+        .upstream
+        .seen()
+        .iter()
+        .filter(|s| s.method == "POST")
+        .count();
+    assert_eq!(posts, 1, "the upstream ran the side effect once");
+}
+
+#[tokio::test]
+async fn a_refused_connection_releases_the_key_for_a_retry() {
+    // Nothing reached the upstream, so the key is free again at once.
+    let text = with_slow_run("").replace(
+        "name = \"slow-run\"\nmethod = \"POST\"\npath = \"/v1/slow/{ms}\"\npermission = \"workflows:trigger\"\nupstream = \"api\"",
+        "name = \"slow-run\"\nmethod = \"POST\"\npath = \"/v1/slow/{ms}\"\npermission = \"workflows:trigger\"\nupstream = \"down\"",
+    );
+    let gw = Gateway::start_with(&text).await;
+    for _ in 0..2 {
+        let r = raw(gw.app.addr(), &slow_post(1, "refused-1")).await;
+        assert_eq!(r.status(), 502, "{}", r.text);
+    }
+}
+
+#[tokio::test]
+async fn one_partner_cannot_fill_the_idempotency_store() {
+    let gw = Gateway::start_with(&with_slow_run(
+        "\n[state]\nidempotency_max_per_partner = 3\nidempotency_max_body_bytes = 10\n",
+    ))
+    .await;
+    for i in 0..3 {
+        assert_eq!(post_run(&gw, &format!("q-{i}"), "{}").await.status, 200);
+    }
+    let r = post_run(&gw, "q-3", "{}").await;
+    assert_eq!((r.status.as_u16(), r.code()), (429, "rate_limited".into()));
+    assert!(
+        r.json()["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("idempotency_max_per_partner"),
+        "{:?}",
+        r.json()
+    );
+    assert_eq!(
+        gw.outcomes.all().last().map(|o| o.reason),
+        Some("idempotency_quota_exceeded")
+    );
+    // A key already held is still answered from its record (here: too large to have been
+    // kept, so 409, not the quota's 429), and other partners are untouched.
+    let held = post_run(&gw, "q-0", "{}").await;
+    assert_eq!(
+        (held.status.as_u16(), held.code()),
+        (409, "idempotency_conflict".into())
+    );
+    let r = gw
+        .send(
+            "GET",
+            "/v1/slow/1",
+            &[("x-api-key", ACME), ("idempotency-key", "acme-1")],
+            "",
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    // Responses larger than idempotency_max_body_bytes are forwarded, not stored: the
+    // replay says so.
+    let again = gw
+        .send(
+            "GET",
+            "/v1/slow/1",
+            &[("x-api-key", ACME), ("idempotency-key", "acme-1")],
+            "",
+        )
+        .await;
+    assert_eq!(
+        (again.status.as_u16(), again.code()),
+        (409, "idempotency_conflict".into())
+    );
+    assert!(
+        again.json()["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("idempotency_max_body_bytes"),
+        "{:?}",
+        again.json()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_per_partner_idempotency_quota_holds_across_replicas_in_redis() {
+    let dir = temp_dir("redis-quota");
+    let redis = Redis::start(&dir).await;
+    let (upstream, a, b) = replicas(&dir, &redis, "idempotency_max_per_partner = 3\n").await;
+    let post = |addr: SocketAddr, key: String| async move {
+        let text = format!(
+            "POST /v1/workflows/nightly/runs HTTP/1.1\r\nHost: gw\r\nX-Api-Key: {GLOBEX}\r\nIdempotency-Key: {key}\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"
+        );
+        raw(addr, text.as_bytes()).await.status()
+    };
+    let mut statuses = Vec::new();
+    for i in 0..5 {
+        let addr = if i % 2 == 0 { a.addr } else { b.addr };
+        statuses.push(post(addr, format!("rq-{i}")).await);
+    }
+    assert_eq!(statuses, [200, 200, 200, 429, 429]);
+    // Another partner still has its own quota.
+    let text = format!(
+        "GET /v1/slow/1 HTTP/1.1\r\nHost: gw\r\nX-Api-Key: {ACME}\r\nIdempotency-Key: other-1\r\nConnection: close\r\n\r\n"
+    );
+    assert_eq!(raw(a.addr, text.as_bytes()).await.status(), 200);
+    assert_eq!(upstream.seen().len(), 4);
 }

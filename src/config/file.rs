@@ -51,16 +51,27 @@ pub(crate) struct File {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct StateFile {
-    /// `memory` or `redis`.
+    /// `memory` (default) or `redis`.
+    #[serde(default = "default_backend")]
     pub(crate) backend: String,
     /// `redis://host:port/db`, for `redis`.
     pub(crate) redis_url: Option<String>,
     /// How long idempotency records live (default 24h).
     pub(crate) idempotency_ttl: Option<String>,
-    /// Largest response body kept for replay (default 64 KiB).
-    pub(crate) idempotency_max_body: Option<usize>,
+    /// Largest response body kept for replay (default 64 KiB); `idempotency_max_body` is the
+    /// older name.
+    #[serde(alias = "idempotency_max_body")]
+    pub(crate) idempotency_max_body_bytes: Option<usize>,
+    /// Idempotency records one partner may hold at once (default 10 000).
+    pub(crate) idempotency_max_per_partner: Option<usize>,
     /// Most idempotency records kept in memory (default 100 000).
     pub(crate) max_entries: Option<usize>,
+    /// Longest a request waits for Redis before going on without it (default 50ms).
+    pub(crate) timeout: Option<String>,
+}
+
+fn default_backend() -> String {
+    "memory".to_owned()
 }
 
 /// `[auth]`.

@@ -1246,18 +1246,15 @@ fn resolve_rate(
 
 /// `[state]`: memory (default) or Redis.
 fn compile_state(p: &mut Problems, state: Option<file::StateFile>) -> crate::state::StateSettings {
-    let mut out = crate::state::StateSettings {
-        redis_url: None,
-        idempotency_ttl: Duration::from_secs(24 * 3600),
-        idempotency_max_body: 64 * 1024,
-        max_entries: 100_000,
-    };
+    let mut out = crate::state::StateSettings::default();
     let Some(file::StateFile {
         backend,
         redis_url,
         idempotency_ttl,
-        idempotency_max_body,
+        idempotency_max_body_bytes,
+        idempotency_max_per_partner,
         max_entries,
+        timeout,
     }) = state
     else {
         return out;
@@ -1284,8 +1281,21 @@ fn compile_state(p: &mut Problems, state: Option<file::StateFile>) -> crate::sta
     if let Some(ttl) = idempotency_ttl.and_then(|t| p.duration("state.idempotency_ttl", &t)) {
         out.idempotency_ttl = ttl;
     }
-    if let Some(max) = idempotency_max_body {
+    if let Some(max) = idempotency_max_body_bytes {
         out.idempotency_max_body = max;
+    }
+    if let Some(max) = idempotency_max_per_partner {
+        if max == 0 {
+            p.bad(
+                "state.idempotency_max_per_partner",
+                "0",
+                "must be at least 1",
+            );
+        }
+        out.idempotency_max_per_partner = max;
+    }
+    if let Some(t) = timeout.and_then(|t| p.duration("state.timeout", &t)) {
+        out.timeout = t;
     }
     if let Some(max) = max_entries {
         if max == 0 {

@@ -65,6 +65,12 @@ pub enum GatewayError {
     /// The first request with this idempotency key is in flight (or its response was not kept).
     #[error("idempotency conflict: {0}")]
     IdempotencyConflict(&'static str),
+    /// The partner holds `max` idempotency records already (`state.idempotency_max_per_partner`).
+    #[error("idempotency quota exceeded")]
+    IdempotencyQuota {
+        /// The quota.
+        max: usize,
+    },
     /// The idempotency key was used for a different request.
     #[error("idempotency key reused")]
     IdempotencyKeyReused,
@@ -95,7 +101,9 @@ impl GatewayError {
             Self::UpstreamTimeout(_) => "upstream_timeout",
             Self::BadUpstreamResponse(_) => "bad_upstream_response",
             Self::AuditUnavailable => "audit_unavailable",
-            Self::RateLimited { .. } | Self::UnauthenticatedLimited { .. } => "rate_limited",
+            Self::RateLimited { .. }
+            | Self::UnauthenticatedLimited { .. }
+            | Self::IdempotencyQuota { .. } => "rate_limited",
             Self::IdempotencyConflict(_) => "idempotency_conflict",
             Self::IdempotencyKeyReused => "idempotency_key_reused",
             Self::StateUnavailable => "state_unavailable",
@@ -121,6 +129,7 @@ impl GatewayError {
             Self::AuditUnavailable => "audit_not_writable",
             Self::RateLimited { .. } => "over_rate",
             Self::UnauthenticatedLimited { .. } => "unauthenticated_over_rate",
+            Self::IdempotencyQuota { .. } => "idempotency_quota_exceeded",
             Self::IdempotencyConflict(r) => r,
             Self::IdempotencyKeyReused => "idempotency_fingerprint_mismatch",
             Self::StateUnavailable => "state_backend_unreachable",
@@ -146,6 +155,7 @@ impl GatewayError {
             | Self::AuditUnavailable
             | Self::RateLimited { .. }
             | Self::UnauthenticatedLimited { .. }
+            | Self::IdempotencyQuota { .. }
             | Self::IdempotencyConflict(_)
             | Self::IdempotencyKeyReused
             | Self::StateUnavailable => false,

@@ -25,9 +25,10 @@ use hyper_util::client::legacy::connect::{HttpConnector, capture_connection};
 use hyper_util::rt::TokioExecutor;
 
 use super::headers::{self, Forwarding};
-use super::{Body, GatewayError};
+use super::{Body, ConnInfo, GatewayError};
 use crate::normalize::NormalPath;
 use crate::policy::Permit;
+use crate::snapshot::Snapshot;
 
 /// An upstream service, as validated from `[[upstreams]]`, with its own pooled client.
 #[derive(Debug)]
@@ -108,7 +109,7 @@ pub struct BodyStalled;
 
 /// What forwarding needs besides the request.
 #[derive(Debug)]
-pub(super) struct Outbound<'a> {
+struct Outbound<'a> {
     /// The upstream to call.
     pub upstream: &'a Upstream,
     /// The normalised path.
@@ -315,8 +316,65 @@ impl HttpBody for CappedBody {
     }
 }
 
+/// Everything forwarding one permitted request needs, owned, so that an exchange can outlive
+/// the client's connection (idempotent requests finish on their own task).
+pub(super) struct Job {
+    /// The snapshot the request was decided on.
+    pub snap: Arc<Snapshot>,
+    /// The decision.
+    pub permit: Permit,
+    /// The normalised path.
+    pub path: NormalPath,
+    /// The gateway's request id.
+    pub request_id: HeaderValue,
+    /// The client's connection.
+    pub conn: Arc<ConnInfo>,
+    /// The validated host the client addressed.
+    pub host: Option<HeaderValue>,
+    /// The signed identity assertion, when configured.
+    pub identity: Option<HeaderValue>,
+}
+
+impl Job {
+    /// Sends the request to the route's upstream and returns the streaming response.
+    pub(super) async fn send(
+        self,
+        parts: Parts,
+        body: RequestBody,
+    ) -> Result<Response<Body>, GatewayError> {
+        let Self {
+            snap,
+            permit,
+            path,
+            request_id,
+            conn,
+            host,
+            identity,
+        } = self;
+        let upstream = &snap.upstreams[permit.route().upstream_index];
+        let out = Outbound {
+            upstream,
+            path: &path,
+            forwarding: Forwarding {
+                permit: &permit,
+                request_id: &request_id,
+                client_ip: &conn.forwarded_for,
+                proto: conn.proto,
+                upstream_host: upstream.host_header(),
+                host: host.as_ref(),
+                identity,
+            },
+            max_body: snap.limits.max_request_body_bytes,
+            timeout: snap.limits.upstream_timeout,
+            body_timeout: snap.limits.client_body_timeout,
+            worker: conn.worker,
+        };
+        send(&permit, parts, body, out).await
+    }
+}
+
 /// Sends a permitted request to its upstream and returns the streaming response.
-pub(super) async fn send(
+async fn send(
     permit: &Permit,
     mut parts: Parts,
     body: RequestBody,

@@ -101,6 +101,48 @@ pub(super) async fn capture(
     (rsp, Some(stored))
 }
 
+/// Forwards a fresh idempotent request and stores its answer, start to end, on a task of its
+/// own (a client that goes away does not cancel it). The key is released only when nothing
+/// reached the upstream (connection refused, or the gateway's own 5xx); an upstream 5xx also
+/// releases it, as before; any other failure keeps it, with no answer to replay (`409`).
+pub(super) async fn forward_once(
+    job: super::forward::Job,
+    parts: http::request::Parts,
+    body: Bytes,
+    guard: InFlight,
+    max_store: usize,
+) -> Result<Response<Body>, GatewayError> {
+    match job
+        .send(parts, super::forward::RequestBody::Buffered(body))
+        .await
+    {
+        Ok(rsp) if rsp.status().is_server_error() => Ok(rsp),
+        Ok(rsp) => {
+            let (rsp, stored) = capture(rsp, max_store).await;
+            guard.complete(stored).await;
+            Ok(rsp)
+        }
+        Err(e) if nothing_forwarded(&e) => Err(e),
+        Err(e) => {
+            // The upstream may have acted on it: a retry must not run it again.
+            guard.complete(None).await;
+            Err(e)
+        }
+    }
+}
+
+/// Whether a failed forward certainly never reached the upstream.
+fn nothing_forwarded(e: &GatewayError) -> bool {
+    matches!(
+        e,
+        GatewayError::UpstreamUnavailable("upstream_connect_failed")
+            | GatewayError::UpstreamTimeout("upstream_connect_timeout")
+            | GatewayError::PayloadTooLarge
+            | GatewayError::BadRequest(_)
+            | GatewayError::RequestTimeout
+    )
+}
+
 /// A body that only fails.
 struct Failed(Option<super::BoxError>);
 
@@ -140,14 +182,21 @@ pub(super) fn replay(stored: &StoredResponse) -> Response<Body> {
 /// A fresh idempotent request in flight: dropped without `complete`, it releases its key.
 pub(super) struct InFlight {
     state: Arc<State>,
+    partner: Arc<str>,
     key: Option<IdemKey>,
     fingerprint: String,
 }
 
 impl InFlight {
-    pub(super) fn new(state: Arc<State>, key: IdemKey, fingerprint: String) -> Self {
+    pub(super) fn new(
+        state: Arc<State>,
+        partner: Arc<str>,
+        key: IdemKey,
+        fingerprint: String,
+    ) -> Self {
         Self {
             state,
+            partner,
             key: Some(key),
             fingerprint,
         }
@@ -165,8 +214,9 @@ impl Drop for InFlight {
     fn drop(&mut self) {
         if let Some(key) = self.key.take() {
             let state = self.state.clone();
+            let partner = self.partner.clone();
             let fingerprint = std::mem::take(&mut self.fingerprint);
-            tokio::spawn(async move { state.abort(&key, &fingerprint).await });
+            tokio::spawn(async move { state.abort(&partner, &key, &fingerprint).await });
         }
     }
 }

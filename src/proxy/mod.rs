@@ -194,7 +194,7 @@ impl GatewayService {
     /// The phases in SPEC order, written for the happy path.
     async fn handle(
         &self,
-        snap: &Snapshot,
+        snap: &Arc<Snapshot>,
         req: Request<Incoming>,
         ex: &mut Exchange,
         request_id: &HeaderValue,
@@ -247,29 +247,20 @@ impl GatewayService {
             identity_assertion(signer, &permit, &upstream.name, &ex.outcome.request_id)
         });
         let idempotency_key = idempotency::key_of(&parts.headers)?;
-        let out = forward::Outbound {
-            upstream,
-            path: &path,
-            forwarding: headers::Forwarding {
-                permit: &permit,
-                request_id,
-                client_ip: &self.conn.forwarded_for,
-                proto: self.conn.proto,
-                upstream_host: upstream.host_header(),
-                host: host.as_ref(),
-                identity,
-            },
-            max_body: snap.limits.max_request_body_bytes,
-            timeout: snap.limits.upstream_timeout,
-            body_timeout: snap.limits.client_body_timeout,
-            worker: self.conn.worker,
+        let job = forward::Job {
+            snap: snap.clone(),
+            permit,
+            path: path.clone(),
+            request_id: request_id.clone(),
+            conn: self.conn.clone(),
+            host,
+            identity,
         };
         let key = match (route.idempotency, idempotency_key) {
             (Idempotency::None, _) | (_, None) => {
                 self.intent(ex, route).await?;
                 let sent = Instant::now();
-                let result =
-                    forward::send(&permit, parts, forward::RequestBody::Stream(body), out).await;
+                let result = job.send(parts, forward::RequestBody::Stream(body)).await;
                 ex.outcome.upstream_duration = Some(sent.elapsed());
                 return result;
             }
@@ -290,7 +281,11 @@ impl GatewayService {
         .map_err(|_| GatewayError::RequestTimeout)??;
         let fingerprint = crate::state::fingerprint(parts.method.as_str(), &target, &body);
         let record = idempotency::record_key(&principal.partner.id, &route.name, &key);
-        match self.state.begin(&record, &fingerprint).await {
+        match self
+            .state
+            .begin(&principal.partner.id, &record, &fingerprint)
+            .await
+        {
             Begin::Fresh => {}
             Begin::Replay(stored) => {
                 ex.outcome.replayed = true;
@@ -305,21 +300,29 @@ impl GatewayService {
                 return Err(GatewayError::IdempotencyConflict("idempotency_in_flight"));
             }
             Begin::Reused => return Err(GatewayError::IdempotencyKeyReused),
+            Begin::OverQuota { max } => return Err(GatewayError::IdempotencyQuota { max }),
             Begin::Unavailable => return Err(GatewayError::StateUnavailable),
         }
-        // Until completed, a failure or an abandoned request releases the key for a retry.
-        let guard = idempotency::InFlight::new(self.state.clone(), record, fingerprint);
+        // Until it is forwarded, a failure or an abandoned request releases the key.
+        let guard = idempotency::InFlight::new(
+            self.state.clone(),
+            principal.partner.id.clone(),
+            record,
+            fingerprint,
+        );
         self.intent(ex, route).await?;
+        // Once forwarded, the exchange is the gateway's to finish: its own task, which a client
+        // going away does not cancel, stores the answer for the retry.
         let sent = Instant::now();
-        let result = forward::send(&permit, parts, forward::RequestBody::Buffered(body), out).await;
+        let exchange = idempotency::forward_once(job, parts, body, guard, self.state.max_body());
+        let result =
+            tokio::spawn(exchange)
+                .await
+                .unwrap_or(Err(GatewayError::UpstreamUnavailable(
+                    "upstream_exchange_failed",
+                )));
         ex.outcome.upstream_duration = Some(sent.elapsed());
-        let rsp = result?;
-        if rsp.status().is_server_error() {
-            return Ok(rsp);
-        }
-        let (rsp, stored) = idempotency::capture(rsp, self.state.max_body()).await;
-        guard.complete(stored).await;
-        Ok(rsp)
+        result
     }
 
     /// Unauthenticated traffic (every refusal before a key was accepted, and forbidden-route
@@ -399,7 +402,6 @@ impl GatewayService {
                 ex.rate = Some((rate, 0, retry_after_secs));
                 Err(GatewayError::RateLimited { retry_after_secs })
             }
-            RateDecision::FailedOpen => Ok(()),
         }
     }
 }

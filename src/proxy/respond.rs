@@ -51,9 +51,9 @@ pub(super) fn status(e: &GatewayError) -> StatusCode {
         GatewayError::AuditUnavailable | GatewayError::StateUnavailable => {
             StatusCode::SERVICE_UNAVAILABLE
         }
-        GatewayError::RateLimited { .. } | GatewayError::UnauthenticatedLimited { .. } => {
-            StatusCode::TOO_MANY_REQUESTS
-        }
+        GatewayError::RateLimited { .. }
+        | GatewayError::UnauthenticatedLimited { .. }
+        | GatewayError::IdempotencyQuota { .. } => StatusCode::TOO_MANY_REQUESTS,
         GatewayError::IdempotencyConflict(_) => StatusCode::CONFLICT,
         GatewayError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
     }
@@ -95,9 +95,10 @@ fn detail(e: &GatewayError, route: Option<&str>) -> String {
         GatewayError::IdempotencyConflict("idempotency_in_flight") => {
             "a request with this Idempotency-Key is still being processed".into()
         }
-        GatewayError::IdempotencyConflict(_) => {
-            "the response to this Idempotency-Key was too large to keep for replay".into()
-        }
+        GatewayError::IdempotencyConflict(_) => "the response to this Idempotency-Key was larger than state.idempotency_max_body_bytes and was not kept for replay (or the upstream may have acted on it without answering); it is not run again".into(),
+        GatewayError::IdempotencyQuota { max } => format!(
+            "this partner already holds {max} idempotency records (state.idempotency_max_per_partner); retry once earlier ones expire"
+        ),
         GatewayError::IdempotencyKeyReused => {
             "this Idempotency-Key was used for a different request".into()
         }
@@ -139,6 +140,9 @@ pub(crate) fn error(e: &GatewayError, request_id: &str, route: Option<&str>) -> 
         | GatewayError::StateUnavailable
         | GatewayError::IdempotencyConflict(_) => {
             h.insert(RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        GatewayError::IdempotencyQuota { .. } => {
+            h.insert(RETRY_AFTER, HeaderValue::from_static("60"));
         }
         GatewayError::RateLimited { retry_after_secs }
         | GatewayError::UnauthenticatedLimited { retry_after_secs } => {

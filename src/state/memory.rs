@@ -21,14 +21,23 @@ pub struct MemoryState {
     /// One limiter per (partner, rate): partners come from the configuration, so this is bounded.
     limiters: DashMap<(String, u64, u32), Limiter>,
     // Held only for a lookup or an insert, never across an await.
-    records: Mutex<HashMap<IdemKey, Record>>,
+    records: Mutex<Records>,
     ttl: Duration,
     max_entries: usize,
+    max_per_partner: usize,
     pub(super) max_body: usize,
     pub(super) health: StateHealth,
 }
 
+/// The idempotency records, and how many each partner holds.
+#[derive(Default)]
+struct Records {
+    map: HashMap<IdemKey, Record>,
+    per_partner: HashMap<String, usize>,
+}
+
 struct Record {
+    partner: String,
     fingerprint: String,
     expires: Instant,
     state: RecordState,
@@ -45,9 +54,10 @@ impl MemoryState {
     pub(super) fn new(s: &StateSettings) -> Self {
         Self {
             limiters: DashMap::new(),
-            records: Mutex::new(HashMap::new()),
+            records: Mutex::new(Records::default()),
             ttl: s.idempotency_ttl,
             max_entries: s.max_entries,
+            max_per_partner: s.idempotency_max_per_partner,
             max_body: s.idempotency_max_body,
             health: StateHealth::default(),
         }
@@ -74,12 +84,12 @@ impl MemoryState {
         }
     }
 
-    pub(super) fn begin(&self, key: &IdemKey, fingerprint: &str) -> Begin {
+    pub(super) fn begin(&self, partner: &str, key: &IdemKey, fingerprint: &str) -> Begin {
         let Ok(mut records) = self.records.lock() else {
             return Begin::Unavailable;
         };
         let now = Instant::now();
-        if let Some(r) = records.get(key).filter(|r| r.expires > now) {
+        if let Some(r) = records.map.get(key).filter(|r| r.expires > now) {
             if r.fingerprint != fingerprint {
                 return Begin::Reused;
             }
@@ -89,16 +99,24 @@ impl MemoryState {
                 RecordState::Done(None) => Begin::Unreplayable,
             };
         }
-        if records.len() >= self.max_entries {
-            records.retain(|_, r| r.expires > now);
-            if records.len() >= self.max_entries {
+        let held = records.per_partner.get(partner).copied().unwrap_or(0);
+        if records.map.len() >= self.max_entries || held >= self.max_per_partner {
+            records.purge(now);
+            if records.per_partner.get(partner).copied().unwrap_or(0) >= self.max_per_partner {
+                // One partner may not fill the store that every partner shares.
+                return Begin::OverQuota {
+                    max: self.max_per_partner,
+                };
+            }
+            if records.map.len() >= self.max_entries {
                 // Full of live records: refusing is safer than forgetting one.
                 return Begin::Unavailable;
             }
         }
-        records.insert(
+        records.put(
             key.clone(),
             Record {
+                partner: partner.to_owned(),
                 fingerprint: fingerprint.to_owned(),
                 expires: now + self.ttl,
                 state: RecordState::InFlight,
@@ -109,9 +127,15 @@ impl MemoryState {
 
     pub(super) fn complete(&self, key: &IdemKey, fingerprint: &str, rsp: Option<StoredResponse>) {
         if let Ok(mut records) = self.records.lock() {
-            records.insert(
+            let partner = records
+                .map
+                .get(key)
+                .map(|r| r.partner.clone())
+                .unwrap_or_default();
+            records.put(
                 key.clone(),
                 Record {
+                    partner,
                     fingerprint: fingerprint.to_owned(),
                     expires: Instant::now() + self.ttl,
                     state: RecordState::Done(rsp),
@@ -120,13 +144,50 @@ impl MemoryState {
         }
     }
 
-    pub(super) fn abort(&self, key: &IdemKey) {
+    pub(super) fn abort(&self, partner: &str, key: &IdemKey) {
         if let Ok(mut records) = self.records.lock()
             && records
+                .map
                 .get(key)
                 .is_some_and(|r| matches!(r.state, RecordState::InFlight))
         {
-            records.remove(key);
+            records.map.remove(key);
+            records.release(partner);
+        }
+    }
+}
+
+// === impl Records ===
+
+impl Records {
+    /// Inserts or replaces a record, counting it against its partner once.
+    fn put(&mut self, key: IdemKey, record: Record) {
+        let partner = record.partner.clone();
+        match self.map.insert(key, record) {
+            Some(old) if old.partner == partner => {}
+            Some(old) => {
+                self.release(&old.partner);
+                *self.per_partner.entry(partner).or_insert(0) += 1;
+            }
+            None => *self.per_partner.entry(partner).or_insert(0) += 1,
+        }
+    }
+
+    fn release(&mut self, partner: &str) {
+        if let Some(n) = self.per_partner.get_mut(partner) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.per_partner.remove(partner);
+            }
+        }
+    }
+
+    /// Forgets expired records and counts again.
+    fn purge(&mut self, now: Instant) {
+        self.map.retain(|_, r| r.expires > now);
+        self.per_partner.clear();
+        for r in self.map.values() {
+            *self.per_partner.entry(r.partner.clone()).or_insert(0) += 1;
         }
     }
 }

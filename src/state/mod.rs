@@ -1,8 +1,9 @@
 //! Shared request state: per-partner rate limits (GCRA) and idempotency records, in memory on
 //! one node or in Redis across replicas.
 //!
-//! Rate limits fail open when the backend is unreachable (counted and logged); idempotent
-//! routes fail closed (503), because starting a workflow twice is worse than refusing once.
+//! When Redis is unreachable, rate limits fall back to each replica's memory (counted and
+//! logged); idempotent routes fail closed (503), because starting a workflow twice is worse
+//! than refusing once. Every backend failure is counted by operation.
 
 mod memory;
 mod redis;
@@ -51,8 +52,6 @@ pub enum RateDecision {
         /// `Retry-After`.
         retry_after_secs: u64,
     },
-    /// The backend could not answer; allowed (fail open).
-    FailedOpen,
 }
 
 /// Where an idempotency record lives: (partner, route, key).
@@ -84,23 +83,94 @@ pub enum Begin {
     InFlight,
     /// The key was used for a different request.
     Reused,
+    /// The partner holds `max` idempotency records already (`idempotency_max_per_partner`).
+    OverQuota {
+        /// The quota.
+        max: usize,
+    },
     /// The backend could not answer (fail closed).
     Unavailable,
+}
+
+/// A backend operation, as counted in `kwanus_gateway_state_errors_total{op}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// Connecting, or the background probe.
+    Connect,
+    /// A rate check.
+    Rate,
+    /// Beginning an idempotent request.
+    Begin,
+    /// Storing its response.
+    Complete,
+    /// Releasing its key.
+    Abort,
 }
 
 /// Counters for ops.
 #[derive(Debug, Default)]
 pub struct StateHealth {
-    /// Rate checks allowed because the backend failed.
-    pub rate_fail_open: AtomicU64,
+    /// Rate checks answered by this replica's memory because the backend failed.
+    pub rate_fallback: AtomicU64,
     /// Idempotent requests refused because the backend failed.
     pub idempotency_unavailable: AtomicU64,
+    /// Failures by operation, in `Op::ALL` order.
+    errors: [AtomicU64; 5],
+}
+
+// === impl Op ===
+
+impl Op {
+    /// Every operation.
+    pub const ALL: [Op; 5] = [Op::Connect, Op::Rate, Op::Begin, Op::Complete, Op::Abort];
+
+    /// The metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Connect => "connect",
+            Self::Rate => "rate",
+            Self::Begin => "begin",
+            Self::Complete => "complete",
+            Self::Abort => "abort",
+        }
+    }
+}
+
+// === impl StateHealth ===
+
+impl StateHealth {
+    /// Counts one failed operation.
+    pub fn error(&self, op: Op) {
+        self.errors[op as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Failures of `op` so far.
+    pub fn errors(&self, op: Op) -> u64 {
+        self.errors[op as usize].load(Ordering::Relaxed)
+    }
+}
+
+/// The backend's condition, for `/admin/status`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StateStatus {
+    /// `memory` or `redis`.
+    pub backend: &'static str,
+    /// Whether the backend answers.
+    pub reachable: bool,
+    /// Since when (RFC 3339), for Redis once it was tried.
+    pub since: Option<String>,
+    /// Rate checks answered from this replica's memory because Redis failed.
+    pub rate_fallback: u64,
+    /// Idempotent requests refused because Redis failed.
+    pub idempotency_unavailable: u64,
+    /// Failures by operation.
+    pub errors: std::collections::BTreeMap<&'static str, u64>,
 }
 
 /// The configured backend.
 pub enum State {
     /// One node.
-    Memory(memory::MemoryState),
+    Memory(Box<memory::MemoryState>),
     /// Shared by replicas.
     Redis(Box<redis::RedisState>),
 }
@@ -114,19 +184,78 @@ pub struct StateSettings {
     pub idempotency_ttl: Duration,
     /// Largest response body kept for replay.
     pub idempotency_max_body: usize,
+    /// Idempotency records one partner may hold at once.
+    pub idempotency_max_per_partner: usize,
     /// Most idempotency records kept in memory.
     pub max_entries: usize,
+    /// Longest a request waits for Redis.
+    pub timeout: Duration,
+}
+
+impl Default for StateSettings {
+    fn default() -> Self {
+        Self {
+            redis_url: None,
+            idempotency_ttl: Duration::from_secs(24 * 3600),
+            idempotency_max_body: 64 * 1024,
+            idempotency_max_per_partner: 10_000,
+            max_entries: 100_000,
+            timeout: Duration::from_millis(50),
+        }
+    }
 }
 
 // === impl State ===
 
 impl State {
-    /// Builds the backend (Redis connects lazily and reconnects by itself).
+    /// Builds the backend. Redis is connected, watched and reconnected by a background task
+    /// (so this must run inside a Tokio runtime); no request ever waits for a connection.
     pub fn new(settings: &StateSettings) -> Result<Arc<Self>, String> {
-        Ok(Arc::new(match &settings.redis_url {
+        let state = Arc::new(match &settings.redis_url {
             Some(url) => Self::Redis(Box::new(redis::RedisState::new(url, settings)?)),
-            None => Self::Memory(memory::MemoryState::new(settings)),
-        }))
+            None => Self::Memory(Box::new(memory::MemoryState::new(settings))),
+        });
+        if matches!(*state, Self::Redis(_)) {
+            tokio::spawn(redis::RedisState::watch(Arc::downgrade(&state)));
+        }
+        Ok(state)
+    }
+
+    /// `memory` or `redis`.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Self::Memory(_) => "memory",
+            Self::Redis(_) => "redis",
+        }
+    }
+
+    /// The backend's condition and counters.
+    pub fn status(&self) -> StateStatus {
+        let (reachable, since) = match self {
+            Self::Memory(_) => (true, None),
+            Self::Redis(r) => {
+                let (reachable, since) = r.reachable();
+                let since = (since > 0).then(|| {
+                    humantime::format_rfc3339_seconds(
+                        std::time::UNIX_EPOCH + Duration::from_secs(since),
+                    )
+                    .to_string()
+                });
+                (reachable, since)
+            }
+        };
+        let h = self.health();
+        StateStatus {
+            backend: self.backend(),
+            reachable,
+            since,
+            rate_fallback: h.rate_fallback.load(Ordering::Relaxed),
+            idempotency_unavailable: h.idempotency_unavailable.load(Ordering::Relaxed),
+            errors: Op::ALL
+                .iter()
+                .map(|op| (op.as_str(), h.errors(*op)))
+                .collect(),
+        }
     }
 
     /// Health counters.
@@ -139,27 +268,17 @@ impl State {
 
     /// Checks and, when allowed, consumes one request of `partner`'s budget.
     pub async fn rate_check(&self, partner: &str, rate: Rate) -> RateDecision {
-        let decision = match self {
+        match self {
             Self::Memory(m) => m.rate_check(partner, rate),
             Self::Redis(r) => r.rate_check(partner, rate).await,
-        };
-        if decision == RateDecision::FailedOpen {
-            let n = self.health().rate_fail_open.fetch_add(1, Ordering::Relaxed);
-            if n.is_multiple_of(1000) {
-                tracing::warn!(
-                    failed_open = n + 1,
-                    "rate-limit backend unreachable; allowing (fail open)"
-                );
-            }
         }
-        decision
     }
 
-    /// Starts an idempotent request.
-    pub async fn begin(&self, key: &IdemKey, fingerprint: &str) -> Begin {
+    /// Starts an idempotent request of `partner`.
+    pub async fn begin(&self, partner: &str, key: &IdemKey, fingerprint: &str) -> Begin {
         let begin = match self {
-            Self::Memory(m) => m.begin(key, fingerprint),
-            Self::Redis(r) => r.begin(key, fingerprint).await,
+            Self::Memory(m) => m.begin(partner, key, fingerprint),
+            Self::Redis(r) => r.begin(partner, key, fingerprint).await,
         };
         if begin == Begin::Unavailable {
             let n = self
@@ -191,10 +310,10 @@ impl State {
 
     /// Forgets a fresh request that failed (upstream 5xx, timeout, client gone), so a retry
     /// can run it again.
-    pub async fn abort(&self, key: &IdemKey, fingerprint: &str) {
+    pub async fn abort(&self, partner: &str, key: &IdemKey, fingerprint: &str) {
         match self {
-            Self::Memory(m) => m.abort(key),
-            Self::Redis(r) => r.abort(key, fingerprint).await,
+            Self::Memory(m) => m.abort(partner, key),
+            Self::Redis(r) => r.abort(partner, key, fingerprint).await,
         }
     }
 
