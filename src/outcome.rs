@@ -71,6 +71,9 @@ pub struct Outcome {
     /// For a request refused by the per-address limit on unauthenticated traffic: the code it
     /// would have had. Such a request is counted in a summary record, not recorded by itself.
     pub summarised: Option<&'static str>,
+    /// Whether the partner received the whole response: false when the upstream body failed
+    /// mid-stream, the client went away, or the response was cut.
+    pub response_complete: bool,
 }
 
 /// The longest prefix of `value` whose JSON-escaped form fits in `max` bytes, cut on a
@@ -185,6 +188,7 @@ impl OutcomeSink for LogSink {
             status = o.status,
             upstream_status = o.upstream_status.unwrap_or(0),
             duration_us = o.duration.as_micros() as u64,
+            response_complete = o.response_complete,
             "request"
         );
         Recorded::Done

@@ -899,3 +899,70 @@ async fn the_witness_copy_of_checkpoints_detects_a_trail_cut_with_its_checkpoint
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("witnessed checkpoint"), "{out}");
 }
+
+#[tokio::test]
+async fn every_record_says_whether_the_partner_received_the_whole_response() {
+    // The upstream promises 100 bytes, sends 10 and closes; another sends the head and a first
+    // chunk, then the rest a second later.
+    let cut = RawUpstream::script(
+        &[(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789",
+            0,
+        )],
+        true,
+    )
+    .await;
+    let slow = RawUpstream::script(
+        &[
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nfirst\r\n",
+                0,
+            ),
+            (b"5\r\nlater\r\n0\r\n\r\n", 1000),
+        ],
+        false,
+    )
+    .await;
+    let dir = temp_dir("complete");
+    let config = format!(
+        "{}\n[[upstreams]]\nname = \"slow\"\nurl = \"http://{}\"\n\n[[routes]]\nname = \"slow-body\"\nmethod = \"GET\"\npath = \"/v1/slow-body\"\npermission = \"reports:read\"\nupstream = \"slow\"\n[audit]\ndir = {:?}\ndurability = \"strict\"\n",
+        cut.fixture(""),
+        slow.addr,
+        trail(&dir).display().to_string()
+    );
+    let gw = Gateway::start_with(&config).await;
+    // A whole response.
+    assert_eq!(gw.get("/v1/reports/1", ACME).await.status, 200);
+    // An upstream that closes mid-body: the partner gets 10 of 100 bytes.
+    let r = raw(gw.app.addr(), &raw_get("/v1/raw", ACME)).await;
+    assert!(r.text.starts_with("HTTP/1.1 200"), "{}", r.text);
+    // A client that goes away after the first chunk.
+    let mut s = tokio::net::TcpStream::connect(gw.app.addr())
+        .await
+        .expect("connect");
+    s.write_all(&raw_get("/v1/slow-body", ACME))
+        .await
+        .expect("write");
+    let mut buf = vec![0u8; 256];
+    let n = tokio::io::AsyncReadExt::read(&mut s, &mut buf)
+        .await
+        .expect("read");
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    drop(s);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    gw.app.shutdown().await;
+    let by_path = |path: &str| {
+        requests(&dir)
+            .into_iter()
+            .find(|r| r["path"] == path)
+            .unwrap_or_else(|| panic!("no record for {path}"))
+    };
+    assert_eq!(by_path("/v1/reports/1")["response_complete"], true);
+    let cut_record = by_path("/v1/raw");
+    assert_eq!(cut_record["response_complete"], false, "{cut_record}");
+    assert_eq!(cut_record["status"], 200);
+    let gone = by_path("/v1/slow-body");
+    assert_eq!(gone["response_complete"], false, "{gone}");
+    assert_eq!(gone["status"], 200);
+    audit::verify(&[trail(&dir)], None).unwrap_or_else(|b| panic!("{b}"));
+}

@@ -32,5 +32,6 @@ pub(crate) fn outcome(n: u64) -> Outcome {
         replayed: false,
         truncated: false,
         summarised: None,
+        response_complete: true,
     }
 }

@@ -115,6 +115,7 @@ struct RequestLine<'a> {
     idempotency_key: Option<&'a str>,
     replayed: bool,
     truncated: bool,
+    response_complete: bool,
     prev: &'a str,
 }
 
@@ -208,6 +209,7 @@ pub fn append_line(out: &mut Vec<u8>, seq: u64, prev: &str, event: &Event) -> St
                     idempotency_key: o.idempotency_key.as_deref(),
                     replayed: o.replayed,
                     truncated: o.truncated,
+                    response_complete: o.response_complete,
                     prev,
                 },
             )

@@ -4,6 +4,7 @@
 //! forward, then one outcome to the sinks on every path (allow, deny, error, abandoned).
 
 mod error;
+mod exchange;
 mod forward;
 mod headers;
 mod idempotency;
@@ -27,12 +28,13 @@ use bytes::Bytes;
 use http::request::Parts;
 use http::{HeaderValue, Method, Request, Response};
 use http_body::Body as _;
+use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
 use tokio::time::Instant;
 
-use crate::auth::{self, Principal};
+use crate::auth;
 use crate::normalize::{NormalPath, normalize_path};
-use crate::outcome::{Decision, Outcome, OutcomeSink, Recorded};
+use crate::outcome::{Decision, OutcomeSink, Recorded};
 use crate::policy::{self, Facts, Stage};
 use crate::routes::{Idempotency, Route, RouteMiss};
 use crate::snapshot::{Shared, Snapshot};
@@ -45,14 +47,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// The body of every response the gateway sends.
 pub type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>;
 
-/// Most bytes of a path kept in an outcome (JSON-escaped), so that one audit line stays
-/// within 4 KiB whatever a client sends; longer values are cut and the record marked
-/// `truncated`.
-const MAX_RECORDED_PATH: usize = 1024;
-/// Most bytes of a method kept in an outcome.
-const MAX_RECORDED_METHOD: usize = 32;
-/// Most bytes of an `Idempotency-Key` kept in an outcome.
-const MAX_RECORDED_KEY: usize = 256;
+use exchange::{Exchange, MAX_RECORDED_KEY};
 
 /// The partner-facing service for one connection.
 #[derive(Clone)]
@@ -101,17 +96,6 @@ impl ConnInfo {
     }
 }
 
-/// One request in progress: what the outcome will say, and the facts later phases need.
-struct Exchange {
-    outcome: Outcome,
-    principal: Option<Principal>,
-    /// The partner's rate, what is left of it and when it is full again.
-    rate: Option<(Rate, u32, u64)>,
-    started: Instant,
-    sink: Arc<dyn OutcomeSink>,
-    finished: bool,
-}
-
 // === impl GatewayService ===
 
 impl GatewayService {
@@ -145,6 +129,7 @@ impl GatewayService {
             ex.set_path(req.uri().path());
             Err(GatewayError::AuditUnavailable)
         };
+        let forwarded = result.is_ok();
         let mut rsp = match result {
             Ok(rsp) if ex.outcome.replayed => {
                 ex.outcome.decision = Decision::Allow;
@@ -172,7 +157,14 @@ impl GatewayService {
         if let Some((rate, remaining, reset)) = ex.rate {
             rate_headers(h, rate, remaining, reset);
         }
-        let released = match ex.finish(rsp.status().as_u16()) {
+        ex.head(rsp.status().as_u16());
+        if forwarded && !rsp.body().is_end_stream() {
+            // The record waits for the body's end, so it can say whether the partner got it
+            // all; the last bytes wait for the record. (The gateway's own answers are whole in
+            // memory: they are recorded now, and withheld as below if that fails.)
+            return rsp.map(|body| exchange::Finishing::new(body, ex).boxed_unsync());
+        }
+        let released = match ex.finish(true) {
             Recorded::Done => true,
             Recorded::Pending(durable) => durable.await.unwrap_or(false),
             Recorded::Refused => false,
@@ -414,125 +406,6 @@ impl hyper::service::Service<Request<Incoming>> for GatewayService {
     fn call(&self, req: Request<Incoming>) -> Self::Future {
         let this = self.clone();
         Box::pin(async move { Ok(this.serve(req).await) })
-    }
-}
-
-// === impl Exchange ===
-
-impl Exchange {
-    fn begin(req: &Request<Incoming>, client: SocketAddr, sink: Arc<dyn OutcomeSink>) -> Self {
-        let outcome = Outcome {
-            ts: SystemTime::now(),
-            request_id: uuid::Uuid::now_v7().to_string(),
-            partner: None,
-            key_id: None,
-            tier: None,
-            credential: None,
-            jwt_issuer: None,
-            jwt_kid: None,
-            client,
-            method: String::new(),
-            path: String::new(),
-            route: None,
-            permission: None,
-            decision: Decision::Deny,
-            code: None,
-            reason: "client_closed",
-            status: 499,
-            upstream: None,
-            upstream_status: None,
-            duration: std::time::Duration::ZERO,
-            upstream_duration: None,
-            idempotency_key: None,
-            replayed: false,
-            truncated: false,
-            summarised: None,
-        };
-        let mut ex = Self {
-            outcome,
-            principal: None,
-            rate: None,
-            started: Instant::now(),
-            sink,
-            finished: false,
-        };
-        ex.outcome.method = ex.cap(req.method().as_str(), MAX_RECORDED_METHOD);
-        ex
-    }
-
-    /// `value` as kept in the record: at most `max` bytes once JSON-escaped; a longer value
-    /// is cut (on a character boundary) and the record marked `truncated`.
-    fn cap(&mut self, value: &str, max: usize) -> String {
-        let (kept, cut) = crate::outcome::cap_escaped(value, max);
-        self.outcome.truncated |= cut;
-        kept
-    }
-
-    fn set_path(&mut self, path: &str) {
-        self.outcome.path = self.cap(path, MAX_RECORDED_PATH);
-    }
-
-    fn identify(&mut self, p: &Principal) {
-        self.outcome.partner = Some(p.partner.id.clone());
-        self.outcome.key_id = Some(p.key_id.clone());
-        self.outcome.tier = Some(p.partner.tier.get());
-        self.outcome.credential = Some(match p.token {
-            Some(_) => "jwt",
-            None => p.source.as_str(),
-        });
-        if let Some(t) = &p.token {
-            self.outcome.jwt_issuer = Some(t.issuer.clone());
-            self.outcome.jwt_kid = t.kid.clone();
-        }
-        self.principal = Some(p.clone());
-    }
-
-    /// Keeps partner and key id of a known but unusable key, for the audit record only.
-    fn identify_known(&mut self, e: &auth::AuthError) {
-        if let Some((_, key_id)) = e.known_key() {
-            self.outcome.key_id = Some(key_id.clone());
-        }
-        self.outcome.partner = e.partner().cloned();
-    }
-
-    fn route(&mut self, route: &Route, snap: &Snapshot) {
-        self.outcome.route = Some(route.name.clone());
-        self.outcome.permission = Some(route.permission.clone());
-        self.outcome.upstream = Some(snap.upstreams[route.upstream_index].name.clone());
-    }
-
-    fn fail(&mut self, e: &GatewayError) {
-        self.outcome.decision = if e.after_permit() {
-            Decision::Allow
-        } else {
-            Decision::Deny
-        };
-        self.outcome.code = Some(e.code());
-        self.outcome.reason = e.reason();
-        if !e.after_permit() {
-            self.outcome.upstream = None;
-        }
-    }
-
-    fn finish(&mut self, status: u16) -> Recorded {
-        if std::mem::replace(&mut self.finished, true) {
-            return Recorded::Done;
-        }
-        self.outcome.status = status;
-        self.outcome.duration = self.started.elapsed();
-        self.sink.record(&self.outcome)
-    }
-}
-
-impl Drop for Exchange {
-    /// The client went away before a response was chosen: still exactly one outcome.
-    fn drop(&mut self) {
-        if !self.finished {
-            self.outcome.reason = "client_closed";
-            self.outcome.code = None;
-            // Nobody is left to answer; the record is queued all the same.
-            let _ = self.finish(499);
-        }
     }
 }
 

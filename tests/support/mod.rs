@@ -287,16 +287,23 @@ pub struct Reply {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// The body was cut before its end (an upstream that failed mid-body, or a response
+    /// whose audit record could not be written).
+    pub cut: bool,
 }
 
 impl Reply {
     async fn from(rsp: Response<Incoming>) -> Self {
         let (parts, body) = rsp.into_parts();
-        let body = body.collect().await.expect("body").to_bytes();
+        let (body, cut) = match body.collect().await {
+            Ok(b) => (b.to_bytes(), false),
+            Err(_) => (Bytes::new(), true),
+        };
         Self {
             status: parts.status,
             headers: parts.headers,
             body,
+            cut,
         }
     }
 
@@ -486,6 +493,13 @@ pub struct RawUpstream {
 
 impl RawUpstream {
     pub async fn start(response: &'static [u8]) -> Self {
+        Self::script(&[(response, 0)], false).await
+    }
+
+    /// Answers each request head with `parts`, each written after its delay (ms); with
+    /// `close`, the connection is closed after the last part.
+    pub async fn script(parts: &[(&'static [u8], u64)], close: bool) -> Self {
+        let parts: Arc<[(&'static [u8], u64)]> = parts.into();
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -496,6 +510,7 @@ impl RawUpstream {
                     continue;
                 };
                 count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let parts = parts.clone();
                 tokio::spawn(async move {
                     // Answer each request head on the connection (keep-alive, if the gateway reuses it).
                     let mut buf = Vec::new();
@@ -510,7 +525,13 @@ impl RawUpstream {
                         buf.extend_from_slice(&chunk[..n]);
                         while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
                             buf.drain(..end + 4);
-                            if s.write_all(response).await.is_err() {
+                            for (bytes, delay) in parts.iter() {
+                                tokio::time::sleep(Duration::from_millis(*delay)).await;
+                                if s.write_all(bytes).await.is_err() {
+                                    return;
+                                }
+                            }
+                            if close {
                                 return;
                             }
                         }
