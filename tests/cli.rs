@@ -317,12 +317,15 @@ async fn check_loads_every_file_serve_loads_and_prints_the_absolute_audit_folder
         ),
     )
     .expect("write");
-    let out = Command::new(BIN)
-        .args(["check", "--config"])
-        .arg(&path)
-        .current_dir(&dir)
-        .output()
-        .expect("run");
+    let check = || {
+        Command::new(BIN)
+            .args(["check", "--config"])
+            .arg(&path)
+            .current_dir(&dir)
+            .output()
+            .expect("run")
+    };
+    let out = check();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("audit.signing_key"), "{err}");
@@ -334,12 +337,7 @@ async fn check_loads_every_file_serve_loads_and_prints_the_absolute_audit_folder
         .status()
         .expect("keygen");
     assert!(made.success());
-    let out = Command::new(BIN)
-        .args(["check", "--config"])
-        .arg(&path)
-        .current_dir(&dir)
-        .output()
-        .expect("run");
+    let out = check();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         out.status.code(),

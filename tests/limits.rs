@@ -100,6 +100,17 @@ async fn a_partner_override_beats_its_tier() {
     assert_eq!(gw.get("/v1/reports/1", ACME).await.status, 429);
 }
 
+/// A GET by acme with an `Idempotency-Key`.
+async fn acme_get(gw: &Gateway, path: &str, key: &str) -> Reply {
+    gw.send(
+        "GET",
+        path,
+        &[("x-api-key", ACME), ("idempotency-key", key)],
+        "",
+    )
+    .await
+}
+
 async fn post_run(gw: &Gateway, key: &str, body: &str) -> Reply {
     gw.send(
         "POST",
@@ -143,39 +154,18 @@ async fn idempotent_requests_replay_refuse_reuse_and_conflict() {
         raw(addr, req.as_bytes()).await
     });
     tokio::time::sleep(Duration::from_millis(150)).await;
-    let r = gw
-        .send(
-            "GET",
-            "/v1/slow/400",
-            &[("x-api-key", ACME), ("idempotency-key", "slow-1")],
-            "",
-        )
-        .await;
+    let r = acme_get(&gw, "/v1/slow/400", "slow-1").await;
     assert_eq!(
         (r.status.as_u16(), r.code()),
         (409, "idempotency_conflict".into())
     );
     assert_eq!(first.await.expect("join").status(), 200);
-    let r = gw
-        .send(
-            "GET",
-            "/v1/slow/400",
-            &[("x-api-key", ACME), ("idempotency-key", "slow-1")],
-            "",
-        )
-        .await;
+    let r = acme_get(&gw, "/v1/slow/400", "slow-1").await;
     assert_eq!(r.header("idempotent-replayed").as_deref(), Some("true"));
 
     // Gateway-made 5xx are not stored: the retry runs again.
     for _ in 0..2 {
-        let r = gw
-            .send(
-                "GET",
-                "/v1/down",
-                &[("x-api-key", ACME), ("idempotency-key", "down-1")],
-                "",
-            )
-            .await;
+        let r = acme_get(&gw, "/v1/down", "down-1").await;
         assert_eq!(r.status, 502);
     }
 
@@ -554,25 +544,11 @@ async fn one_partner_cannot_fill_the_idempotency_store() {
         (held.status.as_u16(), held.code()),
         (409, "idempotency_conflict".into())
     );
-    let r = gw
-        .send(
-            "GET",
-            "/v1/slow/1",
-            &[("x-api-key", ACME), ("idempotency-key", "acme-1")],
-            "",
-        )
-        .await;
+    let r = acme_get(&gw, "/v1/slow/1", "acme-1").await;
     assert_eq!(r.status, 200);
     // Responses larger than idempotency_max_body_bytes are forwarded, not stored: the
     // replay says so.
-    let again = gw
-        .send(
-            "GET",
-            "/v1/slow/1",
-            &[("x-api-key", ACME), ("idempotency-key", "acme-1")],
-            "",
-        )
-        .await;
+    let again = acme_get(&gw, "/v1/slow/1", "acme-1").await;
     assert_eq!(
         (again.status.as_u16(), again.code()),
         (409, "idempotency_conflict".into())
