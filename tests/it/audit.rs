@@ -1,14 +1,12 @@
 //! The audit trail end to end: one verified record per request on every path, tampering,
 //! log injection, kill -9 under load, fail-closed on a real write failure, retention.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use crate::support::*;
 use kwanus_gateway::audit;
-use support::*;
 use tokio::io::AsyncWriteExt;
 
 const BIN: &str = env!("CARGO_BIN_EXE_kwanus-gateway");

@@ -1,11 +1,9 @@
 //! HTTP/2 hardening: rapid reset (CVE-2023-44487) and CONTINUATION floods are cut off, and the
 //! stream limit is advertised and enforced.
 
-mod support;
-
 use std::time::Duration;
 
-use support::*;
+use crate::support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

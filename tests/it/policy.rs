@@ -1,10 +1,8 @@
 //! Every deny code through real sockets: the answer, the outcome, and an upstream that never
 //! hears of it.
 
-mod support;
-
+use crate::support::*;
 use kwanus_gateway::outcome::Decision;
-use support::*;
 
 #[tokio::test]
 async fn allowed_request_reaches_the_upstream_once() {

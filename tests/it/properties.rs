@@ -5,7 +5,7 @@ use kwanus_gateway::audit;
 use kwanus_gateway::config::{self, Overrides};
 use proptest::prelude::*;
 
-const FIXTURE: &str = include_str!("fixtures/gateway.toml");
+const FIXTURE: &str = include_str!("../fixtures/gateway.toml");
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]

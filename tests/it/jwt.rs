@@ -2,16 +2,14 @@
 //! unknown kid, unknown partner, scope narrowing, JWKS rotation through reload) and signed
 //! `X-Kwanus-Identity` assertions verified by the upstream against the gateway's JWKS.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::support::*;
 use base64::Engine as _;
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rcgen::KeyPair;
-use support::*;
 
 const ISS: &str = "https://idp.test";
 const AUD: &str = "kwanus-gateway";

@@ -1,13 +1,11 @@
 //! The standing security suite, by attack class. Each test asserts what the upstream did and
 //! did not receive, and that the audit trail still verifies.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::support::*;
 use kwanus_gateway::audit;
-use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

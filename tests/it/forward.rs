@@ -1,11 +1,9 @@
 //! Forwarding: the exact path, header rules both ways, bodies, limits and upstream failures.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::*;
 use kwanus_gateway::outcome::Decision;
-use support::*;
 use tokio::io::AsyncWriteExt;
 
 #[tokio::test]

@@ -1,11 +1,9 @@
 //! Operations: admin endpoints, metrics with bounded labels, hot reload under traffic.
 
-mod support;
-
 use std::path::PathBuf;
 use std::time::Duration;
 
-use support::*;
+use crate::support::*;
 
 const TOKEN: &str = "admin-token-for-tests-0123456789";
 

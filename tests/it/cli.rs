@@ -1,14 +1,12 @@
 //! The real binary: `check`, `keygen`, `serve` with SIGHUP reload and SIGTERM drain, `demo`.
 
-mod support;
-
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use support::*;
+use crate::support::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_kwanus-gateway");
 

@@ -1,14 +1,12 @@
 //! Rate limits and idempotent requests, on one node (memory) and across two gateway
 //! processes sharing a real `redis-server`.
 
-mod support;
-
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use support::*;
+use crate::support::*;
 
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("kwanus-limits-{name}-{}", std::process::id()));

@@ -3,13 +3,12 @@
 //! https upstream with a private CA, certificate rotation through reload, and real clients
 //! (curl --http2, h2load).
 
-mod support;
-
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use crate::support::*;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -18,7 +17,6 @@ use rcgen::{
     KeyPair, SanType,
 };
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use support::*;
 use tokio::net::{TcpListener, TcpStream};
 
 /// A CA that issues certificates into files.

@@ -2,13 +2,11 @@
 //! config and a real `/metrics` scrape; every metric the rules and dashboard use exists;
 //! manifests parse; the ConfigMap's configuration passes `check`; the systemd unit verifies.
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use support::*;
+use crate::support::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_kwanus-gateway");
 

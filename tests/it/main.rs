@@ -1,0 +1,18 @@
+//! The integration suite, as one test binary (one link of the crate instead of one per file):
+//! the real gateway on 127.0.0.1:0 in front of real upstreams, driven over real sockets and
+//! through the real binary, one module per concern.
+
+mod support;
+
+mod audit;
+mod cli;
+mod deploy;
+mod forward;
+mod h2_limits;
+mod jwt;
+mod limits;
+mod ops;
+mod policy;
+mod properties;
+mod security;
+mod tls;
