@@ -1,4 +1,5 @@
-//! The command line: `serve`, `check`, `keygen` and `demo`, each a small function.
+//! The command line: `serve`, `check`, `keygen`, `demo` and `audit verify|query`, each a small
+//! function.
 
 use std::io::Write as _;
 use std::net::SocketAddr;

@@ -1,20 +1,22 @@
 //! kwanus-gateway: a permission-enforcing API gateway in front of the KWANUS partner APIs.
 //!
 //! ```text
-//!            ┌──────── Shared snapshot (ArcSwap<Snapshot>) ◄── reload ◄── config::load
-//!            │ load_full() once per request
-//!            ▼
-//! request ─► normalize ─► forbidden ─► auth ─► routes::find ─► policy::decide ─► forward
-//!            400          403          401     404 / 405       403 / 428         502 / 504
-//!              └─────────────┴────────────┴─────────┬──────────────┴──────────────┘
-//!                                                   ▼
-//!                            proxy::respond (GatewayError → problem+json)
-//!                                                   ▼
-//!                       finish: one Outcome to the sinks (every path, abandoned too)
+//!              ┌──────── Shared snapshot (ArcSwap<Snapshot>) ◄── reload ◄── config::load
+//!              │ load_full() once per request
+//!              ▼
+//! listener ─► normalize ─► forbidden ─► auth ─► routes ─► policy::decide ─► rate ─► intent ─► forward
+//! conn_guard  400 (target,  403         401     404/405   403 / 428         429     503       502 / 504
+//! (deadline,   Host, framing)
+//!  caps)         └────────────┴───────────┴────────┴──────────┬──────────────┴───────┴─────────┘
+//!                                                             ▼
+//!                                      proxy::respond (GatewayError → problem+json)
+//!                                                             ▼
+//!             finish (proxy::exchange): one Outcome to the sinks — access log, metrics, audit —
+//!             at the head, or at the end of a forwarded body (`response_complete`)
 //! ```
 //!
 //! `auth`, `routes` and `policy` know nothing of hyper bodies or sinks; `proxy` is the only
-//! module that orchestrates.
+//! module that orchestrates. docs/internals.md walks through the flow module by module.
 
 pub mod admin;
 pub mod app;

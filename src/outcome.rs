@@ -1,7 +1,7 @@
 //! The finish step's data: one `Outcome` per request, handed to every sink exactly once.
 //!
-//! Sinks (the access log now; the audit trail and metrics later) receive plain data and
-//! never see a request object.
+//! The sinks — the access log, the metrics and the audit trail, joined by `Tee` — receive plain
+//! data and never see a request object. Before a side effect, an `Intent` goes the same way.
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -82,83 +82,158 @@ pub enum GatewayError {
     AuditUnavailable,
 }
 
+/// One row of the SPEC's error table: everything about an error but its prose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Row {
+    /// The HTTP status.
+    pub status: http::StatusCode,
+    /// The stable problem+json `code`.
+    pub code: &'static str,
+    /// The precise reason kept in the audit record.
+    pub reason: &'static str,
+    /// `Retry-After` in seconds, when the client may retry.
+    pub retry_after: Option<u64>,
+    /// Whether policy had allowed the request (the failure came after the decision).
+    pub after_permit: bool,
+}
+
 // === impl GatewayError ===
 
 impl GatewayError {
+    /// The error's row of the SPEC table — the one place status, code, reason, `Retry-After`
+    /// and "after the permit" are decided.
+    pub fn row(&self) -> Row {
+        use http::StatusCode as S;
+        let (status, code, reason, retry_after, after_permit) = match self {
+            Self::BadTarget(e) => (S::BAD_REQUEST, "bad_request", e.reason(), None, false),
+            Self::BadRequest(r) => (S::BAD_REQUEST, "bad_request", *r, None, false),
+            Self::HeadersTooLarge => (
+                S::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "headers_too_large",
+                "header_bytes_limit",
+                None,
+                false,
+            ),
+            Self::ForbiddenRoute => (
+                S::FORBIDDEN,
+                "forbidden_route",
+                "forbidden_prefix",
+                None,
+                false,
+            ),
+            Self::InvalidCredentials(e) => (
+                S::UNAUTHORIZED,
+                "invalid_credentials",
+                e.reason(),
+                None,
+                false,
+            ),
+            Self::RouteNotFound => (
+                S::NOT_FOUND,
+                "route_not_found",
+                "no_matching_path",
+                None,
+                false,
+            ),
+            Self::MethodNotAllowed { .. } => (
+                S::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "no_route_for_method",
+                None,
+                false,
+            ),
+            Self::Denied(d @ Deny::IdempotencyKeyRequired) => {
+                (S::PRECONDITION_REQUIRED, d.code(), d.reason(), None, false)
+            }
+            Self::Denied(d) => (S::FORBIDDEN, d.code(), d.reason(), None, false),
+            Self::PayloadTooLarge => (
+                S::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "body_bytes_limit",
+                None,
+                false,
+            ),
+            Self::RequestTimeout => (
+                S::REQUEST_TIMEOUT,
+                "request_timeout",
+                "client_body_timeout",
+                None,
+                false,
+            ),
+            Self::UpstreamUnavailable(r) => {
+                (S::BAD_GATEWAY, "upstream_unavailable", *r, Some(1), true)
+            }
+            Self::UpstreamTimeout(r) => (S::GATEWAY_TIMEOUT, "upstream_timeout", *r, None, true),
+            Self::BadUpstreamResponse(r) => {
+                (S::BAD_GATEWAY, "bad_upstream_response", *r, None, true)
+            }
+            Self::AuditUnavailable => (
+                S::SERVICE_UNAVAILABLE,
+                "audit_unavailable",
+                "audit_not_writable",
+                Some(1),
+                false,
+            ),
+            Self::RateLimited { retry_after_secs } => (
+                S::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "over_rate",
+                Some(*retry_after_secs),
+                false,
+            ),
+            Self::UnauthenticatedLimited { retry_after_secs } => (
+                S::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "unauthenticated_over_rate",
+                Some(*retry_after_secs),
+                false,
+            ),
+            Self::IdempotencyQuota { .. } => (
+                S::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "idempotency_quota_exceeded",
+                Some(60),
+                false,
+            ),
+            Self::IdempotencyConflict(r) => {
+                (S::CONFLICT, "idempotency_conflict", *r, Some(1), false)
+            }
+            Self::IdempotencyKeyReused => (
+                S::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                "idempotency_fingerprint_mismatch",
+                None,
+                false,
+            ),
+            Self::StateUnavailable => (
+                S::SERVICE_UNAVAILABLE,
+                "state_unavailable",
+                "state_backend_unreachable",
+                Some(1),
+                false,
+            ),
+        };
+        Row {
+            status,
+            code,
+            reason,
+            retry_after,
+            after_permit,
+        }
+    }
+
     /// The SPEC error code.
     pub fn code(&self) -> &'static str {
-        match self {
-            Self::BadTarget(_) | Self::BadRequest(_) => "bad_request",
-            Self::HeadersTooLarge => "headers_too_large",
-            Self::ForbiddenRoute => "forbidden_route",
-            Self::InvalidCredentials(_) => "invalid_credentials",
-            Self::RouteNotFound => "route_not_found",
-            Self::MethodNotAllowed { .. } => "method_not_allowed",
-            Self::Denied(d) => d.code(),
-            Self::PayloadTooLarge => "payload_too_large",
-            Self::RequestTimeout => "request_timeout",
-            Self::UpstreamUnavailable(_) => "upstream_unavailable",
-            Self::UpstreamTimeout(_) => "upstream_timeout",
-            Self::BadUpstreamResponse(_) => "bad_upstream_response",
-            Self::AuditUnavailable => "audit_unavailable",
-            Self::RateLimited { .. }
-            | Self::UnauthenticatedLimited { .. }
-            | Self::IdempotencyQuota { .. } => "rate_limited",
-            Self::IdempotencyConflict(_) => "idempotency_conflict",
-            Self::IdempotencyKeyReused => "idempotency_key_reused",
-            Self::StateUnavailable => "state_unavailable",
-        }
+        self.row().code
     }
 
     /// The precise reason kept in the audit record.
     pub fn reason(&self) -> &'static str {
-        match self {
-            Self::BadTarget(e) => e.reason(),
-            Self::BadRequest(r)
-            | Self::UpstreamUnavailable(r)
-            | Self::UpstreamTimeout(r)
-            | Self::BadUpstreamResponse(r) => r,
-            Self::HeadersTooLarge => "header_bytes_limit",
-            Self::ForbiddenRoute => "forbidden_prefix",
-            Self::InvalidCredentials(e) => e.reason(),
-            Self::RouteNotFound => "no_matching_path",
-            Self::MethodNotAllowed { .. } => "no_route_for_method",
-            Self::Denied(d) => d.reason(),
-            Self::PayloadTooLarge => "body_bytes_limit",
-            Self::RequestTimeout => "client_body_timeout",
-            Self::AuditUnavailable => "audit_not_writable",
-            Self::RateLimited { .. } => "over_rate",
-            Self::UnauthenticatedLimited { .. } => "unauthenticated_over_rate",
-            Self::IdempotencyQuota { .. } => "idempotency_quota_exceeded",
-            Self::IdempotencyConflict(r) => r,
-            Self::IdempotencyKeyReused => "idempotency_fingerprint_mismatch",
-            Self::StateUnavailable => "state_backend_unreachable",
-        }
+        self.row().reason
     }
 
     /// Whether policy had allowed the request (the failure came after the decision).
     pub fn after_permit(&self) -> bool {
-        match self {
-            Self::UpstreamUnavailable(_)
-            | Self::UpstreamTimeout(_)
-            | Self::BadUpstreamResponse(_) => true,
-            Self::BadTarget(_)
-            | Self::BadRequest(_)
-            | Self::HeadersTooLarge
-            | Self::ForbiddenRoute
-            | Self::InvalidCredentials(_)
-            | Self::RouteNotFound
-            | Self::MethodNotAllowed { .. }
-            | Self::Denied(_)
-            | Self::PayloadTooLarge
-            | Self::RequestTimeout
-            | Self::AuditUnavailable
-            | Self::RateLimited { .. }
-            | Self::UnauthenticatedLimited { .. }
-            | Self::IdempotencyQuota { .. }
-            | Self::IdempotencyConflict(_)
-            | Self::IdempotencyKeyReused
-            | Self::StateUnavailable => false,
-        }
+        self.row().after_permit
     }
 }

@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 use http::header::{ALLOW, CONTENT_TYPE, RETRY_AFTER};
-use http::{HeaderValue, Response, StatusCode};
+use http::{HeaderValue, Response};
 use http_body_util::{BodyExt, Full};
 use serde::Serialize;
 
@@ -23,40 +23,6 @@ struct Problem<'a> {
     code: &'static str,
     detail: String,
     request_id: &'a str,
-}
-
-/// The status code for an error.
-pub(super) fn status(e: &GatewayError) -> StatusCode {
-    match e {
-        GatewayError::BadTarget(_) | GatewayError::BadRequest(_) => StatusCode::BAD_REQUEST,
-        GatewayError::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-        GatewayError::ForbiddenRoute => StatusCode::FORBIDDEN,
-        GatewayError::InvalidCredentials(_) => StatusCode::UNAUTHORIZED,
-        GatewayError::RouteNotFound => StatusCode::NOT_FOUND,
-        GatewayError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-        GatewayError::Denied(Deny::IdempotencyKeyRequired) => StatusCode::PRECONDITION_REQUIRED,
-        GatewayError::Denied(
-            Deny::PartnerRevoked
-            | Deny::StageRestricted { .. }
-            | Deny::TierInsufficient { .. }
-            | Deny::PermissionDenied { .. }
-            | Deny::OutOfScope { .. },
-        ) => StatusCode::FORBIDDEN,
-        GatewayError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-        GatewayError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
-        GatewayError::UpstreamUnavailable(_) | GatewayError::BadUpstreamResponse(_) => {
-            StatusCode::BAD_GATEWAY
-        }
-        GatewayError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
-        GatewayError::AuditUnavailable | GatewayError::StateUnavailable => {
-            StatusCode::SERVICE_UNAVAILABLE
-        }
-        GatewayError::RateLimited { .. }
-        | GatewayError::UnauthenticatedLimited { .. }
-        | GatewayError::IdempotencyQuota { .. } => StatusCode::TOO_MANY_REQUESTS,
-        GatewayError::IdempotencyConflict(_) => StatusCode::CONFLICT,
-        GatewayError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
-    }
 }
 
 /// What the client is told; identical for every credential failure, so keys cannot be probed.
@@ -110,12 +76,12 @@ fn detail(e: &GatewayError, route: Option<&str>) -> String {
 
 /// The problem+json response for `e`.
 pub(crate) fn error(e: &GatewayError, request_id: &str, route: Option<&str>) -> Response<Body> {
-    let status = status(e);
+    let row = e.row();
     let problem = Problem {
         r#type: "about:blank",
-        title: status.canonical_reason().unwrap_or("Error"),
-        status: status.as_u16(),
-        code: e.code(),
+        title: row.status.canonical_reason().unwrap_or("Error"),
+        status: row.status.as_u16(),
+        code: row.code,
         detail: detail(e, route),
         request_id,
     };
@@ -126,27 +92,17 @@ pub(crate) fn error(e: &GatewayError, request_id: &str, route: Option<&str>) -> 
             .map_err(|e| match e {})
             .boxed_unsync(),
     );
-    *rsp.status_mut() = status;
+    *rsp.status_mut() = row.status;
     let h = rsp.headers_mut();
     h.insert(CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    if let Some(secs) = row.retry_after {
+        h.insert(RETRY_AFTER, HeaderValue::from(secs));
+    }
     match e {
         GatewayError::MethodNotAllowed { allow } => {
             if let Ok(v) = HeaderValue::from_str(allow) {
                 h.insert(ALLOW, v);
             }
-        }
-        GatewayError::UpstreamUnavailable(_)
-        | GatewayError::AuditUnavailable
-        | GatewayError::StateUnavailable
-        | GatewayError::IdempotencyConflict(_) => {
-            h.insert(RETRY_AFTER, HeaderValue::from_static("1"));
-        }
-        GatewayError::IdempotencyQuota { .. } => {
-            h.insert(RETRY_AFTER, HeaderValue::from_static("60"));
-        }
-        GatewayError::RateLimited { retry_after_secs }
-        | GatewayError::UnauthenticatedLimited { retry_after_secs } => {
-            h.insert(RETRY_AFTER, HeaderValue::from(*retry_after_secs));
         }
         GatewayError::InvalidCredentials(_) => {
             h.insert(
@@ -154,17 +110,7 @@ pub(crate) fn error(e: &GatewayError, request_id: &str, route: Option<&str>) -> 
                 HeaderValue::from_static("Bearer realm=\"kwanus\""),
             );
         }
-        GatewayError::BadTarget(_)
-        | GatewayError::BadRequest(_)
-        | GatewayError::HeadersTooLarge
-        | GatewayError::ForbiddenRoute
-        | GatewayError::RouteNotFound
-        | GatewayError::Denied(_)
-        | GatewayError::PayloadTooLarge
-        | GatewayError::RequestTimeout
-        | GatewayError::IdempotencyKeyReused
-        | GatewayError::UpstreamTimeout(_)
-        | GatewayError::BadUpstreamResponse(_) => {}
+        _ => {}
     }
     rsp
 }
@@ -203,7 +149,9 @@ mod tests {
             .into_iter()
             .map(|a| {
                 let e = GatewayError::InvalidCredentials(a);
-                (status(&e), e.code(), detail(&e, Some("r")))
+                let row = e.row();
+                // What the client sees: everything but the reason (kept for the audit record).
+                (row.status, row.code, row.retry_after, detail(&e, Some("r")))
             })
             .collect();
         assert!(details.windows(2).all(|w| w[0] == w[1]), "{details:?}");

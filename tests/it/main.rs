@@ -7,6 +7,7 @@ mod support;
 mod audit;
 mod cli;
 mod deploy;
+mod docs;
 mod forward;
 mod h2_limits;
 mod jwt;
