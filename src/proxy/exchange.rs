@@ -13,7 +13,6 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use http::Request;
 use http_body::{Body as HttpBody, Frame, SizeHint};
-use hyper::body::Incoming;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
@@ -67,8 +66,8 @@ struct Unrecorded;
 // === impl Exchange ===
 
 impl Exchange {
-    pub(super) fn begin(
-        req: &Request<Incoming>,
+    pub(super) fn begin<B>(
+        req: &Request<B>,
         client: SocketAddr,
         sink: Arc<dyn OutcomeSink>,
     ) -> Self {

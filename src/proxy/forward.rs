@@ -18,14 +18,13 @@ use http::uri::{Authority, Scheme};
 use http::{HeaderValue, Request, Response, Uri};
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::{HttpConnector, capture_connection};
 use hyper_util::rt::TokioExecutor;
 
 use super::headers::{self, Forwarding};
-use super::{Body, ConnInfo, GatewayError};
+use super::{Body, ClientBody, ConnInfo, GatewayError};
 use crate::normalize::NormalPath;
 use crate::policy::Permit;
 use crate::snapshot::Snapshot;
@@ -85,14 +84,14 @@ const MALFORMED: u8 = 3;
 
 /// Streamed from the client, or already read (idempotent routes fingerprint the body).
 enum Inner {
-    Stream(Incoming),
+    Stream(ClientBody),
     Full(Option<Bytes>),
 }
 
 /// The body to forward.
 pub(super) enum RequestBody {
     /// Streamed as it arrives.
-    Stream(Incoming),
+    Stream(ClientBody),
     /// Read whole already.
     Buffered(Bytes),
 }
@@ -273,7 +272,7 @@ impl HttpBody for CappedBody {
             Poll::Ready(Some(Err(e))) => {
                 // The client's error, not the upstream's: never blamed on (or counted against) it.
                 self.tripped.store(MALFORMED, Ordering::Relaxed);
-                return Poll::Ready(Some(Err(e.into())));
+                return Poll::Ready(Some(Err(e)));
             }
             Poll::Ready(None) => return Poll::Ready(None),
             Poll::Pending => {

@@ -4,13 +4,15 @@
 
 use std::sync::Arc;
 
+use super::exchange::{Exchange, MAX_RECORDED_KEY};
+use super::{Body, ClientBody, GatewayError};
+use crate::routes::Route;
+use crate::snapshot::Snapshot;
+use crate::state::{Begin, IdemKey, STORED_HEADERS, State, StoredResponse};
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderValue, Response};
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
-
-use super::{Body, GatewayError};
-use crate::state::{IdemKey, STORED_HEADERS, State, StoredResponse};
+use http_body::Body as _;
+use http_body_util::{BodyExt, Full};
 
 /// The `Idempotency-Key` header, if sent: printable ASCII, at most 255 characters.
 pub(super) fn key_of(headers: &HeaderMap) -> Result<Option<String>, GatewayError> {
@@ -28,27 +30,33 @@ pub(super) fn key_of(headers: &HeaderMap) -> Result<Option<String>, GatewayError
 }
 
 /// Where a key's record lives: (partner, route, key), the key hashed so any spelling is safe.
-pub(super) fn record_key(partner: &str, route: &str, key: &str) -> IdemKey {
+fn record_key(partner: &str, route: &str, key: &str) -> IdemKey {
     let k = hex::encode(crate::auth::digest(key.as_bytes()));
     IdemKey(format!("kwanus:idem:{partner}:{route}:{k}"))
 }
 
 /// Reads a request body whole (idempotent routes only), within the body limit.
-pub(super) async fn read_body(body: Incoming, max: u64) -> Result<Bytes, GatewayError> {
+async fn read_body(mut body: ClientBody, max: u64) -> Result<Bytes, GatewayError> {
     let limit = usize::try_from(max).unwrap_or(usize::MAX);
-    match Limited::new(body, limit).collect().await {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(GatewayError::PayloadTooLarge),
-        Err(_) => Err(GatewayError::BadRequest("malformed_body")),
+    if body.size_hint().lower() > max {
+        return Err(GatewayError::PayloadTooLarge);
     }
+    let mut buf = BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| GatewayError::BadRequest("malformed_body"))?;
+        if let Some(data) = frame.data_ref() {
+            if buf.len() + data.len() > limit {
+                return Err(GatewayError::PayloadTooLarge);
+            }
+            buf.extend_from_slice(data);
+        }
+    }
+    Ok(buf.freeze())
 }
 
 /// Reads the response for storage when its body fits `max`; a larger body is passed on
 /// intact (already read part first) and not kept.
-pub(super) async fn capture(
-    rsp: Response<Body>,
-    max: usize,
-) -> (Response<Body>, Option<StoredResponse>) {
+async fn capture(rsp: Response<Body>, max: usize) -> (Response<Body>, Option<StoredResponse>) {
     let (parts, mut body) = rsp.into_parts();
     let mut buf = BytesMut::new();
     loop {
@@ -101,11 +109,75 @@ pub(super) async fn capture(
     (rsp, Some(stored))
 }
 
+/// Phase 7 for an idempotent request: fingerprint (method, target, body SHA-256), take the key
+/// (or answer from its record), write the intent, then forward at most once.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the pipeline's state, passed through once"
+)]
+pub(super) async fn forward(
+    service: &super::GatewayService,
+    snap: &Snapshot,
+    ex: &mut Exchange,
+    route: &Route,
+    job: super::forward::Job,
+    parts: http::request::Parts,
+    body: ClientBody,
+    key: &str,
+) -> Result<Response<Body>, GatewayError> {
+    ex.outcome.idempotency_key = Some(ex.cap(key, MAX_RECORDED_KEY));
+    let target = match parts.uri.query() {
+        Some(q) => format!("{}?{q}", job.path),
+        None => job.path.to_string(),
+    };
+    let body = tokio::time::timeout(
+        snap.limits.client_body_timeout * 4,
+        read_body(body, snap.limits.max_request_body_bytes),
+    )
+    .await
+    .map_err(|_| GatewayError::RequestTimeout)??;
+    let fingerprint = crate::state::fingerprint(parts.method.as_str(), &target, &body);
+    let partner = job.permit.principal().partner.id.clone();
+    let record = record_key(&partner, &route.name, key);
+    match service.state.begin(&partner, &record, &fingerprint).await {
+        Begin::Fresh => {}
+        Begin::Replay(stored) => {
+            ex.outcome.replayed = true;
+            return Ok(replay(&stored));
+        }
+        Begin::Unreplayable => {
+            return Err(GatewayError::IdempotencyConflict(
+                "idempotency_response_not_kept",
+            ));
+        }
+        Begin::InFlight => {
+            return Err(GatewayError::IdempotencyConflict("idempotency_in_flight"));
+        }
+        Begin::Reused => return Err(GatewayError::IdempotencyKeyReused),
+        Begin::OverQuota { max } => return Err(GatewayError::IdempotencyQuota { max }),
+        Begin::Unavailable => return Err(GatewayError::StateUnavailable),
+    }
+    // Until it is forwarded, a failure or an abandoned request releases the key.
+    let guard = InFlight::new(service.state.clone(), partner, record, fingerprint);
+    service.intent(ex, route).await?;
+    // Once forwarded, the exchange is the gateway's to finish: its own task, which a client
+    // going away does not cancel, stores the answer for the retry.
+    let sent = tokio::time::Instant::now();
+    let exchange = forward_once(job, parts, body, guard, service.state.max_body());
+    let result = tokio::spawn(exchange)
+        .await
+        .unwrap_or(Err(GatewayError::UpstreamUnavailable(
+            "upstream_exchange_failed",
+        )));
+    ex.outcome.upstream_duration = Some(sent.elapsed());
+    result
+}
+
 /// Forwards a fresh idempotent request and stores its answer, start to end, on a task of its
 /// own (a client that goes away does not cancel it). The key is released only when nothing
 /// reached the upstream (connection refused, or the gateway's own 5xx); an upstream 5xx also
 /// releases it, as before; any other failure keeps it, with no answer to replay (`409`).
-pub(super) async fn forward_once(
+async fn forward_once(
     job: super::forward::Job,
     parts: http::request::Parts,
     body: Bytes,
@@ -159,7 +231,7 @@ impl http_body::Body for Failed {
 }
 
 /// A stored response, replayed with `Idempotent-Replayed: true`.
-pub(super) fn replay(stored: &StoredResponse) -> Response<Body> {
+fn replay(stored: &StoredResponse) -> Response<Body> {
     let mut rsp = Response::new(
         Full::new(Bytes::from(stored.body.clone()))
             .map_err(|e| match e {})
@@ -180,7 +252,7 @@ pub(super) fn replay(stored: &StoredResponse) -> Response<Body> {
 }
 
 /// A fresh idempotent request in flight: dropped without `complete`, it releases its key.
-pub(super) struct InFlight {
+struct InFlight {
     state: Arc<State>,
     partner: Arc<str>,
     key: Option<IdemKey>,

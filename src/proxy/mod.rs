@@ -8,6 +8,7 @@ mod exchange;
 mod forward;
 mod headers;
 mod idempotency;
+mod pipeline;
 mod respond;
 
 pub use error::GatewayError;
@@ -22,24 +23,18 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 use bytes::Bytes;
-use http::request::Parts;
-use http::{HeaderValue, Method, Request, Response};
+use http::{HeaderValue, Request, Response};
 use http_body::Body as _;
 use http_body_util::BodyExt as _;
-use hyper::body::Incoming;
-use tokio::time::Instant;
 
-use crate::auth;
-use crate::normalize::{NormalPath, normalize_path};
 use crate::outcome::{Decision, OutcomeSink, Recorded};
-use crate::policy::{self, Facts, Stage};
-use crate::routes::{Idempotency, Route, RouteMiss};
+use crate::policy::Stage;
 use crate::snapshot::{Shared, Snapshot};
 use crate::state::unauthenticated::UnauthenticatedLimiter;
-use crate::state::{Begin, Rate, RateDecision, State};
+use crate::state::{Rate, State};
 
 /// The boxed error of response bodies.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -47,7 +42,10 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// The body of every response the gateway sends.
 pub type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>;
 
-use exchange::{Exchange, MAX_RECORDED_KEY};
+/// A client's request body, whatever carried it (a hyper connection, or a test in-process).
+pub type ClientBody = http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>;
+
+use exchange::Exchange;
 
 /// The partner-facing service for one connection.
 #[derive(Clone)]
@@ -117,7 +115,7 @@ impl GatewayService {
     }
 
     /// Answers one request; never fails, every error becomes a problem+json response.
-    pub async fn serve(&self, req: Request<Incoming>) -> Response<Body> {
+    pub async fn serve(&self, req: Request<ClientBody>) -> Response<Body> {
         // One consistent snapshot for the whole request, across every await.
         let snap = self.shared.load_full();
         let mut ex = Exchange::begin(&req, self.conn.client_addr, self.sink.clone());
@@ -183,140 +181,6 @@ impl GatewayService {
         rsp
     }
 
-    /// The phases in SPEC order, written for the happy path.
-    async fn handle(
-        &self,
-        snap: &Arc<Snapshot>,
-        req: Request<Incoming>,
-        ex: &mut Exchange,
-        request_id: &HeaderValue,
-    ) -> Result<Response<Body>, GatewayError> {
-        let (parts, body) = req.into_parts();
-        let path = target_path(&parts).inspect_err(|_| ex.set_path(parts.uri.path()))?;
-        ex.set_path(path.as_str());
-        let host = crate::normalize::host::validate(parts.version, &parts.uri, &parts.headers)
-            .map_err(|_| GatewayError::BadRequest("bad_host"))?;
-        check_framing(&parts, body.is_end_stream())?;
-        check_head_size(&parts, snap.limits.max_request_header_bytes)?;
-
-        let authn = auth::authenticate(
-            snap.credentials(),
-            &parts.headers,
-            SystemTime::now(),
-            self.conn.client_cert.as_ref(),
-        );
-        match &authn {
-            Ok(p) => ex.identify(p),
-            Err(e) => ex.identify_known(e),
-        }
-        if snap.forbidden_prefix(&path).is_some() {
-            return Err(GatewayError::ForbiddenRoute);
-        }
-        let principal = authn.map_err(GatewayError::InvalidCredentials)?;
-
-        let route = snap
-            .routes
-            .find(&parts.method, path.as_str())
-            .map_err(|miss| match miss {
-                RouteMiss::NotFound => GatewayError::RouteNotFound,
-                RouteMiss::MethodNotAllowed { allow } => GatewayError::MethodNotAllowed { allow },
-            })?;
-        ex.route(route, snap);
-
-        let facts = Facts {
-            has_idempotency_key: parts.headers.contains_key("idempotency-key"),
-        };
-        let permit = policy::decide(&principal, route, &facts).map_err(GatewayError::Denied)?;
-        // From here a request the client abandons was an allowed one.
-        ex.outcome.decision = Decision::Allow;
-
-        if let Some(rate) = principal.partner.rate {
-            self.rate_limit(&principal.partner.id, rate, ex).await?;
-        }
-
-        let upstream = &snap.upstreams[route.upstream_index];
-        let identity = snap.identity.as_ref().and_then(|signer| {
-            identity_assertion(signer, &permit, &upstream.name, &ex.outcome.request_id)
-        });
-        let idempotency_key = idempotency::key_of(&parts.headers)?;
-        let job = forward::Job {
-            snap: snap.clone(),
-            permit,
-            path: path.clone(),
-            request_id: request_id.clone(),
-            conn: self.conn.clone(),
-            host,
-            identity,
-        };
-        let key = match (route.idempotency, idempotency_key) {
-            (Idempotency::None, _) | (_, None) => {
-                self.intent(ex, route).await?;
-                let sent = Instant::now();
-                let result = job.send(parts, forward::RequestBody::Stream(body)).await;
-                ex.outcome.upstream_duration = Some(sent.elapsed());
-                return result;
-            }
-            (Idempotency::Optional | Idempotency::Required, Some(k)) => k,
-        };
-
-        // Idempotent: fingerprint (method, target, body SHA-256), then forward at most once.
-        ex.outcome.idempotency_key = Some(ex.cap(&key, MAX_RECORDED_KEY));
-        let target = match parts.uri.query() {
-            Some(q) => format!("{path}?{q}"),
-            None => path.to_string(),
-        };
-        let body = tokio::time::timeout(
-            snap.limits.client_body_timeout * 4,
-            idempotency::read_body(body, snap.limits.max_request_body_bytes),
-        )
-        .await
-        .map_err(|_| GatewayError::RequestTimeout)??;
-        let fingerprint = crate::state::fingerprint(parts.method.as_str(), &target, &body);
-        let record = idempotency::record_key(&principal.partner.id, &route.name, &key);
-        match self
-            .state
-            .begin(&principal.partner.id, &record, &fingerprint)
-            .await
-        {
-            Begin::Fresh => {}
-            Begin::Replay(stored) => {
-                ex.outcome.replayed = true;
-                return Ok(idempotency::replay(&stored));
-            }
-            Begin::Unreplayable => {
-                return Err(GatewayError::IdempotencyConflict(
-                    "idempotency_response_not_kept",
-                ));
-            }
-            Begin::InFlight => {
-                return Err(GatewayError::IdempotencyConflict("idempotency_in_flight"));
-            }
-            Begin::Reused => return Err(GatewayError::IdempotencyKeyReused),
-            Begin::OverQuota { max } => return Err(GatewayError::IdempotencyQuota { max }),
-            Begin::Unavailable => return Err(GatewayError::StateUnavailable),
-        }
-        // Until it is forwarded, a failure or an abandoned request releases the key.
-        let guard = idempotency::InFlight::new(
-            self.state.clone(),
-            principal.partner.id.clone(),
-            record,
-            fingerprint,
-        );
-        self.intent(ex, route).await?;
-        // Once forwarded, the exchange is the gateway's to finish: its own task, which a client
-        // going away does not cancel, stores the answer for the retry.
-        let sent = Instant::now();
-        let exchange = idempotency::forward_once(job, parts, body, guard, self.state.max_body());
-        let result =
-            tokio::spawn(exchange)
-                .await
-                .unwrap_or(Err(GatewayError::UpstreamUnavailable(
-                    "upstream_exchange_failed",
-                )));
-        ex.outcome.upstream_duration = Some(sent.elapsed());
-        result
-    }
-
     /// Unauthenticated traffic (every refusal before a key was accepted, and forbidden-route
     /// probes) counts against its client address; over the limit the answer is `429` and the
     /// outcome is summarised in the trail instead of recorded by itself.
@@ -341,132 +205,27 @@ impl GatewayService {
             }
         }
     }
-
-    /// For a route with a side effect (permission kind other than `read`): the intent record,
-    /// durable before anything is forwarded (strict audit); `503 audit_unavailable` if it
-    /// cannot be written.
-    async fn intent(&self, ex: &Exchange, route: &Route) -> Result<(), GatewayError> {
-        if route.kind == policy::PermissionKind::Read {
-            return Ok(());
-        }
-        let Some(p) = &ex.principal else {
-            return Ok(());
-        };
-        let intent = crate::outcome::Intent {
-            request_id: ex.outcome.request_id.clone(),
-            partner: p.partner.id.clone(),
-            key_id: p.key_id.clone(),
-            route: route.name.clone(),
-            permission: route.permission.clone(),
-            method: ex.outcome.method.clone(),
-            path: ex.outcome.path.clone(),
-            client: ex.outcome.client,
-            ts: ex.outcome.ts,
-        };
-        let durable = match self.sink.intent(&intent) {
-            Recorded::Done => true,
-            Recorded::Pending(rx) => rx.await.unwrap_or(false),
-            Recorded::Refused => false,
-        };
-        if durable {
-            Ok(())
-        } else {
-            Err(GatewayError::AuditUnavailable)
-        }
-    }
-
-    /// Phase 6: the partner's rate (GCRA). Denied requests consume no budget.
-    async fn rate_limit(
-        &self,
-        partner: &str,
-        rate: Rate,
-        ex: &mut Exchange,
-    ) -> Result<(), GatewayError> {
-        match self.state.rate_check(partner, rate).await {
-            RateDecision::Allowed {
-                remaining,
-                reset_secs,
-            } => {
-                ex.rate = Some((rate, remaining, reset_secs));
-                Ok(())
-            }
-            RateDecision::Limited { retry_after_secs } => {
-                ex.rate = Some((rate, 0, retry_after_secs));
-                Err(GatewayError::RateLimited { retry_after_secs })
-            }
-        }
-    }
 }
 
-impl hyper::service::Service<Request<Incoming>> for GatewayService {
+/// Over a connection (`Incoming`) or in-process (any body, e.g. `Full<Bytes>` in tests).
+impl<B> hyper::service::Service<Request<B>> for GatewayService
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
     type Response = Response<Body>;
     type Error = Infallible;
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
 
-    fn call(&self, req: Request<Incoming>) -> Self::Future {
+    fn call(&self, req: Request<B>) -> Self::Future {
         let this = self.clone();
+        let req = req.map(|b| b.map_err(boxed_error::<B::Error>).boxed_unsync());
         Box::pin(async move { Ok(this.serve(req).await) })
     }
 }
 
-/// The normalised path of an origin-form or absolute-form target.
-fn target_path(parts: &Parts) -> Result<NormalPath, GatewayError> {
-    if parts.method == Method::CONNECT {
-        return Err(GatewayError::BadRequest("connect_method"));
-    }
-    let uri = &parts.uri;
-    match (uri.scheme_str(), uri.authority()) {
-        (None, None) => {}
-        (Some("http" | "https"), Some(_)) => {}
-        _ => {
-            return Err(GatewayError::BadTarget(
-                crate::normalize::NormalizeError::NotOriginForm,
-            ));
-        }
-    }
-    let path = match uri.path() {
-        "" if uri.scheme().is_some() => "/",
-        p => p,
-    };
-    normalize_path(path).map_err(GatewayError::BadTarget)
-}
-
-/// Refuses what two HTTP parsers could frame two ways, or what a pooled upstream connection
-/// could be desynchronised by: a body on `GET` or `HEAD` (`body_not_allowed`), and any
-/// transfer coding but a single `chunked` (`malformed_body`; `chunked, chunked` included).
-fn check_framing(parts: &Parts, body_is_empty: bool) -> Result<(), GatewayError> {
-    let mut codings = parts
-        .headers
-        .get_all(http::header::TRANSFER_ENCODING)
-        .iter()
-        .flat_map(|v| v.as_bytes().split(|b| *b == b','))
-        .map(<[u8]>::trim_ascii);
-    let framed = match (codings.next(), codings.next()) {
-        (None, _) => true,
-        (Some(only), None) => only.eq_ignore_ascii_case(b"chunked"),
-        (Some(_), Some(_)) => false,
-    };
-    if !framed {
-        return Err(GatewayError::BadRequest("malformed_body"));
-    }
-    if matches!(parts.method, Method::GET | Method::HEAD) && !body_is_empty {
-        return Err(GatewayError::BadRequest("body_not_allowed"));
-    }
-    Ok(())
-}
-
-/// Refuses a request head larger than the limit (target plus header lines).
-fn check_head_size(parts: &Parts, max: usize) -> Result<(), GatewayError> {
-    let target = parts.uri.path_and_query().map_or(0, |pq| pq.as_str().len());
-    let headers: usize = parts
-        .headers
-        .iter()
-        .map(|(n, v)| n.as_str().len() + v.len() + 4)
-        .sum();
-    if target + headers > max {
-        return Err(GatewayError::HeadersTooLarge);
-    }
-    Ok(())
+fn boxed_error<E: Into<BoxError>>(e: E) -> BoxError {
+    e.into()
 }
 
 /// `RateLimit-Policy` and `RateLimit` (draft-ietf-httpapi-ratelimit-headers-10 structured
@@ -492,31 +251,6 @@ fn deprecation_headers(h: &mut http::HeaderMap, stage: Stage) {
             h.insert("sunset", v);
         }
     }
-}
-
-/// The signed `X-Kwanus-Identity` for a permitted request.
-fn identity_assertion(
-    signer: &crate::identity::IdentitySigner,
-    permit: &policy::Permit,
-    upstream: &str,
-    request_id: &str,
-) -> Option<HeaderValue> {
-    let partner = &permit.principal().partner;
-    let route = permit.route();
-    let claims = crate::identity::IdentityClaims {
-        iss: signer.issuer(),
-        aud: upstream,
-        sub: &partner.id,
-        tier: partner.tier.get(),
-        stage: partner.stage.as_str(),
-        permission: &route.permission,
-        route: &route.name,
-        jti: request_id,
-        iat: 0,
-        exp: 0,
-    };
-    let token = signer.sign(claims, SystemTime::now())?;
-    HeaderValue::from_str(&token).ok()
 }
 
 fn request_id_value(id: &str) -> HeaderValue {

@@ -13,6 +13,7 @@ mod h2_limits;
 mod jwt;
 mod limits;
 mod ops;
+mod pipeline;
 mod policy;
 mod properties;
 mod security;
