@@ -126,6 +126,11 @@ impl App {
         }
         let sink: Arc<dyn OutcomeSink> = Arc::new(Tee(sinks));
 
+        let workers = opts.workers.unwrap_or_else(crate::server::default_workers);
+        // Upstream clients outlive snapshots: a reload keeps the warm pools of the upstreams
+        // it does not change. One pool per worker thread.
+        let pools = Arc::new(crate::upstream::Pools::new(workers));
+        pools.bind(&snapshot.upstreams);
         let state = crate::state::State::new(&snapshot.state).map_err(StartError::State)?;
         metrics.watch_state(state.clone());
         let shared: Shared = Arc::new(ArcSwap::from_pointee(snapshot));
@@ -134,15 +139,14 @@ impl App {
             opts.config_path,
             audit.clone(),
             metrics.clone(),
+            pools,
         ));
         let watcher = if opts.watch_config {
             reload::watch(reloader.clone())?
         } else {
             None
         };
-        let loads = crate::server::WorkerLoads::new(
-            opts.workers.unwrap_or_else(crate::server::default_workers),
-        );
+        let loads = crate::server::WorkerLoads::new(workers);
         let (trigger, signal) = shutdown::channel();
         tokio::spawn(metrics.clone().upkeep(signal.clone()));
         let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));

@@ -40,3 +40,4 @@ pub mod shutdown;
 pub mod snapshot;
 pub mod state;
 pub mod tls;
+pub mod upstream;

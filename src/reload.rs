@@ -51,6 +51,8 @@ pub struct Reloader {
     path: Option<PathBuf>,
     audit: Option<AuditSink>,
     metrics: Arc<Metrics>,
+    /// The upstream clients, shared with the snapshots in force.
+    pools: Arc<crate::upstream::Pools>,
     generation: AtomicU64,
     // Written only by reloads and read only by /admin/status; never held across an await.
     last: Mutex<Option<LastReload>>,
@@ -67,12 +69,14 @@ impl Reloader {
         path: Option<PathBuf>,
         audit: Option<AuditSink>,
         metrics: Arc<Metrics>,
+        pools: Arc<crate::upstream::Pools>,
     ) -> Self {
         Self {
             shared,
             path,
             audit,
             metrics,
+            pools,
             generation: AtomicU64::new(1),
             last: Mutex::new(None),
             failed_sha256: Mutex::new(None),
@@ -105,7 +109,7 @@ impl Reloader {
                 new_sha256: None,
             };
         };
-        let report = swap(&self.shared, path, &self.metrics);
+        let report = swap(&self.shared, path, &self.metrics, &self.pools);
         if let Ok(mut failed) = self.failed_sha256.lock() {
             *failed = match &report.result {
                 Err(_) => report.new_sha256.clone(),
@@ -171,7 +175,7 @@ impl Reloader {
 }
 
 /// Validates `path` and swaps it into `shared`; on error the running snapshot stays.
-fn swap(shared: &Shared, path: &Path, metrics: &Metrics) -> Report {
+fn swap(shared: &Shared, path: &Path, metrics: &Metrics, pools: &crate::upstream::Pools) -> Report {
     let old = shared.load_full();
     let new_sha256 = std::fs::read(path)
         .ok()
@@ -187,6 +191,7 @@ fn swap(shared: &Shared, path: &Path, metrics: &Metrics) -> Report {
             tracing::warn!("audit settings changed; the audit trail keeps its settings until restart");
         }
         metrics.config_loaded(Some(&old), &new);
+        pools.bind(&new.upstreams);
         let (new_sha256, summary) = (new.config_sha256.clone(), new.summary());
         shared.store(Arc::new(new));
         // Logged once the new snapshot is in force.

@@ -12,8 +12,8 @@ use arc_swap::ArcSwap;
 
 use crate::auth::{Credentials, Issuers, KeyStore, Partner};
 use crate::policy::{PermissionKind, Tier};
-use crate::proxy::Upstream;
 use crate::routes::RouteTable;
+use crate::upstream::Upstream;
 
 /// The shared, atomically swappable current snapshot.
 pub type Shared = Arc<ArcSwap<Snapshot>>;

@@ -16,11 +16,11 @@ use super::file;
 use crate::auth::{Issuers, KeyEntry, KeyStore, Partner};
 use crate::normalize::{fold_case, normalize_path};
 use crate::policy::{PermissionKind, Stage, Tier};
-use crate::proxy::{Upstream, UpstreamOptions};
 use crate::routes::{Idempotency, Route, RouteTable};
 use crate::snapshot::{
     AdminSettings, AuditSettings, Durability, Limits, RateSettings, ServerSettings, Snapshot,
 };
+use crate::upstream::{Upstream, UpstreamOptions};
 
 /// What routes are checked against.
 struct Known<'a> {

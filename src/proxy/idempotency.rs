@@ -185,7 +185,7 @@ async fn forward_once(
     max_store: usize,
 ) -> Result<Response<Body>, GatewayError> {
     match job
-        .send(parts, super::forward::RequestBody::Buffered(body))
+        .send(parts, crate::upstream::RequestBody::Buffered(body))
         .await
     {
         Ok(rsp) if rsp.status().is_server_error() => Ok(rsp),

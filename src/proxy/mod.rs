@@ -11,10 +11,8 @@ mod idempotency;
 mod pipeline;
 mod respond;
 
+pub use crate::upstream::{BoxError, ClientBody};
 pub use error::GatewayError;
-pub use forward::{
-    BodyStalled, BodyTooLarge, CappedBody, Upstream, UpstreamClient, UpstreamOptions,
-};
 pub use headers::REQUEST_ID;
 pub use respond::PROBLEM_JSON;
 
@@ -36,14 +34,8 @@ use crate::snapshot::{Shared, Snapshot};
 use crate::state::unauthenticated::UnauthenticatedLimiter;
 use crate::state::{Rate, State};
 
-/// The boxed error of response bodies.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
 /// The body of every response the gateway sends.
 pub type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>;
-
-/// A client's request body, whatever carried it (a hyper connection, or a test in-process).
-pub type ClientBody = http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>;
 
 use exchange::Exchange;
 

@@ -11,7 +11,7 @@ use http_body::Body as _;
 use tokio::time::Instant;
 
 use super::exchange::Exchange;
-use super::forward::{Job, RequestBody};
+use super::forward::Job;
 use super::{Body, ClientBody, GatewayError, GatewayService, idempotency};
 use crate::auth::{self, Principal};
 use crate::normalize::{NormalPath, normalize_path};
@@ -20,6 +20,7 @@ use crate::policy::{self, Facts, Permit};
 use crate::routes::{Idempotency, Route, RouteMiss};
 use crate::snapshot::Snapshot;
 use crate::state::RateDecision;
+use crate::upstream::RequestBody;
 
 /// What the request says about itself beyond its target, read once before the decision.
 struct RequestFacts {

@@ -353,3 +353,36 @@ async fn a_client_that_never_finishes_its_head_is_cut_off() {
     assert!(read.is_ok(), "connection still open after 10s");
     assert!(gw.upstream.seen().is_empty());
 }
+
+#[tokio::test]
+async fn a_reload_keeps_warm_upstream_connections_for_unchanged_upstreams() {
+    let raw_up = RawUpstream::start(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok").await;
+    let dir = std::env::temp_dir().join(format!("kwanus-warm-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("gateway.toml");
+    let gw = Gateway::start_file(&raw_up.fixture(""), &path, false).await;
+    for _ in 0..3 {
+        assert_eq!(gw.get("/v1/raw", ACME).await.status, 200);
+    }
+    let before = raw_up.connections();
+    // A reload that changes something else: the `raw` upstream is the same.
+    let text = std::fs::read_to_string(&path).expect("read");
+    std::fs::write(
+        &path,
+        text.replace("drain_timeout = \"5s\"", "drain_timeout = \"6s\""),
+    )
+    .expect("write");
+    let report = gw.app.reload("admin");
+    assert_eq!(
+        report.result.as_ref().ok(),
+        Some(&kwanus_gateway::reload::Reloaded::Swapped)
+    );
+    for _ in 0..3 {
+        assert_eq!(gw.get("/v1/raw", ACME).await.status, 200);
+    }
+    assert_eq!(
+        raw_up.connections(),
+        before,
+        "the reloaded snapshot reused the warm pool"
+    );
+}
