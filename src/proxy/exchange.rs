@@ -16,12 +16,14 @@ use http_body::{Body as HttpBody, Frame, SizeHint};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+use super::prefixed::{Failed, Prefixed};
 use super::{Body, BoxError, GatewayError};
 use crate::auth::{self, Principal};
 use crate::outcome::{Decision, Outcome, OutcomeSink, Recorded};
 use crate::routes::Route;
 use crate::snapshot::Snapshot;
 use crate::state::Rate;
+use http_body_util::BodyExt as _;
 
 /// Most bytes of a path kept in an outcome (JSON-escaped), so that one audit line stays
 /// within 4 KiB whatever a client sends; longer values are cut and the record marked
@@ -200,6 +202,39 @@ impl Drop for Exchange {
         }
         // Nobody is left to answer; the record is queued all the same.
         let _ = self.finish(false);
+    }
+}
+
+/// The whole body, if it is one frame that has already arrived (polled once, never waited
+/// for); else `body` is left as it was, with any frame taken put back in front.
+pub(super) fn take_whole(body: &mut Body) -> Option<Body> {
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    match Pin::new(&mut *body).poll_frame(&mut cx) {
+        Poll::Ready(Some(Ok(frame))) if body.is_end_stream() => {
+            Some(Prefixed::new(frame, None).boxed_unsync())
+        }
+        Poll::Ready(Some(Ok(frame))) => {
+            let rest = std::mem::replace(
+                body,
+                http_body_util::Empty::new()
+                    .map_err(|e| match e {})
+                    .boxed_unsync(),
+            );
+            *body = Prefixed::new(frame, Some(rest)).boxed_unsync();
+            None
+        }
+        Poll::Ready(Some(Err(e))) => {
+            // The upstream failed before its first byte: the partner gets the cut, and the
+            // record says so (Finishing sees the error).
+            *body = Failed(Some(e)).boxed_unsync();
+            None
+        }
+        Poll::Ready(None) => Some(
+            http_body_util::Empty::new()
+                .map_err(|e| match e {})
+                .boxed_unsync(),
+        ),
+        Poll::Pending => None,
     }
 }
 

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use super::exchange::{Exchange, MAX_RECORDED_KEY};
+use super::prefixed::{Failed, Prefixed};
 use super::{Body, ClientBody, GatewayError};
 use crate::routes::Route;
 use crate::snapshot::Snapshot;
@@ -66,10 +67,7 @@ async fn capture(rsp: Response<Body>, max: usize) -> (Response<Body>, Option<Sto
                     buf.extend_from_slice(data);
                 }
                 if buf.len() > max {
-                    let rest = Prefixed {
-                        prefix: Some(buf.freeze()),
-                        rest: body,
-                    };
+                    let rest = Prefixed::new(http_body::Frame::data(buf.freeze()), Some(body));
                     return (
                         Response::from_parts(parts, BodyExt::boxed_unsync(rest)),
                         None,
@@ -78,10 +76,10 @@ async fn capture(rsp: Response<Body>, max: usize) -> (Response<Body>, Option<Sto
             }
             Some(Err(e)) => {
                 // The upstream broke off: pass the bytes and the error on, keep nothing.
-                let failed = Prefixed {
-                    prefix: Some(buf.freeze()),
-                    rest: BodyExt::boxed_unsync(Failed(Some(e))),
-                };
+                let failed = Prefixed::new(
+                    http_body::Frame::data(buf.freeze()),
+                    Some(BodyExt::boxed_unsync(Failed(Some(e)))),
+                );
                 return (Response::from_parts(parts, failed.boxed_unsync()), None);
             }
             None => break,
@@ -215,21 +213,6 @@ fn nothing_forwarded(e: &GatewayError) -> bool {
     )
 }
 
-/// A body that only fails.
-struct Failed(Option<super::BoxError>);
-
-impl http_body::Body for Failed {
-    type Data = Bytes;
-    type Error = super::BoxError;
-
-    fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
-        std::task::Poll::Ready(self.0.take().map(Err))
-    }
-}
-
 /// A stored response, replayed with `Idempotent-Replayed: true`.
 fn replay(stored: &StoredResponse) -> Response<Body> {
     let mut rsp = Response::new(
@@ -290,26 +273,5 @@ impl Drop for InFlight {
             let fingerprint = std::mem::take(&mut self.fingerprint);
             tokio::spawn(async move { state.abort(&partner, &key, &fingerprint).await });
         }
-    }
-}
-
-/// A body whose first bytes were already read.
-struct Prefixed {
-    prefix: Option<Bytes>,
-    rest: Body,
-}
-
-impl http_body::Body for Prefixed {
-    type Data = Bytes;
-    type Error = super::BoxError;
-
-    fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
-        if let Some(p) = self.prefix.take() {
-            return std::task::Poll::Ready(Some(Ok(http_body::Frame::data(p))));
-        }
-        std::pin::Pin::new(&mut self.rest).poll_frame(cx)
     }
 }

@@ -9,6 +9,7 @@ mod forward;
 mod headers;
 mod idempotency;
 mod pipeline;
+mod prefixed;
 mod respond;
 
 pub use crate::upstream::{BoxError, ClientBody};
@@ -149,10 +150,14 @@ impl GatewayService {
         }
         ex.head(rsp.status().as_u16());
         if forwarded && !rsp.body().is_end_stream() {
-            // The record waits for the body's end, so it can say whether the partner got it
-            // all; the last bytes wait for the record. (The gateway's own answers are whole in
-            // memory: they are recorded now, and withheld as below if that fails.)
-            return rsp.map(|body| exchange::Finishing::new(body, ex).boxed_unsync());
+            // Most forwarded answers are one frame that has already arrived: taken now, the
+            // whole response is in hand, it is recorded below like the gateway's own answers,
+            // and head and body leave together. Otherwise the record waits for the body's end,
+            // so it can say whether the partner got it all; the last bytes wait for the record.
+            match exchange::take_whole(rsp.body_mut()) {
+                Some(whole) => *rsp.body_mut() = whole,
+                None => return rsp.map(|body| exchange::Finishing::new(body, ex).boxed_unsync()),
+            }
         }
         let released = match ex.finish(true) {
             Recorded::Done => true,
