@@ -6,6 +6,7 @@
 
 mod record;
 mod signing;
+mod trail;
 mod verify;
 mod writer;
 
@@ -16,8 +17,8 @@ pub use record::{
     split_hash,
 };
 pub use signing::{generate_pem, load_verifying_key};
+pub use trail::{file_name, trail_files};
 pub use verify::{Broken, Options as VerifyOptions, Report, verify, verify_bytes, verify_with};
-pub use writer::{file_name, trail_files};
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::record::{GENESIS, chain_hash, split_hash};
 use super::signing;
-use super::writer::trail_files;
+use super::trail::{Line, WITNESS_FILE, trail_files};
 
 /// A trail that verified.
 #[derive(Debug, Default)]
@@ -65,28 +65,6 @@ pub struct Broken {
     pub line: u64,
     /// What is wrong.
     pub why: String,
-}
-
-#[derive(Deserialize)]
-struct Line<'a> {
-    kind: &'a str,
-    seq: u64,
-    #[serde(default)]
-    request_id: Option<&'a str>,
-    #[serde(default)]
-    first_seq: Option<u64>,
-    #[serde(default)]
-    first_prev: Option<&'a str>,
-    #[serde(default)]
-    ts: Option<&'a str>,
-    #[serde(default)]
-    prev: Option<&'a str>,
-    #[serde(default)]
-    hash: Option<&'a str>,
-    #[serde(default)]
-    record_hash: Option<&'a str>,
-    #[serde(default)]
-    signature: Option<&'a str>,
 }
 
 /// Chain state while streaming.
@@ -195,7 +173,7 @@ impl<'k> State<'k> {
 
     /// Reads the witnessed checkpoints of `dir` (signatures checked with the key).
     fn read_witness(&mut self, dir: &Path) -> Result<(), Broken> {
-        let path = dir.join(super::writer::WITNESS_FILE);
+        let path = dir.join(WITNESS_FILE);
         let broken = |line: u64, why: String| Broken {
             file: path.clone(),
             line,
