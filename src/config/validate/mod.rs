@@ -1,0 +1,271 @@
+//! Turns `file::*` into runtime types, collecting every problem with its place; one module
+//! per concern of the file.
+//!
+//! File structs are destructured without `..`, so a new field does not compile until
+//! someone decides what it means.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use http::Method;
+
+use super::error::{Problem, ProblemKind};
+use super::file;
+use crate::auth::{Issuers, KeyEntry, KeyStore, Partner};
+use crate::normalize::{fold_case, normalize_path};
+use crate::policy::{PermissionKind, Stage, Tier};
+use crate::routes::{Idempotency, Route, RouteTable};
+use crate::snapshot::{
+    AdminSettings, AuditSettings, Durability, Limits, RateSettings, ServerSettings, Snapshot,
+};
+use crate::upstream::{Upstream, UpstreamOptions};
+
+mod audit;
+mod identity;
+mod jwt;
+mod listeners;
+mod partners;
+mod registry;
+mod state;
+
+use self::audit::compile_audit;
+use identity::compile_identity;
+use jwt::compile_issuers;
+use listeners::{compile_admin, compile_forbidden, compile_limits, compile_server};
+use partners::compile_partners;
+use registry::{compile_permissions, compile_routes, compile_tiers, compile_upstreams};
+use state::compile_state;
+
+/// What routes are checked against.
+pub(super) struct Known<'a> {
+    forbidden: &'a [String],
+    permissions: &'a BTreeMap<Arc<str>, PermissionKind>,
+    upstreams: &'a [Arc<Upstream>],
+    /// Every declared upstream name, valid or not (an invalid one is reported once).
+    declared_upstreams: &'a HashSet<String>,
+}
+
+/// The problems found so far.
+#[derive(Default)]
+pub(super) struct Problems(Vec<Problem>);
+
+/// Compiles a parsed file into a snapshot, or returns every problem found.
+pub(super) fn compile(f: file::File, config_sha256: String) -> Result<Snapshot, Vec<Problem>> {
+    let material = material_sha256(&config_sha256, &f);
+    let file::File {
+        forbidden,
+        server,
+        admin,
+        limits,
+        audit,
+        tiers,
+        permissions,
+        upstreams,
+        routes,
+        partners,
+        auth,
+        identity,
+        state,
+    } = f;
+    let mut p = Problems::default();
+    let forbidden = compile_forbidden(&mut p, forbidden);
+    let server = compile_server(&mut p, server);
+    let admin = admin.and_then(|a| compile_admin(&mut p, a));
+    let limits = compile_limits(&mut p, limits);
+    let audit = audit.and_then(|a| compile_audit(&mut p, a));
+    let tiers = compile_tiers(&mut p, tiers);
+    let permissions = compile_permissions(&mut p, permissions);
+    let connect_timeout = limits
+        .as_ref()
+        .map_or(Duration::from_secs(2), |l| l.upstream_connect_timeout);
+    let (upstreams, declared) = compile_upstreams(&mut p, upstreams, connect_timeout);
+    let known = Known {
+        forbidden: &forbidden,
+        permissions: &permissions,
+        upstreams: &upstreams,
+        declared_upstreams: &declared,
+    };
+    let routes = compile_routes(&mut p, routes, &known);
+    let client_auth = server.as_ref().is_some_and(|s| s.client_auth);
+    let issuers = compile_issuers(&mut p, auth);
+    let identity = identity.and_then(|i| compile_identity(&mut p, i));
+    let state = compile_state(&mut p, state);
+    let (partners, keys) = compile_partners(
+        &mut p,
+        partners,
+        &permissions,
+        client_auth,
+        &issuers,
+        &tiers,
+    );
+    let partner_index = partners.iter().map(|p| (p.id.clone(), p.clone())).collect();
+
+    let (Some(server), Some(limits)) = (server, limits) else {
+        return Err(p.0);
+    };
+    if !p.0.is_empty() {
+        return Err(p.0);
+    }
+    Ok(Snapshot {
+        forbidden,
+        server,
+        admin,
+        limits,
+        tiers,
+        audit,
+        permissions,
+        upstreams,
+        routes,
+        partners,
+        keys,
+        issuers,
+        partner_index,
+        identity,
+        state,
+        config_sha256,
+        material_sha256: material,
+    })
+}
+/// SHA-256 over the configuration and every file it references (certificates, keys, CAs), so
+/// a reload notices a rotated certificate even when the configuration text is unchanged.
+fn material_sha256(config_sha256: &str, f: &file::File) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(config_sha256.as_bytes());
+    let mut paths: Vec<&str> = Vec::new();
+    if let Some(t) = &f.server.tls {
+        paths.extend([t.cert.as_str(), t.key.as_str()]);
+        paths.extend(t.client_ca.as_deref());
+    }
+    for j in &f.auth.jwt {
+        paths.extend(j.jwks_file.as_deref());
+    }
+    if let Some(i) = &f.identity {
+        paths.push(i.signing_key.as_str());
+    }
+    for u in &f.upstreams {
+        paths.extend(u.ca_file.as_deref());
+        paths.extend(u.client_cert.as_deref());
+        paths.extend(u.client_key.as_deref());
+    }
+    for p in paths {
+        h.update(p.as_bytes());
+        h.update(std::fs::read(p).unwrap_or_default());
+    }
+    hex::encode(h.finalize())
+}
+
+// === impl Problems ===
+
+impl Problems {
+    fn push(&mut self, place: impl Into<String>, kind: ProblemKind) {
+        self.0.push(Problem {
+            place: place.into(),
+            kind,
+        });
+    }
+
+    fn bad(&mut self, place: impl Into<String>, value: &str, why: impl Into<String>) {
+        self.push(
+            place,
+            ProblemKind::BadValue {
+                value: value.to_owned(),
+                why: why.into(),
+            },
+        );
+    }
+
+    fn duration(&mut self, place: &str, value: &str) -> Option<Duration> {
+        match humantime::parse_duration(value) {
+            Ok(d) if d.is_zero() => {
+                self.push(place, bad_duration(value, "it must be greater than zero"));
+                None
+            }
+            Ok(d) => Some(d),
+            Err(e) => {
+                self.push(place, bad_duration(value, &e.to_string()));
+                None
+            }
+        }
+    }
+
+    /// A duration that may be zero (leeway).
+    fn duration_or_zero(&mut self, place: &str, value: &str) -> Option<Duration> {
+        match humantime::parse_duration(value) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                self.push(place, bad_duration(value, &e.to_string()));
+                None
+            }
+        }
+    }
+
+    fn timestamp(&mut self, place: &str, value: &str) -> Option<SystemTime> {
+        match humantime::parse_rfc3339(value) {
+            Ok(t) => Some(t),
+            Err(_) => {
+                self.push(place, ProblemKind::BadTimestamp(value.to_owned()));
+                None
+            }
+        }
+    }
+
+    fn socket_addr(&mut self, place: &str, value: &str) -> Option<SocketAddr> {
+        match value.parse() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                self.bad(
+                    place,
+                    value,
+                    "not a socket address; write e.g. \"0.0.0.0:8080\"",
+                );
+                None
+            }
+        }
+    }
+
+    fn sha256(&mut self, place: &str, value: &str) -> Option<[u8; 32]> {
+        let mut out = [0u8; 32];
+        match hex::decode_to_slice(value, &mut out) {
+            Ok(()) => Some(out),
+            Err(_) => {
+                self.push(place, ProblemKind::BadSha256(value.to_owned()));
+                None
+            }
+        }
+    }
+
+    /// Records `value` at `place`; reports where it was first seen if it is a repeat.
+    fn unique(
+        &mut self,
+        seen: &mut HashMap<String, String>,
+        what: &'static str,
+        value: &str,
+        place: &str,
+    ) -> bool {
+        if let Some(first) = seen.get(value) {
+            self.push(
+                place,
+                ProblemKind::Duplicate {
+                    what,
+                    value: value.to_owned(),
+                    first: first.clone(),
+                },
+            );
+            false
+        } else {
+            seen.insert(value.to_owned(), place.to_owned());
+            true
+        }
+    }
+}
+
+pub(super) fn bad_duration(value: &str, why: &str) -> ProblemKind {
+    ProblemKind::BadDuration {
+        value: value.to_owned(),
+        why: why.to_owned(),
+    }
+}

@@ -1,0 +1,252 @@
+//! `[[partners]]`: identity, tier, stage, exact permissions, keys, certificate binding and rates.
+
+use super::registry::check_permission_name;
+use super::*;
+
+pub(super) fn compile_partners(
+    p: &mut Problems,
+    partners: Vec<file::Partner>,
+    permissions: &BTreeMap<Arc<str>, PermissionKind>,
+    client_auth: bool,
+    issuers: &Issuers,
+    tiers: &BTreeMap<Tier, RateSettings>,
+) -> (Vec<Arc<Partner>>, KeyStore) {
+    let mut ids = HashMap::new();
+    let mut key_ids = HashMap::new();
+    let mut key_hashes = HashMap::new();
+    let mut pending = Vec::new();
+    let mut out = Vec::new();
+    let loaded_at = SystemTime::now();
+    for (i, partner) in partners.into_iter().enumerate() {
+        let place = format!("partners[{i}]");
+        let file::Partner {
+            id,
+            tier,
+            stage,
+            sunset,
+            deprecated_since,
+            permissions: held,
+            keys,
+            client_cert_sha256,
+            require_mtls,
+            jwt_issuers,
+            rate_per_second,
+            burst,
+        } = partner;
+        if rate_per_second.is_some_and(|r| !(r.is_finite() && r > 0.0)) {
+            p.bad(
+                format!("{place}.rate_per_second"),
+                &format!("{rate_per_second:?}"),
+                "must be a positive number",
+            );
+        }
+        if burst == Some(0) {
+            p.bad(format!("{place}.burst"), "0", "must be at least 1");
+        }
+        let mut issuers_ok = true;
+        for (j, iss) in jwt_issuers.iter().enumerate() {
+            if !issuers.contains(iss) {
+                p.bad(
+                    format!("{place}.jwt_issuers[{j}]"),
+                    iss,
+                    "not an issuer of [[auth.jwt]]; configure it there first",
+                );
+                issuers_ok = false;
+            }
+        }
+        let mut mtls_ok = true;
+        let client_certs: Vec<_> = client_cert_sha256
+            .iter()
+            .enumerate()
+            .filter_map(|(j, c)| p.sha256(&format!("{place}.client_cert_sha256[{j}]"), c))
+            .collect();
+        if require_mtls && !client_auth {
+            p.bad(
+                format!("{place}.require_mtls"),
+                "true",
+                "needs client certificates: set server.tls.client_ca",
+            );
+            mtls_ok = false;
+        }
+        if require_mtls && client_cert_sha256.is_empty() {
+            p.bad(
+                format!("{place}.require_mtls"),
+                "true",
+                "list the bound certificates in client_cert_sha256",
+            );
+            mtls_ok = false;
+        }
+        let mut ok =
+            p.unique(&mut ids, "partner id", &id, &format!("{place}.id")) && mtls_ok && issuers_ok;
+        if !crate::config::is_valid_id(&id) {
+            p.bad(
+                format!("{place}.id"),
+                &id,
+                "partner ids are non-empty and use only letters, digits, '_', '.' and '-'",
+            );
+            ok = false;
+        }
+        let raw_tier = tier;
+        let tier = Tier::new(raw_tier);
+        if tier.is_none() {
+            p.push(
+                format!("{place}.tier"),
+                ProblemKind::NotOneOf {
+                    value: raw_tier.to_string(),
+                    expected: "1, 2, 3",
+                },
+            );
+        }
+        let stage = compile_stage(p, &place, &stage, sunset, deprecated_since, loaded_at);
+        let held = compile_held(p, &place, &held, permissions, tier);
+        // Keys are checked even when the partner is not valid, so every problem is listed.
+        let partner = match (tier, stage, held, ok) {
+            (Some(tier), Some(stage), Some(held), true) => Some(Arc::new(Partner {
+                id: id.into(),
+                tier,
+                stage,
+                permissions: held,
+                client_certs,
+                require_mtls,
+                jwt_issuers: jwt_issuers.iter().map(|i| Arc::from(i.as_str())).collect(),
+                rate: resolve_rate(tiers.get(&tier), rate_per_second, burst),
+            })),
+            _ => None,
+        };
+        for (k, key) in keys.into_iter().enumerate() {
+            let kplace = format!("{place}.keys[{k}]");
+            let file::Key {
+                id,
+                sha256,
+                expires,
+                revoked,
+            } = key;
+            let id_ok = p.unique(&mut key_ids, "key id", &id, &format!("{kplace}.id"));
+            let digest = p.sha256(&format!("{kplace}.sha256"), &sha256);
+            let hash_ok = p.unique(
+                &mut key_hashes,
+                "key sha256",
+                &sha256.to_ascii_lowercase(),
+                &format!("{kplace}.sha256"),
+            );
+            let expires = match expires {
+                Some(e) => p.timestamp(&format!("{kplace}.expires"), &e).map(Some),
+                None => Some(None),
+            };
+            if let (Some(partner), Some(digest), Some(expires), true, true) =
+                (&partner, digest, expires, id_ok, hash_ok)
+            {
+                pending.push((
+                    digest,
+                    KeyEntry {
+                        partner: partner.clone(),
+                        key_id: id.into(),
+                        expires,
+                        revoked,
+                    },
+                ));
+            }
+        }
+        out.extend(partner);
+    }
+    let mut store = KeyStore::default();
+    for (digest, entry) in pending {
+        // Duplicates were reported above by their hex spelling.
+        let _ = store.insert(digest, entry);
+    }
+    (out, store)
+}
+
+pub(super) fn compile_stage(
+    p: &mut Problems,
+    place: &str,
+    stage: &str,
+    sunset: Option<String>,
+    since: Option<String>,
+    loaded_at: SystemTime,
+) -> Option<Stage> {
+    let sunset = sunset.and_then(|s| p.timestamp(&format!("{place}.sunset"), &s));
+    let since = since.and_then(|s| p.timestamp(&format!("{place}.deprecated_since"), &s));
+    match stage {
+        "active" => Some(Stage::Active),
+        "maintenance" => Some(Stage::Maintenance),
+        "end_of_support" => Some(Stage::EndOfSupport),
+        "deprecation" => match sunset {
+            Some(sunset) => Some(Stage::Deprecation {
+                since: since.unwrap_or(loaded_at),
+                sunset,
+            }),
+            None => {
+                p.push(format!("{place}.sunset"), ProblemKind::MissingSunset);
+                None
+            }
+        },
+        other => {
+            p.push(
+                format!("{place}.stage"),
+                ProblemKind::NotOneOf {
+                    value: other.to_owned(),
+                    expected: "\"active\", \"maintenance\", \"deprecation\", \"end_of_support\"",
+                },
+            );
+            None
+        }
+    }
+}
+
+/// A partner's permissions: declared, exact, unique and within its tier's ceiling.
+pub(super) fn compile_held(
+    p: &mut Problems,
+    place: &str,
+    held: &[String],
+    registry: &BTreeMap<Arc<str>, PermissionKind>,
+    tier: Option<Tier>,
+) -> Option<HashSet<Arc<str>>> {
+    let mut out = HashSet::new();
+    let mut seen = HashMap::new();
+    let before = p.0.len();
+    for (j, perm) in held.iter().enumerate() {
+        let pplace = format!("{place}.permissions[{j}]");
+        if !check_permission_name(p, &pplace, perm) {
+            continue;
+        }
+        if !p.unique(&mut seen, "permission", perm, &pplace) {
+            continue;
+        }
+        let Some((name, kind)) = registry.get_key_value(perm.as_str()) else {
+            p.push(pplace, ProblemKind::UnknownPermission(perm.clone()));
+            continue;
+        };
+        if let Some(tier) = tier.filter(|t| !t.allows(*kind)) {
+            p.push(
+                pplace,
+                ProblemKind::AboveTierCeiling {
+                    permission: perm.clone(),
+                    kind: kind.as_str().to_owned(),
+                    tier: tier.get(),
+                    ceiling: tier.ceiling().to_owned(),
+                },
+            );
+            continue;
+        }
+        out.insert(name.clone());
+    }
+    (p.0.len() == before).then_some(out)
+}
+
+/// A partner's rate: its own fields over its tier's; burst defaults to one second's worth.
+pub(super) fn resolve_rate(
+    tier: Option<&RateSettings>,
+    rate: Option<f64>,
+    burst: Option<u32>,
+) -> Option<crate::state::Rate> {
+    let per_second = rate.or(tier.and_then(|t| t.rate_per_second))?;
+    if !(per_second.is_finite() && per_second > 0.0) {
+        return None;
+    }
+    let burst = burst
+        .or(tier.and_then(|t| t.burst))
+        .unwrap_or_else(|| per_second.ceil() as u32)
+        .max(1);
+    Some(crate::state::Rate { per_second, burst })
+}

@@ -1,0 +1,310 @@
+//! The registries partners are checked against: tiers, permissions, upstreams and the route allow-list.
+
+use super::*;
+
+pub(super) fn compile_tiers(
+    p: &mut Problems,
+    tiers: BTreeMap<String, file::Tier>,
+) -> BTreeMap<Tier, RateSettings> {
+    let mut out = BTreeMap::new();
+    for (key, t) in tiers {
+        let place = format!("tiers.{key:?}");
+        let file::Tier {
+            rate_per_second,
+            burst,
+        } = t;
+        let Some(tier) = key.parse().ok().and_then(Tier::new) else {
+            p.bad(&place, &key, "tiers are \"1\", \"2\" and \"3\"");
+            continue;
+        };
+        if rate_per_second.is_some_and(|r| !(r.is_finite() && r > 0.0)) {
+            p.bad(
+                format!("{place}.rate_per_second"),
+                &format!("{rate_per_second:?}"),
+                "must be a positive number",
+            );
+        }
+        if burst == Some(0) {
+            p.bad(format!("{place}.burst"), "0", "must be at least 1");
+        }
+        out.insert(
+            tier,
+            RateSettings {
+                rate_per_second,
+                burst,
+            },
+        );
+    }
+    out
+}
+
+/// A permission name: lower-case words separated by `:`, e.g. `reports:read`.
+pub(super) fn check_permission_name(p: &mut Problems, place: &str, name: &str) -> bool {
+    if name.contains(['*', '?', '[', ']', '{', '}', '|', '+', '^', '$']) {
+        p.push(place, ProblemKind::WildcardPermission(name.to_owned()));
+        return false;
+    }
+    let word = |w: &str| {
+        !w.is_empty()
+            && w.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-".contains(&b))
+    };
+    if !name.split(':').all(word) {
+        p.bad(
+            place,
+            name,
+            "permission names are lower-case words joined by ':', e.g. \"reports:read\"",
+        );
+        return false;
+    }
+    true
+}
+
+pub(super) fn compile_permissions(
+    p: &mut Problems,
+    permissions: BTreeMap<String, file::Permission>,
+) -> BTreeMap<Arc<str>, PermissionKind> {
+    let mut out = BTreeMap::new();
+    for (name, perm) in permissions {
+        let place = format!("permissions.{name:?}");
+        let file::Permission {
+            kind,
+            description: _,
+        } = perm;
+        let name_ok = check_permission_name(p, &place, &name);
+        match PermissionKind::parse(&kind) {
+            Some(k) if name_ok => {
+                out.insert(Arc::from(name.as_str()), k);
+            }
+            Some(_) => {}
+            None => p.push(
+                format!("{place}.kind"),
+                ProblemKind::NotOneOf {
+                    value: kind,
+                    expected: "\"read\", \"workflow\", \"write\", \"intelligence\"",
+                },
+            ),
+        }
+    }
+    out
+}
+
+pub(super) fn compile_upstreams(
+    p: &mut Problems,
+    upstreams: Vec<file::Upstream>,
+    connect_timeout: Duration,
+) -> (Vec<Arc<Upstream>>, HashSet<String>) {
+    let mut seen = HashMap::new();
+    let mut out = Vec::new();
+    let mut declared = HashSet::new();
+    for (i, u) in upstreams.into_iter().enumerate() {
+        let file::Upstream {
+            name,
+            url,
+            ca_file,
+            client_cert,
+            client_key,
+            http2,
+            response_headers_remove,
+        } = u;
+        declared.insert(name.clone());
+        let client_cert = match (client_cert, client_key) {
+            (Some(c), Some(k)) => Some((c.into(), k.into())),
+            (None, None) => None,
+            (c, _) => {
+                p.bad(
+                    format!("upstreams[{i}].client_cert"),
+                    c.as_deref().unwrap_or(""),
+                    "client_cert and client_key go together",
+                );
+                None
+            }
+        };
+        let opts = UpstreamOptions {
+            ca_file: ca_file.map(Into::into),
+            client_cert,
+            http2,
+            connect_timeout,
+            response_headers_remove: response_headers(p, i, response_headers_remove),
+        };
+        let place = format!("upstreams[{i}]");
+        if name.is_empty() {
+            p.bad(format!("{place}.name"), &name, "must not be empty");
+        }
+        let unique = p.unique(&mut seen, "upstream", &name, &format!("{place}.name"));
+        match Upstream::new(&name, &url, &opts) {
+            Ok(up) if unique => out.push(Arc::new(up)),
+            Ok(_) => {}
+            Err(why) => p.push(
+                format!("{place}.url"),
+                ProblemKind::BadUrl { value: url, why },
+            ),
+        }
+    }
+    (out, declared)
+}
+
+/// `upstreams[i].response_headers_remove`: valid header names, lower-cased.
+pub(super) fn response_headers(
+    p: &mut Problems,
+    i: usize,
+    names: Vec<String>,
+) -> Vec<http::HeaderName> {
+    let mut out = Vec::with_capacity(names.len());
+    for (j, name) in names.into_iter().enumerate() {
+        match http::HeaderName::from_bytes(name.as_bytes()) {
+            Ok(n) => out.push(n),
+            Err(_) => p.bad(
+                format!("upstreams[{i}].response_headers_remove[{j}]"),
+                &name,
+                "is not a valid header name",
+            ),
+        }
+    }
+    out
+}
+
+pub(super) fn compile_routes(
+    p: &mut Problems,
+    routes: Vec<file::Route>,
+    known: &Known<'_>,
+) -> RouteTable {
+    let mut table = RouteTable::default();
+    let mut names = HashMap::new();
+    for (i, r) in routes.into_iter().enumerate() {
+        let place = format!("routes[{i}]");
+        let file::Route {
+            name,
+            method,
+            path,
+            permission,
+            upstream,
+            idempotency,
+        } = r;
+        let mut ok = p.unique(&mut names, "route name", &name, &format!("{place}.name"));
+        if name.is_empty() {
+            p.bad(format!("{place}.name"), &name, "must not be empty");
+            ok = false;
+        }
+        let method_ok = Method::from_bytes(method.as_bytes())
+            .ok()
+            .filter(|m| m.as_str().bytes().all(|b| b.is_ascii_uppercase()));
+        if method_ok.is_none() {
+            p.bad(
+                format!("{place}.method"),
+                &method,
+                "write an upper-case HTTP method, e.g. \"GET\"",
+            );
+        }
+        if !name.is_empty() && !crate::config::is_valid_id(&name) {
+            p.bad(
+                format!("{place}.name"),
+                &name,
+                "route names use only letters, digits, '_', '.' and '-'",
+            );
+            ok = false;
+        }
+        ok &= check_route_path(p, &format!("{place}.path"), &path, known.forbidden);
+        let kind = check_permission_name(p, &format!("{place}.permission"), &permission)
+            .then(|| known.permissions.get(permission.as_str()).copied())
+            .flatten();
+        if kind.is_none() && !permission.contains('*') {
+            p.push(
+                format!("{place}.permission"),
+                ProblemKind::UnknownPermission(permission.clone()),
+            );
+        }
+        let up = known.upstreams.iter().position(|u| *u.name == *upstream);
+        if up.is_none() && !known.declared_upstreams.contains(&upstream) {
+            p.push(
+                format!("{place}.upstream"),
+                ProblemKind::UnknownUpstream(upstream.clone()),
+            );
+        }
+        let idem = match idempotency.as_deref().unwrap_or("none") {
+            "none" => Some(Idempotency::None),
+            "optional" => Some(Idempotency::Optional),
+            "required" => Some(Idempotency::Required),
+            other => {
+                p.push(
+                    format!("{place}.idempotency"),
+                    ProblemKind::NotOneOf {
+                        value: other.to_owned(),
+                        expected: "\"none\", \"optional\", \"required\"",
+                    },
+                );
+                None
+            }
+        };
+        let (Some(method), Some(kind), Some(upstream_index), Some(idempotency), true) =
+            (method_ok, kind, up, idem, ok)
+        else {
+            continue;
+        };
+        let route = Route {
+            name: name.into(),
+            method,
+            template: path,
+            permission: permission.into(),
+            kind,
+            upstream: upstream.into(),
+            upstream_index,
+            idempotency,
+        };
+        if let Err(why) = table.insert(route) {
+            p.bad(format!("{place}.path"), "", why);
+        }
+    }
+    table
+}
+
+/// A route path must be canonical, use whole-segment `{params}` and avoid forbidden prefixes.
+pub(super) fn check_route_path(
+    p: &mut Problems,
+    place: &str,
+    path: &str,
+    forbidden: &[String],
+) -> bool {
+    let normal = match normalize_path(path) {
+        Ok(n) => n,
+        Err(e) => {
+            p.bad(place, path, format!("not a valid route path: {e}"));
+            return false;
+        }
+    };
+    if normal.as_str() != path {
+        p.bad(
+            place,
+            path,
+            format!(
+                "not in canonical form (requests are matched after normalisation); write {:?}",
+                normal.as_str()
+            ),
+        );
+        return false;
+    }
+    for seg in path.split('/') {
+        let braces = seg.contains(['{', '}']);
+        let whole = seg.starts_with('{') && seg.ends_with('}') && seg.len() > 2;
+        if braces && !whole {
+            p.bad(
+                place,
+                path,
+                "a parameter must be a whole segment, e.g. /v1/reports/{id}",
+            );
+            return false;
+        }
+    }
+    let folded = fold_case(path);
+    if let Some(prefix) = forbidden.iter().find(|f| folded.starts_with(f.as_str())) {
+        p.push(
+            place,
+            ProblemKind::UnderForbiddenPrefix {
+                path: path.to_owned(),
+                prefix: prefix.clone(),
+            },
+        );
+        return false;
+    }
+    true
+}
