@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use http::Method;
 
-use crate::policy::PermissionKind;
+use crate::model::PermissionKind;
 
 /// Whether a route wants an `Idempotency-Key` header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,7 +14,7 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 /// The SHA-256 of a certificate's DER, as partners bind keys to it.
-pub type CertFingerprint = [u8; 32];
+pub use crate::model::CertFingerprint;
 
 /// The one crypto provider of the process.
 pub fn provider() -> Arc<CryptoProvider> {
@@ -85,7 +85,7 @@ pub fn client_config(
 
 /// The fingerprint of a certificate.
 pub fn fingerprint(cert: &CertificateDer<'_>) -> CertFingerprint {
-    crate::auth::digest(cert.as_ref())
+    crate::digest::digest(cert.as_ref())
 }
 
 fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {

@@ -8,8 +8,6 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use sha2::{Digest, Sha256};
-
 use crate::auth::principal::Partner;
 
 /// A SHA-256 digest of a key.
@@ -84,7 +82,4 @@ impl fmt::Debug for PresentedKey<'_> {
     }
 }
 
-/// SHA-256 of `bytes`.
-pub fn digest(bytes: &[u8]) -> KeyDigest {
-    Sha256::digest(bytes).into()
-}
+pub use crate::digest::digest;

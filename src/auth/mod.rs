@@ -132,7 +132,7 @@ pub fn authenticate(
     creds: Credentials<'_>,
     headers: &HeaderMap,
     now: SystemTime,
-    client_cert: Option<&crate::tls::CertFingerprint>,
+    client_cert: Option<&crate::model::CertFingerprint>,
 ) -> Result<Principal, AuthError> {
     let (key, source) = extract(headers)?;
     if source == CredentialSource::Authorization
@@ -168,7 +168,7 @@ pub fn authenticate(
 fn authenticate_token(
     creds: Credentials<'_>,
     token: &str,
-    client_cert: Option<&crate::tls::CertFingerprint>,
+    client_cert: Option<&crate::model::CertFingerprint>,
 ) -> Result<Principal, AuthError> {
     let v = creds
         .issuers
@@ -211,7 +211,7 @@ fn authenticate_token(
 fn check_binding(
     partner: &Partner,
     key_id: &Arc<str>,
-    client_cert: Option<&crate::tls::CertFingerprint>,
+    client_cert: Option<&crate::model::CertFingerprint>,
 ) -> Result<(), AuthError> {
     let bound = match client_cert {
         Some(c) if !partner.client_certs.is_empty() => partner.client_certs.contains(c),

@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use crate::policy::{Stage, Tier};
+use crate::model::{Stage, Tier};
 
 /// A partner as compiled from the configuration.
 #[derive(Debug)]
@@ -17,13 +17,13 @@ pub struct Partner {
     /// Exactly the permissions listed for it.
     pub permissions: HashSet<Arc<str>>,
     /// Client certificates its keys are bound to.
-    pub client_certs: Vec<crate::tls::CertFingerprint>,
+    pub client_certs: Vec<crate::model::CertFingerprint>,
     /// Its keys count only over a connection with one of `client_certs`.
     pub require_mtls: bool,
     /// Token issuers that may name it.
     pub jwt_issuers: Vec<Arc<str>>,
     /// Its rate limit (from its tier, or its own override); `None`: unlimited.
-    pub rate: Option<crate::state::Rate>,
+    pub rate: Option<crate::model::Rate>,
 }
 
 /// How the key reached the gateway, so forwarding strips exactly that header.

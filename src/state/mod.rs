@@ -9,33 +9,13 @@ mod memory;
 mod redis;
 pub mod unauthenticated;
 
+pub use crate::model::Rate;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-
-/// A partner's rate: sustained requests per second and burst.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Rate {
-    /// Requests per second.
-    pub per_second: f64,
-    /// Requests allowed at once.
-    pub burst: u32,
-}
-
-// === impl Rate ===
-
-impl Rate {
-    /// The GCRA quota: one request every `1 / per_second`, `burst` at once.
-    pub(crate) fn quota(self) -> governor::Quota {
-        let period = Duration::from_secs_f64(1.0 / self.per_second.max(1e-6));
-        let burst = std::num::NonZeroU32::new(self.burst).unwrap_or(std::num::NonZeroU32::MIN);
-        governor::Quota::with_period(period)
-            .unwrap_or_else(|| governor::Quota::per_second(std::num::NonZeroU32::MIN))
-            .allow_burst(burst)
-    }
-}
 
 /// What a rate check decided.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -328,8 +308,8 @@ impl State {
 
 /// The fingerprint of a request: method, target and body SHA-256.
 pub fn fingerprint(method: &str, target: &str, body: &[u8]) -> String {
-    let body_hash = hex::encode(crate::auth::digest(body));
-    hex::encode(crate::auth::digest(
+    let body_hash = hex::encode(crate::digest::digest(body));
+    hex::encode(crate::digest::digest(
         format!("{method}\n{target}\n{body_hash}").as_bytes(),
     ))
 }

@@ -181,9 +181,9 @@ fn identity(
         .chain(opts.client_cert.iter().flat_map(|(c, k)| [c, k]));
     for path in files {
         let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        material.extend_from_slice(&crate::auth::digest(&bytes));
+        material.extend_from_slice(&crate::digest::digest(&bytes));
     }
-    Ok(crate::auth::digest(&material))
+    Ok(crate::digest::digest(&material))
 }
 
 // === impl Pools ===

@@ -11,6 +11,7 @@ mod docs;
 mod forward;
 mod h2_limits;
 mod jwt;
+mod layers;
 mod limits;
 mod ops;
 mod pipeline;
