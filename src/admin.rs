@@ -207,7 +207,7 @@ fn refuse(state: &AdminState, req: &Request<Incoming>) -> Option<Response<Full<B
 }
 
 fn reload(state: &AdminState) -> Response<Full<Bytes>> {
-    let report = state.reloader.reload("admin");
+    let report = state.reloader.reload(crate::audit::ConfigTrigger::Admin);
     let (status, body) = match &report.result {
         Ok(r) => (
             StatusCode::OK,

@@ -10,7 +10,7 @@ use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
 
 use crate::admin::{self, AdminState};
-use crate::audit::{AuditError, AuditSink, ConfigEvent, Event};
+use crate::audit::{AuditError, AuditSink, ConfigEvent, ConfigResult, ConfigTrigger, Event};
 use crate::metrics::Metrics;
 use crate::outcome::{OutcomeSink, Tee};
 use crate::reload::{self, Reloader};
@@ -111,8 +111,8 @@ impl App {
         let audit = snapshot.audit.as_ref().map(AuditSink::start).transpose()?;
         if let Some(a) = &audit {
             a.submit(Event::Config(ConfigEvent {
-                trigger: "startup",
-                result: "ok",
+                trigger: ConfigTrigger::Startup,
+                result: ConfigResult::Ok,
                 old_sha256: None,
                 new_sha256: Some(snapshot.config_sha256.clone()),
                 detail: None,
@@ -219,7 +219,7 @@ impl App {
     }
 
     /// Reloads the configuration file and records the result; `trigger` says who asked.
-    pub fn reload(&self, trigger: &'static str) -> reload::Report {
+    pub fn reload(&self, trigger: ConfigTrigger) -> reload::Report {
         self.reloader.reload(trigger)
     }
 

@@ -426,7 +426,7 @@ async fn serve(path: PathBuf, watch: bool, workers: Option<usize>) -> ExitCode {
         }
     };
     while signals.next().await == OsSignal::Reload {
-        app.reload("signal");
+        app.reload(crate::audit::ConfigTrigger::Signal);
     }
     tracing::info!("shutting down: draining in-flight requests");
     app.shutdown().await;

@@ -7,6 +7,30 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+/// How a partner's credential was presented (a closed set; the audit record keeps the names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Credential {
+    /// An API key in `Authorization: Bearer`.
+    ApiKeyBearer,
+    /// An API key in `X-Api-Key`.
+    ApiKeyHeader,
+    /// A partner JWT.
+    Jwt,
+}
+
+// === impl Credential ===
+
+impl Credential {
+    /// `api_key_bearer`, `api_key_header` or `jwt`, as in the audit record.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ApiKeyBearer => "api_key_bearer",
+            Self::ApiKeyHeader => "api_key_header",
+            Self::Jwt => "jwt",
+        }
+    }
+}
+
 /// Whether policy let the request through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Decision {
@@ -29,8 +53,8 @@ pub struct Outcome {
     pub key_id: Option<Arc<str>>,
     /// The partner's tier.
     pub tier: Option<u8>,
-    /// How the credential was presented (`api_key_bearer`, `api_key_header`, `jwt`), if at all.
-    pub credential: Option<&'static str>,
+    /// How the credential was presented, if a key or token was accepted.
+    pub credential: Option<Credential>,
     /// For a token: its issuer.
     pub jwt_issuer: Option<Arc<str>>,
     /// For a token: its `kid`.

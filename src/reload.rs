@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use crate::audit::{AuditSink, ConfigEvent, Event};
+use crate::audit::{AuditSink, ConfigEvent, ConfigResult, ConfigTrigger, Event};
 use crate::config::{self, ConfigError};
 use crate::metrics::Metrics;
 use crate::snapshot::Shared;
@@ -99,7 +99,7 @@ impl Reloader {
     }
 
     /// Reloads and records the attempt; `trigger` says who asked.
-    pub fn reload(&self, trigger: &'static str) -> Report {
+    pub fn reload(&self, trigger: ConfigTrigger) -> Report {
         let Some(path) = &self.path else {
             return Report {
                 result: Err(ConfigError::Syntax(
@@ -119,25 +119,28 @@ impl Reloader {
         let (result, error) = match &report.result {
             Ok(Reloaded::Swapped) => {
                 self.generation.fetch_add(1, Ordering::Relaxed);
-                ("ok", None)
+                (ConfigResult::Ok, None)
             }
-            Ok(Reloaded::Unchanged) => ("unchanged", None),
-            Err(e) => ("error", Some(e.to_string())),
+            Ok(Reloaded::Unchanged) => (ConfigResult::Unchanged, None),
+            Err(e) => (ConfigResult::Error, Some(e.to_string())),
         };
+        let trigger_name = trigger.as_str();
         match &report.result {
             Ok(Reloaded::Swapped) => {}
-            Ok(Reloaded::Unchanged) => tracing::info!(trigger, "reload: configuration unchanged"),
+            Ok(Reloaded::Unchanged) => {
+                tracing::info!(trigger = trigger_name, "reload: configuration unchanged");
+            }
             Err(e) => {
                 for line in e.to_string().lines() {
                     tracing::error!(
-                        trigger,
+                        trigger = trigger_name,
                         problem = line,
                         "reload refused; the running configuration stays"
                     );
                 }
             }
         }
-        self.metrics.reload(result);
+        self.metrics.reload(result.as_str());
         if let Some(a) = &self.audit {
             a.submit(Event::Config(ConfigEvent {
                 trigger,
@@ -150,8 +153,8 @@ impl Reloader {
         if let Ok(mut last) = self.last.lock() {
             *last = Some(LastReload {
                 at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
-                trigger,
-                result,
+                trigger: trigger_name,
+                result: result.as_str(),
                 error,
             });
         }
@@ -231,7 +234,7 @@ pub fn watch(reloader: Arc<Reloader>) -> notify::Result<Option<notify::Recommend
             tokio::time::sleep(Duration::from_millis(150)).await;
             while rx.try_recv().is_ok() {}
             if reloader.file_changed() {
-                reloader.reload("file_watch");
+                reloader.reload(ConfigTrigger::FileWatch);
             }
         }
     });

@@ -12,7 +12,7 @@ pub(crate) fn outcome(n: u64) -> Outcome {
         partner: Some("acme".into()),
         key_id: Some("acme-2026a".into()),
         tier: Some(1),
-        credential: Some("api_key_bearer"),
+        credential: Some(kwanus_gateway::outcome::Credential::ApiKeyBearer),
         jwt_issuer: None,
         jwt_kid: None,
         client: "127.0.0.1:50000".parse().expect("addr"),

@@ -13,8 +13,8 @@ mod writer;
 pub mod query;
 
 pub use record::{
-    ConfigEvent, Event, GENESIS, Intent, UnauthenticatedSummary, append_line, chain_hash,
-    split_hash,
+    ConfigEvent, ConfigResult, ConfigTrigger, Event, GENESIS, Intent, UnauthenticatedSummary,
+    append_line, chain_hash, split_hash,
 };
 pub use signing::{generate_pem, load_verifying_key};
 pub use trail::{file_name, trail_files};

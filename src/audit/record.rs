@@ -43,13 +43,37 @@ pub enum Event {
     },
 }
 
+/// Who asked for a configuration load (a closed set; the audit record keeps the names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigTrigger {
+    /// The process started.
+    Startup,
+    /// `SIGHUP`.
+    Signal,
+    /// `POST /admin/reload`.
+    Admin,
+    /// The file changed.
+    FileWatch,
+}
+
+/// What a configuration load did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigResult {
+    /// A new snapshot is in force.
+    Ok,
+    /// The file was refused; the running configuration stays.
+    Error,
+    /// Nothing changed.
+    Unchanged,
+}
+
 /// A configuration change, recorded so the trail answers "who could do what, when".
 #[derive(Debug, Clone)]
 pub struct ConfigEvent {
-    /// `startup`, `signal`, `admin`, `file_watch`.
-    pub trigger: &'static str,
-    /// `ok`, `error` or `unchanged`.
-    pub result: &'static str,
+    /// Who asked.
+    pub trigger: ConfigTrigger,
+    /// What it did.
+    pub result: ConfigResult,
     /// The config hash in force before.
     pub old_sha256: Option<String>,
     /// The config hash of the file that was read.
@@ -169,6 +193,33 @@ impl Serialize for Client {
     }
 }
 
+// === impl ConfigTrigger ===
+
+impl ConfigTrigger {
+    /// `startup`, `signal`, `admin` or `file_watch`, as in the audit record.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Startup => "startup",
+            Self::Signal => "signal",
+            Self::Admin => "admin",
+            Self::FileWatch => "file_watch",
+        }
+    }
+}
+
+// === impl ConfigResult ===
+
+impl ConfigResult {
+    /// `ok`, `error` or `unchanged`, as in the audit record and the metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Error => "error",
+            Self::Unchanged => "unchanged",
+        }
+    }
+}
+
 /// RFC 3339 UTC with microseconds, e.g. `2026-11-25T01:02:03.123456Z`.
 pub(super) fn timestamp(t: SystemTime) -> String {
     humantime::format_rfc3339_micros(t).to_string()
@@ -191,7 +242,7 @@ pub fn append_line(out: &mut Vec<u8>, seq: u64, prev: &str, event: &Event) -> St
                     partner: o.partner.as_deref(),
                     key_id: o.key_id.as_deref(),
                     tier: o.tier,
-                    credential: o.credential,
+                    credential: o.credential.map(crate::outcome::Credential::as_str),
                     issuer: o.jwt_issuer.as_deref(),
                     kid: o.jwt_kid.as_deref(),
                     client: Client(o.client),
@@ -222,8 +273,8 @@ pub fn append_line(out: &mut Vec<u8>, seq: u64, prev: &str, event: &Event) -> St
                     seq,
                     ts: &ts,
                     kind: "config",
-                    trigger: c.trigger,
-                    result: c.result,
+                    trigger: c.trigger.as_str(),
+                    result: c.result.as_str(),
                     old_config_sha256: c.old_sha256.as_deref(),
                     new_config_sha256: c.new_sha256.as_deref(),
                     detail: c.detail.as_deref(),

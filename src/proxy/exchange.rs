@@ -19,7 +19,7 @@ use tokio::time::Instant;
 use super::prefixed::{Failed, Prefixed};
 use super::{Body, BoxError, GatewayError};
 use crate::auth::{self, Principal};
-use crate::outcome::{Decision, Outcome, OutcomeSink, Recorded};
+use crate::outcome::{Credential, Decision, Outcome, OutcomeSink, Recorded};
 use crate::routes::Route;
 use crate::snapshot::Snapshot;
 use crate::state::Rate;
@@ -130,9 +130,10 @@ impl Exchange {
         self.outcome.partner = Some(p.partner.id.clone());
         self.outcome.key_id = Some(p.key_id.clone());
         self.outcome.tier = Some(p.partner.tier.get());
-        self.outcome.credential = Some(match p.token {
-            Some(_) => "jwt",
-            None => p.source.as_str(),
+        self.outcome.credential = Some(match (&p.token, p.source) {
+            (Some(_), _) => Credential::Jwt,
+            (None, auth::CredentialSource::Authorization) => Credential::ApiKeyBearer,
+            (None, auth::CredentialSource::ApiKeyHeader) => Credential::ApiKeyHeader,
         });
         if let Some(t) = &p.token {
             self.outcome.jwt_issuer = Some(t.issuer.clone());

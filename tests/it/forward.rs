@@ -372,7 +372,7 @@ async fn a_reload_keeps_warm_upstream_connections_for_unchanged_upstreams() {
         text.replace("drain_timeout = \"5s\"", "drain_timeout = \"6s\""),
     )
     .expect("write");
-    let report = gw.app.reload("admin");
+    let report = gw.app.reload(kwanus_gateway::audit::ConfigTrigger::Admin);
     assert_eq!(
         report.result.as_ref().ok(),
         Some(&kwanus_gateway::reload::Reloaded::Swapped)

@@ -332,7 +332,7 @@ async fn a_token_for_a_bound_partner_needs_the_bound_certificate_too() {
         .map(|o| {
             (
                 o.reason,
-                o.credential,
+                o.credential.map(|c| c.as_str()),
                 o.partner.as_deref().map(str::to_owned),
             )
         })
@@ -546,7 +546,7 @@ async fn certificates_rotate_on_reload_for_new_connections_only() {
     // Rotate: a new certificate in the same files, then reload.
     let rotated = p.server_ca.issue("gateway", false, false);
     assert_ne!(rotated.der, p.server.der);
-    let report = gw.app.reload("test");
+    let report = gw.app.reload(kwanus_gateway::audit::ConfigTrigger::Admin);
     assert!(report.result.is_ok(), "{:?}", report.result);
 
     let fresh = tls_get(addr, &ca, None, &[b"h2"], GLOBEX)
