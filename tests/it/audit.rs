@@ -113,9 +113,15 @@ async fn every_path_leaves_exactly_one_verified_record() {
     s.write_all(&raw_get("/v1/slow/500", ACME))
         .await
         .expect("write");
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            !gw.upstream.seen().is_empty()
+        })
+        .await
+    );
     drop(s);
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    let abandoned = || async { gw.outcomes.all().iter().any(|o| o.status == 499) };
+    assert!(eventually(Duration::from_secs(5), abandoned).await);
     gw.app.shutdown().await;
 
     let reqs = requests(&dir);
@@ -947,7 +953,8 @@ async fn every_record_says_whether_the_partner_received_the_whole_response() {
         .expect("read");
     assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
     drop(s);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let recorded = || async { gw.outcomes.all().iter().any(|o| o.path == "/v1/slow-body") };
+    assert!(eventually(Duration::from_secs(5), recorded).await);
     gw.app.shutdown().await;
     let by_path = |path: &str| {
         requests(&dir)

@@ -378,10 +378,14 @@ async fn sigterm_turns_readyz_off_serves_through_the_shutdown_delay_then_exits_0
             .starts_with("HTTP/1.1 200")
     );
     served.signal("-TERM");
-    tokio::time::sleep(Duration::from_millis(300)).await;
     // Not ready at once, so the load balancer stops sending; partners still served meanwhile.
-    let ready = http_get(admin, "/readyz").await;
-    assert!(ready.text.starts_with("HTTP/1.1 503"), "{}", ready.text);
+    let not_ready = || async {
+        http_get(admin, "/readyz")
+            .await
+            .text
+            .starts_with("HTTP/1.1 503")
+    };
+    assert!(eventually(Duration::from_secs(1), not_ready).await);
     assert_eq!(
         raw(served.addr, &raw_get("/v1/reports/1", ACME))
             .await

@@ -151,7 +151,13 @@ async fn idempotent_requests_replay_refuse_reuse_and_conflict() {
         );
         raw(addr, req.as_bytes()).await
     });
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    let in_flight = || async {
+        gw.upstream
+            .seen()
+            .iter()
+            .any(|s| s.target == "/v1/slow/400")
+    };
+    assert!(eventually(Duration::from_secs(5), in_flight).await);
     let r = acme_get(&gw, "/v1/slow/400", "slow-1").await;
     assert_eq!(
         (r.status.as_u16(), r.code()),

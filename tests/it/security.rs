@@ -390,7 +390,16 @@ async fn a_connection_flood_is_shed_beyond_max_connections() {
             .expect("write");
         held.push(s);
     }
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let open = |n: f64| {
+        let small = &small;
+        async move {
+            sample(
+                &small.app.metrics().render(),
+                "kwanus_gateway_connections_active",
+            ) == Some(n)
+        }
+    };
+    assert!(eventually(Duration::from_secs(5), || open(8.0)).await);
     // The ninth is accepted and closed at once.
     let mut extra = TcpStream::connect(addr).await.expect("connect");
     let _ = extra.write_all(&raw_get("/v1/reports/1", ACME)).await;
@@ -402,7 +411,7 @@ async fn a_connection_flood_is_shed_beyond_max_connections() {
         String::from_utf8_lossy(&buf)
     );
     drop(held);
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(eventually(Duration::from_secs(5), || open(0.0)).await);
     assert_eq!(
         small.raw(&raw_get("/v1/reports/1", ACME)).await.status(),
         200,
@@ -469,7 +478,13 @@ async fn silent_and_preface_only_connections_are_closed_after_the_header_timeout
         );
     }
     // The slots are free again: partners are served.
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let free = || async {
+        sample(
+            &gw.app.metrics().render(),
+            "kwanus_gateway_connections_active",
+        ) == Some(0.0)
+    };
+    assert!(eventually(Duration::from_secs(5), free).await);
     assert_eq!(gw.raw(&raw_get("/v1/reports/1", ACME)).await.status(), 200);
     assert!(
         gw.outcomes.all().len() == 1,
