@@ -12,7 +12,7 @@ pub enum GatewayError {
     BadTarget(NormalizeError),
     /// Something else about the request is malformed.
     #[error("bad request: {0}")]
-    BadRequest(&'static str),
+    BadRequest(Malformed),
     /// The request head is larger than `limits.max_request_header_bytes`.
     #[error("request headers too large")]
     HeadersTooLarge,
@@ -42,14 +42,14 @@ pub enum GatewayError {
     PayloadTooLarge,
     /// The upstream refused or reset the connection.
     #[error("upstream unavailable: {0}")]
-    UpstreamUnavailable(&'static str),
+    UpstreamUnavailable(UpstreamFault),
     /// The upstream was too slow.
     #[error("upstream timeout: {0}")]
-    UpstreamTimeout(&'static str),
+    UpstreamTimeout(UpstreamFault),
     /// The upstream answered with a response no partner may receive (ambiguous framing, an
     /// unrequested protocol switch).
     #[error("bad upstream response: {0}")]
-    BadUpstreamResponse(&'static str),
+    BadUpstreamResponse(UpstreamFault),
     /// The partner is over its rate.
     #[error("rate limited")]
     RateLimited {
@@ -64,7 +64,7 @@ pub enum GatewayError {
     },
     /// The first request with this idempotency key is in flight (or its response was not kept).
     #[error("idempotency conflict: {0}")]
-    IdempotencyConflict(&'static str),
+    IdempotencyConflict(Conflict),
     /// The partner holds `max` idempotency records already (`state.idempotency_max_per_partner`).
     #[error("idempotency quota exceeded")]
     IdempotencyQuota {
@@ -106,7 +106,7 @@ impl GatewayError {
         use http::StatusCode as S;
         let (status, code, reason, retry_after, after_permit) = match self {
             Self::BadTarget(e) => (S::BAD_REQUEST, "bad_request", e.reason(), None, false),
-            Self::BadRequest(r) => (S::BAD_REQUEST, "bad_request", *r, None, false),
+            Self::BadRequest(r) => (S::BAD_REQUEST, "bad_request", r.as_str(), None, false),
             Self::HeadersTooLarge => (
                 S::REQUEST_HEADER_FIELDS_TOO_LARGE,
                 "headers_too_large",
@@ -160,13 +160,27 @@ impl GatewayError {
                 None,
                 false,
             ),
-            Self::UpstreamUnavailable(r) => {
-                (S::BAD_GATEWAY, "upstream_unavailable", *r, Some(1), true)
-            }
-            Self::UpstreamTimeout(r) => (S::GATEWAY_TIMEOUT, "upstream_timeout", *r, None, true),
-            Self::BadUpstreamResponse(r) => {
-                (S::BAD_GATEWAY, "bad_upstream_response", *r, None, true)
-            }
+            Self::UpstreamUnavailable(r) => (
+                S::BAD_GATEWAY,
+                "upstream_unavailable",
+                r.as_str(),
+                Some(1),
+                true,
+            ),
+            Self::UpstreamTimeout(r) => (
+                S::GATEWAY_TIMEOUT,
+                "upstream_timeout",
+                r.as_str(),
+                None,
+                true,
+            ),
+            Self::BadUpstreamResponse(r) => (
+                S::BAD_GATEWAY,
+                "bad_upstream_response",
+                r.as_str(),
+                None,
+                true,
+            ),
             Self::AuditUnavailable => (
                 S::SERVICE_UNAVAILABLE,
                 "audit_unavailable",
@@ -195,9 +209,13 @@ impl GatewayError {
                 Some(60),
                 false,
             ),
-            Self::IdempotencyConflict(r) => {
-                (S::CONFLICT, "idempotency_conflict", *r, Some(1), false)
-            }
+            Self::IdempotencyConflict(r) => (
+                S::CONFLICT,
+                "idempotency_conflict",
+                r.as_str(),
+                Some(1),
+                false,
+            ),
             Self::IdempotencyKeyReused => (
                 S::UNPROCESSABLE_ENTITY,
                 "idempotency_key_reused",
@@ -235,5 +253,117 @@ impl GatewayError {
     /// Whether policy had allowed the request (the failure came after the decision).
     pub fn after_permit(&self) -> bool {
         self.row().after_permit
+    }
+}
+
+/// What about a request (beyond its target) is malformed: the reason in the audit record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Malformed {
+    /// `CONNECT`.
+    ConnectMethod,
+    /// Not one valid `Host`.
+    BadHost,
+    /// A body on `GET` or `HEAD`.
+    BodyNotAllowed,
+    /// A malformed chunked body, or a transfer coding other than one `chunked`.
+    MalformedBody,
+    /// An `Idempotency-Key` that is not printable ASCII of 1 to 255 characters.
+    IdempotencyKeyMalformed,
+    /// A query the upstream URI cannot carry.
+    UnforwardableQuery,
+}
+
+/// What went wrong with an upstream: the reason in the audit record and the `kind` label of
+/// `upstream_errors_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamFault {
+    /// The TCP connection was refused.
+    ConnectFailed,
+    /// The TCP connection was not made in time.
+    ConnectTimeout,
+    /// The connection failed after it was made.
+    ConnectionError,
+    /// No response head in time.
+    ResponseTimeout,
+    /// The upstream has no client (a snapshot used without `Pools::bind`).
+    NotBound,
+    /// The task finishing an idempotent exchange failed.
+    ExchangeFailed,
+    /// An unrequested 1xx (`101 Switching Protocols`).
+    Unrequested1xx,
+    /// Both `Content-Length` and `Transfer-Encoding`.
+    AmbiguousFraming,
+}
+
+/// Why an idempotent request cannot run now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Conflict {
+    /// The first request with the key is in flight.
+    InFlight,
+    /// The first request's response was not kept (too large, or no answer came).
+    ResponseNotKept,
+}
+
+// === impl Malformed ===
+
+impl Malformed {
+    /// The audit reason.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ConnectMethod => "connect_method",
+            Self::BadHost => "bad_host",
+            Self::BodyNotAllowed => "body_not_allowed",
+            Self::MalformedBody => "malformed_body",
+            Self::IdempotencyKeyMalformed => "idempotency_key_malformed",
+            Self::UnforwardableQuery => "unforwardable query",
+        }
+    }
+}
+
+impl std::fmt::Display for Malformed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+// === impl UpstreamFault ===
+
+impl UpstreamFault {
+    /// The audit reason.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ConnectFailed => "upstream_connect_failed",
+            Self::ConnectTimeout => "upstream_connect_timeout",
+            Self::ConnectionError => "upstream_connection_error",
+            Self::ResponseTimeout => "upstream_response_timeout",
+            Self::NotBound => "upstream_not_bound",
+            Self::ExchangeFailed => "upstream_exchange_failed",
+            Self::Unrequested1xx => "upstream_unrequested_1xx",
+            Self::AmbiguousFraming => "upstream_ambiguous_framing",
+        }
+    }
+}
+
+impl std::fmt::Display for UpstreamFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+// === impl Conflict ===
+
+impl Conflict {
+    /// The audit reason.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InFlight => "idempotency_in_flight",
+            Self::ResponseNotKept => "idempotency_response_not_kept",
+        }
+    }
+}
+
+impl std::fmt::Display for Conflict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }

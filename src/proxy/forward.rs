@@ -15,7 +15,7 @@ use http_body_util::BodyExt;
 use hyper_util::client::legacy::connect::capture_connection;
 
 use super::headers::{self, Forwarding};
-use super::{Body, ConnInfo, GatewayError};
+use super::{Body, ConnInfo, GatewayError, Malformed, UpstreamFault};
 use crate::normalize::NormalPath;
 use crate::policy::Permit;
 use crate::snapshot::Snapshot;
@@ -119,11 +119,11 @@ async fn send(
     let uri = out
         .upstream
         .uri(&pq)
-        .map_err(|_| GatewayError::BadRequest("unforwardable query"))?;
+        .map_err(|_| GatewayError::BadRequest(Malformed::UnforwardableQuery))?;
     let pool = out
         .upstream
         .pool(out.worker)
-        .ok_or(GatewayError::UpstreamUnavailable("upstream_not_bound"))?;
+        .ok_or(GatewayError::UpstreamUnavailable(UpstreamFault::NotBound))?;
     headers::to_upstream(&mut parts.headers, &out.forwarding);
     let (body, tripped) = CappedBody::new(body, out.max_body, out.body_timeout);
     let mut req = Request::new(body);
@@ -136,11 +136,15 @@ async fn send(
     match tripped.load(Ordering::Relaxed) {
         TOO_LARGE => return Err(GatewayError::PayloadTooLarge),
         STALLED => return Err(GatewayError::RequestTimeout),
-        MALFORMED => return Err(GatewayError::BadRequest("malformed_body")),
+        MALFORMED => return Err(GatewayError::BadRequest(Malformed::MalformedBody)),
         _ => {}
     }
     let rsp = match result {
-        Err(_elapsed) => return Err(GatewayError::UpstreamTimeout("upstream_response_timeout")),
+        Err(_elapsed) => {
+            return Err(GatewayError::UpstreamTimeout(
+                UpstreamFault::ResponseTimeout,
+            ));
+        }
         Ok(Err(e)) => return Err(classify(&e)),
         Ok(Ok(rsp)) => rsp,
     };
@@ -165,7 +169,7 @@ async fn send(
 fn check_response<B>(rsp: &Response<B>) -> Result<(), GatewayError> {
     if rsp.status().is_informational() {
         return Err(GatewayError::BadUpstreamResponse(
-            "upstream_unrequested_1xx",
+            UpstreamFault::Unrequested1xx,
         ));
     }
     let h = rsp.headers();
@@ -173,7 +177,7 @@ fn check_response<B>(rsp: &Response<B>) -> Result<(), GatewayError> {
         && h.contains_key(http::header::TRANSFER_ENCODING)
     {
         return Err(GatewayError::BadUpstreamResponse(
-            "upstream_ambiguous_framing",
+            UpstreamFault::AmbiguousFraming,
         ));
     }
     Ok(())
@@ -191,11 +195,11 @@ fn classify(e: &hyper_util::client::legacy::Error) -> GatewayError {
     }
     if e.is_connect() {
         if timed_out {
-            GatewayError::UpstreamTimeout("upstream_connect_timeout")
+            GatewayError::UpstreamTimeout(UpstreamFault::ConnectTimeout)
         } else {
-            GatewayError::UpstreamUnavailable("upstream_connect_failed")
+            GatewayError::UpstreamUnavailable(UpstreamFault::ConnectFailed)
         }
     } else {
-        GatewayError::UpstreamUnavailable("upstream_connection_error")
+        GatewayError::UpstreamUnavailable(UpstreamFault::ConnectionError)
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::exchange::{Exchange, MAX_RECORDED_KEY};
 use super::prefixed::{Failed, Prefixed};
-use super::{Body, ClientBody, GatewayError};
+use super::{Body, ClientBody, Conflict, GatewayError, Malformed, UpstreamFault};
 use crate::routes::Route;
 use crate::snapshot::Snapshot;
 use crate::state::{Begin, IdemKey, STORED_HEADERS, State, StoredResponse};
@@ -22,10 +22,10 @@ pub(super) fn key_of(headers: &HeaderMap) -> Result<Option<String>, GatewayError
     };
     let s = v
         .to_str()
-        .map_err(|_| GatewayError::BadRequest("idempotency_key_malformed"))?;
+        .map_err(|_| GatewayError::BadRequest(Malformed::IdempotencyKeyMalformed))?;
     let s = s.trim().trim_matches('"');
     if s.is_empty() || s.len() > 255 || !s.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(GatewayError::BadRequest("idempotency_key_malformed"));
+        return Err(GatewayError::BadRequest(Malformed::IdempotencyKeyMalformed));
     }
     Ok(Some(s.to_owned()))
 }
@@ -44,7 +44,7 @@ async fn read_body(mut body: ClientBody, max: u64) -> Result<Bytes, GatewayError
     }
     let mut buf = BytesMut::new();
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|_| GatewayError::BadRequest("malformed_body"))?;
+        let frame = frame.map_err(|_| GatewayError::BadRequest(Malformed::MalformedBody))?;
         if let Some(data) = frame.data_ref() {
             if buf.len() + data.len() > limit {
                 return Err(GatewayError::PayloadTooLarge);
@@ -144,12 +144,10 @@ pub(super) async fn forward(
             return Ok(replay(&stored));
         }
         Begin::Unreplayable => {
-            return Err(GatewayError::IdempotencyConflict(
-                "idempotency_response_not_kept",
-            ));
+            return Err(GatewayError::IdempotencyConflict(Conflict::ResponseNotKept));
         }
         Begin::InFlight => {
-            return Err(GatewayError::IdempotencyConflict("idempotency_in_flight"));
+            return Err(GatewayError::IdempotencyConflict(Conflict::InFlight));
         }
         Begin::Reused => return Err(GatewayError::IdempotencyKeyReused),
         Begin::OverQuota { max } => return Err(GatewayError::IdempotencyQuota { max }),
@@ -165,7 +163,7 @@ pub(super) async fn forward(
     let result = tokio::spawn(exchange)
         .await
         .unwrap_or(Err(GatewayError::UpstreamUnavailable(
-            "upstream_exchange_failed",
+            UpstreamFault::ExchangeFailed,
         )));
     ex.outcome.upstream_duration = Some(sent.elapsed());
     result
@@ -205,8 +203,8 @@ async fn forward_once(
 fn nothing_forwarded(e: &GatewayError) -> bool {
     matches!(
         e,
-        GatewayError::UpstreamUnavailable("upstream_connect_failed")
-            | GatewayError::UpstreamTimeout("upstream_connect_timeout")
+        GatewayError::UpstreamUnavailable(UpstreamFault::ConnectFailed)
+            | GatewayError::UpstreamTimeout(UpstreamFault::ConnectTimeout)
             | GatewayError::PayloadTooLarge
             | GatewayError::BadRequest(_)
             | GatewayError::RequestTimeout

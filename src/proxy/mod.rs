@@ -13,7 +13,7 @@ mod prefixed;
 mod respond;
 
 pub use crate::upstream::{BoxError, ClientBody};
-pub use error::GatewayError;
+pub use error::{Conflict, GatewayError, Malformed, UpstreamFault};
 pub use headers::REQUEST_ID;
 pub use respond::PROBLEM_JSON;
 

@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 use super::exchange::Exchange;
 use super::forward::Job;
-use super::{Body, ClientBody, GatewayError, GatewayService, idempotency};
+use super::{Body, ClientBody, GatewayError, GatewayService, Malformed, idempotency};
 use crate::auth::{self, Principal};
 use crate::normalize::{NormalPath, normalize_path};
 use crate::outcome::{Decision, Recorded};
@@ -197,7 +197,7 @@ fn request_facts(
     body_is_empty: bool,
 ) -> Result<RequestFacts, GatewayError> {
     let host = crate::normalize::host::validate(parts.version, &parts.uri, &parts.headers)
-        .map_err(|_| GatewayError::BadRequest("bad_host"))?;
+        .map_err(|_| GatewayError::BadRequest(Malformed::BadHost))?;
     check_framing(parts, body_is_empty)?;
     check_head_size(parts, snap.limits.max_request_header_bytes)?;
     Ok(RequestFacts {
@@ -242,7 +242,7 @@ fn decide(
 /// The normalised path of an origin-form or absolute-form target.
 fn target_path(parts: &Parts) -> Result<NormalPath, GatewayError> {
     if parts.method == Method::CONNECT {
-        return Err(GatewayError::BadRequest("connect_method"));
+        return Err(GatewayError::BadRequest(Malformed::ConnectMethod));
     }
     let uri = &parts.uri;
     match (uri.scheme_str(), uri.authority()) {
@@ -277,10 +277,10 @@ fn check_framing(parts: &Parts, body_is_empty: bool) -> Result<(), GatewayError>
         (Some(_), Some(_)) => false,
     };
     if !framed {
-        return Err(GatewayError::BadRequest("malformed_body"));
+        return Err(GatewayError::BadRequest(Malformed::MalformedBody));
     }
     if matches!(parts.method, Method::GET | Method::HEAD) && !body_is_empty {
-        return Err(GatewayError::BadRequest("body_not_allowed"));
+        return Err(GatewayError::BadRequest(Malformed::BodyNotAllowed));
     }
     Ok(())
 }

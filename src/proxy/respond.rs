@@ -8,7 +8,7 @@ use http::{HeaderValue, Response};
 use http_body_util::{BodyExt, Full};
 use serde::Serialize;
 
-use super::{Body, GatewayError};
+use super::{Body, Conflict, GatewayError};
 use crate::policy::Deny;
 
 /// The problem+json media type.
@@ -58,7 +58,7 @@ fn detail(e: &GatewayError, route: Option<&str>) -> String {
         GatewayError::UnauthenticatedLimited { retry_after_secs } => format!(
             "too many requests without valid credentials from this address; retry after {retry_after_secs} s"
         ),
-        GatewayError::IdempotencyConflict("idempotency_in_flight") => {
+        GatewayError::IdempotencyConflict(Conflict::InFlight) => {
             "a request with this Idempotency-Key is still being processed".into()
         }
         GatewayError::IdempotencyConflict(_) => "the response to this Idempotency-Key was larger than state.idempotency_max_body_bytes and was not kept for replay (or the upstream may have acted on it without answering); it is not run again".into(),
