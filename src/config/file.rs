@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use super::defaults;
+
 /// The whole configuration file.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -71,7 +73,7 @@ pub(crate) struct StateFile {
 }
 
 fn default_backend() -> String {
-    "memory".to_owned()
+    defaults::STATE_BACKEND.to_owned()
 }
 
 /// `[auth]`.
@@ -117,13 +119,13 @@ pub(crate) struct Identity {
 }
 
 fn default_partner_claim() -> String {
-    "sub".to_owned()
+    defaults::JWT_PARTNER_CLAIM.to_owned()
 }
 fn default_identity_ttl() -> String {
-    "60s".to_owned()
+    defaults::IDENTITY_TTL.to_owned()
 }
 fn default_identity_issuer() -> String {
-    "kwanus-gateway".to_owned()
+    defaults::IDENTITY_ISSUER.to_owned()
 }
 
 /// `[server]`.
@@ -367,56 +369,56 @@ impl Default for Limits {
 }
 
 fn default_listen() -> String {
-    "0.0.0.0:8080".to_owned()
+    defaults::LISTEN.to_owned()
 }
 fn default_shutdown_delay() -> String {
-    "0s".to_owned()
+    defaults::SHUTDOWN_DELAY.to_owned()
 }
 fn default_drain_timeout() -> String {
-    "30s".to_owned()
+    defaults::DRAIN_TIMEOUT.to_owned()
 }
 fn default_header_bytes() -> u64 {
-    16 * 1024
+    defaults::MAX_REQUEST_HEADER_BYTES
 }
 fn default_body_bytes() -> u64 {
-    10 * 1024 * 1024
+    defaults::MAX_REQUEST_BODY_BYTES
 }
 fn default_header_timeout() -> String {
-    "10s".to_owned()
+    defaults::CLIENT_HEADER_TIMEOUT.to_owned()
 }
 fn default_connect_timeout() -> String {
-    "2s".to_owned()
+    defaults::UPSTREAM_CONNECT_TIMEOUT.to_owned()
 }
 fn default_upstream_timeout() -> String {
-    "30s".to_owned()
+    defaults::UPSTREAM_TIMEOUT.to_owned()
 }
 fn default_body_timeout() -> String {
-    "30s".to_owned()
+    defaults::CLIENT_BODY_TIMEOUT.to_owned()
 }
 fn default_max_connections() -> usize {
-    10_000
+    defaults::MAX_CONNECTIONS
 }
 fn default_h2_streams() -> u32 {
-    100
+    defaults::H2_MAX_CONCURRENT_STREAMS
 }
 fn default_h2_frame() -> u32 {
-    16 * 1024
+    defaults::H2_MAX_FRAME_SIZE
 }
 fn default_h2_resets() -> u32 {
-    20
+    defaults::H2_MAX_PENDING_RESET_STREAMS
 }
 fn default_h2_ping() -> String {
-    "20s".to_owned()
+    defaults::H2_KEEPALIVE_INTERVAL.to_owned()
 }
 fn default_h2_ping_timeout() -> String {
-    "10s".to_owned()
+    defaults::H2_KEEPALIVE_TIMEOUT.to_owned()
 }
 fn default_admin_max_connections() -> usize {
-    64
+    defaults::ADMIN_MAX_CONNECTIONS
 }
 fn default_unauthenticated_rate() -> f64 {
-    50.0
+    defaults::UNAUTHENTICATED_RATE_PER_SECOND
 }
 fn default_unauthenticated_burst() -> u32 {
-    100
+    defaults::UNAUTHENTICATED_BURST
 }

@@ -2,6 +2,7 @@
 //!
 //! Loading never panics and never half-applies: it returns a whole snapshot or every problem.
 
+mod defaults;
 mod error;
 mod file;
 mod validate;

@@ -172,19 +172,6 @@ pub struct StateSettings {
     pub timeout: Duration,
 }
 
-impl Default for StateSettings {
-    fn default() -> Self {
-        Self {
-            redis_url: None,
-            idempotency_ttl: Duration::from_secs(24 * 3600),
-            idempotency_max_body: 64 * 1024,
-            idempotency_max_per_partner: 10_000,
-            max_entries: 100_000,
-            timeout: Duration::from_millis(50),
-        }
-    }
-}
-
 // === impl State ===
 
 impl State {

@@ -24,7 +24,7 @@ pub(super) fn compile_audit(p: &mut Problems, a: file::Audit) -> Option<AuditSet
     if dir.is_empty() {
         p.bad("audit.dir", &dir, "must name a folder");
     }
-    let durability = match durability.as_deref().unwrap_or("strict") {
+    let durability = match durability.as_deref().unwrap_or(defaults::AUDIT_DURABILITY) {
         "strict" => Some(Durability::Strict),
         "buffered" => Some(Durability::Buffered),
         other => {
@@ -40,13 +40,17 @@ pub(super) fn compile_audit(p: &mut Problems, a: file::Audit) -> Option<AuditSet
     };
     let flush = p.duration(
         "audit.flush_interval",
-        flush_interval.as_deref().unwrap_or("100ms"),
+        flush_interval
+            .as_deref()
+            .unwrap_or(defaults::AUDIT_FLUSH_INTERVAL),
     );
     let checkpoint = p.duration(
         "audit.checkpoint_interval",
-        checkpoint_interval.as_deref().unwrap_or("10s"),
+        checkpoint_interval
+            .as_deref()
+            .unwrap_or(defaults::AUDIT_CHECKPOINT_INTERVAL),
     );
-    let rotate_bytes = rotate_bytes.unwrap_or(100 * 1024 * 1024);
+    let rotate_bytes = rotate_bytes.unwrap_or(defaults::AUDIT_ROTATE_BYTES);
     if rotate_bytes < 4096 {
         p.bad(
             "audit.rotate_bytes",
@@ -54,7 +58,7 @@ pub(super) fn compile_audit(p: &mut Problems, a: file::Audit) -> Option<AuditSet
             "must be at least 4096",
         );
     }
-    let checkpoint_every = checkpoint_every.unwrap_or(1000);
+    let checkpoint_every = checkpoint_every.unwrap_or(defaults::AUDIT_CHECKPOINT_EVERY);
     if checkpoint_every == 0 {
         p.bad("audit.checkpoint_every", "0", "must be at least 1");
     }
@@ -71,7 +75,7 @@ pub(super) fn compile_audit(p: &mut Problems, a: file::Audit) -> Option<AuditSet
         durability: durability?,
         flush_interval: flush?,
         rotate_bytes,
-        retention_days: retention_days.unwrap_or(400),
+        retention_days: retention_days.unwrap_or(defaults::AUDIT_RETENTION_DAYS),
         signing_key: signing_key.map(Into::into),
         checkpoint_every,
         checkpoint_interval: checkpoint?,

@@ -3,7 +3,7 @@
 use super::*;
 
 pub(super) fn compile_forbidden(p: &mut Problems, forbidden: Option<Vec<String>>) -> Vec<String> {
-    let list = forbidden.unwrap_or_else(|| vec!["/internal".to_owned(), "/db".to_owned()]);
+    let list = forbidden.unwrap_or_else(|| defaults::FORBIDDEN.map(str::to_owned).to_vec());
     let mut out = Vec::new();
     for (i, raw) in list.iter().enumerate() {
         let place = format!("forbidden[{i}]");

@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime};
 use http::Method;
 
 use super::error::{Problem, ProblemKind};
-use super::file;
+use super::{defaults, file};
 use crate::auth::{Issuers, KeyEntry, KeyStore, Partner};
 use crate::normalize::{fold_case, normalize_path};
 use crate::policy::{PermissionKind, Stage, Tier};
@@ -80,7 +80,7 @@ pub(super) fn compile(f: file::File, config_sha256: String) -> Result<Snapshot, 
     let permissions = compile_permissions(&mut p, permissions);
     let connect_timeout = limits
         .as_ref()
-        .map_or(Duration::from_secs(2), |l| l.upstream_connect_timeout);
+        .map_or(Duration::from_secs(2), |l| l.upstream_connect_timeout); // only when [limits] is invalid
     let (upstreams, declared) = compile_upstreams(&mut p, upstreams, connect_timeout);
     let known = Known {
         forbidden: &forbidden,

@@ -221,7 +221,10 @@ pub(super) fn compile_routes(
                 ProblemKind::UnknownUpstream(upstream.clone()),
             );
         }
-        let idem = match idempotency.as_deref().unwrap_or("none") {
+        let idem = match idempotency
+            .as_deref()
+            .unwrap_or(defaults::ROUTE_IDEMPOTENCY)
+        {
             "none" => Some(Idempotency::None),
             "optional" => Some(Idempotency::Optional),
             "required" => Some(Idempotency::Required),

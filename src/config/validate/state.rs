@@ -7,7 +7,14 @@ pub(super) fn compile_state(
     p: &mut Problems,
     state: Option<file::StateFile>,
 ) -> crate::state::StateSettings {
-    let mut out = crate::state::StateSettings::default();
+    let mut out = crate::state::StateSettings {
+        redis_url: None,
+        idempotency_ttl: defaults::STATE_IDEMPOTENCY_TTL,
+        idempotency_max_body: defaults::STATE_IDEMPOTENCY_MAX_BODY_BYTES,
+        idempotency_max_per_partner: defaults::STATE_IDEMPOTENCY_MAX_PER_PARTNER,
+        max_entries: defaults::STATE_MAX_ENTRIES,
+        timeout: defaults::STATE_TIMEOUT,
+    };
     let Some(file::StateFile {
         backend,
         redis_url,
