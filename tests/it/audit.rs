@@ -400,11 +400,17 @@ async fn nothing_a_client_sends_breaks_or_forges_a_line() {
     python_verify(&dir);
 }
 
-#[tokio::test]
-async fn a_full_or_failing_trail_fails_closed_and_recovers_by_itself() {
-    let dir = temp_dir("failclosed");
+/// A gateway whose trail fails at its first rotation (4 KiB): the next file's path is taken.
+async fn failing_trail(name: &str) -> (PathBuf, Gateway) {
+    let dir = temp_dir(name);
     std::fs::create_dir_all(trail(&dir).join(audit::file_name(2))).expect("occupy the next file");
     let gw = Gateway::start_with(&with_audit(&dir, "rotate_bytes = 4096")).await;
+    (dir, gw)
+}
+
+#[tokio::test]
+async fn a_full_or_failing_trail_fails_closed_and_recovers_by_itself() {
+    let (dir, gw) = failing_trail("failclosed").await;
     let mut refused = None;
     for i in 0..200 {
         let r = gw.get(&format!("/v1/reports/{i}"), ACME).await;
@@ -670,9 +676,7 @@ fn audit_cli(args: &[&str], paths: &[&Path]) -> (i32, String) {
 
 #[tokio::test]
 async fn no_side_effect_reaches_an_upstream_without_a_durable_intent_record() {
-    let dir = temp_dir("intent");
-    std::fs::create_dir_all(trail(&dir).join(audit::file_name(2))).expect("occupy the next file");
-    let gw = Gateway::start_with(&with_audit(&dir, "rotate_bytes = 4096")).await;
+    let (dir, gw) = failing_trail("intent").await;
     let mut refused = false;
     for i in 0..200 {
         let key = format!("run-{i}");
