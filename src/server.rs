@@ -19,7 +19,7 @@ use tokio::time::Instant;
 use crate::conn_guard::{Marked, first_request_by};
 use crate::metrics::Metrics;
 use crate::outcome::OutcomeSink;
-use crate::proxy::{ConnInfo, GatewayService};
+use crate::proxy::{ConnInfo, GatewayService, Proto};
 use crate::shutdown::Signal;
 use crate::snapshot::{Limits, Shared};
 use crate::state::State;
@@ -219,7 +219,7 @@ async fn connection(
     worker.ctx.metrics.connection(1.0);
     match &snap.server.tls {
         None => {
-            let conn = ConnInfo::new(peer, "http", None, worker.index);
+            let conn = ConnInfo::new(peer, Proto::Http, None, worker.index);
             serve(&worker, &snap.limits, stream, conn, watcher, deadline).await;
         }
         Some(config) => {
@@ -233,7 +233,7 @@ async fn connection(
                         .peer_certificates()
                         .and_then(|c| c.first())
                         .map(crate::tls::fingerprint);
-                    let conn = ConnInfo::new(peer, "https", client_cert, worker.index);
+                    let conn = ConnInfo::new(peer, Proto::Https, client_cert, worker.index);
                     serve(&worker, &snap.limits, tls, conn, watcher, deadline).await;
                 }
                 Ok(Err(e)) => tracing::debug!(client = %peer, error = %e, "TLS handshake failed"),

@@ -73,7 +73,7 @@ pub(super) struct Forwarding<'a> {
     /// The client's address, as `X-Forwarded-For` carries it.
     pub client_ip: &'a HeaderValue,
     /// `http` or `https`, as the client connected.
-    pub proto: &'static str,
+    pub proto: super::Proto,
     /// The upstream's `host[:port]`.
     pub upstream_host: &'a HeaderValue,
     /// The validated host the client addressed (`X-Forwarded-Host`), if it named one.
@@ -117,7 +117,7 @@ pub(super) fn to_upstream(h: &mut HeaderMap, f: &Forwarding<'_>) {
     );
     h.insert(
         HeaderName::from_static("x-forwarded-proto"),
-        HeaderValue::from_static(f.proto),
+        HeaderValue::from_static(f.proto.as_str()),
     );
     if let Some(id) = &f.identity {
         h.insert(HeaderName::from_static("x-kwanus-identity"), id.clone());

@@ -55,8 +55,8 @@ pub struct GatewayService {
 pub struct ConnInfo {
     /// The peer address.
     pub client_addr: SocketAddr,
-    /// `http` or `https`.
-    pub proto: &'static str,
+    /// How the client connected.
+    pub proto: Proto,
     /// SHA-256 of the client certificate the TLS handshake verified, if any.
     pub client_cert: Option<crate::tls::CertFingerprint>,
     /// The worker thread the connection lives on.
@@ -65,13 +65,34 @@ pub struct ConnInfo {
     pub forwarded_for: HeaderValue,
 }
 
+/// How a client connected (`X-Forwarded-Proto`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proto {
+    /// Plain HTTP (h1 or h2c).
+    Http,
+    /// TLS.
+    Https,
+}
+
+// === impl Proto ===
+
+impl Proto {
+    /// `http` or `https`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Http => "http",
+            Self::Https => "https",
+        }
+    }
+}
+
 // === impl ConnInfo ===
 
 impl ConnInfo {
     /// A connection from `client_addr`, served by `worker`.
     pub fn new(
         client_addr: SocketAddr,
-        proto: &'static str,
+        proto: Proto,
         client_cert: Option<crate::tls::CertFingerprint>,
         worker: usize,
     ) -> Self {

@@ -8,7 +8,7 @@ use http::Request;
 use http_body_util::{BodyExt, Full};
 use hyper::service::Service as _;
 use kwanus_gateway::config::{self, Overrides};
-use kwanus_gateway::proxy::{ConnInfo, GatewayService};
+use kwanus_gateway::proxy::{ConnInfo, GatewayService, Proto};
 use kwanus_gateway::state::State;
 use kwanus_gateway::state::unauthenticated::UnauthenticatedLimiter;
 
@@ -25,7 +25,12 @@ async fn service() -> (GatewayService, Arc<Recorder>) {
     let state = State::new(&snap.state).expect("state");
     let limiter = Arc::new(UnauthenticatedLimiter::new(snap.limits.unauthenticated));
     let shared = Arc::new(arc_swap::ArcSwap::from_pointee(snap));
-    let conn = ConnInfo::new("127.0.0.1:40000".parse().expect("addr"), "http", None, 0);
+    let conn = ConnInfo::new(
+        "127.0.0.1:40000".parse().expect("addr"),
+        Proto::Http,
+        None,
+        0,
+    );
     let svc = GatewayService::new(shared, recorder.clone(), state, limiter, conn);
     (svc, recorder)
 }

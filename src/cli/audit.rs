@@ -1,0 +1,180 @@
+//! `audit verify` and `audit query`: what a security officer runs against the trail.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Subcommand;
+
+use super::EX_USAGE;
+
+#[derive(Debug, Subcommand)]
+pub(super) enum AuditCommand {
+    /// Check the chain, sequence and checkpoints: exit 0 with a summary, or exit 1 naming
+    /// the first broken record (file, line, why).
+    Verify {
+        /// Trail files, or folders holding them.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Ed25519 public key (PEM, raw or hex): checkpoints must be present and signed by it.
+        #[arg(long)]
+        public_key: Option<PathBuf>,
+        /// `audit.witness_dir`: the trail must reach the last checkpoint witnessed there.
+        #[arg(long)]
+        witness: Option<PathBuf>,
+    },
+    /// Show matching records: a table, or JSON lines with --json.
+    Query {
+        /// Trail files, or folders holding them.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Only this partner.
+        #[arg(long)]
+        partner: Option<String>,
+        /// Only `allow` or `deny`.
+        #[arg(long, value_parser = ["allow", "deny"])]
+        decision: Option<String>,
+        /// Only this error code (e.g. permission_denied).
+        #[arg(long)]
+        code: Option<String>,
+        /// Only this route.
+        #[arg(long)]
+        route: Option<String>,
+        /// At or after this RFC 3339 instant.
+        #[arg(long, value_parser = parse_time)]
+        since: Option<std::time::SystemTime>,
+        /// Before this RFC 3339 instant.
+        #[arg(long, value_parser = parse_time)]
+        until: Option<std::time::SystemTime>,
+        /// JSON lines (the records as written) instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Also show records that do not verify (from the first broken one on), marked
+        /// `"verified": false` (`UNVERIFIED` in the table).
+        #[arg(long)]
+        unverified: bool,
+    },
+}
+
+fn parse_time(s: &str) -> Result<std::time::SystemTime, String> {
+    humantime::parse_rfc3339_weak(s).map_err(|e| format!("{e}; write e.g. 2026-11-25T00:00:00Z"))
+}
+
+pub(super) fn audit(command: AuditCommand) -> ExitCode {
+    match command {
+        AuditCommand::Verify {
+            paths,
+            public_key,
+            witness,
+        } => audit_verify(&paths, public_key.as_deref(), witness.as_deref()),
+        AuditCommand::Query {
+            paths,
+            partner,
+            decision,
+            code,
+            route,
+            since,
+            until,
+            json,
+            unverified,
+        } => {
+            let filter = crate::audit::query::Filter {
+                partner,
+                decision,
+                code,
+                route,
+                since,
+                until,
+            };
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            match crate::audit::query::run(&paths, &filter, json, unverified, &mut out) {
+                Ok(n) => {
+                    let _ = out.flush();
+                    if !json {
+                        eprintln!("{n} record(s)");
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("audit query: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+fn audit_verify(paths: &[PathBuf], public_key: Option<&Path>, witness: Option<&Path>) -> ExitCode {
+    let key = match public_key.map(crate::audit::load_verifying_key).transpose() {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("audit verify: {e}");
+            return ExitCode::from(EX_USAGE);
+        }
+    };
+    let opts = crate::audit::VerifyOptions {
+        key: key.as_ref(),
+        require_start: true,
+        witness,
+    };
+    match crate::audit::verify_with(paths, opts) {
+        Ok(r) => {
+            let range = |a: &Option<String>, b: &Option<String>| {
+                format!(
+                    "{} .. {}",
+                    a.as_deref().unwrap_or("-"),
+                    b.as_deref().unwrap_or("-")
+                )
+            };
+            println!(
+                "ok: {} records (seq {}), {}, {} file(s), {} checkpoint(s){}",
+                r.records,
+                range(
+                    &r.first_seq.map(|s| s.to_string()),
+                    &r.last_seq.map(|s| s.to_string())
+                ),
+                range(&r.first_ts, &r.last_ts),
+                r.files,
+                r.checkpoints,
+                if key.is_some() {
+                    " with valid signatures"
+                } else {
+                    " (signatures not checked: no --public-key)"
+                },
+            );
+            if let (Some(cp), Some(last)) = (r.last_checkpoint_seq, r.last_seq)
+                && last > cp
+            {
+                println!(
+                    "note: {} record(s) after the last checkpoint (seq {cp}) are not covered by a signature",
+                    last - cp
+                );
+            }
+            if let (Some(first), Some(by)) = (r.first_seq, r.vouched_by) {
+                println!(
+                    "note: the trail starts at seq {first}, as the retention record at seq {by} says (earlier files were deleted by retention)"
+                );
+            }
+            if let Some(w) = r.witnessed_seq {
+                println!("note: the trail reaches the last witnessed checkpoint (seq {w})");
+            }
+            if !r.dangling_intents.is_empty() {
+                println!(
+                    "warning: {} intent(s) without an outcome (forwarded or about to be when the gateway stopped; check the upstream): {}",
+                    r.dangling_intents.len(),
+                    r.dangling_intents.join(", ")
+                );
+            }
+            if let Some(torn) = r.torn_tail {
+                println!(
+                    "note: torn final line at {torn}: a write cut short by a crash, never acknowledged to a client"
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(b) => {
+            println!("broken: {b}");
+            ExitCode::FAILURE
+        }
+    }
+}

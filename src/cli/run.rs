@@ -1,0 +1,126 @@
+//! `serve` and `demo`: the gateway running until a signal, with reloads on SIGHUP.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use super::{EX_USAGE, report};
+use crate::app::{App, Options};
+use crate::config::{self, Overrides};
+use crate::outcome::LogSink;
+use crate::shutdown::{OsSignal, OsSignals};
+
+pub(super) async fn serve(path: PathBuf, watch: bool, workers: Option<usize>) -> ExitCode {
+    let snapshot = match config::load(&path) {
+        Ok(s) => s,
+        Err(e) => {
+            report(&path, &e);
+            return ExitCode::from(EX_USAGE);
+        }
+    };
+    let summary = snapshot.summary();
+    let opts = Options {
+        config_path: Some(path.clone()),
+        watch_config: watch,
+        listener: None,
+        workers: workers.filter(|n| *n > 0),
+    };
+    let app = match App::start_with(snapshot, Arc::new(LogSink), opts).await {
+        Ok(app) => app,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(
+        addr = %app.addr(),
+        admin = %app.admin_addr().map_or("-".into(), |a| a.to_string()),
+        config = %path.display(),
+        %summary,
+        "listening"
+    );
+    let mut signals = match OsSignals::install() {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot install signal handlers");
+            return ExitCode::FAILURE;
+        }
+    };
+    while signals.next().await == OsSignal::Reload {
+        app.reload(crate::audit::ConfigTrigger::Signal);
+    }
+    tracing::info!("shutting down: draining in-flight requests");
+    app.shutdown().await;
+    tracing::info!("stopped");
+    ExitCode::SUCCESS
+}
+
+pub(super) async fn demo(listen: Option<SocketAddr>, workers: Option<usize>) -> ExitCode {
+    let upstream = match crate::demo::start_sample_upstream().await {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("demo: cannot start the sample upstream: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let overrides = Overrides {
+        listen,
+        upstream_url: Some(format!("http://{upstream}")),
+    };
+    let snapshot = match config::from_str(crate::demo::DEMO_CONFIG, &overrides) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("demo: the built-in demo config is invalid: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let wanted = snapshot.server.listen;
+    let listener = match tokio::net::TcpListener::bind(wanted).await {
+        Ok(l) => l,
+        Err(e) if listen.is_none() => {
+            tracing::warn!(addr = %wanted, error = %e, "demo address taken; using a free port");
+            match tokio::net::TcpListener::bind("127.0.0.1:0").await {
+                Ok(l) => l,
+                Err(e) => {
+                    eprintln!("demo: cannot bind: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+        Err(e) => {
+            eprintln!("demo: cannot bind {wanted}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let opts = Options {
+        listener: Some(listener),
+        workers: workers.filter(|n| *n > 0),
+        ..Options::default()
+    };
+    let app = match App::start_with(snapshot, Arc::new(LogSink), opts).await {
+        Ok(app) => app,
+        Err(e) => {
+            eprintln!("demo: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // A closed stdout (e.g. piped to `head`) must not stop the demo.
+    let _ = writeln!(
+        std::io::stdout().lock(),
+        "{}",
+        crate::demo::instructions(app.addr())
+    );
+    let _ = std::io::stdout().flush();
+    let mut signals = match OsSignals::install() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("demo: cannot install signal handlers: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    while signals.next().await == OsSignal::Reload {}
+    app.shutdown().await;
+    ExitCode::SUCCESS
+}
