@@ -27,6 +27,7 @@ pub mod config;
 pub mod conn_guard;
 pub mod demo;
 pub mod digest;
+pub mod files;
 pub mod identity;
 pub mod keygen;
 pub mod metrics;

@@ -168,7 +168,7 @@ impl Reloader {
         // Only the configuration file is watched; rotated certificates are picked up by the
         // reload that follows a SIGHUP or admin call (or any change of the file).
         let Some(path) = &self.path else { return false };
-        let Ok(bytes) = std::fs::read(path) else {
+        let Ok(bytes) = crate::files::read(path) else {
             return false;
         };
         let sha = hex::encode(crate::auth::digest(&bytes));
@@ -180,7 +180,7 @@ impl Reloader {
 /// Validates `path` and swaps it into `shared`; on error the running snapshot stays.
 fn swap(shared: &Shared, path: &Path, metrics: &Metrics, pools: &crate::upstream::Pools) -> Report {
     let old = shared.load_full();
-    let new_sha256 = std::fs::read(path)
+    let new_sha256 = crate::files::read(path)
         .ok()
         .map(|b| hex::encode(crate::auth::digest(&b)));
     let result = config::load(path).map(|new| {

@@ -112,7 +112,7 @@ pub(super) fn verify(key: &VerifyingKey, seq: u64, hash: &str, signature: &str) 
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, KeyError> {
-    std::fs::read(path).map_err(|source| KeyError::Io {
+    crate::files::read(path).map_err(|source| KeyError::Io {
         path: path.display().to_string(),
         source,
     })

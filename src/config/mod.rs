@@ -38,7 +38,7 @@ pub fn load(path: &Path) -> Result<Snapshot, ConfigError> {
 
 /// As [`load`], with overrides applied before validation.
 pub fn load_with(path: &Path, overrides: &Overrides) -> Result<Snapshot, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+    let text = crate::files::read_to_string(path).map_err(|source| ConfigError::Io {
         path: path.to_owned(),
         source,
     })?;

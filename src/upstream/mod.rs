@@ -180,7 +180,7 @@ fn identity(
         .iter()
         .chain(opts.client_cert.iter().flat_map(|(c, k)| [c, k]));
     for path in files {
-        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let bytes = crate::files::read_named(path)?;
         material.extend_from_slice(&crate::digest::digest(&bytes));
     }
     Ok(crate::digest::digest(&material))

@@ -17,7 +17,7 @@ pub(super) fn compile_identity(
         p.bad("identity.ttl", &format!("{ttl:?}"), "at most 60s");
         return None;
     }
-    let pem = match std::fs::read(&signing_key) {
+    let pem = match crate::files::read(std::path::Path::new(&signing_key)) {
         Ok(b) => b,
         Err(e) => {
             p.bad(

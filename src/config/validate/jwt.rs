@@ -137,7 +137,7 @@ pub(super) fn load_jwks(
     place: &str,
     path: &str,
 ) -> Option<HashMap<Option<String>, jsonwebtoken::DecodingKey>> {
-    let text = match std::fs::read_to_string(path) {
+    let text = match crate::files::read_to_string(std::path::Path::new(path)) {
         Ok(t) => t,
         Err(e) => {
             p.bad(place, path, format!("cannot read it: {e}"));

@@ -153,7 +153,7 @@ fn material_sha256(config_sha256: &str, f: &file::File) -> String {
     }
     for p in paths {
         h.update(p.as_bytes());
-        h.update(std::fs::read(p).unwrap_or_default());
+        h.update(crate::files::read(Path::new(p)).unwrap_or_default());
     }
     hex::encode(h.finalize())
 }
