@@ -11,13 +11,6 @@ use tokio::io::AsyncWriteExt;
 
 const BIN: &str = env!("CARGO_BIN_EXE_kwanus-gateway");
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("kwanus-audit-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
-
 fn with_audit(dir: &Path, extra: &str) -> String {
     format!(
         "{FIXTURE}\n[audit]\ndir = {:?}\ndurability = \"strict\"\n{extra}\n",

@@ -7,13 +7,6 @@ use crate::support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-fn temp_dir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("kwanus-h2-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
-
 /// A gateway with an audit trail, so each attack can be shown to leave it verifiable.
 async fn audited(dir: &std::path::Path) -> Gateway {
     Gateway::start_with(&format!(

@@ -2,7 +2,7 @@
 //! unknown kid, unknown partner, scope narrowing, JWKS rotation through reload) and signed
 //! `X-Kwanus-Identity` assertions verified by the upstream against the gateway's JWKS.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::support::*;
@@ -65,13 +65,6 @@ fn token(k: &Key, claims: &serde_json::Value) -> String {
 
 fn claims(sub: &str) -> serde_json::Value {
     serde_json::json!({ "iss": ISS, "aud": AUD, "sub": sub, "exp": now() + 120, "iat": now() })
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("kwanus-jwt-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
 }
 
 fn write_jwks(path: &Path, keys: &[&Key]) {

@@ -1,18 +1,10 @@
 //! Operations: admin endpoints, metrics with bounded labels, hot reload under traffic.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::support::*;
 
 const TOKEN: &str = "admin-token-for-tests-0123456789";
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("kwanus-ops-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
 
 fn with_admin(extra: &str) -> String {
     format!("{FIXTURE}\n[admin]\nlisten = \"127.0.0.1:0\"\ntoken_sha256 = \"@{TOKEN}\"\n{extra}")

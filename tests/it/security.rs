@@ -1,20 +1,13 @@
 //! The standing security suite, by attack class. Each test asserts what the upstream did and
 //! did not receive, and that the audit trail still verifies.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use crate::support::*;
 use kwanus_gateway::audit;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("kwanus-sec-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
 
 /// A gateway with an audit trail in `dir`.
 async fn gateway(dir: &Path, extra: &str) -> Gateway {

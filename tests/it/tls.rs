@@ -84,13 +84,6 @@ impl Ca {
     }
 }
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("kwanus-tls-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
-
 /// Everything a TLS test needs: server CA and certificate, client CA and client certificates.
 struct Pki {
     dir: PathBuf,

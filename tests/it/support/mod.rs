@@ -3,11 +3,13 @@
 //! (`http`).
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
+mod fs;
 mod gateway;
 mod http;
 mod served;
 mod upstream;
 
+pub use fs::*;
 pub use gateway::*;
 pub use http::*;
 pub use served::*;
