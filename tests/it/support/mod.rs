@@ -6,12 +6,14 @@
 mod fs;
 mod gateway;
 mod http;
+mod pki;
 mod served;
 mod upstream;
 
 pub use fs::*;
 pub use gateway::*;
 pub use http::*;
+pub use pki::*;
 pub use served::*;
 pub use upstream::*;
 
