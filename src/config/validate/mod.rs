@@ -129,6 +129,25 @@ pub(super) fn compile(f: file::File, config_sha256: String) -> Result<Snapshot, 
         material_sha256: material,
     })
 }
+/// `rate_per_second` and `burst` of a tier or a partner at `place`.
+pub(super) fn check_rate(
+    p: &mut Problems,
+    place: &str,
+    rate_per_second: Option<f64>,
+    burst: Option<u32>,
+) {
+    if rate_per_second.is_some_and(|r| !(r.is_finite() && r > 0.0)) {
+        p.bad(
+            format!("{place}.rate_per_second"),
+            &format!("{rate_per_second:?}"),
+            "must be a positive number",
+        );
+    }
+    if burst == Some(0) {
+        p.bad(format!("{place}.burst"), "0", "must be at least 1");
+    }
+}
+
 /// SHA-256 over the configuration and every file it references (certificates, keys, CAs), so
 /// a reload notices a rotated certificate even when the configuration text is unchanged.
 fn material_sha256(config_sha256: &str, f: &file::File) -> String {

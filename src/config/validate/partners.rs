@@ -33,16 +33,7 @@ pub(super) fn compile_partners(
             rate_per_second,
             burst,
         } = partner;
-        if rate_per_second.is_some_and(|r| !(r.is_finite() && r > 0.0)) {
-            p.bad(
-                format!("{place}.rate_per_second"),
-                &format!("{rate_per_second:?}"),
-                "must be a positive number",
-            );
-        }
-        if burst == Some(0) {
-            p.bad(format!("{place}.burst"), "0", "must be at least 1");
-        }
+        check_rate(p, &place, rate_per_second, burst);
         let mut issuers_ok = true;
         for (j, iss) in jwt_issuers.iter().enumerate() {
             if !issuers.contains(iss) {
