@@ -23,6 +23,8 @@ pub type Shared = Arc<ArcSwap<Snapshot>>;
 pub struct Snapshot {
     /// Lower-case forbidden path prefixes.
     pub forbidden: Vec<String>,
+    /// Lower-case path segments refused wherever they appear.
+    pub forbidden_segments: Vec<String>,
     /// Partner listener settings.
     pub server: ServerSettings,
     /// Admin listener settings, if configured.
@@ -200,6 +202,15 @@ impl Snapshot {
             issuers: &self.issuers,
             partners: &self.partner_index,
         }
+    }
+
+    /// Whether a normalised path has a forbidden segment anywhere (case-insensitive).
+    pub fn forbidden_segment(&self, path: &crate::normalize::NormalPath) -> bool {
+        path.as_str().split('/').any(|seg| {
+            self.forbidden_segments
+                .iter()
+                .any(|f| seg.eq_ignore_ascii_case(f))
+        })
     }
 
     /// Whether a normalised path lies under a forbidden prefix (case-insensitive).

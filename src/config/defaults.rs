@@ -4,6 +4,18 @@
 /// `forbidden`.
 pub(crate) const FORBIDDEN: [&str; 2] = ["/internal", "/db"];
 
+/// `forbidden_segments`.
+pub(crate) const FORBIDDEN_SEGMENTS: [&str; 2] = ["internal", "db"];
+/// `server.require_versioned_routes`.
+pub(crate) const REQUIRE_VERSIONED_ROUTES: bool = true;
+/// Upstream ports of well-known databases (PostgreSQL, MySQL, MS SQL, Oracle, Redis, MongoDB,
+/// Elasticsearch, Cassandra, CouchDB, InfluxDB, Memcached, etcd, Neo4j, CockroachDB): refused
+/// unless the upstream says `allow_database_port = true` with a justification.
+pub(crate) const DATABASE_PORTS: [u16; 16] = [
+    5432, 3306, 1433, 1521, 6379, 27017, 9200, 9300, 9042, 5984, 8086, 11211, 2379, 7687, 26257,
+    7474,
+];
+
 /// `server.listen`.
 pub(crate) const LISTEN: &str = "0.0.0.0:8080";
 /// `server.drain_timeout`.

@@ -15,6 +15,8 @@ use super::defaults;
 pub(crate) struct File {
     /// Path prefixes that are always refused (default `["/internal", "/db"]`).
     pub(crate) forbidden: Option<Vec<String>>,
+    /// Path segments refused wherever they appear (default `["internal", "db"]`).
+    pub(crate) forbidden_segments: Option<Vec<String>>,
     /// The partner listener.
     #[serde(default)]
     pub(crate) server: Server,
@@ -142,6 +144,9 @@ pub(crate) struct Server {
     /// listeners close (lets a load balancer stop sending first).
     #[serde(default = "default_shutdown_delay")]
     pub(crate) shutdown_delay: String,
+    /// Every route path starts with a version segment (`/v1/`).
+    #[serde(default = "default_require_versioned_routes")]
+    pub(crate) require_versioned_routes: bool,
     /// TLS termination; plain HTTP (h1 + h2c) without it.
     pub(crate) tls: Option<Tls>,
 }
@@ -274,6 +279,11 @@ pub(crate) struct Upstream {
     /// identity headers (`Server`, `X-Powered-By`, ...).
     #[serde(default)]
     pub(crate) response_headers_remove: Vec<String>,
+    /// Allows a well-known database port in `url` (with a `justification`).
+    #[serde(default)]
+    pub(crate) allow_database_port: bool,
+    /// Why the upstream needs what integrity rules otherwise refuse.
+    pub(crate) justification: Option<String>,
 }
 
 /// `[[routes]]`.
@@ -287,6 +297,11 @@ pub(crate) struct Route {
     pub(crate) upstream: String,
     /// `none` (default), `optional` or `required`.
     pub(crate) idempotency: Option<String>,
+    /// Allows a `{*name}` catch-all segment (with a `justification`).
+    #[serde(default)]
+    pub(crate) catch_all: bool,
+    /// Why the route needs what integrity rules otherwise refuse (a catch-all).
+    pub(crate) justification: Option<String>,
 }
 
 /// `[[partners]]`.
@@ -340,6 +355,7 @@ impl Default for Server {
             listen: default_listen(),
             drain_timeout: default_drain_timeout(),
             shutdown_delay: default_shutdown_delay(),
+            require_versioned_routes: default_require_versioned_routes(),
             tls: None,
         }
     }
@@ -370,6 +386,9 @@ impl Default for Limits {
 
 fn default_listen() -> String {
     defaults::LISTEN.to_owned()
+}
+fn default_require_versioned_routes() -> bool {
+    defaults::REQUIRE_VERSIONED_ROUTES
 }
 fn default_shutdown_delay() -> String {
     defaults::SHUTDOWN_DELAY.to_owned()

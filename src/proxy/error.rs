@@ -18,7 +18,7 @@ pub enum GatewayError {
     HeadersTooLarge,
     /// The path lies under a forbidden prefix.
     #[error("forbidden route")]
-    ForbiddenRoute,
+    ForbiddenRoute(Forbidden),
     /// Missing, unknown, expired or revoked credentials.
     #[error("invalid credentials: {0}")]
     InvalidCredentials(AuthError),
@@ -114,13 +114,7 @@ impl GatewayError {
                 None,
                 false,
             ),
-            Self::ForbiddenRoute => (
-                S::FORBIDDEN,
-                "forbidden_route",
-                "forbidden_prefix",
-                None,
-                false,
-            ),
+            Self::ForbiddenRoute(by) => (S::FORBIDDEN, "forbidden_route", by.as_str(), None, false),
             Self::InvalidCredentials(e) => (
                 S::UNAUTHORIZED,
                 "invalid_credentials",
@@ -363,6 +357,33 @@ impl Conflict {
 }
 
 impl std::fmt::Display for Conflict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What made a path forbidden.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Forbidden {
+    /// It lies under a `forbidden` prefix.
+    Prefix,
+    /// It has a `forbidden_segments` segment somewhere.
+    Segment,
+}
+
+// === impl Forbidden ===
+
+impl Forbidden {
+    /// The audit reason.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Prefix => "forbidden_prefix",
+            Self::Segment => "forbidden_segment",
+        }
+    }
+}
+
+impl std::fmt::Display for Forbidden {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }

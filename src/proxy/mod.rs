@@ -13,7 +13,7 @@ mod prefixed;
 mod respond;
 
 pub use crate::upstream::{BoxError, ClientBody};
-pub use error::{Conflict, GatewayError, Malformed, UpstreamFault};
+pub use error::{Conflict, Forbidden, GatewayError, Malformed, UpstreamFault};
 pub use headers::REQUEST_ID;
 pub use respond::PROBLEM_JSON;
 
@@ -208,7 +208,8 @@ impl GatewayService {
         ex: &mut Exchange,
         e: GatewayError,
     ) -> GatewayError {
-        let unauthenticated = ex.principal.is_none() || e == GatewayError::ForbiddenRoute;
+        let unauthenticated =
+            ex.principal.is_none() || matches!(e, GatewayError::ForbiddenRoute(_));
         if !unauthenticated || e == GatewayError::AuditUnavailable {
             return e;
         }

@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 use super::exchange::Exchange;
 use super::forward::Job;
-use super::{Body, ClientBody, GatewayError, GatewayService, Malformed, idempotency};
+use super::{Body, ClientBody, Forbidden, GatewayError, GatewayService, Malformed, idempotency};
 use crate::auth::{self, Principal};
 use crate::normalize::{NormalPath, normalize_path};
 use crate::outcome::{Decision, Recorded};
@@ -78,7 +78,10 @@ impl GatewayService {
             Err(e) => ex.identify_known(e),
         }
         if snap.forbidden_prefix(path).is_some() {
-            return Err(GatewayError::ForbiddenRoute);
+            return Err(GatewayError::ForbiddenRoute(Forbidden::Prefix));
+        }
+        if snap.forbidden_segment(path) {
+            return Err(GatewayError::ForbiddenRoute(Forbidden::Segment));
         }
         authn.map_err(GatewayError::InvalidCredentials)
     }

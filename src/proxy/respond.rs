@@ -32,7 +32,7 @@ fn detail(e: &GatewayError, route: Option<&str>) -> String {
         GatewayError::BadTarget(n) => format!("the request target was refused: {n}"),
         GatewayError::BadRequest(r) => format!("the request was refused: {r}"),
         GatewayError::HeadersTooLarge => "the request headers are larger than allowed".into(),
-        GatewayError::ForbiddenRoute => "this path is never served through the gateway".into(),
+        GatewayError::ForbiddenRoute(_) => "this path is never served through the gateway".into(),
         GatewayError::InvalidCredentials(_) => "a valid API key is required".into(),
         GatewayError::RouteNotFound => "no route matches this path".into(),
         GatewayError::MethodNotAllowed { allow } => {

@@ -10,6 +10,7 @@ mod deploy;
 mod docs;
 mod forward;
 mod h2_limits;
+mod integrity;
 mod jwt;
 mod layers;
 mod limits;

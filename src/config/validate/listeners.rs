@@ -28,6 +28,7 @@ pub(super) fn compile_server(p: &mut Problems, s: file::Server) -> Option<Server
         listen,
         drain_timeout,
         shutdown_delay,
+        require_versioned_routes: _, // read by the route checks, before this
         tls,
     } = s;
     let listen = p.socket_addr("server.listen", &listen);
@@ -171,4 +172,29 @@ pub(super) fn compile_limits(p: &mut Problems, l: file::Limits) -> Option<Limits
             burst: unauthenticated_burst,
         },
     })
+}
+
+/// `forbidden_segments`: path segment names refused wherever they appear (compared without case).
+pub(super) fn compile_forbidden_segments(
+    p: &mut Problems,
+    segments: Option<Vec<String>>,
+) -> Vec<String> {
+    let list = segments.unwrap_or_else(|| defaults::FORBIDDEN_SEGMENTS.map(str::to_owned).to_vec());
+    let mut out = Vec::with_capacity(list.len());
+    for (i, seg) in list.into_iter().enumerate() {
+        let ok = !seg.is_empty()
+            && seg
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+        if ok {
+            out.push(seg.to_ascii_lowercase());
+        } else {
+            p.bad(
+                format!("forbidden_segments[{i}]"),
+                &seg,
+                "a segment name: letters, digits, '-', '.', '_' or '~', no '/'",
+            );
+        }
+    }
+    out
 }

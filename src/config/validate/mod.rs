@@ -34,7 +34,9 @@ mod state;
 use self::audit::compile_audit;
 use identity::compile_identity;
 use jwt::compile_issuers;
-use listeners::{compile_admin, compile_forbidden, compile_limits, compile_server};
+use listeners::{
+    compile_admin, compile_forbidden, compile_forbidden_segments, compile_limits, compile_server,
+};
 use partners::compile_partners;
 use registry::{compile_permissions, compile_routes, compile_tiers, compile_upstreams};
 use state::compile_state;
@@ -42,6 +44,10 @@ use state::compile_state;
 /// What routes are checked against.
 pub(super) struct Known<'a> {
     forbidden: &'a [String],
+    /// `forbidden_segments`, lower case.
+    forbidden_segments: &'a [String],
+    /// `server.require_versioned_routes`.
+    versioned: bool,
     permissions: &'a BTreeMap<Arc<str>, PermissionKind>,
     upstreams: &'a [Arc<Upstream>],
     /// Every declared upstream name, valid or not (an invalid one is reported once).
@@ -57,6 +63,7 @@ pub(super) fn compile(f: file::File, config_sha256: String) -> Result<Snapshot, 
     let material = material_sha256(&config_sha256, &f);
     let file::File {
         forbidden,
+        forbidden_segments,
         server,
         admin,
         limits,
@@ -72,6 +79,8 @@ pub(super) fn compile(f: file::File, config_sha256: String) -> Result<Snapshot, 
     } = f;
     let mut p = Problems::default();
     let forbidden = compile_forbidden(&mut p, forbidden);
+    let forbidden_segments = compile_forbidden_segments(&mut p, forbidden_segments);
+    let versioned = server.require_versioned_routes;
     let server = compile_server(&mut p, server);
     let admin = admin.and_then(|a| compile_admin(&mut p, a));
     let limits = compile_limits(&mut p, limits);
@@ -84,6 +93,8 @@ pub(super) fn compile(f: file::File, config_sha256: String) -> Result<Snapshot, 
     let (upstreams, declared) = compile_upstreams(&mut p, upstreams, connect_timeout);
     let known = Known {
         forbidden: &forbidden,
+        forbidden_segments: &forbidden_segments,
+        versioned,
         permissions: &permissions,
         upstreams: &upstreams,
         declared_upstreams: &declared,
@@ -111,6 +122,7 @@ pub(super) fn compile(f: file::File, config_sha256: String) -> Result<Snapshot, 
     }
     Ok(Snapshot {
         forbidden,
+        forbidden_segments,
         server,
         admin,
         limits,

@@ -97,8 +97,18 @@ pub(super) fn compile_upstreams(
             client_key,
             http2,
             response_headers_remove,
+            allow_database_port,
+            justification,
         } = u;
         declared.insert(name.clone());
+        let place = format!("upstreams[{i}]");
+        check_database_port(
+            p,
+            &place,
+            &url,
+            allow_database_port,
+            justification.as_deref(),
+        );
         let client_cert = match (client_cert, client_key) {
             (Some(c), Some(k)) => Some((c.into(), k.into())),
             (None, None) => None,
@@ -118,7 +128,6 @@ pub(super) fn compile_upstreams(
             connect_timeout,
             response_headers_remove: response_headers(p, i, response_headers_remove),
         };
-        let place = format!("upstreams[{i}]");
         if name.is_empty() {
             p.bad(format!("{place}.name"), &name, "must not be empty");
         }
@@ -171,6 +180,8 @@ pub(super) fn compile_routes(
             permission,
             upstream,
             idempotency,
+            catch_all,
+            justification,
         } = r;
         let mut ok = p.unique(&mut names, "route name", &name, &format!("{place}.name"));
         if name.is_empty() {
@@ -195,10 +206,24 @@ pub(super) fn compile_routes(
             );
             ok = false;
         }
-        ok &= check_route_path(p, &format!("{place}.path"), &path, known.forbidden);
+        ok &= check_route_path(p, &format!("{place}.path"), &path, known.forbidden)
+            && check_route_integrity(p, &place, &path, known, catch_all, justification.as_deref());
         let kind = check_permission_name(p, &format!("{place}.permission"), &permission)
             .then(|| known.permissions.get(permission.as_str()).copied())
             .flatten();
+        if let (Some(PermissionKind::Read), Some(m)) = (kind, &method_ok)
+            && *m != Method::GET
+            && *m != Method::HEAD
+        {
+            p.bad(
+                format!("{place}.permission"),
+                &permission,
+                format!(
+                    "a read permission only on GET or HEAD; {m} changes data and needs a write, workflow or intelligence permission"
+                ),
+            );
+            ok = false;
+        }
         if kind.is_none() && !permission.contains('*') {
             p.push(
                 format!("{place}.permission"),
@@ -301,4 +326,78 @@ pub(super) fn check_route_path(
         return false;
     }
     true
+}
+
+/// Route integrity beyond a valid path: a version segment first, no forbidden segment, and a
+/// catch-all only where the route says so and why.
+fn check_route_integrity(
+    p: &mut Problems,
+    place: &str,
+    path: &str,
+    known: &Known<'_>,
+    catch_all: bool,
+    justification: Option<&str>,
+) -> bool {
+    let mut ok = true;
+    let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
+    let versioned = first
+        .strip_prefix('v')
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    if known.versioned && !versioned {
+        p.bad(
+            format!("{place}.path"),
+            path,
+            "integrations use versioned endpoints: start the path with a version segment, e.g. /v1/ (or set server.require_versioned_routes = false)",
+        );
+        ok = false;
+    }
+    if let Some(seg) = path.split('/').find(|s| {
+        known
+            .forbidden_segments
+            .iter()
+            .any(|f| s.eq_ignore_ascii_case(f))
+    }) {
+        p.bad(
+            format!("{place}.path"),
+            path,
+            format!("the segment {seg:?} is in forbidden_segments: no route reaches it"),
+        );
+        ok = false;
+    }
+    let has_catch_all = path.split('/').any(|s| s.starts_with("{*"));
+    let justified = justification.is_some_and(|j| !j.trim().is_empty());
+    if has_catch_all && !(catch_all && justified) {
+        p.bad(
+            format!("{place}.path"),
+            path,
+            "a catch-all {*name} binds everything under it to one permission: set catch_all = true and a justification = \"...\", or list the routes",
+        );
+        ok = false;
+    }
+    ok
+}
+
+/// An upstream on a well-known database port is refused unless it says so and why: partners
+/// never reach a database directly.
+fn check_database_port(
+    p: &mut Problems,
+    place: &str,
+    url: &str,
+    allow: bool,
+    justification: Option<&str>,
+) {
+    let port = url.parse::<http::Uri>().ok().and_then(|u| u.port_u16());
+    let Some(port) = port.filter(|p| defaults::DATABASE_PORTS.contains(p)) else {
+        return;
+    };
+    let justified = justification.is_some_and(|j| !j.trim().is_empty());
+    if !(allow && justified) {
+        p.bad(
+            format!("{place}.url"),
+            url,
+            format!(
+                "port {port} is a well-known database port: partners never reach a database directly; if this really is an HTTP service, set allow_database_port = true and a justification = \"...\""
+            ),
+        );
+    }
 }
