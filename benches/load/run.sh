@@ -32,21 +32,9 @@ BARE="$PWD/target/release/examples/bare_proxy"
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 HAPROXY=$(command -v haproxy || echo /usr/sbin/haproxy)
 
-WORK=$(mktemp -d /tmp/kwanus-load.XXXXXX)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
-trap cleanup EXIT
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 1 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.01; done; echo "port $1 never opened" >&2; return 1; }
-# render <template> <out> NAME=value... : replaces every @NAME@.
-render() {
-    local t=$1 out=$2; shift 2
-    cp "$t" "$out"
-    for kv in "$@"; do sed -i "s|@${kv%%=*}@|${kv#*=}|g" "$out"; done
-}
-
-KEY=kwp_load_benchmark_key_0123456789abcdef0123
-SHA=$(printf %s "$KEY" | sha256sum | cut -d' ' -f1)
+WORK_PREFIX=kwanus-load
+# shellcheck source=benches/load/common.sh
+. "$HERE/common.sh"
 UP=$(port); UP2=$(port)
 mkdir -p "$WORK/up"
 render "$HERE/upstream.nginx.conf" "$WORK/up/nginx.conf" DIR="$WORK/up" UP="$UP" UP2="$UP2"
