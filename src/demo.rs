@@ -17,6 +17,36 @@ use tokio::net::TcpListener;
 /// The shipped demo configuration.
 pub const DEMO_CONFIG: &str = include_str!("../config/demo.toml");
 
+/// The request schemas the demo configuration names, relative to its folder.
+pub const DEMO_SCHEMAS: [(&str, &str); 3] = [
+    (
+        "schemas/publish-report.json",
+        include_str!("../config/schemas/publish-report.json"),
+    ),
+    (
+        "schemas/run-workflow.json",
+        include_str!("../config/schemas/run-workflow.json"),
+    ),
+    (
+        "schemas/query-insights.json",
+        include_str!("../config/schemas/query-insights.json"),
+    ),
+];
+
+/// Writes the demo's schemas into a fresh folder (the configuration is built in, its schemas
+/// must still be files); returns the folder to load the configuration against.
+pub fn write_schemas() -> std::io::Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("kwanus-gateway-demo-{}", std::process::id()));
+    for (name, text) in DEMO_SCHEMAS {
+        let path = dir.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(path, text)?;
+    }
+    Ok(dir)
+}
+
 /// The demo partners: (partner, key, what it shows).
 pub const DEMO_KEYS: [(&str, &str, &str); 5] = [
     (
@@ -82,7 +112,12 @@ async fn sample(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infalli
         ),
         (&Method::GET | &Method::HEAD, ["v1", "reports", id]) => (
             StatusCode::OK,
-            format!(r#"{{"id":{},"title":"Report {id}","served_to":{}}}"#, json(id), json(&partner)),
+            // `raw_report_text` is a forbidden data class: the gateway removes it.
+            format!(
+                r#"{{"id":{},"title":"Report {id}","served_to":{},"raw_report_text":"unredacted source text"}}"#,
+                json(id),
+                json(&partner)
+            ),
         ),
         (&Method::POST, ["v1", "reports"]) => {
             (StatusCode::CREATED, r#"{"id":"44","status":"published"}"#.to_owned())
@@ -127,7 +162,7 @@ pub fn instructions(gateway: SocketAddr) -> String {
     }
     let lines = [
         (
-            "200 allow",
+            "200 allow (the upstream's raw_report_text field is removed on the way)",
             format!(
                 "curl -i -H 'Authorization: Bearer {}' {base}/v1/reports/42",
                 key("acme")
@@ -175,7 +210,14 @@ pub fn instructions(gateway: SocketAddr) -> String {
         (
             "202 allow (workflow)",
             format!(
-                "curl -i -X POST -H 'Idempotency-Key: demo-1' -H 'Authorization: Bearer {}' {base}/v1/workflows/nightly/runs",
+                "curl -i -X POST -H 'Idempotency-Key: demo-1' -H 'Content-Type: application/json' -d '{{\"priority\":\"high\"}}' -H 'Authorization: Bearer {}' {base}/v1/workflows/nightly/runs",
+                key("globex")
+            ),
+        ),
+        (
+            "422 request_contract_violation (the body fails the route's schema)",
+            format!(
+                "curl -i -X POST -H 'Idempotency-Key: demo-2' -H 'Content-Type: application/json' -d '{{\"priority\":\"urgent\"}}' -H 'Authorization: Bearer {}' {base}/v1/workflows/nightly/runs",
                 key("globex")
             ),
         ),

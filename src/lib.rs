@@ -25,6 +25,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod conn_guard;
+pub mod contract;
 pub mod demo;
 pub mod digest;
 pub mod files;

@@ -42,6 +42,10 @@ pub const CONNECTIONS_ACTIVE: &str = "kwanus_gateway_connections_active";
 pub const UNAUTHENTICATED_LIMITED: &str = "kwanus_gateway_unauthenticated_limited_total";
 /// `kwanus_gateway_state_errors_total{backend, op}`: failed calls to the state backend.
 pub const STATE_ERRORS: &str = "kwanus_gateway_state_errors_total";
+/// Counter: fields a response contract removed, by route and data class.
+pub const FIELDS_REMOVED: &str = "kwanus_gateway_fields_removed_total";
+/// Counter: bodies that broke a contract, by route and direction (`request`, `response`).
+pub const CONTRACT_VIOLATIONS: &str = "kwanus_gateway_contract_violations_total";
 /// `kwanus_gateway_build_info{version}`.
 pub const BUILD_INFO: &str = "kwanus_gateway_build_info";
 /// `kwanus_gateway_config_last_reload_success_timestamp_seconds`.
@@ -93,6 +97,8 @@ struct Series {
     upstream_error: Option<metrics::Counter>,
     /// For requests refused by the per-address limit on unauthenticated traffic.
     unauthenticated_limited: Option<metrics::Counter>,
+    /// For bodies that broke a request or response contract.
+    contract_violation: Option<metrics::Counter>,
 }
 
 static META: Metadata<'static> = Metadata::new(module_path!(), metrics::Level::INFO, None);
@@ -166,6 +172,16 @@ impl Metrics {
         ] {
             recorder.describe_gauge(name.into(), None, help.into());
         }
+        describe(
+            FIELDS_REMOVED,
+            None,
+            "Fields a response contract removed before the partner saw the body, by route and data class.",
+        );
+        describe(
+            CONTRACT_VIOLATIONS,
+            None,
+            "Bodies that broke their route's contract, by route and direction (request, response).",
+        );
         describe(
             STATE_ERRORS,
             None,
@@ -293,6 +309,19 @@ impl OutcomeSink for Metrics {
             series.update(o);
             self.series.insert(key, series);
         }
+        if let Some(removed) = &o.fields_removed {
+            let route = o.route.as_deref().unwrap_or("-");
+            for (class, n) in &removed.by_class {
+                self.counter(
+                    FIELDS_REMOVED,
+                    &[
+                        ("route", route.to_owned()),
+                        ("data_class", class.to_string()),
+                    ],
+                )
+                .increment(*n as u64);
+            }
+        }
         Recorded::Done
     }
 }
@@ -316,6 +345,9 @@ impl Series {
         if let Some(c) = &self.unauthenticated_limited {
             c.increment(1);
         }
+        if let Some(c) = &self.contract_violation {
+            c.increment(1);
+        }
     }
 }
 
@@ -334,6 +366,7 @@ impl Metrics {
                 ("status", o.status.to_string()),
             ],
         );
+        let route_label = route.clone();
         let duration = self.histogram(REQUEST_DURATION, &[("route", route)]);
         let decision = match (o.decision, o.code, &o.permission) {
             (Decision::Deny, Some(code), _) => {
@@ -349,8 +382,19 @@ impl Metrics {
             .upstream
             .as_ref()
             .map(|u| self.histogram(UPSTREAM_DURATION, &[("upstream", u.to_string())]));
+        let direction = match o.code {
+            Some("request_contract_violation") => Some("request"),
+            Some("response_contract_violation") => Some("response"),
+            _ => None,
+        };
+        let contract_violation = direction.map(|d| {
+            self.counter(
+                CONTRACT_VIOLATIONS,
+                &[("route", route_label.clone()), ("direction", d.into())],
+            )
+        });
         let upstream_error = match (&o.upstream, o.decision, o.code) {
-            (Some(u), Decision::Allow, Some(_)) => Some(self.counter(
+            (Some(u), Decision::Allow, Some(_)) if direction.is_none() => Some(self.counter(
                 UPSTREAM_ERRORS,
                 &[("upstream", u.to_string()), ("kind", o.reason.into())],
             )),
@@ -367,6 +411,7 @@ impl Metrics {
             upstream_duration,
             upstream_error,
             unauthenticated_limited,
+            contract_violation,
         }
     }
 }

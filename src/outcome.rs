@@ -98,6 +98,21 @@ pub struct Outcome {
     /// Whether the partner received the whole response: false when the upstream body failed
     /// mid-stream, the client went away, or the response was cut.
     pub response_complete: bool,
+    /// What a response contract removed from the body, if anything.
+    pub fields_removed: Option<Box<FieldsRemoved>>,
+}
+
+/// What a response contract removed: the pointers (at most 32, within a byte budget so the
+/// record stays small), the count, and the count per data class (`allow_fields` for the
+/// allow-list).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldsRemoved {
+    /// How many fields were removed.
+    pub count: usize,
+    /// The first of them, as JSON Pointers into the upstream's body.
+    pub pointers: Vec<String>,
+    /// Per data class: how many.
+    pub by_class: Vec<(Arc<str>, usize)>,
 }
 
 /// The longest prefix of `value` whose JSON-escaped form fits in `max` bytes, cut on a

@@ -38,6 +38,10 @@ pub struct Route {
     pub upstream_index: usize,
     /// Its idempotency setting.
     pub idempotency: Idempotency,
+    /// What its responses may carry (`[routes.response]`); `None`: streamed untouched.
+    pub response: Option<crate::contract::ResponseContract>,
+    /// The schema its request bodies must satisfy (`request_schema`).
+    pub request_schema: Option<crate::contract::RequestSchema>,
 }
 
 /// Why no route was found.
@@ -157,6 +161,8 @@ mod tests {
             upstream: "up".into(),
             upstream_index: 0,
             idempotency: Idempotency::None,
+            response: None,
+            request_schema: None,
         }
     }
 

@@ -33,5 +33,6 @@ pub(crate) fn outcome(n: u64) -> Outcome {
         truncated: false,
         summarised: None,
         response_complete: true,
+        fields_removed: None,
     }
 }

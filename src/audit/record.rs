@@ -140,7 +140,16 @@ struct RequestLine<'a> {
     replayed: bool,
     truncated: bool,
     response_complete: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fields_removed: Option<FieldsRemovedLine<'a>>,
     prev: &'a str,
+}
+
+/// `fields_removed` in a request record: how many, and the first of them.
+#[derive(Serialize)]
+struct FieldsRemovedLine<'a> {
+    count: usize,
+    pointers: &'a [String],
 }
 
 #[derive(Serialize)]
@@ -261,6 +270,10 @@ pub fn append_line(out: &mut Vec<u8>, seq: u64, prev: &str, event: &Event) -> St
                     replayed: o.replayed,
                     truncated: o.truncated,
                     response_complete: o.response_complete,
+                    fields_removed: o.fields_removed.as_deref().map(|f| FieldsRemovedLine {
+                        count: f.count,
+                        pointers: &f.pointers,
+                    }),
                     prev,
                 },
             )

@@ -69,7 +69,14 @@ pub(super) async fn demo(listen: Option<SocketAddr>, workers: Option<usize>) -> 
         listen,
         upstream_url: Some(format!("http://{upstream}")),
     };
-    let snapshot = match config::from_str(crate::demo::DEMO_CONFIG, &overrides) {
+    let schemas = match crate::demo::write_schemas() {
+        Ok(dir) => dir,
+        Err(e) => {
+            eprintln!("demo: cannot write the demo's request schemas: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let snapshot = match config::from_str_in(crate::demo::DEMO_CONFIG, &overrides, Some(&schemas)) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("demo: the built-in demo config is invalid: {e}");

@@ -92,3 +92,12 @@ pub(crate) const STATE_IDEMPOTENCY_MAX_PER_PARTNER: usize = 10_000;
 pub(crate) const STATE_MAX_ENTRIES: usize = 100_000;
 /// `state.timeout`.
 pub(crate) const STATE_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// `routes.response.content_types`.
+pub(crate) const RESPONSE_CONTENT_TYPES: &[&str] = &["application/json"];
+/// `routes.response.max_bytes`.
+pub(crate) const RESPONSE_MAX_BYTES: u64 = 1024 * 1024;
+/// The largest `routes.response.max_bytes` accepted (each response is held whole).
+pub(crate) const RESPONSE_MAX_BYTES_CEILING: u64 = 64 * 1024 * 1024;
+/// `routes.response.on_violation`.
+pub(crate) const RESPONSE_ON_VIOLATION: &str = "strip";

@@ -42,13 +42,35 @@ pub fn load_with(path: &Path, overrides: &Overrides) -> Result<Snapshot, ConfigE
         path: path.to_owned(),
         source,
     })?;
-    from_str(&text, overrides)
+    from_str_in(&text, overrides, path.parent())
 }
 
-/// Parses and validates configuration text.
+/// Parses and validates configuration text; relative schema paths are read from the working
+/// directory.
 pub fn from_str(text: &str, overrides: &Overrides) -> Result<Snapshot, ConfigError> {
+    from_str_in(text, overrides, None)
+}
+
+/// Parses and validates configuration text; relative `request_schema` paths are resolved
+/// against `base` (the configuration file's folder), so schemas travel with the file.
+pub fn from_str_in(
+    text: &str,
+    overrides: &Overrides,
+    base: Option<&Path>,
+) -> Result<Snapshot, ConfigError> {
     let mut file: file::File =
         toml::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string()))?;
+    if let Some(base) = base {
+        for r in &mut file.routes {
+            if let Some(s) = r
+                .request_schema
+                .as_mut()
+                .filter(|s| Path::new(s).is_relative())
+            {
+                *s = base.join(&*s).display().to_string();
+            }
+        }
+    }
     if let Some(listen) = overrides.listen {
         file.server.listen = listen.to_string();
     }

@@ -35,6 +35,8 @@ fn route(permission: &str, kind: PermissionKind, idempotency: Idempotency) -> Ar
         upstream: "u".into(),
         upstream_index: 0,
         idempotency,
+        response: None,
+        request_schema: None,
     })
 }
 

@@ -80,6 +80,12 @@ pub enum GatewayError {
     /// The audit trail cannot take the record, so the request is refused (fail closed).
     #[error("audit trail unavailable")]
     AuditUnavailable,
+    /// The request body does not satisfy the route's `request_schema`.
+    #[error("request contract violation")]
+    RequestContractViolation(crate::contract::SchemaViolation),
+    /// The upstream's answer breaks the route's `[routes.response]` contract.
+    #[error("response contract violation: {}", .0.as_str())]
+    ResponseContractViolation(crate::contract::Violation),
 }
 
 /// One row of the SPEC's error table: everything about an error but its prose.
@@ -172,6 +178,20 @@ impl GatewayError {
                 S::BAD_GATEWAY,
                 "bad_upstream_response",
                 r.as_str(),
+                None,
+                true,
+            ),
+            Self::RequestContractViolation(_) => (
+                S::UNPROCESSABLE_ENTITY,
+                "request_contract_violation",
+                "request_schema",
+                None,
+                false,
+            ),
+            Self::ResponseContractViolation(v) => (
+                S::BAD_GATEWAY,
+                "response_contract_violation",
+                v.as_str(),
                 None,
                 true,
             ),

@@ -100,6 +100,7 @@ impl Exchange {
             truncated: false,
             summarised: None,
             response_complete: false,
+            fields_removed: None,
         };
         let mut ex = Self {
             outcome,

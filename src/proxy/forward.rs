@@ -104,7 +104,6 @@ async fn send(
     body: RequestBody,
     out: Outbound<'_>,
 ) -> Result<Response<Body>, GatewayError> {
-    let _ = permit; // the proof is required to call this function at all
     let declared = match &body {
         RequestBody::Stream(s) => s.size_hint().lower(),
         RequestBody::Buffered(b) => b.len() as u64,
@@ -125,6 +124,15 @@ async fn send(
         .pool(out.worker)
         .ok_or(GatewayError::UpstreamUnavailable(UpstreamFault::NotBound))?;
     headers::to_upstream(&mut parts.headers, &out.forwarding);
+    let contract = permit.route().response.as_ref();
+    if contract.is_some() {
+        // A body is filtered field by field only as plain JSON.
+        parts.headers.insert(
+            http::header::ACCEPT_ENCODING,
+            HeaderValue::from_static("identity"),
+        );
+    }
+    let head_request = parts.method == http::Method::HEAD;
     let (body, tripped) = CappedBody::new(body, out.max_body, out.body_timeout);
     let mut req = Request::new(body);
     *req.method_mut() = parts.method;
@@ -157,10 +165,13 @@ async fn send(
     }
     let (mut parts, body) = rsp.into_parts();
     headers::from_upstream(&mut parts.headers, &out.upstream.response_headers_remove);
-    Ok(Response::from_parts(
-        parts,
-        body.map_err(Into::into).boxed_unsync(),
-    ))
+    let rsp = Response::from_parts(parts, body.map_err(Into::into).boxed_unsync());
+    match contract {
+        None => Ok(rsp),
+        Some(c) => {
+            super::contract::response(c, permit.principal(), head_request, rsp, out.timeout).await
+        }
+    }
 }
 
 /// Refuses a response no partner may receive: a 1xx that hyper passed on (an unrequested

@@ -10,6 +10,7 @@ use super::{Body, ClientBody, Conflict, GatewayError, Malformed, UpstreamFault};
 use crate::routes::Route;
 use crate::snapshot::Snapshot;
 use crate::state::{Begin, IdemKey, STORED_HEADERS, State, StoredResponse};
+use crate::upstream::RequestBody;
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderValue, Response};
 use http_body::Body as _;
@@ -36,7 +37,18 @@ fn record_key(partner: &str, route: &str, key: &str) -> IdemKey {
     IdemKey(format!("kwanus:idem:{partner}:{route}:{k}"))
 }
 
-/// Reads a request body whole (idempotent routes only), within the body limit.
+/// Reads a request body whole (idempotent and schema-checked routes), within the body limit
+/// and the time a client may take to send it.
+pub(super) async fn read_whole(snap: &Snapshot, body: ClientBody) -> Result<Bytes, GatewayError> {
+    tokio::time::timeout(
+        snap.limits.client_body_timeout * 4,
+        read_body(body, snap.limits.max_request_body_bytes),
+    )
+    .await
+    .map_err(|_| GatewayError::RequestTimeout)?
+}
+
+/// Reads a request body whole, within the body limit.
 async fn read_body(mut body: ClientBody, max: u64) -> Result<Bytes, GatewayError> {
     let limit = usize::try_from(max).unwrap_or(usize::MAX);
     if body.size_hint().lower() > max {
@@ -120,7 +132,7 @@ pub(super) async fn forward(
     route: &Route,
     job: super::forward::Job,
     parts: http::request::Parts,
-    body: ClientBody,
+    body: RequestBody,
     key: &str,
 ) -> Result<Response<Body>, GatewayError> {
     ex.outcome.idempotency_key = Some(ex.cap(key, MAX_RECORDED_KEY));
@@ -128,12 +140,10 @@ pub(super) async fn forward(
         Some(q) => format!("{}?{q}", job.path),
         None => job.path.to_string(),
     };
-    let body = tokio::time::timeout(
-        snap.limits.client_body_timeout * 4,
-        read_body(body, snap.limits.max_request_body_bytes),
-    )
-    .await
-    .map_err(|_| GatewayError::RequestTimeout)??;
+    let body = match body {
+        RequestBody::Buffered(b) => b,
+        RequestBody::Stream(s) => read_whole(snap, s).await?,
+    };
     let fingerprint = crate::state::fingerprint(parts.method.as_str(), &target, &body);
     let partner = job.permit.principal().partner.id.clone();
     let record = record_key(&partner, &route.name, key);
@@ -180,10 +190,7 @@ async fn forward_once(
     guard: InFlight,
     max_store: usize,
 ) -> Result<Response<Body>, GatewayError> {
-    match job
-        .send(parts, crate::upstream::RequestBody::Buffered(body))
-        .await
-    {
+    match job.send(parts, RequestBody::Buffered(body)).await {
         Ok(rsp) if rsp.status().is_server_error() => Ok(rsp),
         Ok(rsp) => {
             let (rsp, stored) = capture(rsp, max_store).await;

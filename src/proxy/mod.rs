@@ -3,6 +3,7 @@
 //! The only orchestrating module: normalise → forbidden → authenticate → route → decide →
 //! forward, then one outcome to the sinks on every path (allow, deny, error, abandoned).
 
+mod contract;
 mod error;
 mod exchange;
 mod forward;
@@ -149,10 +150,11 @@ impl GatewayService {
                 ex.outcome.upstream = None;
                 rsp
             }
-            Ok(rsp) => {
+            Ok(mut rsp) => {
                 ex.outcome.decision = Decision::Allow;
                 ex.outcome.reason = "permitted";
                 ex.outcome.upstream_status = Some(rsp.status().as_u16());
+                ex.outcome.fields_removed = rsp.extensions_mut().remove().map(Box::new);
                 rsp
             }
             Err(e) => {

@@ -12,7 +12,9 @@ use tokio::time::Instant;
 
 use super::exchange::Exchange;
 use super::forward::Job;
-use super::{Body, ClientBody, Forbidden, GatewayError, GatewayService, Malformed, idempotency};
+use super::{
+    Body, ClientBody, Forbidden, GatewayError, GatewayService, Malformed, contract, idempotency,
+};
 use crate::auth::{self, Principal};
 use crate::normalize::{NormalPath, normalize_path};
 use crate::outcome::{Decision, Recorded};
@@ -48,12 +50,13 @@ impl GatewayService {
         let route = find_route(snap, &parts, &path, ex)?; // 4. route
         let permit = decide(&principal, route, &facts, ex)?; // 5. stage, tier, permission
         self.rate_limit(&principal, ex).await?; // 6. rate
+        let body = contract::request(snap, route, &parts, body).await?; //    request contract
         let job = self.job(snap, permit, path, facts.host, request_id, ex);
         match facts
             .idempotency_key
             .filter(|_| route.idempotency != Idempotency::None)
         {
-            None => self.forward(ex, route, job, parts, body).await, // 7. intent, forward
+            None => self.forward(ex, route, job, parts, body).await, // 7. intent, forward, response contract
             Some(key) => idempotency::forward(self, snap, ex, route, job, parts, body, &key).await,
         }
     }
@@ -118,11 +121,11 @@ impl GatewayService {
         route: &Route,
         job: Job,
         parts: Parts,
-        body: ClientBody,
+        body: RequestBody,
     ) -> Result<Response<Body>, GatewayError> {
         self.intent(ex, route).await?;
         let sent = Instant::now();
-        let result = job.send(parts, RequestBody::Stream(body)).await;
+        let result = job.send(parts, body).await;
         ex.outcome.upstream_duration = Some(sent.elapsed());
         result
     }

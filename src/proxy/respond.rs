@@ -23,6 +23,16 @@ struct Problem<'a> {
     code: &'static str,
     detail: String,
     request_id: &'a str,
+    /// For `request_contract_violation`: where the body fails its schema, and how.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    errors: Vec<SchemaErrorItem<'a>>,
+}
+
+/// One schema error: a JSON Pointer into the body and a message without the partner's data.
+#[derive(Debug, Serialize)]
+struct SchemaErrorItem<'a> {
+    pointer: &'a str,
+    message: &'a str,
 }
 
 /// What the client is told; identical for every credential failure, so keys cannot be probed.
@@ -71,6 +81,13 @@ fn detail(e: &GatewayError, route: Option<&str>) -> String {
         GatewayError::StateUnavailable => {
             "idempotent requests cannot be accepted right now; retry shortly".into()
         }
+        GatewayError::RequestContractViolation(_) => format!(
+            "the request body does not satisfy the schema of route {route}; see errors"
+        ),
+        GatewayError::ResponseContractViolation(v) => format!(
+            "the upstream's answer breaks the response contract of route {route} ({}); nothing of it was forwarded",
+            v.as_str()
+        ),
     }
 }
 
@@ -84,6 +101,14 @@ pub(crate) fn error(e: &GatewayError, request_id: &str, route: Option<&str>) -> 
         code: row.code,
         detail: detail(e, route),
         request_id,
+        errors: match e {
+            GatewayError::RequestContractViolation(v) => v
+                .errors
+                .iter()
+                .map(|(pointer, message)| SchemaErrorItem { pointer, message })
+                .collect(),
+            _ => Vec::new(),
+        },
     };
     // Serialising a struct of strings and integers cannot fail.
     let body = serde_json::to_vec(&problem).unwrap_or_default();

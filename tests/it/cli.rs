@@ -288,11 +288,15 @@ async fn demo_behaves_as_printed() {
             );
             assert!(text.to_ascii_lowercase().contains("sunset: "), "{text}");
         }
+        if expect.contains("removed on the way") {
+            assert!(text.contains("\"title\""), "{text}");
+            assert!(!text.contains("unredacted"), "{text}");
+        }
         checked += 1;
     }
     let _ = child.kill();
     let _ = child.wait();
-    assert_eq!(checked, 9, "{lines:#?}");
+    assert_eq!(checked, 10, "{lines:#?}");
 }
 
 #[tokio::test]

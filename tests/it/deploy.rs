@@ -219,8 +219,24 @@ fn the_configmap_configuration_passes_check() {
     let toml = docs[0]["data"]["gateway.toml"]
         .as_str()
         .expect("gateway.toml in the ConfigMap");
-    let path = std::env::temp_dir().join(format!("kwanus-configmap-{}.toml", std::process::id()));
+    // As the Deployment mounts it: gateway.toml, and each schema key under schemas/.
+    let dir = std::env::temp_dir().join(format!("kwanus-configmap-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("schemas")).expect("mkdir");
+    let path = dir.join("gateway.toml");
     std::fs::write(&path, toml).expect("write");
+    let data = docs[0]["data"].as_object().expect("data");
+    for (k, v) in data {
+        let Some(v) = v.as_str() else {
+            continue;
+        };
+        if k.ends_with(".json") {
+            std::fs::write(dir.join("schemas").join(k), v).expect("write schema");
+            assert!(
+                toml.contains(&format!("\"schemas/{k}\"")),
+                "{k} is in the ConfigMap but no route names it"
+            );
+        }
+    }
     let out = Command::new(BIN)
         .arg("check")
         .arg("--config")

@@ -1,5 +1,6 @@
-//! Route integrity (issue 16, item 3): what `check` refuses at load, each with its place, and
-//! the forbidden segments a running gateway refuses wherever they appear in a path.
+//! Route integrity (issue 16, item 3) and broken contracts (items 1, 2): what `check` refuses
+//! at load, each with its place, and the forbidden segments a running gateway refuses wherever
+//! they appear in a path.
 
 use std::process::Command;
 
@@ -123,4 +124,81 @@ async fn a_forbidden_segment_anywhere_in_a_path_is_refused_before_routing() {
     assert_eq!(reasons, ["forbidden_segment"; 3]);
     // A segment that merely contains the word is not refused.
     assert_eq!(gw.get("/v1/reports/internals", ACME).await.status, 200);
+}
+
+#[test]
+fn check_refuses_each_broken_contract_with_its_place() {
+    let dir = temp_dir("contract-schemas");
+    let bad_schema = dir.join("bad.json");
+    std::fs::write(&bad_schema, r#"{"type": "no-such-type"}"#).expect("write");
+    let text = format!(
+        r#"
+[permissions]
+"reports:read" = {{ kind = "read" }}
+"reports:publish" = {{ kind = "write" }}
+
+[[upstreams]]
+name = "api"
+url = "http://127.0.0.1:7001"
+
+[[data_classes]]
+name = "raw"
+fields = ["raw_text", "/a~2"]
+allowed_for = ["no:such"]
+
+[[data_classes]]
+name = "everything"
+fields = ["/**"]
+
+{}{}{}{}"#,
+        route(
+            "a",
+            "GET",
+            "/v1/a",
+            "reports:read",
+            "[routes.response]\ncontent_types = [\"text/csv\"]\non_violation = \"drop\"\nmax_bytes = 0\n"
+        ),
+        route(
+            "b",
+            "GET",
+            "/v1/b",
+            "reports:read",
+            "[routes.response]\nallow_fields = [\"id\"]\n"
+        ),
+        route(
+            "c",
+            "POST",
+            "/v1/c",
+            "reports:publish",
+            &format!("request_schema = {:?}\n", bad_schema.display().to_string())
+        ),
+        route(
+            "d",
+            "GET",
+            "/v1/d",
+            "reports:read",
+            "request_schema = \"/no/such/schema.json\"\n"
+        ),
+    );
+    let (code, out) = check(&text);
+    assert_eq!(code, 1, "{out}");
+    for (place, words) in [
+        ("data_classes[0].fields[0]", "starts with '/'"),
+        ("data_classes[0].fields[1]", "~0"),
+        ("data_classes[0].allowed_for[0]", "no:such"),
+        ("data_classes[1].fields[0]", "whole document"),
+        ("routes[0].response.content_types[0]", "only JSON"),
+        ("routes[0].response.on_violation", "strip"),
+        ("routes[0].response.max_bytes", "between 1"),
+        ("routes[1].response.allow_fields[0]", "starts with '/'"),
+        ("routes[2].request_schema", "JSON Schema"),
+        ("routes[3].request_schema", "carry no body"),
+    ] {
+        assert!(
+            out.lines()
+                .any(|l| l.contains(&format!("{place}: ")) && l.contains(words)),
+            "{place} ({words}) missing from:\n{out}"
+        );
+    }
+    assert!(out.contains("10 problem(s)"), "{out}");
 }

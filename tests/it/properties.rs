@@ -42,3 +42,128 @@ proptest! {
         prop_assert!(audit::verify_bytes(&bytes, None).is_err(), "accepted a change at byte {}", i);
     }
 }
+
+/// Data-class patterns and the allow-list the contract properties run with.
+const CLASS_PATTERNS: [&str; 3] = ["/**/raw_text", "/items/*/secret", "/a~1b/**/x"];
+const ALLOW_PATTERNS: [&str; 2] = ["/id", "/items/**"];
+
+/// A JSON document over a small alphabet of keys, so that the patterns hit often.
+fn document() -> impl Strategy<Value = serde_json::Value> {
+    use serde_json::Value;
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<i64>().prop_map(Value::from),
+        "[a-z]{0,4}".prop_map(Value::from),
+    ];
+    leaf.prop_recursive(6, 64, 6, |inner| {
+        let key = prop_oneof![
+            Just("raw_text".to_owned()),
+            Just("secret".to_owned()),
+            Just("items".to_owned()),
+            Just("a/b".to_owned()),
+            Just("x".to_owned()),
+            Just("id".to_owned()),
+            Just("~0".to_owned()),
+            "[a-z]{1,3}",
+        ];
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..5).prop_map(serde_json::Value::Array),
+            proptest::collection::vec((key, inner), 0..6)
+                .prop_map(|kv| serde_json::Value::Object(kv.into_iter().collect())),
+        ]
+    })
+}
+
+/// The reference semantics of a pattern, written independently of the gateway's NFA.
+fn glob(pattern: &[String], path: &[String]) -> bool {
+    match (pattern.first().map(String::as_str), path.first()) {
+        (None, None) => true,
+        (Some("**"), _) => {
+            glob(&pattern[1..], path) || (!path.is_empty() && glob(pattern, &path[1..]))
+        }
+        (Some("*"), Some(_)) => glob(&pattern[1..], &path[1..]),
+        (Some(seg), Some(key)) => seg == key.as_str() && glob(&pattern[1..], &path[1..]),
+        _ => false,
+    }
+}
+
+fn segments(pattern: &str) -> Vec<String> {
+    pattern[1..]
+        .split('/')
+        .map(|s| s.replace("~1", "/").replace("~0", "~"))
+        .collect()
+}
+
+/// Every node's path in `doc` (containers and leaves), keys unescaped.
+fn paths(doc: &serde_json::Value, at: &mut Vec<String>, out: &mut Vec<(Vec<String>, bool)>) {
+    let children: Vec<(String, &serde_json::Value)> = match doc {
+        serde_json::Value::Object(m) => m.iter().map(|(k, v)| (k.clone(), v)).collect(),
+        serde_json::Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (i.to_string(), v))
+            .collect(),
+        _ => return,
+    };
+    for (k, v) in children {
+        at.push(k);
+        out.push((at.clone(), v.is_object() || v.is_array()));
+        paths(v, at, out);
+        at.pop();
+    }
+}
+
+fn contract(allow: bool) -> kwanus_gateway::contract::ResponseContract {
+    use kwanus_gateway::contract::*;
+    let mut classes = DataClasses::default();
+    let fields = CLASS_PATTERNS
+        .iter()
+        .map(|p| FieldPattern::parse(p).expect("pattern"))
+        .collect();
+    classes.push("forbidden".into(), fields, Vec::new());
+    let allow_fields = allow.then(|| {
+        let mut set = PatternSet::default();
+        for p in ALLOW_PATTERNS {
+            set.push(FieldPattern::parse(p).expect("pattern"), OUTSIDE_ALLOW_LIST);
+        }
+        set
+    });
+    ResponseContract {
+        classes: std::sync::Arc::new(classes),
+        content_types: vec!["application/json".into()],
+        max_bytes: 1 << 20,
+        allow_fields,
+        on_violation: OnViolation::Strip,
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn no_output_ever_carries_a_field_of_a_forbidden_class(doc in document(), allow in any::<bool>()) {
+        let input = serde_json::to_vec(&doc).expect("serialise");
+        let passed = contract(allow).apply(&input, &|_| false).expect("valid JSON passes");
+        let out: serde_json::Value = match passed.body {
+            Some(b) => serde_json::from_slice(&b).expect("the output is JSON"),
+            None => doc.clone(),
+        };
+        let mut all = Vec::new();
+        paths(&out, &mut Vec::new(), &mut all);
+        for (path, container) in &all {
+            for p in CLASS_PATTERNS {
+                prop_assert!(!glob(&segments(p), path), "{path:?} matches {p} in {out}");
+            }
+            if allow && !container {
+                // A kept leaf lies on or under an allowed field.
+                let allowed = ALLOW_PATTERNS.iter().any(|p| {
+                    let p = segments(p);
+                    (0..=path.len()).any(|n| glob(&p, &path[..n]))
+                });
+                prop_assert!(allowed, "{path:?} is outside the allow-list in {out}");
+            }
+        }
+        // What was reported removed is gone, and nothing else changed when nothing was.
+        prop_assert_eq!(passed.removed.count == 0, out == doc);
+    }
+}

@@ -14,7 +14,12 @@ fn shipped_configs_load() {
             include_str!("../../../config/demo.toml"),
         ),
     ] {
-        let snap = from_str(text, &Overrides::default()).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let snap = from_str_in(
+            text,
+            &Overrides::default(),
+            Some(std::path::Path::new("config")),
+        )
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
         assert!(!snap.routes.is_empty(), "{name}");
     }
 }
@@ -22,9 +27,10 @@ fn shipped_configs_load() {
 /// Golden test: the shipped example compiles to exactly these facts.
 #[test]
 fn gateway_toml_golden() {
-    let snap = from_str(
+    let snap = from_str_in(
         include_str!("../../../config/gateway.toml"),
         &Overrides::default(),
+        Some(std::path::Path::new("config")),
     )
     .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
@@ -51,8 +57,12 @@ fn gateway_toml_golden() {
 
 #[test]
 fn demo_keys_match_demo_config() {
-    let snap =
-        from_str(crate::demo::DEMO_CONFIG, &Overrides::default()).unwrap_or_else(|e| panic!("{e}"));
+    let snap = from_str_in(
+        crate::demo::DEMO_CONFIG,
+        &Overrides::default(),
+        Some(std::path::Path::new("config")),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     for (partner, key, _) in crate::demo::DEMO_KEYS {
         let entry = snap
             .keys

@@ -24,6 +24,7 @@ use crate::snapshot::{
 use crate::upstream::{Upstream, UpstreamOptions};
 
 mod audit;
+mod contract;
 mod identity;
 mod jwt;
 mod listeners;
@@ -52,6 +53,8 @@ pub(super) struct Known<'a> {
     upstreams: &'a [Arc<Upstream>],
     /// Every declared upstream name, valid or not (an invalid one is reported once).
     declared_upstreams: &'a HashSet<String>,
+    /// The data classes response contracts filter.
+    classes: &'a Arc<crate::contract::DataClasses>,
 }
 
 /// The problems found so far.
@@ -72,6 +75,7 @@ pub(super) fn compile(f: file::File, config_sha256: String) -> Result<Snapshot, 
         permissions,
         upstreams,
         routes,
+        data_classes,
         partners,
         auth,
         identity,
@@ -91,6 +95,7 @@ pub(super) fn compile(f: file::File, config_sha256: String) -> Result<Snapshot, 
         .as_ref()
         .map_or(Duration::from_secs(2), |l| l.upstream_connect_timeout); // only when [limits] is invalid
     let (upstreams, declared) = compile_upstreams(&mut p, upstreams, connect_timeout);
+    let classes = contract::compile_data_classes(&mut p, data_classes, &permissions);
     let known = Known {
         forbidden: &forbidden,
         forbidden_segments: &forbidden_segments,
@@ -98,6 +103,7 @@ pub(super) fn compile(f: file::File, config_sha256: String) -> Result<Snapshot, 
         permissions: &permissions,
         upstreams: &upstreams,
         declared_upstreams: &declared,
+        classes: &classes,
     };
     let routes = compile_routes(&mut p, routes, &known);
     let client_auth = server.as_ref().is_some_and(|s| s.client_auth);
@@ -176,6 +182,9 @@ fn material_sha256(config_sha256: &str, f: &file::File) -> String {
     }
     if let Some(i) = &f.identity {
         paths.push(i.signing_key.as_str());
+    }
+    for r in &f.routes {
+        paths.extend(r.request_schema.as_deref());
     }
     for u in &f.upstreams {
         paths.extend(u.ca_file.as_deref());

@@ -182,6 +182,8 @@ pub(super) fn compile_routes(
             idempotency,
             catch_all,
             justification,
+            response,
+            request_schema,
         } = r;
         let mut ok = p.unique(&mut names, "route name", &name, &format!("{place}.name"));
         if name.is_empty() {
@@ -255,9 +257,26 @@ pub(super) fn compile_routes(
                 None
             }
         };
+        let response = response.map(|r| {
+            super::contract::compile_response(p, &format!("{place}.response"), r, known.classes)
+        });
+        let request_schema = request_schema.map(|path| {
+            super::contract::compile_request_schema(
+                p,
+                &format!("{place}.request_schema"),
+                &path,
+                method_ok.as_ref(),
+            )
+        });
         let (Some(method), Some(kind), Some(upstream_index), Some(idempotency), true) =
             (method_ok, kind, up, idem, ok)
         else {
+            continue;
+        };
+        let (Some(response), Some(request_schema)) = (
+            response.map_or(Some(None), |r| r.map(Some)),
+            request_schema.map_or(Some(None), |r| r.map(Some)),
+        ) else {
             continue;
         };
         let route = Route {
@@ -269,6 +288,8 @@ pub(super) fn compile_routes(
             upstream: upstream.into(),
             upstream_index,
             idempotency,
+            response,
+            request_schema,
         };
         if let Err(why) = table.insert(route) {
             p.bad(format!("{place}.path"), "", why);

@@ -3,6 +3,7 @@
 //! (`http`).
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
+mod data;
 mod fs;
 mod gateway;
 mod http;
@@ -10,6 +11,7 @@ mod pki;
 mod served;
 mod upstream;
 
+pub use data::*;
 pub use fs::*;
 pub use gateway::*;
 pub use http::*;

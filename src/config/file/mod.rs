@@ -9,6 +9,10 @@ use serde::Deserialize;
 
 use super::defaults;
 
+mod routes;
+
+pub(crate) use routes::{DataClass, Response, Route};
+
 /// The whole configuration file.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -39,6 +43,9 @@ pub(crate) struct File {
     /// The route allow-list.
     #[serde(default)]
     pub(crate) routes: Vec<Route>,
+    /// Named classes of response fields and who may receive them.
+    #[serde(default)]
+    pub(crate) data_classes: Vec<DataClass>,
     /// Partners and their keys.
     #[serde(default)]
     pub(crate) partners: Vec<Partner>,
@@ -283,24 +290,6 @@ pub(crate) struct Upstream {
     #[serde(default)]
     pub(crate) allow_database_port: bool,
     /// Why the upstream needs what integrity rules otherwise refuse.
-    pub(crate) justification: Option<String>,
-}
-
-/// `[[routes]]`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct Route {
-    pub(crate) name: String,
-    pub(crate) method: String,
-    pub(crate) path: String,
-    pub(crate) permission: String,
-    pub(crate) upstream: String,
-    /// `none` (default), `optional` or `required`.
-    pub(crate) idempotency: Option<String>,
-    /// Allows a `{*name}` catch-all segment (with a `justification`).
-    #[serde(default)]
-    pub(crate) catch_all: bool,
-    /// Why the route needs what integrity rules otherwise refuse (a catch-all).
     pub(crate) justification: Option<String>,
 }
 

@@ -1,0 +1,205 @@
+//! Data-access rules: what a partner may receive (data classes, response contracts) and what
+//! it may send (request schemas). Pure functions over bytes and compiled rules; the proxy
+//! buffers bodies and calls them.
+
+mod filter;
+mod pattern;
+mod schema;
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+pub use filter::{MAX_REPORTED, OUTSIDE_ALLOW_LIST, Removed};
+pub use pattern::{FieldPattern, PatternError, PatternSet};
+pub use schema::{MAX_ERRORS, RequestSchema, SchemaError, SchemaViolation};
+
+/// The JSON nesting the gateway parses (serde_json's own recursion limit); deeper is invalid.
+pub const MAX_DEPTH: usize = 128;
+
+/// The named data classes of a configuration, in declaration order (a class's tag is its
+/// index).
+#[derive(Debug, Default)]
+pub struct DataClasses {
+    /// `(name, permissions that may receive it)`; an empty list means no partner ever.
+    classes: Vec<(Arc<str>, Vec<Arc<str>>)>,
+    patterns: PatternSet,
+}
+
+/// `[routes.response]`, compiled.
+#[derive(Debug)]
+pub struct ResponseContract {
+    /// The configuration's data classes.
+    pub classes: Arc<DataClasses>,
+    /// Allowed media types (essence, lower case).
+    pub content_types: Vec<String>,
+    /// Largest body read.
+    pub max_bytes: usize,
+    /// Only these fields are kept, when set.
+    pub allow_fields: Option<PatternSet>,
+    /// What a forbidden field does.
+    pub on_violation: OnViolation,
+}
+
+/// What happens when a response carries a field the partner may not receive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnViolation {
+    /// The field is removed and the rest forwarded.
+    Strip,
+    /// The whole response is refused (`502 response_contract_violation`).
+    Reject,
+}
+
+/// Why a response breaks its contract; each is a `response_contract_violation`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Violation {
+    /// Its media type is not one the contract allows.
+    ContentType,
+    /// It is compressed (the gateway asked for `identity`).
+    Compressed,
+    /// It is larger than `max_bytes`.
+    TooLarge,
+    /// It is not valid JSON (or nested deeper than `MAX_DEPTH`).
+    InvalidJson,
+    /// It carries a field the partner may not receive, and the contract says `reject`.
+    ForbiddenField,
+}
+
+/// A body that passed its contract.
+#[derive(Debug)]
+pub struct Passed {
+    /// The filtered body, or `None` when nothing was removed (the original bytes go on).
+    pub body: Option<Vec<u8>>,
+    /// What was removed.
+    pub removed: Removed,
+}
+
+// === impl DataClasses ===
+
+impl DataClasses {
+    /// Adds a class; returns its tag.
+    pub fn push(
+        &mut self,
+        name: Arc<str>,
+        fields: Vec<FieldPattern>,
+        allowed_for: Vec<Arc<str>>,
+    ) -> u16 {
+        let tag = u16::try_from(self.classes.len()).unwrap_or(OUTSIDE_ALLOW_LIST - 1);
+        for f in fields {
+            self.patterns.push(f, tag);
+        }
+        self.classes.push((name, allowed_for));
+        tag
+    }
+
+    /// How many classes there are.
+    pub fn len(&self) -> usize {
+        self.classes.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.classes.is_empty()
+    }
+
+    /// The name a tag reports under (`allow_fields` for the allow-list).
+    pub fn name(&self, tag: u16) -> &str {
+        match self.classes.get(usize::from(tag)) {
+            Some((name, _)) => name,
+            None => "allow_fields",
+        }
+    }
+
+    /// The class names and who may receive them, in declaration order.
+    pub fn iter(&self) -> impl Iterator<Item = (&Arc<str>, &[Arc<str>])> {
+        self.classes.iter().map(|(n, a)| (n, a.as_slice()))
+    }
+}
+
+// === impl Violation ===
+
+impl Violation {
+    /// The reason in the audit record and the problem detail.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ContentType => "content_type_not_allowed",
+            Self::Compressed => "compressed_response",
+            Self::TooLarge => "response_too_large",
+            Self::InvalidJson => "invalid_json",
+            Self::ForbiddenField => "forbidden_field",
+        }
+    }
+}
+
+// === impl ResponseContract ===
+
+impl ResponseContract {
+    /// Checks the head: the media type and the coding (before a byte of the body is read).
+    pub fn check_head(
+        &self,
+        content_type: Option<&[u8]>,
+        content_encoding: Option<&[u8]>,
+    ) -> Result<(), Violation> {
+        if content_encoding.is_some_and(|e| !e.trim_ascii().eq_ignore_ascii_case(b"identity")) {
+            return Err(Violation::Compressed);
+        }
+        let essence = content_type
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .map(|v| {
+                v.split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase()
+            });
+        match essence {
+            Some(e) if self.content_types.contains(&e) => Ok(()),
+            _ => Err(Violation::ContentType),
+        }
+    }
+
+    /// Applies the contract to a whole body, for a partner holding the permissions `holds`
+    /// says it holds.
+    pub fn apply(&self, body: &[u8], holds: &dyn Fn(&str) -> bool) -> Result<Passed, Violation> {
+        if body.len() > self.max_bytes {
+            return Err(Violation::TooLarge);
+        }
+        let mut doc: Value = serde_json::from_slice(body).map_err(|_| Violation::InvalidJson)?;
+        let removes = |tag: u16| {
+            self.classes
+                .classes
+                .get(usize::from(tag))
+                .is_some_and(|(_, allowed)| !allowed.iter().any(|p| holds(p)))
+        };
+        let filter = filter::Filter {
+            classes: &self.classes.patterns,
+            removes: &removes,
+            allow: self.allow_fields.as_ref(),
+        };
+        let removed = filter.apply(&mut doc);
+        if removed.count == 0 {
+            return Ok(Passed {
+                body: None,
+                removed,
+            });
+        }
+        if self.on_violation == OnViolation::Reject {
+            return Err(Violation::ForbiddenField);
+        }
+        // A `Value` built by serde_json always serialises.
+        let body = serde_json::to_vec(&doc).map_err(|_| Violation::InvalidJson)?;
+        Ok(Passed {
+            body: Some(body),
+            removed,
+        })
+    }
+}
+
+/// Whether `media` (an essence) is a JSON media type: `application/json` or `*/*+json`.
+pub fn is_json_media_type(media: &str) -> bool {
+    let media = media.to_ascii_lowercase();
+    media == "application/json"
+        || media
+            .split_once('/')
+            .is_some_and(|(t, s)| !t.is_empty() && s.len() > 5 && s.ends_with("+json"))
+}

@@ -1,0 +1,262 @@
+//! Field patterns: RFC 6901 JSON Pointers where a segment may also be `*` (any one key or array
+//! index) or `**` (any depth, including none), run as a small NFA while a document is walked.
+
+use std::ops::Range;
+
+/// One segment of a pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Seg {
+    /// A literal key (unescaped); it also matches the array index it spells, if any.
+    Key {
+        name: Box<str>,
+        index: Option<usize>,
+    },
+    /// `*`: any one key or index.
+    Any,
+    /// `**`: any number of keys or indexes, none included.
+    Deep,
+}
+
+/// A parsed pattern, e.g. `/**/raw_text` or `/items/*/id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldPattern {
+    segs: Vec<Seg>,
+    text: Box<str>,
+}
+
+/// Why a pattern does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PatternError {
+    /// It does not start with `/`.
+    #[error("a field pattern is a JSON Pointer: it starts with '/', e.g. \"/**/raw_text\"")]
+    NoLeadingSlash,
+    /// A `~` not followed by `0` or `1`.
+    #[error("'~' must be written '~0' and '/' inside a key '~1' (RFC 6901)")]
+    BadEscape,
+    /// It names the whole document (or only `**`), which would remove everything.
+    #[error("the pattern must name a field: it cannot be the whole document")]
+    WholeDocument,
+}
+
+/// A position in one pattern: (pattern index, segment index).
+pub(crate) type State = (u16, u16);
+
+/// One key of the document while walking it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Step<'a> {
+    /// An object member.
+    Key(&'a str),
+    /// An array element.
+    Index(usize),
+}
+
+/// A set of patterns run together; each match reports the pattern's tag.
+#[derive(Debug, Clone, Default)]
+pub struct PatternSet {
+    patterns: Vec<(FieldPattern, u16)>,
+}
+
+// === impl FieldPattern ===
+
+impl FieldPattern {
+    /// Parses `/a/*/b`, `/**/raw_text`, `/a~1b` (the key `a/b`).
+    pub fn parse(text: &str) -> Result<Self, PatternError> {
+        let rest = text.strip_prefix('/').ok_or(PatternError::NoLeadingSlash)?;
+        let mut segs = Vec::new();
+        for raw in rest.split('/') {
+            let seg = match raw {
+                "*" => Seg::Any,
+                "**" => Seg::Deep,
+                _ => {
+                    let name = unescape(raw).ok_or(PatternError::BadEscape)?;
+                    let index = (name == "0" || !name.starts_with('0'))
+                        .then(|| name.parse().ok())
+                        .flatten();
+                    Seg::Key {
+                        name: name.into(),
+                        index,
+                    }
+                }
+            };
+            // `**/**` is `**`.
+            if !(seg == Seg::Deep && segs.last() == Some(&Seg::Deep)) {
+                segs.push(seg);
+            }
+        }
+        if segs.iter().all(|s| *s == Seg::Deep) {
+            return Err(PatternError::WholeDocument);
+        }
+        Ok(Self {
+            segs,
+            text: text.into(),
+        })
+    }
+
+    /// The pattern as written.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+/// RFC 6901 unescaping: `~1` is `/`, `~0` is `~`.
+fn unescape(raw: &str) -> Option<String> {
+    let mut out = String::with_capacity(raw.len());
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        if c == '~' {
+            match chars.next() {
+                Some('0') => out.push('~'),
+                Some('1') => out.push('/'),
+                _ => return None,
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    Some(out)
+}
+
+/// Appends `/key`, RFC 6901-escaped, to a pointer.
+pub(crate) fn push_escaped(pointer: &mut String, step: Step<'_>) {
+    pointer.push('/');
+    match step {
+        Step::Key(k) => {
+            for c in k.chars() {
+                match c {
+                    '~' => pointer.push_str("~0"),
+                    '/' => pointer.push_str("~1"),
+                    c => pointer.push(c),
+                }
+            }
+        }
+        Step::Index(i) => {
+            use std::fmt::Write as _;
+            let _ = write!(pointer, "{i}");
+        }
+    }
+}
+
+// === impl PatternSet ===
+
+impl PatternSet {
+    /// Adds a pattern whose matches report `tag`.
+    pub fn push(&mut self, pattern: FieldPattern, tag: u16) {
+        self.patterns.push((pattern, tag));
+    }
+
+    /// Whether the set has no pattern.
+    pub fn is_empty(&self) -> bool {
+        self.patterns.is_empty()
+    }
+
+    /// Pushes the start states of the patterns `keep` selects (by tag) onto `stack`.
+    pub(crate) fn start(&self, stack: &mut Vec<State>, keep: impl Fn(u16) -> bool) -> Range<usize> {
+        let from = stack.len();
+        for (i, (_, tag)) in self.patterns.iter().enumerate() {
+            if keep(*tag) {
+                self.close(stack, from, (i as u16, 0));
+            }
+        }
+        from..stack.len()
+    }
+
+    /// Advances the states in `from` over `step`, pushing the next states onto `stack`.
+    /// Returns the new range and the tag of the first pattern that now matches whole.
+    pub(crate) fn step(
+        &self,
+        stack: &mut Vec<State>,
+        from: Range<usize>,
+        step: Step<'_>,
+    ) -> (Range<usize>, Option<u16>) {
+        let start = stack.len();
+        let mut matched = None;
+        for at in from {
+            let (p, pos) = stack[at];
+            let (pattern, tag) = &self.patterns[usize::from(p)];
+            let next = match (&pattern.segs[usize::from(pos)], step) {
+                (Seg::Deep, _) => Some(pos),
+                (Seg::Any, _) => Some(pos + 1),
+                (Seg::Key { name, .. }, Step::Key(k)) => (**name == *k).then_some(pos + 1),
+                (Seg::Key { index, .. }, Step::Index(i)) => (*index == Some(i)).then_some(pos + 1),
+            };
+            if let Some(next) = next {
+                if usize::from(next) == pattern.segs.len() {
+                    matched = matched.or(Some(*tag));
+                } else {
+                    self.close(stack, start, (p, next));
+                }
+                if usize::from(next) + 1 == pattern.segs.len()
+                    && pattern.segs[usize::from(next)] == Seg::Deep
+                {
+                    // A trailing `**` matches with nothing more.
+                    matched = matched.or(Some(*tag));
+                }
+            }
+        }
+        (start..stack.len(), matched)
+    }
+
+    /// Pushes `state` and, while it stands on `**`, the state after it (which `**` may skip).
+    fn close(&self, stack: &mut Vec<State>, from: usize, state: State) {
+        let (p, mut pos) = state;
+        let segs = &self.patterns[usize::from(p)].0.segs;
+        loop {
+            if !stack[from..].contains(&(p, pos)) {
+                stack.push((p, pos));
+            }
+            if segs[usize::from(pos)] == Seg::Deep && usize::from(pos) + 1 < segs.len() {
+                pos += 1;
+            } else {
+                break;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn matches(pattern: &str, path: &[Step<'_>]) -> bool {
+        let mut set = PatternSet::default();
+        set.push(FieldPattern::parse(pattern).expect("pattern"), 7);
+        let mut stack = Vec::new();
+        let mut range = set.start(&mut stack, |_| true);
+        for (i, s) in path.iter().enumerate() {
+            let (next, hit) = set.step(&mut stack, range, *s);
+            if hit.is_some() {
+                return i + 1 == path.len();
+            }
+            range = next;
+        }
+        false
+    }
+
+    #[test]
+    fn literal_any_and_deep_segments() {
+        use Step::{Index as I, Key as K};
+        assert!(matches("/a/b", &[K("a"), K("b")]));
+        assert!(!matches("/a/b", &[K("a"), K("c")]));
+        assert!(matches("/items/*/raw", &[K("items"), I(3), K("raw")]));
+        assert!(matches("/items/2", &[K("items"), I(2)]));
+        assert!(!matches("/items/02", &[K("items"), I(2)]));
+        assert!(matches("/**/raw_text", &[K("raw_text")]));
+        assert!(matches(
+            "/**/raw_text",
+            &[K("a"), I(0), K("b"), K("raw_text")]
+        ));
+        assert!(matches("/a/**", &[K("a")]));
+        assert!(matches("/a/**/z", &[K("a"), K("b"), K("z")]));
+        assert!(matches("/a~1b/c~0d", &[K("a/b"), K("c~d")]));
+    }
+
+    #[test]
+    fn bad_patterns_are_refused() {
+        assert_eq!(
+            FieldPattern::parse("raw"),
+            Err(PatternError::NoLeadingSlash)
+        );
+        assert_eq!(FieldPattern::parse("/a~2"), Err(PatternError::BadEscape));
+        assert_eq!(FieldPattern::parse("/**"), Err(PatternError::WholeDocument));
+    }
+}

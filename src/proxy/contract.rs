@@ -1,0 +1,141 @@
+//! The data-access rules on the wire: a request body is held and checked against its route's
+//! schema before anything is forwarded; a response body is held and filtered (or refused)
+//! before the partner sees a byte of it. Routes without a contract stream untouched.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
+use http::request::Parts;
+use http::{HeaderValue, Response, StatusCode};
+use http_body::Body as _;
+use http_body_util::{BodyExt, Full};
+
+use super::{Body, ClientBody, GatewayError, UpstreamFault, idempotency};
+use crate::auth::Principal;
+use crate::contract::{ResponseContract, Violation};
+use crate::outcome::FieldsRemoved;
+use crate::routes::Route;
+use crate::snapshot::Snapshot;
+use crate::upstream::RequestBody;
+
+/// Headers that describe the exact bytes of a body; a filtered body drops them.
+const BYTE_EXACT: [&str; 5] = [
+    "etag",
+    "content-md5",
+    "digest",
+    "content-digest",
+    "repr-digest",
+];
+
+/// After the permit: a route with a `request_schema` gets the whole body, validated
+/// (`422 request_contract_violation` if it does not); any other route streams it.
+pub(super) async fn request(
+    snap: &Snapshot,
+    route: &Route,
+    parts: &Parts,
+    body: ClientBody,
+) -> Result<RequestBody, GatewayError> {
+    let Some(schema) = &route.request_schema else {
+        return Ok(RequestBody::Stream(body));
+    };
+    let bytes = idempotency::read_whole(snap, body).await?;
+    let content_type = parts.headers.get(CONTENT_TYPE).map(HeaderValue::as_bytes);
+    schema
+        .validate(content_type, &bytes)
+        .map_err(GatewayError::RequestContractViolation)?;
+    Ok(RequestBody::Buffered(bytes))
+}
+
+/// After the upstream answers, on a route with `[routes.response]`: the body held whole
+/// (within `max_bytes` and `timeout`), every field the partner may not receive removed, or
+/// `502 response_contract_violation`. A response without a body passes as it is.
+pub(super) async fn response(
+    contract: &ResponseContract,
+    principal: &Principal,
+    head_request: bool,
+    rsp: Response<Body>,
+    timeout: Duration,
+) -> Result<Response<Body>, GatewayError> {
+    let violation = GatewayError::ResponseContractViolation;
+    let no_body = head_request
+        || rsp.status() == StatusCode::NO_CONTENT
+        || rsp.status() == StatusCode::NOT_MODIFIED
+        || rsp.body().is_end_stream();
+    if no_body {
+        return Ok(rsp);
+    }
+    let h = rsp.headers();
+    contract
+        .check_head(
+            h.get(CONTENT_TYPE).map(HeaderValue::as_bytes),
+            h.get(CONTENT_ENCODING).map(HeaderValue::as_bytes),
+        )
+        .map_err(violation)?;
+    let (mut parts, body) = rsp.into_parts();
+    let whole = tokio::time::timeout(timeout, read_capped(body, contract.max_bytes))
+        .await
+        .map_err(|_| GatewayError::UpstreamTimeout(UpstreamFault::ResponseTimeout))??;
+    let holds = |permission: &str| holds(principal, permission);
+    let passed = contract.apply(&whole, &holds).map_err(violation)?;
+    let body = match passed.body {
+        None => whole,
+        Some(filtered) => {
+            for name in BYTE_EXACT {
+                parts.headers.remove(name);
+            }
+            let removed = &passed.removed;
+            parts.extensions.insert(FieldsRemoved {
+                count: removed.count,
+                pointers: removed.pointers.clone(),
+                by_class: removed
+                    .by_tag
+                    .iter()
+                    .map(|(tag, n)| (Arc::from(contract.classes.name(*tag)), *n))
+                    .collect(),
+            });
+            Bytes::from(filtered)
+        }
+    };
+    parts.headers.remove(http::header::TRANSFER_ENCODING);
+    parts
+        .headers
+        .insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
+    Ok(Response::from_parts(
+        parts,
+        Full::new(body).map_err(|e| match e {}).boxed_unsync(),
+    ))
+}
+
+/// Whether the principal may receive what `permission` guards: the partner holds it and its
+/// token's scope (if any) does not leave it out.
+fn holds(principal: &Principal, permission: &str) -> bool {
+    principal.partner.permissions.contains(permission)
+        && principal
+            .token
+            .as_ref()
+            .and_then(|t| t.scope.as_ref())
+            .is_none_or(|scope| scope.contains(permission))
+}
+
+/// Reads a response body whole; more than `max` bytes (declared or sent) is a violation, and
+/// the rest is never read.
+async fn read_capped(mut body: Body, max: usize) -> Result<Bytes, GatewayError> {
+    let too_large = GatewayError::ResponseContractViolation(Violation::TooLarge);
+    if body.size_hint().lower() > max as u64 {
+        return Err(too_large);
+    }
+    let mut buf = BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|_| GatewayError::UpstreamUnavailable(UpstreamFault::ConnectionError))?;
+        if let Some(data) = frame.data_ref() {
+            if buf.len() + data.len() > max {
+                return Err(too_large);
+            }
+            buf.extend_from_slice(data);
+        }
+    }
+    Ok(buf.freeze())
+}

@@ -1,0 +1,122 @@
+//! An upstream for the contract tests: JSON documents (and broken ones) chosen by the last
+//! path segment, recording what it was sent.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use serde_json::json;
+use tokio::net::TcpListener;
+
+/// What the data upstream received: (path, Accept-Encoding, body).
+pub type DataSeen = std::sync::Arc<std::sync::Mutex<Vec<(String, Option<String>, Bytes)>>>;
+
+/// The body the data upstream sends for `/v1/<route>/<case>`: (content type, encoding, body).
+fn answer(case: &str) -> (&'static str, Option<&'static str>, Vec<u8>) {
+    let report = json!({
+        "id": "r-1",
+        "title": "Quarterly",
+        "raw_report_text": "SECRET-RAW",
+        "items": [
+            {"title": "a", "raw_text": "SECRET-ITEM", "parsed": {"raw_text": "SECRET-DEEP"}},
+            {"title": "b"}
+        ],
+        "insights": {"score": 7},
+        "a/b": {"raw~text": "SECRET-ESCAPED", "kept": 1}
+    });
+    match case {
+        "report" => ("application/json", None, report.to_string().into_bytes()),
+        "clean" => (
+            "application/json; charset=utf-8",
+            None,
+            br#"{"id":"r-2","title":"ok"}"#.to_vec(),
+        ),
+        "html" => ("text/html", None, b"<html>raw_report_text</html>".to_vec()),
+        "gzip" => (
+            "application/json",
+            Some("gzip"),
+            b"\x1f\x8b\x08\x00".to_vec(),
+        ),
+        "notjson" => (
+            "application/json",
+            None,
+            b"{\"raw_report_text\": \"SECRET".to_vec(),
+        ),
+        "huge" => {
+            let mut b = b"{\"raw_report_text\":\"".to_vec();
+            b.resize(10 * 1024 * 1024, b'x');
+            b.extend_from_slice(b"\"}");
+            ("application/json", None, b)
+        }
+        "deep" => {
+            let mut b = "[".repeat(5000).into_bytes();
+            b.extend_from_slice(b"{\"raw_report_text\":\"SECRET\"}");
+            b.extend(std::iter::repeat_n(b']', 5000));
+            ("application/json", None, b)
+        }
+        "dupes" => (
+            "application/json",
+            None,
+            br#"{"raw_report_text":"SECRET-1","id":"r","raw_report_text":"SECRET-2"}"#.to_vec(),
+        ),
+        _ => ("application/json", None, b"{}".to_vec()),
+    }
+}
+
+/// An upstream that answers by the last path segment (see `answer`), and counts requests.
+pub async fn data_upstream() -> (SocketAddr, DataSeen) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let rec = seen.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let rec = rec.clone();
+            tokio::spawn(async move {
+                let svc = service_fn(move |req: Request<Incoming>| {
+                    let rec = rec.clone();
+                    async move {
+                        let path = req.uri().path().to_owned();
+                        let ae = req
+                            .headers()
+                            .get("accept-encoding")
+                            .and_then(|v| v.to_str().ok())
+                            .map(str::to_owned);
+                        let body = req
+                            .into_body()
+                            .collect()
+                            .await
+                            .map(|b| b.to_bytes())
+                            .unwrap_or_default();
+                        rec.lock().expect("lock").push((path.clone(), ae, body));
+                        let case = path.rsplit('/').next().unwrap_or_default().to_owned();
+                        let (ct, enc, body) = answer(&case);
+                        let mut rsp = Response::new(Full::new(Bytes::from(body)));
+                        rsp.headers_mut()
+                            .insert("content-type", ct.parse().expect("hv"));
+                        rsp.headers_mut()
+                            .insert("etag", "\"v1\"".parse().expect("hv"));
+                        if let Some(e) = enc {
+                            rsp.headers_mut()
+                                .insert("content-encoding", e.parse().expect("hv"));
+                        }
+                        Ok::<_, Infallible>(rsp)
+                    }
+                });
+                let _ = auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    (addr, seen)
+}
