@@ -5,10 +5,12 @@
 # model and nothing else (the framework floor, examples/bare_proxy.rs), and the upstream direct.
 #
 #   benches/load/run.sh     # DURATION=5 ROUNDS=3 CONNS="16 64 256" WORKERS="1 2" PROTOCOLS="h1 h2c"
+#                           # SECTIONS="proxies contract large" (any subset, in this order)
 #
 # h1 runs wrk, h2c runs h2load (one stream per connection, prior knowledge). Targets are
 # interleaved A B C A B C over ROUNDS rounds; the table gives medians of the rounds and each
-# target's ratio to the better of nginx/HAProxy and to direct, per protocol. Then the large
+# target's ratio to the better of nginx/HAProxy and to direct, per protocol. Then a response
+# contract's cost (the same 2 KiB report through a route with and without one), and the large
 # configuration: 10 000 partners, 20 000 keys, 1 001 routes (startup, reload, RSS, req/s).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -18,6 +20,8 @@ ROUNDS=${ROUNDS:-3}
 CONNS=${CONNS:-"16 64 256"}
 WORKERS=${WORKERS:-"1 2"}
 PROTOCOLS=${PROTOCOLS:-"h1 h2c"}
+SECTIONS=${SECTIONS:-"proxies contract large"}
+section() { [[ " $SECTIONS " == *" $1 "* ]]; }
 
 need=()
 for t in nginx haproxy wrk h2load curl python3; do command -v "$t" >/dev/null || need+=("$t"); done
@@ -102,7 +106,7 @@ print(rps.group(1), q(0.50), q(0.99))' "$log"
 
 RESULTS="$WORK/results.tsv"
 : > "$RESULTS"
-for workers in $WORKERS; do
+section proxies && for workers in $WORKERS; do
     NG=$(port); NG2=$(port); HA=$(port); HA2=$(port); BP=$(port); GB=$(port); GS=$(port)
     start_nginx "$workers" "$NG" "$NG2"
     start_haproxy "$workers" "$HA" "$HA2"
@@ -131,7 +135,7 @@ for workers in $WORKERS; do
     sleep 0.5
 done
 
-python3 - "$RESULTS" <<'PY'
+section proxies && python3 - "$RESULTS" <<'PY'
 import statistics, sys
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
 data = {}
@@ -148,6 +152,38 @@ for (w, proto, c) in sorted({k[:3] for k in med}, key=lambda k: (k[0], k[1] != "
         rps, p50, p99 = med[(w, proto, c, name)]
         print(f"| {w} | {proto} | {c} | {name} | {rps:,.0f} | {p50:.2f} | {p99:.2f} | {rps / best:.2f} | {rps / direct:.2f} |")
 PY
+
+# --- A response contract's cost: the same 2 KiB report, with and without a contract --------------
+if section contract; then
+    GC=$(port)
+    start_gateway 2 "$GC" buffered
+    wait_port "$GC"
+    CONTRACT="$WORK/contract.tsv"
+    : > "$CONTRACT"
+    for r in $(seq 1 "$ROUNDS"); do
+        for target in plain:/v1/doc/42 contract:/v1/cdoc/42; do
+            echo "contract round=$r ${target%%:*}" >&2
+            echo -e "${target%%:*}\t$(load h1 64 "http://127.0.0.1:$GC${target#*:}" | tr ' ' '\t')" >> "$CONTRACT"
+        done
+    done
+    echo
+    echo "Response contract: 2 workers, h1, 64 connections, a 2 118-byte report (4 raw_text fields"
+    echo "removed on the contract route); medians of $ROUNDS interleaved rounds."
+    echo
+    python3 - "$CONTRACT" <<'PY'
+import statistics, sys
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
+med = {n: tuple(statistics.median(float(r[i]) for r in rows if r[0] == n) for i in (1, 2, 3)) for n in ("plain", "contract")}
+print("| route | req/s | p50 ms | p99 ms | × without a contract |")
+print("|---|---|---|---|---|")
+for n in ("plain", "contract"):
+    rps, p50, p99 = med[n]
+    print(f"| {n} | {rps:,.0f} | {p50:.2f} | {p99:.2f} | {rps / med['plain'][0]:.2f} |")
+PY
+    for p in "${PIDS[@]:1}"; do kill "$p" 2>/dev/null || true; done
+    PIDS=("${PIDS[0]}")
+fi
+section large || exit 0
 
 # --- Large configuration: 10 000 partners, 20 000 keys, 1 001 routes ---------------------------
 # Run twice: with the allocator's defaults, and with MIMALLOC_PURGE_DELAY=0, which hands freed

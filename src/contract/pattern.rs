@@ -197,11 +197,18 @@ impl PatternSet {
     }
 
     /// Pushes `state` and, while it stands on `**`, the state after it (which `**` may skip).
+    /// A pattern's states are pushed next to each other, so a repeat can only be among the
+    /// last few.
     fn close(&self, stack: &mut Vec<State>, from: usize, state: State) {
         let (p, mut pos) = state;
         let segs = &self.patterns[usize::from(p)].0.segs;
         loop {
-            if !stack[from..].contains(&(p, pos)) {
+            let repeat = stack[from..]
+                .iter()
+                .rev()
+                .take_while(|s| s.0 == p)
+                .any(|s| s.1 == pos);
+            if !repeat {
                 stack.push((p, pos));
             }
             if segs[usize::from(pos)] == Seg::Deep && usize::from(pos) + 1 < segs.len() {
