@@ -53,7 +53,7 @@ fn hot_path(c: &mut Criterion) {
         .expect("route")
         .clone();
     g.bench_function("decide", |b| {
-        b.iter(|| policy::decide(black_box(&principal), &route, &Facts::default()))
+        b.iter(|| policy::decide(black_box(&principal), &route, &Facts::now()))
     });
     g.bench_function("all_phases", |b| {
         b.iter(|| {
@@ -65,7 +65,7 @@ fn hot_path(c: &mut Criterion) {
                 .routes
                 .find(&Method::GET, path.as_str())
                 .expect("route");
-            (forbidden, policy::decide(&p, r, &Facts::default()).is_ok())
+            (forbidden, policy::decide(&p, r, &Facts::now()).is_ok())
         })
     });
     g.finish();

@@ -46,6 +46,10 @@ pub struct AdminState {
     pub stopping: Arc<std::sync::atomic::AtomicBool>,
     /// The rate-limit and idempotency backend.
     pub state: Arc<crate::state::State>,
+    /// The misuse detector, for `POST /admin/partners/{id}/unsuspend`.
+    pub misuse: Arc<crate::governance::misuse::Detector>,
+    /// Where a lifted suspension is recorded.
+    pub sink: Arc<dyn crate::outcome::OutcomeSink>,
 }
 
 /// Serves the admin endpoints on `listener` until `shutdown`.
@@ -108,6 +112,9 @@ const ENDPOINTS: [(&str, &str); 7] = [
 fn handle(state: &AdminState, req: Request<Incoming>) -> Response<Full<Bytes>> {
     match (req.method(), req.uri().path()) {
         (&Method::GET, "/metrics") => {
+            state
+                .metrics
+                .reviews(&state.shared.load(), std::time::SystemTime::now());
             let mut rsp = text(StatusCode::OK, state.metrics.render());
             rsp.headers_mut().insert(
                 header::CONTENT_TYPE,
@@ -134,6 +141,18 @@ fn handle(state: &AdminState, req: Request<Incoming>) -> Response<Full<Bytes>> {
         (&Method::GET, "/readyz") => readyz(state),
         (&Method::POST, "/admin/reload") => refuse(state, &req).unwrap_or_else(|| reload(state)),
         (&Method::GET, "/admin/status") => refuse(state, &req).unwrap_or_else(|| status(state)),
+        (&Method::POST, path) if unsuspend_target(path).is_some() => refuse(state, &req)
+            .unwrap_or_else(|| unsuspend(state, unsuspend_target(path).unwrap_or_default())),
+        (_, path) if unsuspend_target(path).is_some() => {
+            let mut rsp = problem(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                format!("{path} allows only: POST"),
+            );
+            rsp.headers_mut()
+                .insert(header::ALLOW, header::HeaderValue::from_static("POST"));
+            rsp
+        }
         (_, path) => match ENDPOINTS.iter().find(|(p, _)| *p == path) {
             Some((_, allow)) => {
                 let mut rsp = problem(
@@ -152,6 +171,33 @@ fn handle(state: &AdminState, req: Request<Incoming>) -> Response<Full<Bytes>> {
             ),
         },
     }
+}
+
+/// The partner id in `/admin/partners/{id}/unsuspend`.
+fn unsuspend_target(path: &str) -> Option<&str> {
+    path.strip_prefix("/admin/partners/")?
+        .strip_suffix("/unsuspend")
+        .filter(|id| !id.is_empty() && !id.contains('/'))
+}
+
+/// Lifts a partner's suspension for misuse (recorded in the trail).
+fn unsuspend(state: &AdminState, id: &str) -> Response<Full<Bytes>> {
+    if !state.shared.load().partner_index.contains_key(id) {
+        return problem(
+            StatusCode::NOT_FOUND,
+            "route_not_found",
+            "no partner with this id",
+        );
+    }
+    let lifted = state.misuse.lift(id);
+    if let Some(event) = &lifted {
+        tracing::info!(partner = %id, "suspension lifted by an operator");
+        state.sink.suspension(event);
+    }
+    json(
+        StatusCode::OK,
+        &serde_json::json!({ "partner": id, "was_suspended": lifted.is_some() }),
+    )
 }
 
 fn readyz(state: &AdminState) -> Response<Full<Bytes>> {

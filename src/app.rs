@@ -147,6 +147,7 @@ impl App {
             None
         };
         let loads = crate::server::WorkerLoads::new(workers);
+        let misuse = Arc::new(crate::governance::misuse::Detector::default());
         let (trigger, signal) = shutdown::channel();
         tokio::spawn(metrics.clone().upkeep(signal.clone()));
         let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -159,6 +160,8 @@ impl App {
                 reloader: reloader.clone(),
                 audit: audit.as_ref().map(|a| a.health().clone()),
                 workers: loads.clone(),
+                misuse: misuse.clone(),
+                sink: sink.clone(),
             });
             tokio::spawn(admin::run(l, admin_state, signal.clone()));
         }
@@ -175,6 +178,7 @@ impl App {
             sink,
             state,
             unauthenticated,
+            misuse,
             metrics: metrics.clone(),
         };
         let workers =

@@ -29,6 +29,7 @@ pub mod contract;
 pub mod demo;
 pub mod digest;
 pub mod files;
+pub mod governance;
 pub mod identity;
 pub mod keygen;
 pub mod metrics;

@@ -46,6 +46,12 @@ pub const STATE_ERRORS: &str = "kwanus_gateway_state_errors_total";
 pub const FIELDS_REMOVED: &str = "kwanus_gateway_fields_removed_total";
 /// Counter: bodies that broke a contract, by route and direction (`request`, `response`).
 pub const CONTRACT_VIOLATIONS: &str = "kwanus_gateway_contract_violations_total";
+/// Counter: partners suspended automatically, by partner and reason (`misuse`).
+pub const PARTNER_SUSPENSIONS: &str = "kwanus_gateway_partner_suspensions_total";
+/// Gauge: 1 while a partner is suspended for misuse.
+pub const PARTNER_SUSPENDED: &str = "kwanus_gateway_partner_suspended";
+/// Gauge: 1 when a grant's review is overdue, by partner and permission.
+pub const REVIEW_OVERDUE: &str = "kwanus_gateway_review_overdue";
 /// `kwanus_gateway_build_info{version}`.
 pub const BUILD_INFO: &str = "kwanus_gateway_build_info";
 /// `kwanus_gateway_config_last_reload_success_timestamp_seconds`.
@@ -160,6 +166,14 @@ impl Metrics {
         );
         for (name, help) in [
             (
+                REVIEW_OVERDUE,
+                "1 when a grant's review date has passed, by partner and permission.",
+            ),
+            (
+                PARTNER_SUSPENDED,
+                "1 while a partner is suspended for misuse.",
+            ),
+            (
                 PARTNER_INFO,
                 "Configured partners: 1 per partner, with tier and stage.",
             ),
@@ -181,6 +195,11 @@ impl Metrics {
             CONTRACT_VIOLATIONS,
             None,
             "Bodies that broke their route's contract, by route and direction (request, response).",
+        );
+        describe(
+            PARTNER_SUSPENSIONS,
+            None,
+            "Partners suspended automatically, by partner and reason (misuse).",
         );
         describe(
             STATE_ERRORS,
@@ -293,6 +312,25 @@ impl Metrics {
         self.gauge(LAST_RELOAD_SUCCESS, &[]).set(now);
     }
 
+    /// `kwanus_gateway_review_overdue{partner,permission}`: 1 for each grant whose review date
+    /// (its own, else its partner's) has passed, 0 for the others with a date.
+    pub fn reviews(&self, snap: &crate::snapshot::Snapshot, now: std::time::SystemTime) {
+        for record in &snap.partner_records {
+            for (grant, due) in record.reviews() {
+                let Some(due) = due else { continue };
+                let overdue = if due <= now { 1.0 } else { 0.0 };
+                self.gauge(
+                    REVIEW_OVERDUE,
+                    &[
+                        ("partner", record.id.to_string()),
+                        ("permission", grant.name.to_string()),
+                    ],
+                )
+                .set(overdue);
+            }
+        }
+    }
+
     /// A partner connection opened (+1) or closed (-1).
     pub fn connection(&self, delta: f64) {
         self.gauge(CONNECTIONS_ACTIVE, &[]).increment(delta);
@@ -323,6 +361,25 @@ impl OutcomeSink for Metrics {
             }
         }
         Recorded::Done
+    }
+
+    fn suspension(&self, event: &crate::governance::misuse::Event) {
+        use crate::governance::misuse::Action;
+        let partner = [("partner", event.partner.to_string())];
+        match event.action {
+            Action::Suspended { .. } => {
+                self.counter(
+                    PARTNER_SUSPENSIONS,
+                    &[
+                        ("partner", event.partner.to_string()),
+                        ("reason", "misuse".into()),
+                    ],
+                )
+                .increment(1);
+                self.gauge(PARTNER_SUSPENDED, &partner).set(1.0);
+            }
+            Action::Lifted { .. } => self.gauge(PARTNER_SUSPENDED, &partner).set(0.0),
+        }
     }
 }
 

@@ -30,8 +30,12 @@ pub struct Tier(u8);
 pub enum Stage {
     /// Full access within its permissions.
     Active,
-    /// As active.
-    Maintenance,
+    /// As active until `compliance_due`; after it, read routes only (as deprecation) until the
+    /// date moves.
+    Maintenance {
+        /// When the partner's compliance checks are due.
+        compliance_due: SystemTime,
+    },
     /// Read routes only, announced with `Deprecation` and `Sunset`.
     Deprecation {
         /// Sent as the RFC 9745 `Deprecation` date.
@@ -41,6 +45,11 @@ pub enum Stage {
     },
     /// Every request denied.
     EndOfSupport,
+    /// Every request denied (`partner_suspended`) until `until`, if set.
+    Suspended {
+        /// When the suspension ends by itself.
+        until: Option<SystemTime>,
+    },
 }
 
 /// A partner's rate: sustained requests per second and burst.
@@ -149,9 +158,10 @@ impl Stage {
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::Active => "active",
-            Self::Maintenance => "maintenance",
+            Self::Maintenance { .. } => "maintenance",
             Self::Deprecation { .. } => "deprecation",
             Self::EndOfSupport => "end_of_support",
+            Self::Suspended { .. } => "suspended",
         }
     }
 }

@@ -172,6 +172,11 @@ pub trait OutcomeSink: Send + Sync + 'static {
     fn ready(&self) -> bool {
         true
     }
+
+    /// Records a partner's suspension for misuse, or its lift.
+    fn suspension(&self, event: &crate::governance::misuse::Event) {
+        let _ = event;
+    }
 }
 
 /// What became of a record handed to a sink.
@@ -262,6 +267,12 @@ impl OutcomeSink for Tee {
 
     fn ready(&self) -> bool {
         self.0.iter().all(|s| s.ready())
+    }
+
+    fn suspension(&self, event: &crate::governance::misuse::Event) {
+        for s in &self.0 {
+            s.suspension(event);
+        }
     }
 }
 

@@ -36,6 +36,8 @@ pub struct Ctx {
     pub state: Arc<State>,
     /// The per-address limit on unauthenticated traffic.
     pub unauthenticated: Arc<UnauthenticatedLimiter>,
+    /// The misuse detector (`[governance.misuse]`).
+    pub misuse: Arc<crate::governance::misuse::Detector>,
     /// The metrics.
     pub metrics: Arc<Metrics>,
 }
@@ -261,6 +263,7 @@ async fn serve<S>(
         worker.ctx.sink.clone(),
         worker.ctx.state.clone(),
         worker.ctx.unauthenticated.clone(),
+        worker.ctx.misuse.clone(),
         conn,
     ));
     let builder = connection_builder(limits);

@@ -57,6 +57,12 @@ pub struct Snapshot {
     pub config_sha256: String,
     /// SHA-256 (hex) of the configuration and every file it references.
     pub material_sha256: String,
+    /// The data classes response contracts filter.
+    pub data_classes: Arc<crate::contract::DataClasses>,
+    /// `[governance]`.
+    pub governance: crate::governance::Settings,
+    /// Each partner's governance facts (grants and their metadata, risk, review date).
+    pub partner_records: Vec<crate::governance::PartnerRecord>,
 }
 
 /// `[server]`.

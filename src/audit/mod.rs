@@ -4,6 +4,7 @@
 //! The request path only queues; it never touches the file. A full queue or a failing disk
 //! makes the gateway refuse new requests (fail closed) until writes succeed again.
 
+mod governance;
 mod record;
 mod signing;
 mod trail;
@@ -228,6 +229,10 @@ impl OutcomeSink for AuditSink {
 
     fn ready(&self) -> bool {
         self.health.healthy.load(Ordering::Relaxed)
+    }
+
+    fn suspension(&self, event: &crate::governance::misuse::Event) {
+        let _ = self.submit(Event::Suspension(event.clone()));
     }
 }
 

@@ -41,6 +41,8 @@ pub enum Event {
         /// ... and its `prev`, the hash of the last record deleted.
         first_prev: String,
     },
+    /// A partner suspended for misuse, or its suspension lifted.
+    Suspension(crate::governance::misuse::Event),
 }
 
 /// Who asked for a configuration load (a closed set; the audit record keeps the names).
@@ -335,6 +337,7 @@ pub fn append_line(out: &mut Vec<u8>, seq: u64, prev: &str, event: &Event) -> St
                 },
             )
         }
+        Event::Suspension(e) => super::governance::write_suspension(out, seq, prev, e),
         Event::Intent(i) => {
             let ts = timestamp(i.ts);
             serde_json::to_writer(

@@ -24,6 +24,8 @@ pub struct Partner {
     pub jwt_issuers: Vec<Arc<str>>,
     /// Its rate limit (from its tier, or its own override); `None`: unlimited.
     pub rate: Option<crate::model::Rate>,
+    /// Where a deprecated partner migrates to (`Link: <url>; rel="deprecation"`).
+    pub migration_url: Option<Arc<str>>,
 }
 
 /// How the key reached the gateway, so forwarding strips exactly that header.

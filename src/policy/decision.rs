@@ -16,16 +16,29 @@ pub struct Permit {
 /// Why `decide` refused a request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Deny {
-    /// The partner is at `end_of_support`.
-    #[error("partner access has ended (end_of_support)")]
-    PartnerRevoked,
-    /// A deprecated partner asked for a non-read route.
+    /// The partner is at `end_of_support`, or deprecated and past its sunset.
+    #[error("partner access has ended{}", if *.sunset_passed { " (the sunset date has passed)" } else { " (end_of_support)" })]
+    PartnerRevoked {
+        /// It was deprecated and its sunset has passed.
+        sunset_passed: bool,
+    },
+    /// The partner is suspended (by configuration, or automatically for misuse).
+    #[error("partner access is suspended{}", if *.misuse { " after repeated denied requests; it lifts by itself" } else { "" })]
+    PartnerSuspended {
+        /// Suspended by the misuse detector, not by the configuration.
+        misuse: bool,
+    },
+    /// A deprecated partner (or one in maintenance past its compliance date) asked for a
+    /// non-read route.
     #[error(
-        "partner is in deprecation: only read routes are served, this route needs a {kind} permission"
+        "partner is {}: only read routes are served, this route needs a {kind} permission",
+        if *.compliance_overdue { "in maintenance past its compliance date" } else { "in deprecation" }
     )]
     StageRestricted {
         /// The route's permission kind.
         kind: PermissionKind,
+        /// Maintenance past `compliance_due`, not deprecation.
+        compliance_overdue: bool,
     },
     /// The route's permission kind is above the partner's tier ceiling.
     #[error("this route needs a {kind} permission, above the tier-{tier} ceiling")]
@@ -76,7 +89,8 @@ impl Deny {
     /// The SPEC error code.
     pub fn code(&self) -> &'static str {
         match self {
-            Self::PartnerRevoked => "partner_revoked",
+            Self::PartnerRevoked { .. } => "partner_revoked",
+            Self::PartnerSuspended { .. } => "partner_suspended",
             Self::StageRestricted { .. } => "stage_restricted",
             Self::TierInsufficient { .. } => "tier_insufficient",
             Self::PermissionDenied { .. } | Self::OutOfScope { .. } => "permission_denied",
@@ -87,8 +101,22 @@ impl Deny {
     /// The precise reason kept in the audit record.
     pub fn reason(&self) -> &'static str {
         match self {
-            Self::PartnerRevoked => "stage_end_of_support",
-            Self::StageRestricted { .. } => "stage_deprecation_non_read",
+            Self::PartnerRevoked {
+                sunset_passed: false,
+            } => "stage_end_of_support",
+            Self::PartnerRevoked {
+                sunset_passed: true,
+            } => "sunset_passed",
+            Self::PartnerSuspended { misuse: false } => "stage_suspended",
+            Self::PartnerSuspended { misuse: true } => "misuse_suspended",
+            Self::StageRestricted {
+                compliance_overdue: false,
+                ..
+            } => "stage_deprecation_non_read",
+            Self::StageRestricted {
+                compliance_overdue: true,
+                ..
+            } => "compliance_overdue",
             Self::TierInsufficient { .. } => "above_tier_ceiling",
             Self::PermissionDenied { .. } => "permission_not_held",
             Self::OutOfScope { .. } => "permission_not_in_token_scope",

@@ -13,22 +13,68 @@ use crate::auth::Principal;
 use crate::routes::{Idempotency, Route};
 
 /// What the request itself says that the decision needs (beyond who and which route).
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct Facts {
     /// Whether an `Idempotency-Key` header was sent.
     pub has_idempotency_key: bool,
+    /// When the request is decided (dates in the lifecycle are compared with it).
+    pub now: std::time::SystemTime,
+    /// Whether the partner is suspended for misuse right now (`[governance.misuse]`).
+    pub suspended_for_misuse: bool,
+}
+
+// === impl Facts ===
+
+impl Facts {
+    /// A request without an `Idempotency-Key`, from a partner not suspended, decided now.
+    pub fn now() -> Self {
+        Self {
+            has_idempotency_key: false,
+            now: std::time::SystemTime::now(),
+            suspended_for_misuse: false,
+        }
+    }
 }
 
 /// Decides one request: stage, then tier ceiling, then the route's permission, then the
 /// route's request preconditions. `Permit` is the only way to reach an upstream.
 pub fn decide(principal: &Principal, route: &Arc<Route>, facts: &Facts) -> Result<Permit, Deny> {
     let partner = &principal.partner;
+    let now = facts.now;
+    let reads_only = route.kind != PermissionKind::Read;
     match partner.stage {
-        Stage::EndOfSupport => return Err(Deny::PartnerRevoked),
-        Stage::Deprecation { .. } if route.kind != PermissionKind::Read => {
-            return Err(Deny::StageRestricted { kind: route.kind });
+        Stage::EndOfSupport => {
+            return Err(Deny::PartnerRevoked {
+                sunset_passed: false,
+            });
         }
-        Stage::Active | Stage::Maintenance | Stage::Deprecation { .. } => {}
+        Stage::Suspended { until } if until.is_none_or(|u| now < u) => {
+            return Err(Deny::PartnerSuspended { misuse: false });
+        }
+        Stage::Deprecation { sunset, .. } if now >= sunset => {
+            return Err(Deny::PartnerRevoked {
+                sunset_passed: true,
+            });
+        }
+        Stage::Deprecation { .. } if reads_only => {
+            return Err(Deny::StageRestricted {
+                kind: route.kind,
+                compliance_overdue: false,
+            });
+        }
+        Stage::Maintenance { compliance_due } if now >= compliance_due && reads_only => {
+            return Err(Deny::StageRestricted {
+                kind: route.kind,
+                compliance_overdue: true,
+            });
+        }
+        Stage::Active
+        | Stage::Maintenance { .. }
+        | Stage::Deprecation { .. }
+        | Stage::Suspended { .. } => {}
+    }
+    if facts.suspended_for_misuse {
+        return Err(Deny::PartnerSuspended { misuse: true });
     }
     if !partner.tier.allows(route.kind) {
         return Err(Deny::TierInsufficient {

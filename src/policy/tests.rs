@@ -18,6 +18,7 @@ fn principal(tier: i64, stage: Stage, perms: &[&str]) -> Principal {
             require_mtls: false,
             jwt_issuers: Vec::new(),
             rate: None,
+            migration_url: None,
         }),
         key_id: "k".into(),
         source: CredentialSource::Authorization,
@@ -40,10 +41,30 @@ fn route(permission: &str, kind: PermissionKind, idempotency: Idempotency) -> Ar
     })
 }
 
+/// The instant every test decides at.
+const NOW: Duration = Duration::from_secs(1_000_000);
+
+fn at(offset_secs: i64) -> std::time::SystemTime {
+    let now = UNIX_EPOCH + NOW;
+    if offset_secs >= 0 {
+        now + Duration::from_secs(offset_secs.unsigned_abs())
+    } else {
+        now - Duration::from_secs(offset_secs.unsigned_abs())
+    }
+}
+
+fn facts(has_idempotency_key: bool) -> Facts {
+    Facts {
+        has_idempotency_key,
+        now: at(0),
+        suspended_for_misuse: false,
+    }
+}
+
 fn deprecated() -> Stage {
     Stage::Deprecation {
-        since: UNIX_EPOCH,
-        sunset: UNIX_EPOCH + Duration::from_secs(1),
+        since: at(-100),
+        sunset: at(100),
     }
 }
 
@@ -53,10 +74,8 @@ fn decision_table() {
     let read = route("reports:read", Read, Idempotency::None);
     let wf = route("workflows:trigger", Workflow, Idempotency::Required);
     let intel = route("insights:query", Intelligence, Idempotency::None);
-    let key = Facts {
-        has_idempotency_key: true,
-    };
-    let no_key = Facts::default();
+    let key = facts(true);
+    let no_key = facts(false);
     let denied = |r: Result<Permit, Deny>| r.err().map(|d| d.code());
 
     let active1 = principal(1, Stage::Active, &["reports:read"]);
@@ -72,7 +91,9 @@ fn decision_table() {
 
     let maint2 = principal(
         2,
-        Stage::Maintenance,
+        Stage::Maintenance {
+            compliance_due: at(100),
+        },
         &["reports:read", "workflows:trigger"],
     );
     assert_eq!(denied(decide(&maint2, &wf, &key)), None);
@@ -115,28 +136,98 @@ fn order_is_stage_then_tier_then_permission() {
     // End of support wins over everything else.
     let eos = principal(1, Stage::EndOfSupport, &[]);
     assert_eq!(
-        decide(&eos, &wf, &Facts::default()).err(),
-        Some(Deny::PartnerRevoked)
+        decide(&eos, &wf, &facts(false)).err(),
+        Some(Deny::PartnerRevoked {
+            sunset_passed: false
+        })
     );
     // Deprecation wins over the tier ceiling.
     let dep1 = principal(1, deprecated(), &[]);
     assert!(matches!(
-        decide(&dep1, &wf, &Facts::default()),
+        decide(&dep1, &wf, &facts(false)),
         Err(Deny::StageRestricted { .. })
     ));
     // The tier ceiling wins over the missing permission.
     let one = principal(1, Stage::Active, &[]);
     assert!(matches!(
-        decide(&one, &wf, &Facts::default()),
+        decide(&one, &wf, &facts(false)),
         Err(Deny::TierInsufficient { .. })
     ));
+}
+
+#[test]
+fn lifecycle_dates_are_compared_with_the_time_of_the_request() {
+    use PermissionKind::*;
+    let read = route("reports:read", Read, Idempotency::None);
+    let wf = route("workflows:trigger", Workflow, Idempotency::None);
+    let perms = ["reports:read", "workflows:trigger"];
+    let reason =
+        |p: &Principal, r: &Arc<Route>, f: &Facts| decide(p, r, f).err().map(|d| d.reason());
+
+    let past_sunset = principal(
+        2,
+        Stage::Deprecation {
+            since: at(-200),
+            sunset: at(-1),
+        },
+        &perms,
+    );
+    assert_eq!(
+        reason(&past_sunset, &read, &facts(false)),
+        Some("sunset_passed")
+    );
+
+    let due_later = principal(
+        2,
+        Stage::Maintenance {
+            compliance_due: at(1),
+        },
+        &perms,
+    );
+    assert_eq!(reason(&due_later, &wf, &facts(false)), None);
+    let overdue = principal(
+        2,
+        Stage::Maintenance {
+            compliance_due: at(0),
+        },
+        &perms,
+    );
+    assert_eq!(reason(&overdue, &read, &facts(false)), None);
+    assert_eq!(
+        reason(&overdue, &wf, &facts(false)),
+        Some("compliance_overdue")
+    );
+
+    let suspended = principal(2, Stage::Suspended { until: None }, &perms);
+    assert_eq!(
+        reason(&suspended, &read, &facts(false)),
+        Some("stage_suspended")
+    );
+    let until_later = principal(2, Stage::Suspended { until: Some(at(1)) }, &perms);
+    assert_eq!(
+        reason(&until_later, &read, &facts(false)),
+        Some("stage_suspended")
+    );
+    let ended = principal(2, Stage::Suspended { until: Some(at(0)) }, &perms);
+    assert_eq!(reason(&ended, &read, &facts(false)), None);
+
+    let active = principal(2, Stage::Active, &perms);
+    let misuse = Facts {
+        suspended_for_misuse: true,
+        ..facts(false)
+    };
+    assert_eq!(reason(&active, &read, &misuse), Some("misuse_suspended"));
+    assert_eq!(
+        decide(&active, &read, &misuse).err().map(|d| d.code()),
+        Some("partner_suspended")
+    );
 }
 
 #[test]
 fn permit_names_who_and_what() {
     let read = route("reports:read", PermissionKind::Read, Idempotency::None);
     let p = principal(1, Stage::Active, &["reports:read"]);
-    let permit = decide(&p, &read, &Facts::default()).unwrap_or_else(|e| panic!("{e}"));
+    let permit = decide(&p, &read, &facts(false)).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(&*permit.principal().partner.id, "p");
     assert_eq!(&*permit.route().permission, "reports:read");
 }

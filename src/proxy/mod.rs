@@ -13,7 +13,8 @@ mod pipeline;
 mod prefixed;
 mod respond;
 
-pub use crate::upstream::{BoxError, ClientBody};
+pub use crate::governance::misuse::Detector;
+use crate::upstream::{BoxError, ClientBody};
 pub use error::{Conflict, Forbidden, GatewayError, Malformed, UpstreamFault};
 pub use headers::REQUEST_ID;
 pub use respond::PROBLEM_JSON;
@@ -48,6 +49,7 @@ pub struct GatewayService {
     sink: Arc<dyn OutcomeSink>,
     state: Arc<State>,
     unauthenticated: Arc<UnauthenticatedLimiter>,
+    misuse: Arc<Detector>,
     conn: Arc<ConnInfo>,
 }
 
@@ -118,6 +120,7 @@ impl GatewayService {
         sink: Arc<dyn OutcomeSink>,
         state: Arc<State>,
         unauthenticated: Arc<UnauthenticatedLimiter>,
+        misuse: Arc<Detector>,
         conn: ConnInfo,
     ) -> Self {
         Self {
@@ -125,6 +128,7 @@ impl GatewayService {
             sink,
             state,
             unauthenticated,
+            misuse,
             conn: Arc::new(conn),
         }
     }
@@ -160,13 +164,14 @@ impl GatewayService {
             Err(e) => {
                 let e = self.limit_unauthenticated(&snap, &mut ex, e);
                 ex.fail(&e);
+                self.count_misuse(&snap, &ex);
                 respond::error(&e, &ex.outcome.request_id, ex.outcome.route.as_deref())
             }
         };
         let h = rsp.headers_mut();
         h.insert(REQUEST_ID, request_id);
         if let Some(p) = &ex.principal {
-            deprecation_headers(h, p.partner.stage);
+            deprecation_headers(h, &p.partner);
         }
         if let Some((rate, remaining, reset)) = ex.rate {
             rate_headers(h, rate, remaining, reset);
@@ -199,6 +204,25 @@ impl GatewayService {
         rsp.headers_mut()
             .insert(REQUEST_ID, request_id_value(&ex.outcome.request_id));
         rsp
+    }
+
+    /// A denial a partner's key or token made counts towards its misuse threshold, when
+    /// `[governance.misuse]` is configured; reaching it suspends the partner.
+    fn count_misuse(&self, snap: &Snapshot, ex: &Exchange) {
+        let (Some(settings), Some(partner), Some(code)) = (
+            snap.governance.misuse.as_ref(),
+            ex.outcome.partner.as_ref(),
+            ex.outcome.code,
+        ) else {
+            return;
+        };
+        if ex.outcome.summarised.is_some() {
+            return;
+        }
+        if let Some(event) = self.misuse.denial(settings, partner, code) {
+            tracing::warn!(partner = %partner, "partner suspended for misuse");
+            self.sink.suspension(&event);
+        }
     }
 
     /// Unauthenticated traffic (every refusal before a key was accepted, and forbidden-route
@@ -262,14 +286,23 @@ fn rate_headers(h: &mut http::HeaderMap, rate: Rate, remaining: u32, reset: u64)
 }
 
 /// `Deprecation` (RFC 9745) and `Sunset` (RFC 8594) for a deprecated partner.
-fn deprecation_headers(h: &mut http::HeaderMap, stage: Stage) {
-    if let Stage::Deprecation { since, sunset } = stage {
+/// RFC 9745 `Deprecation` (the date the partner was deprecated), RFC 8594 `Sunset`, and the
+/// migration `Link`, for a deprecated partner.
+fn deprecation_headers(h: &mut http::HeaderMap, partner: &crate::auth::Partner) {
+    if let Stage::Deprecation { since, sunset } = partner.stage {
         let secs = since.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         if let Ok(v) = HeaderValue::from_str(&format!("@{secs}")) {
             h.insert("deprecation", v);
         }
         if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(sunset)) {
             h.insert("sunset", v);
+        }
+        let link = partner
+            .migration_url
+            .as_ref()
+            .and_then(|u| HeaderValue::from_str(&format!("<{u}>; rel=\"deprecation\"")).ok());
+        if let Some(v) = link {
+            h.append(http::header::LINK, v);
         }
     }
 }

@@ -48,7 +48,7 @@ impl GatewayService {
         let facts = request_facts(snap, &parts, body.is_end_stream())?; //    Host, framing, head, key
         let principal = self.authenticate(snap, &parts, &path, ex)?; // 2.-3. forbidden, credentials
         let route = find_route(snap, &parts, &path, ex)?; // 4. route
-        let permit = decide(&principal, route, &facts, ex)?; // 5. stage, tier, permission
+        let permit = self.decide(&principal, route, &facts, ex)?; // 5. stage, tier, permission
         self.rate_limit(&principal, ex).await?; // 6. rate
         let body = contract::request(snap, route, &parts, body).await?; //    request contract
         let job = self.job(snap, permit, path, facts.host, request_id, ex);
@@ -87,6 +87,29 @@ impl GatewayService {
             return Err(GatewayError::ForbiddenRoute(Forbidden::Segment));
         }
         authn.map_err(GatewayError::InvalidCredentials)
+    }
+
+    /// Phase 5: the decision (lifecycle dates against now, a suspension for misuse, tier,
+    /// permission); from here a request the client abandons was an allowed one.
+    fn decide(
+        &self,
+        principal: &Principal,
+        route: &Arc<Route>,
+        facts: &RequestFacts,
+        ex: &mut Exchange,
+    ) -> Result<Permit, GatewayError> {
+        let (suspended, lifted) = self.misuse.check(&principal.partner.id);
+        if let Some(event) = lifted {
+            self.sink.suspension(&event);
+        }
+        let facts = Facts {
+            has_idempotency_key: facts.idempotency_key.is_some(),
+            now: SystemTime::now(),
+            suspended_for_misuse: suspended,
+        };
+        let permit = policy::decide(principal, route, &facts).map_err(GatewayError::Denied)?;
+        ex.outcome.decision = Decision::Allow;
+        Ok(permit)
     }
 
     /// What forwarding needs, owned (an idempotent exchange outlives the connection).
@@ -228,21 +251,6 @@ fn find_route<'s>(
         })?;
     ex.route(route, snap);
     Ok(route)
-}
-
-/// Phase 5: the decision; from here a request the client abandons was an allowed one.
-fn decide(
-    principal: &Principal,
-    route: &Arc<Route>,
-    facts: &RequestFacts,
-    ex: &mut Exchange,
-) -> Result<Permit, GatewayError> {
-    let facts = Facts {
-        has_idempotency_key: facts.idempotency_key.is_some(),
-    };
-    let permit = policy::decide(principal, route, &facts).map_err(GatewayError::Denied)?;
-    ex.outcome.decision = Decision::Allow;
-    Ok(permit)
 }
 
 /// The normalised path of an origin-form or absolute-form target.

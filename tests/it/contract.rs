@@ -114,16 +114,10 @@ impl Setup {
 
     /// The request records of the trail, in order.
     fn records(&self) -> Vec<Value> {
-        let mut out = Vec::new();
-        for (_, f) in kwanus_gateway::audit::trail_files(&self.dir.join("trail")).expect("trail") {
-            for line in std::fs::read_to_string(f).expect("read").lines() {
-                let v: Value = serde_json::from_str(line).expect("json line");
-                if v["kind"] == "request" {
-                    out.push(v);
-                }
-            }
-        }
-        out
+        audit_records(&self.dir.join("trail"))
+            .into_iter()
+            .filter(|v| v["kind"] == "request")
+            .collect()
     }
 
     fn upstream_saw(&self, prefix: &str) -> usize {

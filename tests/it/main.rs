@@ -14,6 +14,7 @@ mod h2_limits;
 mod integrity;
 mod jwt;
 mod layers;
+mod lifecycle;
 mod limits;
 mod ops;
 mod pipeline;

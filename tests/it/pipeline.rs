@@ -31,7 +31,14 @@ async fn service() -> (GatewayService, Arc<Recorder>) {
         None,
         0,
     );
-    let svc = GatewayService::new(shared, recorder.clone(), state, limiter, conn);
+    let svc = GatewayService::new(
+        shared,
+        recorder.clone(),
+        state,
+        limiter,
+        Default::default(),
+        conn,
+    );
     (svc, recorder)
 }
 

@@ -9,8 +9,12 @@ use serde::Deserialize;
 
 use super::defaults;
 
+mod governance;
+mod partners;
 mod routes;
 
+pub(crate) use governance::{Governance, Misuse};
+pub(crate) use partners::{DateField, Grant, Key, Partner};
 pub(crate) use routes::{DataClass, Response, Route};
 
 /// The whole configuration file.
@@ -56,6 +60,8 @@ pub(crate) struct File {
     pub(crate) identity: Option<Identity>,
     /// Rate-limit and idempotency state.
     pub(crate) state: Option<StateFile>,
+    /// Grant metadata, approvals and misuse detection.
+    pub(crate) governance: Option<Governance>,
 }
 
 /// `[state]`.
@@ -291,49 +297,6 @@ pub(crate) struct Upstream {
     pub(crate) allow_database_port: bool,
     /// Why the upstream needs what integrity rules otherwise refuse.
     pub(crate) justification: Option<String>,
-}
-
-/// `[[partners]]`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct Partner {
-    pub(crate) id: String,
-    pub(crate) tier: i64,
-    pub(crate) stage: String,
-    /// RFC 3339; required in `deprecation`.
-    pub(crate) sunset: Option<String>,
-    /// RFC 3339; the date sent in `Deprecation` (defaults to the time the config was loaded).
-    pub(crate) deprecated_since: Option<String>,
-    #[serde(default)]
-    pub(crate) permissions: Vec<String>,
-    #[serde(default)]
-    pub(crate) keys: Vec<Key>,
-    /// SHA-256 (hex) of the DER of client certificates bound to this partner's keys.
-    #[serde(default)]
-    pub(crate) client_cert_sha256: Vec<String>,
-    /// The partner's keys are accepted only over a connection with a bound certificate.
-    #[serde(default)]
-    pub(crate) require_mtls: bool,
-    /// Issuers whose tokens may name this partner.
-    #[serde(default)]
-    pub(crate) jwt_issuers: Vec<String>,
-    /// Overrides the tier's rate.
-    pub(crate) rate_per_second: Option<f64>,
-    /// Overrides the tier's burst.
-    pub(crate) burst: Option<u32>,
-}
-
-/// One API key of a partner, stored only as its SHA-256.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct Key {
-    pub(crate) id: String,
-    pub(crate) sha256: String,
-    /// RFC 3339; the key is refused from this instant on.
-    pub(crate) expires: Option<String>,
-    /// A revoked key is refused but kept in the file for the record.
-    #[serde(default)]
-    pub(crate) revoked: bool,
 }
 
 // === impl Server ===

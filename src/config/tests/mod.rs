@@ -225,12 +225,17 @@ fn malformed_sha256_is_refused() {
 }
 
 #[test]
-fn deprecation_requires_sunset() {
+fn deprecation_requires_sunset_and_the_date_it_began() {
     let p = one(&partner("id = \"b\"\ntier = 1\nstage = \"deprecation\""));
     assert_eq!(p.place, "partners[1].sunset");
     assert_eq!(p.kind, ProblemKind::MissingSunset);
-    let ok =
-        partner("id = \"b\"\ntier = 1\nstage = \"deprecation\"\nsunset = \"2027-06-30T00:00:00Z\"");
+    let p = one(&partner(
+        "id = \"b\"\ntier = 1\nstage = \"deprecation\"\nsunset = \"2027-06-30T00:00:00Z\"",
+    ));
+    assert_eq!(p.place, "partners[1].deprecated_since");
+    let ok = partner(
+        "id = \"b\"\ntier = 1\nstage = \"deprecation\"\nsunset = \"2027-06-30T00:00:00Z\"\ndeprecated_since = \"2026-06-30T00:00:00Z\"",
+    );
     assert!(from_str(&ok, &Overrides::default()).is_ok());
 }
 

@@ -25,6 +25,7 @@ use crate::upstream::{Upstream, UpstreamOptions};
 
 mod audit;
 mod contract;
+mod governance;
 mod identity;
 mod jwt;
 mod listeners;
@@ -80,6 +81,7 @@ pub(super) fn compile(f: file::File, config_sha256: String) -> Result<Snapshot, 
         auth,
         identity,
         state,
+        governance,
     } = f;
     let mut p = Problems::default();
     let forbidden = compile_forbidden(&mut p, forbidden);
@@ -110,13 +112,19 @@ pub(super) fn compile(f: file::File, config_sha256: String) -> Result<Snapshot, 
     let issuers = compile_issuers(&mut p, auth);
     let identity = identity.and_then(|i| compile_identity(&mut p, i));
     let state = compile_state(&mut p, state);
-    let (partners, keys) = compile_partners(
+    let governance = governance::compile_governance(&mut p, governance);
+    let partners::Compiled {
+        partners,
+        keys,
+        records,
+    } = compile_partners(
         &mut p,
         partners,
         &permissions,
         client_auth,
         &issuers,
         &tiers,
+        governance.require_grant_metadata,
     );
     let partner_index = partners.iter().map(|p| (p.id.clone(), p.clone())).collect();
 
@@ -145,6 +153,9 @@ pub(super) fn compile(f: file::File, config_sha256: String) -> Result<Snapshot, 
         state,
         config_sha256,
         material_sha256: material,
+        data_classes: classes,
+        governance,
+        partner_records: records,
     })
 }
 /// `rate_per_second` and `burst` of a tier or a partner at `place`.
@@ -248,6 +259,25 @@ impl Problems {
             Ok(t) => Some(t),
             Err(_) => {
                 self.push(place, ProblemKind::BadTimestamp(value.to_owned()));
+                None
+            }
+        }
+    }
+
+    /// A date: `2027-05-01` (midnight UTC) or an RFC 3339 timestamp.
+    fn date(&mut self, place: &str, value: &file::DateField) -> Option<SystemTime> {
+        let text = value.text();
+        let full = if text.len() == 10 {
+            format!("{text}T00:00:00Z")
+        } else if text.contains('T') && !text.ends_with('Z') && !text[11..].contains(['+', '-']) {
+            format!("{text}Z")
+        } else {
+            text.clone()
+        };
+        match humantime::parse_rfc3339(&full) {
+            Ok(t) => Some(t),
+            Err(_) => {
+                self.push(place, ProblemKind::BadTimestamp(text));
                 None
             }
         }

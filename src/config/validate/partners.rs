@@ -3,6 +3,13 @@
 use super::registry::check_permission_name;
 use super::*;
 
+/// What the partners compile to: the runtime partners, their keys, and their governance facts.
+pub(super) struct Compiled {
+    pub(super) partners: Vec<Arc<Partner>>,
+    pub(super) keys: KeyStore,
+    pub(super) records: Vec<crate::governance::PartnerRecord>,
+}
+
 pub(super) fn compile_partners(
     p: &mut Problems,
     partners: Vec<file::Partner>,
@@ -10,13 +17,14 @@ pub(super) fn compile_partners(
     client_auth: bool,
     issuers: &Issuers,
     tiers: &BTreeMap<Tier, RateSettings>,
-) -> (Vec<Arc<Partner>>, KeyStore) {
+    require_grant_metadata: bool,
+) -> Compiled {
     let mut ids = HashMap::new();
     let mut key_ids = HashMap::new();
     let mut key_hashes = HashMap::new();
     let mut pending = Vec::new();
     let mut out = Vec::new();
-    let loaded_at = SystemTime::now();
+    let mut records = Vec::new();
     for (i, partner) in partners.into_iter().enumerate() {
         let place = format!("partners[{i}]");
         let file::Partner {
@@ -25,6 +33,12 @@ pub(super) fn compile_partners(
             stage,
             sunset,
             deprecated_since,
+            migration_url,
+            compliance_due,
+            suspended_reason,
+            suspended_until,
+            review_due,
+            risk,
             permissions: held,
             keys,
             client_cert_sha256,
@@ -88,8 +102,54 @@ pub(super) fn compile_partners(
                 },
             );
         }
-        let stage = compile_stage(p, &place, &stage, sunset, deprecated_since, loaded_at);
-        let held = compile_held(p, &place, &held, permissions, tier);
+        let lifecycle = Lifecycle {
+            stage,
+            sunset,
+            deprecated_since,
+            compliance_due,
+            suspended_reason: suspended_reason.clone(),
+            suspended_until,
+        };
+        let stage = compile_stage(p, &place, lifecycle);
+        let migration_url = migration_url.filter(|u| {
+            let ok = u.starts_with("https://") || u.starts_with("http://");
+            if !ok
+                || u.chars()
+                    .any(|c| c.is_whitespace() || c == '>' || c.is_control())
+            {
+                p.bad(
+                    format!("{place}.migration_url"),
+                    u,
+                    "an absolute http(s) URL",
+                );
+                return false;
+            }
+            true
+        });
+        let names: Vec<String> = held.iter().map(|g| g.name().to_owned()).collect();
+        let grants = super::governance::compile_grants(p, &place, &held, require_grant_metadata);
+        let review_due = review_due.and_then(|d| p.date(&format!("{place}.review_due"), &d));
+        let risk = risk.and_then(|r| {
+            let parsed = crate::governance::Risk::parse(&r);
+            if parsed.is_none() {
+                p.push(
+                    format!("{place}.risk"),
+                    ProblemKind::NotOneOf {
+                        value: r.clone(),
+                        expected: "\"low\", \"medium\", \"high\"",
+                    },
+                );
+            }
+            parsed
+        });
+        records.push(crate::governance::PartnerRecord {
+            id: id.as_str().into(),
+            review_due,
+            risk,
+            grants,
+            suspended_reason,
+        });
+        let held = compile_held(p, &place, &names, permissions, tier);
         // Keys are checked even when the partner is not valid, so every problem is listed.
         let partner = match (tier, stage, held, ok) {
             (Some(tier), Some(stage), Some(held), true) => Some(Arc::new(Partner {
@@ -101,6 +161,7 @@ pub(super) fn compile_partners(
                 require_mtls,
                 jwt_issuers: jwt_issuers.iter().map(|i| Arc::from(i.as_str())).collect(),
                 rate: resolve_rate(tiers.get(&tier), rate_per_second, burst),
+                migration_url: migration_url.map(Arc::from),
             })),
             _ => None,
         };
@@ -145,44 +206,103 @@ pub(super) fn compile_partners(
         // Duplicates were reported above by their hex spelling.
         let _ = store.insert(digest, entry);
     }
-    (out, store)
+    Compiled {
+        partners: out,
+        keys: store,
+        records,
+    }
 }
 
-pub(super) fn compile_stage(
-    p: &mut Problems,
-    place: &str,
-    stage: &str,
-    sunset: Option<String>,
-    since: Option<String>,
-    loaded_at: SystemTime,
-) -> Option<Stage> {
-    let sunset = sunset.and_then(|s| p.timestamp(&format!("{place}.sunset"), &s));
-    let since = since.and_then(|s| p.timestamp(&format!("{place}.deprecated_since"), &s));
-    match stage {
+pub(super) fn compile_stage(p: &mut Problems, place: &str, l: Lifecycle) -> Option<Stage> {
+    let sunset = l
+        .sunset
+        .and_then(|s| p.timestamp(&format!("{place}.sunset"), &s));
+    let since = l
+        .deprecated_since
+        .and_then(|s| p.timestamp(&format!("{place}.deprecated_since"), &s));
+    let compliance_due = l
+        .compliance_due
+        .and_then(|d| p.date(&format!("{place}.compliance_due"), &d));
+    let suspended_until = l
+        .suspended_until
+        .and_then(|d| p.date(&format!("{place}.suspended_until"), &d));
+    match l.stage.as_str() {
         "active" => Some(Stage::Active),
-        "maintenance" => Some(Stage::Maintenance),
         "end_of_support" => Some(Stage::EndOfSupport),
-        "deprecation" => match sunset {
-            Some(sunset) => Some(Stage::Deprecation {
-                since: since.unwrap_or(loaded_at),
-                sunset,
-            }),
-            None => {
-                p.push(format!("{place}.sunset"), ProblemKind::MissingSunset);
-                None
+        "maintenance" => {
+            if compliance_due.is_none() {
+                p.bad(
+                    format!("{place}.compliance_due"),
+                    "",
+                    "maintenance needs the date compliance checks are due (after it, reads only until the date moves)",
+                );
             }
-        },
+            compliance_due.map(|compliance_due| Stage::Maintenance { compliance_due })
+        }
+        "suspended" => {
+            if l.suspended_reason
+                .as_deref()
+                .is_none_or(|r| r.trim().is_empty())
+            {
+                p.bad(
+                    format!("{place}.suspended_reason"),
+                    "",
+                    "say why the partner is suspended",
+                );
+                return None;
+            }
+            Some(Stage::Suspended {
+                until: suspended_until,
+            })
+        }
+        "deprecation" => {
+            if sunset.is_none() {
+                p.push(format!("{place}.sunset"), ProblemKind::MissingSunset);
+            }
+            match (since, sunset) {
+                (Some(since), Some(sunset)) if since < sunset => {
+                    Some(Stage::Deprecation { since, sunset })
+                }
+                (Some(_), Some(_)) => {
+                    p.bad(
+                        format!("{place}.deprecated_since"),
+                        "",
+                        "must be before sunset",
+                    );
+                    None
+                }
+                (None, Some(_)) => {
+                    p.bad(
+                        format!("{place}.deprecated_since"),
+                        "",
+                        "deprecation needs the date the partner was deprecated (sent in Deprecation; before sunset)",
+                    );
+                    None
+                }
+                (_, None) => None,
+            }
+        }
         other => {
             p.push(
                 format!("{place}.stage"),
                 ProblemKind::NotOneOf {
                     value: other.to_owned(),
-                    expected: "\"active\", \"maintenance\", \"deprecation\", \"end_of_support\"",
+                    expected: "\"active\", \"maintenance\", \"deprecation\", \"end_of_support\", \"suspended\"",
                 },
             );
             None
         }
     }
+}
+
+/// The lifecycle fields of a partner, as written.
+pub(super) struct Lifecycle {
+    pub(super) stage: String,
+    pub(super) sunset: Option<String>,
+    pub(super) deprecated_since: Option<String>,
+    pub(super) compliance_due: Option<file::DateField>,
+    pub(super) suspended_reason: Option<String>,
+    pub(super) suspended_until: Option<file::DateField>,
 }
 
 /// A partner's permissions: declared, exact, unique and within its tier's ceiling.

@@ -14,3 +14,14 @@ pub fn temp_dir(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
 }
+
+/// Every record of the audit trail in `trail`, parsed, in order.
+pub fn audit_records(trail: &std::path::Path) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    for (_, f) in kwanus_gateway::audit::trail_files(trail).expect("trail files") {
+        for line in std::fs::read_to_string(f).expect("read trail").lines() {
+            out.push(serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")));
+        }
+    }
+    out
+}

@@ -1,0 +1,174 @@
+//! `[governance]` and grant metadata: justifications, approving bodies, tickets, review dates,
+//! the bodies' keys, the approvals folder and misuse detection.
+
+use std::path::PathBuf;
+
+use super::{Problems, file};
+use crate::governance::{Body, Grant, MisuseSettings, Settings};
+
+/// The codes the misuse detector counts unless `codes` says otherwise.
+const MISUSE_CODES: [&str; 2] = ["permission_denied", "forbidden_route"];
+
+/// Compiles `[governance]`.
+pub(super) fn compile_governance(p: &mut Problems, g: Option<file::Governance>) -> Settings {
+    let Some(g) = g else {
+        return Settings::default();
+    };
+    let file::Governance {
+        require_grant_metadata,
+        enforce_approvals,
+        approvals_dir,
+        bodies,
+        misuse,
+    } = g;
+    let mut keys = std::collections::BTreeMap::new();
+    for (name, list) in bodies {
+        let place = format!("governance.bodies.{name}");
+        let Some(body) = Body::parse(&name) else {
+            p.bad(place, &name, "one of TSC, SCO, ERC, CGB");
+            continue;
+        };
+        let mut out = Vec::new();
+        for (i, hex_key) in list.iter().enumerate() {
+            let mut k = [0u8; 32];
+            let valid = hex::decode_to_slice(hex_key.trim(), &mut k).is_ok()
+                && ed25519_dalek::VerifyingKey::from_bytes(&k).is_ok();
+            if valid {
+                out.push(k);
+            } else {
+                p.bad(
+                    format!("{place}[{i}]"),
+                    hex_key,
+                    "an Ed25519 public key as 64 hex digits",
+                );
+            }
+        }
+        keys.insert(body, out);
+    }
+    if enforce_approvals {
+        if approvals_dir.is_none() {
+            p.bad(
+                "governance.approvals_dir",
+                "",
+                "enforce_approvals needs the folder where approvals and the last approved configuration are kept",
+            );
+        }
+        if keys.get(&Body::Cgb).is_none_or(Vec::is_empty) {
+            p.bad(
+                "governance.bodies.CGB",
+                "",
+                "enforce_approvals needs the keys of the bodies, CGB's at least (its approval is always required)",
+            );
+        }
+    }
+    let misuse = misuse.and_then(|m| {
+        let file::Misuse {
+            threshold,
+            window,
+            suspend_for,
+            codes,
+        } = m;
+        if threshold == 0 {
+            p.bad("governance.misuse.threshold", "0", "must be at least 1");
+        }
+        let window = p.duration("governance.misuse.window", &window);
+        let suspend_for = p.duration("governance.misuse.suspend_for", &suspend_for);
+        let codes = codes.unwrap_or_else(|| MISUSE_CODES.map(str::to_owned).to_vec());
+        Some(MisuseSettings {
+            threshold: (threshold > 0).then_some(threshold)?,
+            window: window?,
+            suspend_for: suspend_for?,
+            codes,
+        })
+    });
+    Settings {
+        require_grant_metadata,
+        enforce_approvals,
+        approvals_dir: approvals_dir.map(|d| std::path::absolute(&d).unwrap_or(PathBuf::from(d))),
+        bodies: keys,
+        misuse,
+    }
+}
+
+/// A partner's grants with their metadata; with `require_grant_metadata`, every grant is a
+/// table with a justification, at least one approving body and a review date.
+pub(super) fn compile_grants(
+    p: &mut Problems,
+    place: &str,
+    held: &[file::Grant],
+    required: bool,
+) -> Vec<Grant> {
+    let mut out = Vec::new();
+    for (j, g) in held.iter().enumerate() {
+        let gplace = format!("{place}.permissions[{j}]");
+        let grant = match g {
+            file::Grant::Name(name) => {
+                if required {
+                    p.bad(
+                        &gplace,
+                        name,
+                        "governance.require_grant_metadata: write the grant as a table, e.g. { name = \"...\", justification = \"...\", approved_by = [\"SCO\", \"CGB\"], ticket = \"GOV-1\", review_due = 2027-05-01 }",
+                    );
+                }
+                Grant {
+                    name: name.as_str().into(),
+                    justification: None,
+                    approved_by: Vec::new(),
+                    ticket: None,
+                    review_due: None,
+                }
+            }
+            file::Grant::Table(t) => {
+                let mut approved_by = Vec::new();
+                for (k, b) in t.approved_by.iter().enumerate() {
+                    match Body::parse(b) {
+                        Some(b) => approved_by.push(b),
+                        None => p.bad(
+                            format!("{gplace}.approved_by[{k}]"),
+                            b,
+                            "one of TSC, SCO, ERC, CGB",
+                        ),
+                    }
+                }
+                let review_due = t
+                    .review_due
+                    .as_ref()
+                    .and_then(|d| p.date(&format!("{gplace}.review_due"), d));
+                if required {
+                    let missing: Vec<&str> = [
+                        (
+                            "justification",
+                            t.justification
+                                .as_deref()
+                                .is_none_or(|j| j.trim().is_empty()),
+                        ),
+                        ("approved_by", t.approved_by.is_empty()),
+                        ("review_due", t.review_due.is_none()),
+                    ]
+                    .into_iter()
+                    .filter_map(|(f, missing)| missing.then_some(f))
+                    .collect();
+                    if !missing.is_empty() {
+                        p.bad(
+                            &gplace,
+                            &t.name,
+                            format!(
+                                "governance.require_grant_metadata: the grant needs {}",
+                                missing.join(", ")
+                            ),
+                        );
+                    }
+                }
+                Grant {
+                    name: t.name.as_str().into(),
+                    justification: t.justification.clone(),
+                    approved_by,
+                    ticket: t.ticket.clone(),
+                    review_due,
+                }
+            }
+        };
+        out.push(grant);
+    }
+    out
+}
