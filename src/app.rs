@@ -116,6 +116,7 @@ impl App {
                 old_sha256: None,
                 new_sha256: Some(snapshot.config_sha256.clone()),
                 detail: None,
+                diff: Vec::new(),
             }));
         }
         let metrics = Metrics::new(audit.as_ref().map(|a| a.health().clone()));

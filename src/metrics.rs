@@ -215,7 +215,7 @@ impl Metrics {
         this.gauge(BUILD_INFO, &[("version", env!("CARGO_PKG_VERSION").into())])
             .set(1.0);
         this.gauge(CONNECTIONS_ACTIVE, &[]).set(0.0);
-        for result in ["ok", "error", "unchanged"] {
+        for result in ["ok", "error", "unchanged", "unapproved"] {
             this.counter(CONFIG_RELOADS, &[("result", result.into())])
                 .increment(0);
         }

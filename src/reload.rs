@@ -10,7 +10,11 @@ use std::time::{Duration, SystemTime};
 use crate::audit::{AuditSink, ConfigEvent, ConfigResult, ConfigTrigger, Event};
 use crate::config::{self, ConfigError};
 use crate::metrics::Metrics;
+use crate::governance::diff::Diff;
 use crate::snapshot::Shared;
+
+/// Most lines of a change's governance diff kept in its reload record.
+const DIFF_LINES: usize = 16;
 
 /// What a reload did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +34,8 @@ pub struct Report {
     pub old_sha256: String,
     /// The hash of the file that was read, if it could be read.
     pub new_sha256: Option<String>,
+    /// What the change does to governance (capped), when the file was valid.
+    pub diff: Vec<String>,
 }
 
 /// The last reload, for `/admin/status`.
@@ -107,6 +113,7 @@ impl Reloader {
                 )),
                 old_sha256: self.shared.load().config_sha256.clone(),
                 new_sha256: None,
+                diff: Vec::new(),
             };
         };
         let report = swap(&self.shared, path, &self.metrics, &self.pools);
@@ -122,6 +129,7 @@ impl Reloader {
                 (ConfigResult::Ok, None)
             }
             Ok(Reloaded::Unchanged) => (ConfigResult::Unchanged, None),
+            Err(e @ ConfigError::Unapproved(_)) => (ConfigResult::Unapproved, Some(e.to_string())),
             Err(e) => (ConfigResult::Error, Some(e.to_string())),
         };
         let trigger_name = trigger.as_str();
@@ -148,6 +156,7 @@ impl Reloader {
                 old_sha256: Some(report.old_sha256.clone()),
                 new_sha256: report.new_sha256.clone(),
                 detail: error.clone(),
+                diff: report.diff.clone(),
             }));
         }
         if let Ok(mut last) = self.last.lock() {
@@ -183,9 +192,22 @@ fn swap(shared: &Shared, path: &Path, metrics: &Metrics, pools: &crate::upstream
     let new_sha256 = crate::files::read(path)
         .ok()
         .map(|b| hex::encode(crate::auth::digest(&b)));
-    let result = config::load(path).map(|new| {
+    let mut diff = Vec::new();
+    let result = config::load(path).and_then(|new| {
         if new.material_sha256 == old.material_sha256 {
-            return Reloaded::Unchanged;
+            return Ok(Reloaded::Unchanged);
+        }
+        let change = Diff::between(&old.model, &new.model);
+        diff = change.summary(DIFF_LINES);
+        if let Some(c) = change.grants_in_maintenance(&new.model).next() {
+            return Err(ConfigError::Refused(format!(
+                "{}: a partner in maintenance takes no new grants (limited updates); move it to active first",
+                c.line()
+            )));
+        }
+        let gate = crate::approvals::gate(&new).map_err(ConfigError::Unapproved)?;
+        if let Some(g) = gate.as_ref().filter(|g| !g.accepted()) {
+            return Err(ConfigError::Unapproved(g.refusal()));
         }
         if new.server.listen != old.server.listen {
             tracing::warn!(old = %old.server.listen, new = %new.server.listen, "server.listen changed; the listener keeps its address until restart");
@@ -196,15 +218,20 @@ fn swap(shared: &Shared, path: &Path, metrics: &Metrics, pools: &crate::upstream
         metrics.config_loaded(Some(&old), &new);
         pools.bind(&new.upstreams);
         let (new_sha256, summary) = (new.config_sha256.clone(), new.summary());
+        let source = new.source.clone();
         shared.store(Arc::new(new));
         // Logged once the new snapshot is in force.
         tracing::info!(old_sha256 = %old.config_sha256, %new_sha256, %summary, "configuration reloaded");
-        Reloaded::Swapped
+        if let Some(Err(e)) = gate.map(|g| g.commit(&source)) {
+            tracing::error!(error = %e, "the accepted configuration could not be kept as the approved copy");
+        }
+        Ok(Reloaded::Swapped)
     });
     Report {
         result,
         old_sha256: old.config_sha256.clone(),
         new_sha256,
+        diff,
     }
 }
 

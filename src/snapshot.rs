@@ -63,6 +63,10 @@ pub struct Snapshot {
     pub governance: crate::governance::Settings,
     /// Each partner's governance facts (grants and their metadata, risk, review date).
     pub partner_records: Vec<crate::governance::PartnerRecord>,
+    /// The configuration's governance view (what `diff` compares).
+    pub model: Arc<crate::governance::model::Model>,
+    /// The configuration text it was compiled from (kept as the approved copy).
+    pub source: Arc<str>,
 }
 
 /// `[server]`.

@@ -17,7 +17,7 @@ pub use record::{
     ConfigEvent, ConfigResult, ConfigTrigger, Event, GENESIS, Intent, UnauthenticatedSummary,
     append_line, chain_hash, split_hash,
 };
-pub use signing::{generate_pem, load_verifying_key};
+pub use signing::{generate_pem, load_signing_key, load_verifying_key};
 pub use trail::{file_name, trail_files};
 pub use verify::{Broken, Options as VerifyOptions, Report, verify, verify_bytes, verify_with};
 

@@ -67,6 +67,8 @@ pub enum ConfigResult {
     Error,
     /// Nothing changed.
     Unchanged,
+    /// Refused: the change needs approvals it does not have; the running configuration stays.
+    Unapproved,
 }
 
 /// A configuration change, recorded so the trail answers "who could do what, when".
@@ -82,6 +84,8 @@ pub struct ConfigEvent {
     pub new_sha256: Option<String>,
     /// The error, for `result = "error"`.
     pub detail: Option<String>,
+    /// What the change does to governance, one line per change (capped).
+    pub diff: Vec<String>,
 }
 
 /// What one summary record says about one client address and window.
@@ -164,6 +168,8 @@ struct ConfigLine<'a> {
     old_config_sha256: Option<&'a str>,
     new_config_sha256: Option<&'a str>,
     detail: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    diff: &'a [String],
     prev: &'a str,
 }
 
@@ -227,6 +233,7 @@ impl ConfigResult {
             Self::Ok => "ok",
             Self::Error => "error",
             Self::Unchanged => "unchanged",
+            Self::Unapproved => "unapproved",
         }
     }
 }
@@ -293,6 +300,7 @@ pub fn append_line(out: &mut Vec<u8>, seq: u64, prev: &str, event: &Event) -> St
                     old_config_sha256: c.old_sha256.as_deref(),
                     new_config_sha256: c.new_sha256.as_deref(),
                     detail: c.detail.as_deref(),
+                    diff: &c.diff,
                     prev,
                 },
             )

@@ -39,7 +39,7 @@ pub(super) fn checkpoint_message(seq: u64, hash: &str) -> Vec<u8> {
 }
 
 /// Loads a private key: PKCS#8 PEM, 32 raw bytes, or 64 hex digits.
-pub(super) fn load_signing_key(path: &Path) -> Result<SigningKey, KeyError> {
+pub fn load_signing_key(path: &Path) -> Result<SigningKey, KeyError> {
     let bytes = read(path)?;
     let fail = || KeyError::Format {
         path: path.display().to_string(),

@@ -2,6 +2,7 @@
 //! (audit.rs), each a small function.
 
 mod audit;
+mod governance;
 mod run;
 
 use audit::AuditCommand;
@@ -53,11 +54,46 @@ enum Command {
         #[arg(long)]
         no_watch: bool,
     },
-    /// Validate a configuration file: every problem with its place, exit 1; or a summary, exit 0.
+    /// Validate a configuration file: every problem with its place, exit 1; or a summary, exit 0
+    /// (with warnings for grant reviews overdue or due within 30 days).
     Check {
         /// The configuration file.
         #[arg(long, env = "KWANUS_GATEWAY_CONFIG")]
         config: PathBuf,
+        /// Also say whether the file would be accepted against the approved copy and the
+        /// signatures in this approvals folder, and which bodies are missing (exit 1 if not).
+        #[arg(long)]
+        approvals: Option<PathBuf>,
+    },
+    /// What a configuration change does to governance; exit 0 when nothing relevant changed,
+    /// 1 when something did, 2 on error.
+    Diff {
+        /// The configuration before.
+        old: PathBuf,
+        /// The configuration after.
+        new: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Sign the change from OLD to NEW as one governance body, into the approvals folder
+    /// (`--genesis NEW`: the first approved configuration).
+    Approve {
+        /// TSC, SCO, ERC or CGB.
+        #[arg(long)]
+        body: String,
+        /// The body member's Ed25519 private key (PKCS#8 PEM, 32 raw bytes or 64 hex digits).
+        #[arg(long)]
+        key: PathBuf,
+        /// The approvals folder.
+        #[arg(long)]
+        approvals: PathBuf,
+        /// Sign the first approved configuration (no OLD).
+        #[arg(long)]
+        genesis: bool,
+        /// OLD NEW, or NEW with --genesis.
+        #[arg(num_args = 1..=2, required = true)]
+        files: Vec<PathBuf>,
     },
     /// Print a fresh partner API key once, and the TOML that stores only its SHA-256; or,
     /// with --audit-key, write an Ed25519 key pair for signed audit checkpoints.
@@ -91,7 +127,21 @@ pub fn main() -> ExitCode {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     init_logging(cli.log_format, cli.log_level.as_deref());
     match cli.command {
-        Command::Check { config } => check(&config),
+        Command::Check { config, approvals } => check(&config, approvals.as_deref()),
+        Command::Diff { old, new, json } => governance::diff(&old, &new, json),
+        Command::Approve {
+            body,
+            key,
+            approvals,
+            genesis,
+            files,
+        } => governance::approve(governance::ApproveArgs {
+            body,
+            key,
+            approvals,
+            genesis,
+            files,
+        }),
         Command::Keygen {
             partner: Some(partner),
             ..
@@ -139,11 +189,17 @@ fn run_async(fut: impl Future<Output = ExitCode>) -> ExitCode {
     }
 }
 
-fn check(path: &Path) -> ExitCode {
+fn check(path: &Path, approvals: Option<&Path>) -> ExitCode {
     match config::load(path) {
         Ok(snap) => {
             println!("{}: ok: {}", path.display(), snap.summary());
-            ExitCode::SUCCESS
+            for w in governance::review_warnings(&snap, std::time::SystemTime::now()) {
+                println!("{w}");
+            }
+            match approvals {
+                Some(dir) => governance::check_approvals(&snap, dir),
+                None => ExitCode::SUCCESS,
+            }
         }
         Err(e) => {
             report(path, &e);
@@ -161,7 +217,10 @@ pub(super) fn report(path: &Path, e: &ConfigError) {
                 eprintln!("  {p}");
             }
         }
-        ConfigError::Io { .. } | ConfigError::Syntax(_) => eprintln!("{}: {e}", path.display()),
+        ConfigError::Io { .. }
+        | ConfigError::Syntax(_)
+        | ConfigError::Refused(_)
+        | ConfigError::Unapproved(_) => eprintln!("{}: {e}", path.display()),
     }
 }
 
@@ -218,5 +277,11 @@ fn audit_keygen(path: &Path) -> ExitCode {
         "# In gateway.toml:  [audit] signing_key = {:?}",
         path.display().to_string()
     );
+    if let Ok(key) = crate::audit::load_verifying_key(Path::new(&pub_path)) {
+        println!(
+            "# Or, as a governance body member's key:  [governance.bodies] SCO = [\"{}\"]",
+            hex::encode(key.as_bytes())
+        );
+    }
     ExitCode::SUCCESS
 }

@@ -20,6 +20,25 @@ pub(super) async fn serve(path: PathBuf, watch: bool, workers: Option<usize>) ->
             return ExitCode::from(EX_USAGE);
         }
     };
+    // A restart cannot bring in what a reload would refuse: the file is checked against the
+    // last approved configuration.
+    match crate::approvals::gate(&snapshot) {
+        Ok(None) => {}
+        Ok(Some(gate)) if gate.accepted() => {
+            if let Err(e) = gate.commit(&snapshot.source) {
+                eprintln!("{}: cannot keep the approved copy: {e}", path.display());
+                return ExitCode::FAILURE;
+            }
+        }
+        Ok(Some(gate)) => {
+            eprintln!("{}: {}", path.display(), gate.refusal());
+            return ExitCode::FAILURE;
+        }
+        Err(e) => {
+            eprintln!("{}: approvals: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    }
     let summary = snapshot.summary();
     let opts = Options {
         config_path: Some(path.clone()),

@@ -20,6 +20,13 @@ pub enum ConfigError {
     /// The file parsed, but breaks one or more rules; every problem is listed.
     #[error("{}", Problems(.0))]
     Invalid(Vec<Problem>),
+    /// The file is valid, but the change from the running configuration is not allowed
+    /// (grants added to a partner in maintenance).
+    #[error("{0}")]
+    Refused(String),
+    /// The change widens access without the approvals `[governance]` requires.
+    #[error("{0}")]
+    Unapproved(String),
 }
 
 /// One rule broken at one place.

@@ -5,6 +5,7 @@
 mod defaults;
 mod error;
 mod file;
+pub mod model;
 mod validate;
 
 pub use error::{ConfigError, Problem, ProblemKind};
@@ -80,7 +81,11 @@ pub fn from_str_in(
         }
     }
     let hash = hex::encode(crate::auth::digest(text.as_bytes()));
-    validate::compile(file, hash).map_err(ConfigError::Invalid)
+    let model = std::sync::Arc::new(model::of(&file));
+    let mut snap = validate::compile(file, hash).map_err(ConfigError::Invalid)?;
+    snap.model = model;
+    snap.source = text.into();
+    Ok(snap)
 }
 
 #[cfg(test)]

@@ -3,7 +3,10 @@
 //! repeated denials. Pure data and logic; the configuration builds it, the proxy and the admin
 //! listener drive the detector.
 
+pub mod approval;
+pub mod diff;
 pub mod misuse;
+pub mod model;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -10,6 +10,7 @@ mod contract;
 mod deploy;
 mod docs;
 mod forward;
+mod governance;
 mod h2_limits;
 mod integrity;
 mod jwt;

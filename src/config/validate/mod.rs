@@ -156,6 +156,8 @@ pub(super) fn compile(f: file::File, config_sha256: String) -> Result<Snapshot, 
         data_classes: classes,
         governance,
         partner_records: records,
+        model: Arc::default(),
+        source: Arc::from(""),
     })
 }
 /// `rate_per_second` and `burst` of a tier or a partner at `place`.

@@ -1,0 +1,137 @@
+//! The approvals folder (`[governance] approvals_dir`): the last approved configuration
+//! (`approved.toml`) and the bodies' signatures (`signatures/*.json`), and the gate every start
+//! and reload passes when `enforce_approvals` is on: the change from the approved copy to the
+//! new file takes effect only if it narrows access or carries its signatures.
+
+use std::path::{Path, PathBuf};
+
+use crate::governance::approval::{Approval, Subject, Verdict, keys_of};
+use crate::governance::diff::Diff;
+use crate::governance::model::Model;
+use crate::snapshot::Snapshot;
+
+/// The last approved configuration, in the approvals folder.
+pub const APPROVED: &str = "approved.toml";
+/// The folder of signatures, in the approvals folder.
+pub const SIGNATURES: &str = "signatures";
+
+/// A change checked against the approvals folder.
+#[derive(Debug)]
+pub struct Gate {
+    dir: PathBuf,
+    /// No approved copy yet: the change is the genesis.
+    pub genesis: bool,
+    /// What the change does.
+    pub diff: Diff,
+    /// Who approved it, and whether that is enough.
+    pub verdict: Verdict,
+}
+
+// === impl Gate ===
+
+impl Gate {
+    /// Whether the change may take effect.
+    pub fn accepted(&self) -> bool {
+        self.verdict.accepted()
+    }
+
+    /// Why it may not, for the log, the trail and `check`.
+    pub fn refusal(&self) -> String {
+        let mut out = format!(
+            "unapproved {}: {}",
+            if self.genesis { "genesis (no approved copy yet)" } else { "change" },
+            self.verdict.missing()
+        );
+        for c in self.diff.needing_approval().take(8) {
+            out.push_str(&format!("; needs approval: {}", c.line()));
+        }
+        for i in &self.verdict.invalid {
+            out.push_str(&format!("; rejected signature: {i}"));
+        }
+        out
+    }
+
+    /// Makes `source` the approved copy (written whole, then renamed into place).
+    pub fn commit(&self, source: &str) -> std::io::Result<()> {
+        write_approved(&self.dir, source)
+    }
+}
+
+/// Checks `snap` against its approvals folder; `Ok(None)` when approvals are not enforced.
+pub fn gate(snap: &Snapshot) -> Result<Option<Gate>, String> {
+    let settings = &snap.governance;
+    let (true, Some(dir)) = (settings.enforce_approvals, settings.approvals_dir.as_deref()) else {
+        return Ok(None);
+    };
+    check(dir, &snap.model).map(Some)
+}
+
+/// Checks the change from the approved copy in `dir` to `new`.
+pub fn check(dir: &Path, new: &Model) -> Result<Gate, String> {
+    let approved = approved_model(dir)?;
+    let (subject, diff) = Subject::of(approved.as_ref(), new);
+    // The keys that may approve are those of the configuration in force; only the genesis
+    // trusts the keys it brings.
+    let keys = keys_of(approved.as_ref().unwrap_or(new));
+    let verdict = subject.verdict(&diff, &read_approvals(dir)?, &keys);
+    Ok(Gate {
+        dir: dir.to_owned(),
+        genesis: approved.is_none(),
+        diff,
+        verdict,
+    })
+}
+
+/// The approved copy's model; `None` before the genesis.
+pub fn approved_model(dir: &Path) -> Result<Option<Model>, String> {
+    let path = dir.join(APPROVED);
+    match crate::files::read_to_string(&path) {
+        Ok(text) => crate::config::model::of_text(&text)
+            .map(Some)
+            .map_err(|e| format!("{}: {e}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("{}: {e}", path.display())),
+    }
+}
+
+/// Every approval in the folder (unreadable or malformed files are skipped with a warning).
+pub fn read_approvals(dir: &Path) -> Result<Vec<Approval>, String> {
+    let files = crate::files::list(&dir.join(SIGNATURES), ".json")
+        .map_err(|e| format!("{}: {e}", dir.join(SIGNATURES).display()))?;
+    Ok(files
+        .iter()
+        .filter_map(|f| {
+            let parsed = crate::files::read(f)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<Approval>(&b).ok());
+            if parsed.is_none() {
+                tracing::warn!(file = %f.display(), "not an approval; ignored");
+            }
+            parsed
+        })
+        .collect())
+}
+
+/// Writes one approval into the folder; returns its path.
+pub fn write_approval(dir: &Path, a: &Approval) -> std::io::Result<PathBuf> {
+    let folder = dir.join(SIGNATURES);
+    std::fs::create_dir_all(&folder)?;
+    let path = folder.join(format!(
+        "{}-{}-{}-{}.json",
+        &a.new_sha256[..16],
+        &a.old_sha256[..8],
+        a.body,
+        &a.public_key[..8]
+    ));
+    let mut text = serde_json::to_string_pretty(a).unwrap_or_default();
+    text.push('\n');
+    std::fs::write(&path, text)?;
+    Ok(path)
+}
+
+fn write_approved(dir: &Path, source: &str) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(".{APPROVED}.tmp"));
+    std::fs::write(&tmp, source)?;
+    std::fs::rename(&tmp, dir.join(APPROVED))
+}

@@ -1,0 +1,169 @@
+//! `diff`, `approve`, and what `check` says about governance: reviews coming due, and whether a
+//! configuration would be accepted against the approvals folder.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::SystemTime;
+
+use crate::approvals;
+use crate::config;
+use crate::governance::approval::Subject;
+use crate::governance::model::Model;
+use crate::governance::{Body, REVIEW_WARNING};
+use crate::snapshot::Snapshot;
+
+/// `diff OLD NEW [--json]`: exit 0 when nothing governance-relevant changed, 1 when something
+/// did, 2 on error.
+pub(super) fn diff(old: &Path, new: &Path, json: bool) -> ExitCode {
+    let load = |p: &Path| config::load(p).map_err(|e| super::report(p, &e));
+    let (Ok(a), Ok(b)) = (load(old), load(new)) else {
+        return ExitCode::from(2);
+    };
+    let (subject, diff) = Subject::of(Some(&a.model), &b.model);
+    let needs = diff.needing_approval().count();
+    if json {
+        let out = serde_json::json!({
+            "old": old.display().to_string(),
+            "new": new.display().to_string(),
+            "old_sha256": hex::encode(subject.old),
+            "new_sha256": hex::encode(subject.new),
+            "diff_sha256": hex::encode(subject.diff),
+            "needs_approval": needs > 0,
+            "changes": diff.changes.iter().map(|c| {
+                let mut v = serde_json::to_value(c).unwrap_or_default();
+                v["needs_approval"] = c.needs_approval().into();
+                v
+            }).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+    } else if diff.is_empty() {
+        println!("no governance-relevant change");
+    } else {
+        for line in diff.summary(usize::MAX) {
+            println!("{line}");
+        }
+        println!(
+            "{} change(s); {needs} widen access (+) and need approval by a majority of TSC, SCO, ERC and CGB, CGB included; the others (-) need none",
+            diff.changes.len()
+        );
+    }
+    ExitCode::from(u8::from(!diff.is_empty()))
+}
+
+/// What `approve` is asked to sign.
+pub(super) struct ApproveArgs {
+    pub(super) body: String,
+    pub(super) key: PathBuf,
+    pub(super) approvals: PathBuf,
+    pub(super) genesis: bool,
+    pub(super) files: Vec<PathBuf>,
+}
+
+/// `approve --body B --key K --approvals DIR OLD NEW` (or `--genesis ... NEW`): signs the change
+/// and writes the signature into DIR.
+pub(super) fn approve(a: ApproveArgs) -> ExitCode {
+    let Some(body) = Body::parse(&a.body) else {
+        eprintln!("approve: --body must be one of TSC, SCO, ERC, CGB");
+        return ExitCode::from(super::EX_USAGE);
+    };
+    let (old_path, new_path) = match (a.genesis, a.files.as_slice()) {
+        (true, [new]) => (None, new),
+        (false, [old, new]) => (Some(old), new),
+        _ => {
+            eprintln!("approve: give OLD and NEW, or --genesis and NEW");
+            return ExitCode::from(super::EX_USAGE);
+        }
+    };
+    let new = match config::load(new_path) {
+        Ok(s) => s,
+        Err(e) => {
+            super::report(new_path, &e);
+            return ExitCode::from(2);
+        }
+    };
+    let old: Option<Model> = match old_path.map(|p| {
+        crate::files::read_to_string(p)
+            .map_err(|e| e.to_string())
+            .and_then(|t| config::model::of_text(&t))
+            .map_err(|e| format!("{}: {e}", p.display()))
+    }) {
+        None => None,
+        Some(Ok(m)) => Some(m),
+        Some(Err(e)) => {
+            eprintln!("approve: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let key = match crate::audit::load_signing_key(&a.key) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("approve: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let (subject, diff) = Subject::of(old.as_ref(), &new.model);
+    let approval = subject.sign(body, &key, &diff);
+    match approvals::write_approval(&a.approvals, &approval) {
+        Ok(path) => {
+            println!("{} approves {} change(s):", body.as_str(), diff.changes.len());
+            for line in diff.summary(64) {
+                println!("  {line}");
+            }
+            println!("signature written to {}", path.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("approve: {}: {e}", a.approvals.display());
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `check --approvals DIR`: whether `snap` would be accepted against the copy in DIR.
+pub(super) fn check_approvals(snap: &Snapshot, dir: &Path) -> ExitCode {
+    match approvals::check(dir, &snap.model) {
+        Ok(gate) if gate.accepted() => {
+            let what = if gate.diff.needing_approval().next().is_none() {
+                "it widens nothing".to_owned()
+            } else {
+                let by: Vec<&str> = gate.verdict.approved_by.iter().map(|b| b.as_str()).collect();
+                format!("approved by {}", by.join(", "))
+            };
+            println!("approvals: accepted against {} ({what})", dir.display());
+            ExitCode::SUCCESS
+        }
+        Ok(gate) => {
+            eprintln!("approvals: refused against {}: {}", dir.display(), gate.refusal());
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("approvals: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Warnings for grants whose review is overdue or due within 30 days.
+pub(super) fn review_warnings(snap: &Snapshot, now: SystemTime) -> Vec<String> {
+    let mut out = Vec::new();
+    for record in &snap.partner_records {
+        for (grant, due) in record.reviews() {
+            let Some(due) = due else { continue };
+            let date = humantime::format_rfc3339_seconds(due);
+            match due.duration_since(now) {
+                Err(_) => out.push(format!(
+                    "warning: partner {} grant {}: review overdue since {date}",
+                    record.id, grant.name
+                )),
+                Ok(left) if left <= REVIEW_WARNING => out.push(format!(
+                    "warning: partner {} grant {}: review due {date} (in {} days)",
+                    record.id,
+                    grant.name,
+                    left.as_secs() / 86_400
+                )),
+                Ok(_) => {}
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,119 @@
+//! The governance view of a parsed configuration file (`governance::model::Model`), built from
+//! the file's own types so that an old approved copy yields its model without reading the files
+//! it names. Dates are normalised to RFC 3339 so formatting never counts as a change.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::file;
+use crate::governance::model::{
+    ClassModel, ContractModel, GovernanceModel, KeyModel, Model, PartnerModel, RouteModel,
+};
+
+/// The model of configuration text; `Err` when it does not parse.
+pub fn of_text(text: &str) -> Result<Model, String> {
+    let f: file::File = toml::from_str(text).map_err(|e| e.to_string())?;
+    Ok(of(&f))
+}
+
+/// The model of a parsed file.
+pub(super) fn of(f: &file::File) -> Model {
+    let partners = f
+        .partners
+        .iter()
+        .map(|p| {
+            let keys = p
+                .keys
+                .iter()
+                .map(|k| {
+                    let key = KeyModel {
+                        sha256: k.sha256.to_ascii_lowercase(),
+                        expires: k.expires.as_deref().map(date),
+                        revoked: k.revoked,
+                    };
+                    (k.id.clone(), key)
+                })
+                .collect();
+            let model = PartnerModel {
+                tier: p.tier,
+                stage: p.stage.clone(),
+                sunset: p.sunset.as_deref().map(date),
+                compliance_due: p.compliance_due.as_ref().map(|d| date(&d.text())),
+                suspended_until: p.suspended_until.as_ref().map(|d| date(&d.text())),
+                risk: p.risk.clone(),
+                grants: p.permissions.iter().map(|g| g.name().to_owned()).collect(),
+                keys,
+            };
+            (p.id.clone(), model)
+        })
+        .collect();
+    let routes = f
+        .routes
+        .iter()
+        .map(|r| {
+            let response = r.response.as_ref().map(|c| ContractModel {
+                content_types: c.content_types.as_ref().map_or_else(
+                    || BTreeSet::from(["application/json".to_owned()]),
+                    |v| v.iter().map(|t| t.trim().to_ascii_lowercase()).collect(),
+                ),
+                max_bytes: c.max_bytes,
+                allow_fields: c.allow_fields.as_ref().map(|v| v.iter().cloned().collect()),
+                on_violation: c.on_violation.clone().unwrap_or_else(|| "strip".into()),
+            });
+            let model = RouteModel {
+                method: r.method.clone(),
+                path: r.path.clone(),
+                permission: r.permission.clone(),
+                upstream: r.upstream.clone(),
+                response,
+                request_schema: r.request_schema.clone(),
+            };
+            (r.name.clone(), model)
+        })
+        .collect();
+    let data_classes = f
+        .data_classes
+        .iter()
+        .map(|c| {
+            let model = ClassModel {
+                fields: c.fields.iter().cloned().collect(),
+                allowed_for: c.allowed_for.iter().cloned().collect(),
+            };
+            (c.name.clone(), model)
+        })
+        .collect();
+    let permissions = f
+        .permissions
+        .iter()
+        .map(|(n, p)| (n.clone(), p.kind.clone()))
+        .collect();
+    let governance = f.governance.as_ref().map_or_else(GovernanceModel::default, |g| {
+        GovernanceModel {
+            enforce_approvals: g.enforce_approvals,
+            require_grant_metadata: g.require_grant_metadata,
+            bodies: g
+                .bodies
+                .iter()
+                .map(|(b, keys)| (b.clone(), keys.iter().map(|k| k.trim().to_ascii_lowercase()).collect()))
+                .collect::<BTreeMap<_, _>>(),
+        }
+    });
+    Model {
+        partners,
+        routes,
+        data_classes,
+        permissions,
+        governance,
+    }
+}
+
+/// A date as RFC 3339 (UTC, seconds), or the text as written when it is not one.
+fn date(text: &str) -> String {
+    let full = if text.len() == 10 {
+        format!("{text}T00:00:00Z")
+    } else {
+        text.to_owned()
+    };
+    humantime::parse_rfc3339(&full)
+        .map(|t| humantime::format_rfc3339_seconds(t).to_string())
+        .unwrap_or_else(|_| text.to_owned())
+}

@@ -1,0 +1,252 @@
+//! Signed approvals: a body signs the change from one configuration to another (a
+//! domain-separated message over the SHA-256 of both canonical forms and of the diff), and a
+//! change that widens access is accepted only with the signatures of a majority of the four
+//! bodies, CGB among them.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use serde::{Deserialize, Serialize};
+
+use super::diff::Diff;
+use super::model::Model;
+use super::{BODIES, Body};
+
+/// What every approval signature starts with, so it can never be mistaken for another
+/// signature the same key makes.
+pub const DOMAIN: &[u8] = b"kwanus-gateway configuration approval v1\n";
+
+/// How many of the four bodies make a majority.
+pub const QUORUM: usize = 3;
+
+/// One body's signature over one change, as stored in the approvals folder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Approval {
+    /// `TSC`, `SCO`, `ERC` or `CGB`.
+    pub body: String,
+    /// The signer's Ed25519 public key (hex).
+    pub public_key: String,
+    /// SHA-256 of the old configuration's canonical form (zeros for the genesis).
+    pub old_sha256: String,
+    /// SHA-256 of the new configuration's canonical form.
+    pub new_sha256: String,
+    /// SHA-256 of the diff's canonical form.
+    pub diff_sha256: String,
+    /// The Ed25519 signature (hex) over `message`.
+    pub signature: String,
+    /// The change, for people reading the folder (not signed on its own: `diff_sha256` is).
+    #[serde(default)]
+    pub changes: Vec<String>,
+}
+
+/// Whether a change may take effect, and what it lacks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    /// The change widens access.
+    pub needs_approval: bool,
+    /// Bodies with a valid signature for exactly this change.
+    pub approved_by: BTreeSet<Body>,
+    /// Signatures found that do not verify (named for the record).
+    pub invalid: Vec<String>,
+}
+
+/// The three hashes a signature covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Subject {
+    /// Old canonical SHA-256.
+    pub old: [u8; 32],
+    /// New canonical SHA-256.
+    pub new: [u8; 32],
+    /// Diff SHA-256.
+    pub diff: [u8; 32],
+}
+
+// === impl Subject ===
+
+impl Subject {
+    /// The change from `old` (none: the genesis) to `new`.
+    pub fn of(old: Option<&Model>, new: &Model) -> (Self, Diff) {
+        let empty = Model::default();
+        let diff = Diff::between(old.unwrap_or(&empty), new);
+        let subject = Self {
+            old: old.map_or([0; 32], Model::sha256),
+            new: new.sha256(),
+            diff: diff.sha256(),
+        };
+        (subject, diff)
+    }
+
+    /// The signed message.
+    pub fn message(&self) -> Vec<u8> {
+        let mut m = DOMAIN.to_vec();
+        m.extend_from_slice(&self.old);
+        m.extend_from_slice(&self.new);
+        m.extend_from_slice(&self.diff);
+        m
+    }
+
+    /// A body's approval of this change.
+    pub fn sign(&self, body: Body, key: &SigningKey, diff: &Diff) -> Approval {
+        Approval {
+            body: body.as_str().to_owned(),
+            public_key: hex::encode(key.verifying_key().as_bytes()),
+            old_sha256: hex::encode(self.old),
+            new_sha256: hex::encode(self.new),
+            diff_sha256: hex::encode(self.diff),
+            signature: hex::encode(key.sign(&self.message()).to_bytes()),
+            changes: diff.summary(64),
+        }
+    }
+
+    /// The bodies whose approvals in `found` are valid for this change under `keys` (the
+    /// bodies' keys of the configuration being changed).
+    pub fn verdict(
+        &self,
+        diff: &Diff,
+        found: &[Approval],
+        keys: &BTreeMap<Body, Vec<[u8; 32]>>,
+    ) -> Verdict {
+        let mut approved_by = BTreeSet::new();
+        let mut invalid = Vec::new();
+        let message = self.message();
+        let this = [
+            hex::encode(self.old),
+            hex::encode(self.new),
+            hex::encode(self.diff),
+        ];
+        for a in found {
+            if [&a.old_sha256, &a.new_sha256, &a.diff_sha256] != [&this[0], &this[1], &this[2]] {
+                continue; // another change's approval
+            }
+            let Some(body) = Body::parse(&a.body) else {
+                invalid.push(format!("{}: not a governance body", a.body));
+                continue;
+            };
+            let trusted = keys
+                .get(&body)
+                .is_some_and(|ks| ks.iter().any(|k| hex::encode(k) == a.public_key));
+            let valid = trusted && verify(&a.public_key, &a.signature, &message);
+            if valid {
+                approved_by.insert(body);
+            } else {
+                invalid.push(format!(
+                    "{}: {}",
+                    a.body,
+                    if trusted { "the signature does not verify" } else { "the key is not one of the body's keys" }
+                ));
+            }
+        }
+        Verdict {
+            needs_approval: diff.needing_approval().next().is_some(),
+            approved_by,
+            invalid,
+        }
+    }
+}
+
+fn verify(public_hex: &str, signature_hex: &str, message: &[u8]) -> bool {
+    let mut k = [0u8; 32];
+    let mut s = [0u8; 64];
+    if hex::decode_to_slice(public_hex, &mut k).is_err()
+        || hex::decode_to_slice(signature_hex, &mut s).is_err()
+    {
+        return false;
+    }
+    VerifyingKey::from_bytes(&k)
+        .is_ok_and(|key| key.verify(message, &Signature::from_bytes(&s)).is_ok())
+}
+
+// === impl Verdict ===
+
+impl Verdict {
+    /// Whether the change may take effect.
+    pub fn accepted(&self) -> bool {
+        !self.needs_approval
+            || (self.approved_by.len() >= QUORUM && self.approved_by.contains(&Body::Cgb))
+    }
+
+    /// What is missing, for people: `CGB` first when it has not signed, then how many more.
+    pub fn missing(&self) -> String {
+        if self.accepted() {
+            return "nothing".into();
+        }
+        let mut parts = Vec::new();
+        if !self.approved_by.contains(&Body::Cgb) {
+            parts.push("CGB (final authority, always required)".to_owned());
+        }
+        let have = self.approved_by.len() + usize::from(!self.approved_by.contains(&Body::Cgb));
+        if have < QUORUM {
+            let others: Vec<&str> = BODIES
+                .iter()
+                .filter(|b| **b != Body::Cgb && !self.approved_by.contains(b))
+                .map(|b| b.as_str())
+                .collect();
+            parts.push(format!(
+                "{} more of {} (a majority of the four bodies)",
+                QUORUM - have,
+                others.join(", ")
+            ));
+        }
+        let approved: Vec<&str> = self.approved_by.iter().map(|b| b.as_str()).collect();
+        format!(
+            "approvals missing: {}; approved so far by: {}",
+            parts.join(" and "),
+            if approved.is_empty() { "nobody".into() } else { approved.join(", ") }
+        )
+    }
+}
+
+/// The bodies' keys as written in a model (hex), decoded.
+pub fn keys_of(model: &Model) -> BTreeMap<Body, Vec<[u8; 32]>> {
+    model
+        .governance
+        .bodies
+        .iter()
+        .filter_map(|(b, ks)| {
+            let body = Body::parse(b)?;
+            let keys = ks
+                .iter()
+                .filter_map(|k| {
+                    let mut out = [0u8; 32];
+                    hex::decode_to_slice(k, &mut out).ok().map(|()| out)
+                })
+                .collect();
+            Some((body, keys))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(seed: u8) -> SigningKey {
+        SigningKey::from_bytes(&[seed; 32])
+    }
+
+    #[test]
+    fn a_majority_with_cgb_accepts_and_nothing_else_does() {
+        let old = Model::default();
+        let mut new = Model::default();
+        new.partners.insert("acme".into(), Default::default());
+        let (subject, diff) = Subject::of(Some(&old), &new);
+        let keys: BTreeMap<Body, Vec<[u8; 32]>> = BODIES
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (*b, vec![*key(i as u8 + 1).verifying_key().as_bytes()]))
+            .collect();
+        let sig = |i: usize| subject.sign(BODIES[i], &key(i as u8 + 1), &diff);
+        let v = |found: &[Approval]| subject.verdict(&diff, found, &keys);
+        assert!(v(&[sig(0), sig(1), sig(3)]).accepted(), "TSC, SCO, CGB");
+        assert!(!v(&[sig(0), sig(1), sig(2)]).accepted(), "no CGB");
+        assert!(!v(&[sig(1), sig(3)]).accepted(), "a minority");
+        let mut forged = sig(2);
+        forged.body = "CGB".into();
+        let verdict = v(&[sig(0), sig(1), forged]);
+        assert!(!verdict.accepted(), "ERC's key is not CGB's");
+        assert_eq!(verdict.invalid.len(), 1);
+        // A reduction needs nobody.
+        let (back, diff) = Subject::of(Some(&new), &old);
+        assert!(back.verdict(&diff, &[], &keys).accepted());
+    }
+}

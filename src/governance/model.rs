@@ -1,0 +1,129 @@
+//! The governance view of a configuration: who holds what, in which stage, through which keys,
+//! on which routes, and what data may leave — in a canonical form (sorted maps, normalised
+//! dates), so that its SHA-256 names the configuration's meaning, not its formatting.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+/// A configuration's governance-relevant content.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Model {
+    /// Partners by id.
+    pub partners: BTreeMap<String, PartnerModel>,
+    /// Routes by name.
+    pub routes: BTreeMap<String, RouteModel>,
+    /// Data classes by name.
+    pub data_classes: BTreeMap<String, ClassModel>,
+    /// The permission registry: name → kind.
+    pub permissions: BTreeMap<String, String>,
+    /// `[governance]` itself.
+    pub governance: GovernanceModel,
+}
+
+/// One partner.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PartnerModel {
+    /// 1, 2 or 3.
+    pub tier: i64,
+    /// The lifecycle stage.
+    pub stage: String,
+    /// Lifecycle dates (RFC 3339), when set.
+    pub sunset: Option<String>,
+    /// When compliance checks are due (maintenance).
+    pub compliance_due: Option<String>,
+    /// When a configured suspension ends.
+    pub suspended_until: Option<String>,
+    /// `low`, `medium`, `high`.
+    pub risk: Option<String>,
+    /// The permissions held.
+    pub grants: BTreeSet<String>,
+    /// Keys by id.
+    pub keys: BTreeMap<String, KeyModel>,
+}
+
+/// One key.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct KeyModel {
+    /// Its SHA-256 (lower-case hex).
+    pub sha256: String,
+    /// When it expires.
+    pub expires: Option<String>,
+    /// Whether it is revoked.
+    pub revoked: bool,
+}
+
+/// One route.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RouteModel {
+    /// Method and path template.
+    pub method: String,
+    /// The path template.
+    pub path: String,
+    /// The permission it requires.
+    pub permission: String,
+    /// The upstream it reaches.
+    pub upstream: String,
+    /// Its response contract.
+    pub response: Option<ContractModel>,
+    /// Its request schema file.
+    pub request_schema: Option<String>,
+}
+
+/// A response contract.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ContractModel {
+    /// Allowed media types.
+    pub content_types: BTreeSet<String>,
+    /// The size limit.
+    pub max_bytes: Option<u64>,
+    /// The allow-list, if any.
+    pub allow_fields: Option<BTreeSet<String>>,
+    /// `strip` or `reject`.
+    pub on_violation: String,
+}
+
+/// A data class.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ClassModel {
+    /// Its field patterns.
+    pub fields: BTreeSet<String>,
+    /// The permissions that may receive it.
+    pub allowed_for: BTreeSet<String>,
+}
+
+/// `[governance]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct GovernanceModel {
+    /// Approvals enforced.
+    pub enforce_approvals: bool,
+    /// Grant metadata required.
+    pub require_grant_metadata: bool,
+    /// Each body's public keys (hex).
+    pub bodies: BTreeMap<String, BTreeSet<String>>,
+}
+
+// === impl Model ===
+
+impl Model {
+    /// The canonical form: JSON with every map sorted.
+    pub fn canonical(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// SHA-256 of the canonical form.
+    pub fn sha256(&self) -> [u8; 32] {
+        Sha256::digest(self.canonical()).into()
+    }
+}
+
+/// The rank of a stage on the way out (a move to a lower rank goes backwards).
+pub fn stage_rank(stage: &str) -> u8 {
+    match stage {
+        "active" => 0,
+        "maintenance" => 1,
+        "deprecation" | "suspended" => 2,
+        _ => 3,
+    }
+}
