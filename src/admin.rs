@@ -112,9 +112,10 @@ const ENDPOINTS: [(&str, &str); 7] = [
 fn handle(state: &AdminState, req: Request<Incoming>) -> Response<Full<Bytes>> {
     match (req.method(), req.uri().path()) {
         (&Method::GET, "/metrics") => {
+            let now = std::time::SystemTime::now();
             state
                 .metrics
-                .reviews(&state.shared.load(), std::time::SystemTime::now());
+                .governance(&state.shared.load(), now, &state.misuse);
             let mut rsp = text(StatusCode::OK, state.metrics.render());
             rsp.headers_mut().insert(
                 header::CONTENT_TYPE,

@@ -39,7 +39,11 @@ impl Gate {
     pub fn refusal(&self) -> String {
         let mut out = format!(
             "unapproved {}: {}",
-            if self.genesis { "genesis (no approved copy yet)" } else { "change" },
+            if self.genesis {
+                "genesis (no approved copy yet)"
+            } else {
+                "change"
+            },
             self.verdict.missing()
         );
         for c in self.diff.needing_approval().take(8) {
@@ -60,7 +64,10 @@ impl Gate {
 /// Checks `snap` against its approvals folder; `Ok(None)` when approvals are not enforced.
 pub fn gate(snap: &Snapshot) -> Result<Option<Gate>, String> {
     let settings = &snap.governance;
-    let (true, Some(dir)) = (settings.enforce_approvals, settings.approvals_dir.as_deref()) else {
+    let (true, Some(dir)) = (
+        settings.enforce_approvals,
+        settings.approvals_dir.as_deref(),
+    ) else {
         return Ok(None);
     };
     check(dir, &snap.model).map(Some)

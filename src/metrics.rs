@@ -312,9 +312,22 @@ impl Metrics {
         self.gauge(LAST_RELOAD_SUCCESS, &[]).set(now);
     }
 
-    /// `kwanus_gateway_review_overdue{partner,permission}`: 1 for each grant whose review date
-    /// (its own, else its partner's) has passed, 0 for the others with a date.
-    pub fn reviews(&self, snap: &crate::snapshot::Snapshot, now: std::time::SystemTime) {
+    /// The gauges that depend on time and the misuse detector, set at each scrape:
+    /// `kwanus_gateway_review_overdue{partner,permission}` (1 for each grant whose review date,
+    /// its own or its partner's, has passed; 0 for the others with a date) and
+    /// `kwanus_gateway_partner_suspended{partner}` for every partner.
+    pub fn governance(
+        &self,
+        snap: &crate::snapshot::Snapshot,
+        now: std::time::SystemTime,
+        misuse: &crate::governance::misuse::Detector,
+    ) {
+        let suspended = misuse.suspended();
+        for p in &snap.partners {
+            let on = suspended.iter().any(|(id, _)| *id == p.id);
+            self.gauge(PARTNER_SUSPENDED, &[("partner", p.id.to_string())])
+                .set(if on { 1.0 } else { 0.0 });
+        }
         for record in &snap.partner_records {
             for (grant, due) in record.reviews() {
                 let Some(due) = due else { continue };
@@ -365,20 +378,15 @@ impl OutcomeSink for Metrics {
 
     fn suspension(&self, event: &crate::governance::misuse::Event) {
         use crate::governance::misuse::Action;
-        let partner = [("partner", event.partner.to_string())];
-        match event.action {
-            Action::Suspended { .. } => {
-                self.counter(
-                    PARTNER_SUSPENSIONS,
-                    &[
-                        ("partner", event.partner.to_string()),
-                        ("reason", "misuse".into()),
-                    ],
-                )
-                .increment(1);
-                self.gauge(PARTNER_SUSPENDED, &partner).set(1.0);
-            }
-            Action::Lifted { .. } => self.gauge(PARTNER_SUSPENDED, &partner).set(0.0),
+        if let Action::Suspended { .. } = event.action {
+            self.counter(
+                PARTNER_SUSPENSIONS,
+                &[
+                    ("partner", event.partner.to_string()),
+                    ("reason", "misuse".into()),
+                ],
+            )
+            .increment(1);
         }
     }
 }

@@ -9,8 +9,8 @@ use std::time::{Duration, SystemTime};
 
 use crate::audit::{AuditSink, ConfigEvent, ConfigResult, ConfigTrigger, Event};
 use crate::config::{self, ConfigError};
-use crate::metrics::Metrics;
 use crate::governance::diff::Diff;
+use crate::metrics::Metrics;
 use crate::snapshot::Shared;
 
 /// Most lines of a change's governance diff kept in its reload record.

@@ -12,6 +12,7 @@ mod verify;
 mod writer;
 
 pub mod query;
+pub mod report;
 
 pub use record::{
     ConfigEvent, ConfigResult, ConfigTrigger, Event, GENESIS, Intent, UnauthenticatedSummary,

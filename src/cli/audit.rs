@@ -54,6 +54,31 @@ pub(super) enum AuditCommand {
         #[arg(long)]
         unverified: bool,
     },
+    /// One partner over a period, from the verified trail: requests, denials by code,
+    /// workflow 5xx, unused grants, keys near expiry, and a tier-readiness verdict.
+    Report {
+        /// Trail files, or folders holding them.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// The partner.
+        #[arg(long)]
+        partner: String,
+        /// The period: a duration back from now (`90d`) or an RFC 3339 instant.
+        #[arg(long, default_value = "90d")]
+        since: String,
+        /// The configuration in force (grants, keys, risk, stage, permission kinds).
+        #[arg(long, env = "KWANUS_GATEWAY_CONFIG")]
+        config: PathBuf,
+        /// Highest share of workflow requests answered 5xx that counts as reliable.
+        #[arg(long, default_value_t = 0.01)]
+        max_workflow_5xx: f64,
+        /// Highest share of denied requests that counts as low risk.
+        #[arg(long, default_value_t = 0.05)]
+        max_denial_rate: f64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn parse_time(s: &str) -> Result<std::time::SystemTime, String> {
@@ -62,6 +87,25 @@ fn parse_time(s: &str) -> Result<std::time::SystemTime, String> {
 
 pub(super) fn audit(command: AuditCommand) -> ExitCode {
     match command {
+        AuditCommand::Report {
+            paths,
+            partner,
+            since,
+            config,
+            max_workflow_5xx,
+            max_denial_rate,
+            json,
+        } => super::report::run(super::report::Args {
+            paths,
+            partner,
+            since,
+            config,
+            thresholds: crate::audit::report::Thresholds {
+                max_workflow_5xx,
+                max_denial_rate,
+            },
+            json,
+        }),
         AuditCommand::Verify {
             paths,
             public_key,

@@ -105,7 +105,11 @@ pub(super) fn approve(a: ApproveArgs) -> ExitCode {
     let approval = subject.sign(body, &key, &diff);
     match approvals::write_approval(&a.approvals, &approval) {
         Ok(path) => {
-            println!("{} approves {} change(s):", body.as_str(), diff.changes.len());
+            println!(
+                "{} approves {} change(s):",
+                body.as_str(),
+                diff.changes.len()
+            );
             for line in diff.summary(64) {
                 println!("  {line}");
             }
@@ -126,14 +130,23 @@ pub(super) fn check_approvals(snap: &Snapshot, dir: &Path) -> ExitCode {
             let what = if gate.diff.needing_approval().next().is_none() {
                 "it widens nothing".to_owned()
             } else {
-                let by: Vec<&str> = gate.verdict.approved_by.iter().map(|b| b.as_str()).collect();
+                let by: Vec<&str> = gate
+                    .verdict
+                    .approved_by
+                    .iter()
+                    .map(|b| b.as_str())
+                    .collect();
                 format!("approved by {}", by.join(", "))
             };
             println!("approvals: accepted against {} ({what})", dir.display());
             ExitCode::SUCCESS
         }
         Ok(gate) => {
-            eprintln!("approvals: refused against {}: {}", dir.display(), gate.refusal());
+            eprintln!(
+                "approvals: refused against {}: {}",
+                dir.display(),
+                gate.refusal()
+            );
             ExitCode::FAILURE
         }
         Err(e) => {

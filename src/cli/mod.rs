@@ -3,6 +3,7 @@
 
 mod audit;
 mod governance;
+mod report;
 mod run;
 
 use audit::AuditCommand;

@@ -86,17 +86,23 @@ pub(super) fn of(f: &file::File) -> Model {
         .iter()
         .map(|(n, p)| (n.clone(), p.kind.clone()))
         .collect();
-    let governance = f.governance.as_ref().map_or_else(GovernanceModel::default, |g| {
-        GovernanceModel {
+    let governance = f
+        .governance
+        .as_ref()
+        .map_or_else(GovernanceModel::default, |g| GovernanceModel {
             enforce_approvals: g.enforce_approvals,
             require_grant_metadata: g.require_grant_metadata,
             bodies: g
                 .bodies
                 .iter()
-                .map(|(b, keys)| (b.clone(), keys.iter().map(|k| k.trim().to_ascii_lowercase()).collect()))
+                .map(|(b, keys)| {
+                    (
+                        b.clone(),
+                        keys.iter().map(|k| k.trim().to_ascii_lowercase()).collect(),
+                    )
+                })
                 .collect::<BTreeMap<_, _>>(),
-        }
-    });
+        });
     Model {
         partners,
         routes,

@@ -132,7 +132,11 @@ impl Subject {
                 invalid.push(format!(
                     "{}: {}",
                     a.body,
-                    if trusted { "the signature does not verify" } else { "the key is not one of the body's keys" }
+                    if trusted {
+                        "the signature does not verify"
+                    } else {
+                        "the key is not one of the body's keys"
+                    }
                 ));
             }
         }
@@ -191,7 +195,11 @@ impl Verdict {
         format!(
             "approvals missing: {}; approved so far by: {}",
             parts.join(" and "),
-            if approved.is_empty() { "nobody".into() } else { approved.join(", ") }
+            if approved.is_empty() {
+                "nobody".into()
+            } else {
+                approved.join(", ")
+            }
         )
     }
 }

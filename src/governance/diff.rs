@@ -18,7 +18,11 @@ use super::model::{ContractModel, Model, PartnerModel, stage_rank};
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Change {
     /// A new partner.
-    PartnerAdded { partner: String, tier: i64, grants: Vec<String> },
+    PartnerAdded {
+        partner: String,
+        tier: i64,
+        grants: Vec<String>,
+    },
     /// A partner removed.
     PartnerRemoved { partner: String },
     /// A permission granted.
@@ -30,11 +34,25 @@ pub enum Change {
     /// A tier lowered.
     TierLowered { partner: String, from: i64, to: i64 },
     /// A stage moved; `backwards` when it moves back towards active.
-    StageChanged { partner: String, from: String, to: String, backwards: bool },
+    StageChanged {
+        partner: String,
+        from: String,
+        to: String,
+        backwards: bool,
+    },
     /// A lifecycle date moved (sunset, compliance, suspension end).
-    DateChanged { partner: String, field: &'static str, from: Option<String>, to: Option<String> },
+    DateChanged {
+        partner: String,
+        field: &'static str,
+        from: Option<String>,
+        to: Option<String>,
+    },
     /// A risk assessment changed.
-    RiskChanged { partner: String, from: Option<String>, to: Option<String> },
+    RiskChanged {
+        partner: String,
+        from: Option<String>,
+        to: Option<String>,
+    },
     /// A key added.
     KeyAdded { partner: String, key: String },
     /// A key revoked (or removed).
@@ -42,25 +60,51 @@ pub enum Change {
     /// A revoked key made valid again.
     KeyRestored { partner: String, key: String },
     /// A key's expiry changed.
-    KeyExpiryChanged { partner: String, key: String, from: Option<String>, to: Option<String> },
+    KeyExpiryChanged {
+        partner: String,
+        key: String,
+        from: Option<String>,
+        to: Option<String>,
+    },
     /// A route added.
     RouteAdded { route: String, permission: String },
     /// A route removed: `losing` are the partners who could call it (a breaking change).
     RouteRemoved { route: String, losing: Vec<String> },
     /// A route's permission changed: `losing` held the old one and not the new.
-    RoutePermissionChanged { route: String, from: String, to: String, losing: Vec<String> },
+    RoutePermissionChanged {
+        route: String,
+        from: String,
+        to: String,
+        losing: Vec<String>,
+    },
     /// A route's method, path or upstream changed.
-    RouteTargetChanged { route: String, from: String, to: String },
+    RouteTargetChanged {
+        route: String,
+        from: String,
+        to: String,
+    },
     /// A response contract or request schema changed; `loosened` when it lets more through.
-    ContractChanged { route: String, detail: String, loosened: bool },
+    ContractChanged {
+        route: String,
+        detail: String,
+        loosened: bool,
+    },
     /// A data class added (fields newly withheld).
     DataClassAdded { class: String },
     /// A data class removed, its fields reaching partners again.
     DataClassRemoved { class: String },
     /// A data class's fields or receivers changed; `widened` when more may leave.
-    DataClassChanged { class: String, detail: String, widened: bool },
+    DataClassChanged {
+        class: String,
+        detail: String,
+        widened: bool,
+    },
     /// A permission's kind changed, added or removed in the registry.
-    PermissionChanged { permission: String, from: Option<String>, to: Option<String> },
+    PermissionChanged {
+        permission: String,
+        from: Option<String>,
+        to: Option<String>,
+    },
     /// `[governance]` itself changed; `widens` when it weakens the rules.
     GovernanceChanged { detail: String, widens: bool },
 }
@@ -109,19 +153,46 @@ impl Change {
     pub fn line(&self) -> String {
         let opt = |o: &Option<String>| o.clone().unwrap_or_else(|| "-".into());
         match self {
-            Self::PartnerAdded { partner, tier, grants } => {
-                format!("partner {partner} added (tier {tier}; {})", grants.join(", "))
+            Self::PartnerAdded {
+                partner,
+                tier,
+                grants,
+            } => {
+                format!(
+                    "partner {partner} added (tier {tier}; {})",
+                    grants.join(", ")
+                )
             }
             Self::PartnerRemoved { partner } => format!("partner {partner} removed"),
-            Self::GrantAdded { partner, permission } => format!("partner {partner} gains {permission}"),
-            Self::GrantRemoved { partner, permission } => format!("partner {partner} loses {permission}"),
-            Self::TierRaised { partner, from, to } => format!("partner {partner} tier {from} -> {to} (up)"),
-            Self::TierLowered { partner, from, to } => format!("partner {partner} tier {from} -> {to} (down)"),
-            Self::StageChanged { partner, from, to, backwards } => format!(
+            Self::GrantAdded {
+                partner,
+                permission,
+            } => format!("partner {partner} gains {permission}"),
+            Self::GrantRemoved {
+                partner,
+                permission,
+            } => format!("partner {partner} loses {permission}"),
+            Self::TierRaised { partner, from, to } => {
+                format!("partner {partner} tier {from} -> {to} (up)")
+            }
+            Self::TierLowered { partner, from, to } => {
+                format!("partner {partner} tier {from} -> {to} (down)")
+            }
+            Self::StageChanged {
+                partner,
+                from,
+                to,
+                backwards,
+            } => format!(
                 "partner {partner} stage {from} -> {to}{}",
                 if *backwards { " (BACKWARDS)" } else { "" }
             ),
-            Self::DateChanged { partner, field, from, to } => {
+            Self::DateChanged {
+                partner,
+                field,
+                from,
+                to,
+            } => {
                 format!("partner {partner} {field} {} -> {}", opt(from), opt(to))
             }
             Self::RiskChanged { partner, from, to } => {
@@ -130,29 +201,57 @@ impl Change {
             Self::KeyAdded { partner, key } => format!("partner {partner} key {key} added"),
             Self::KeyRevoked { partner, key } => format!("partner {partner} key {key} revoked"),
             Self::KeyRestored { partner, key } => format!("partner {partner} key {key} restored"),
-            Self::KeyExpiryChanged { partner, key, from, to } => {
-                format!("partner {partner} key {key} expiry {} -> {}", opt(from), opt(to))
+            Self::KeyExpiryChanged {
+                partner,
+                key,
+                from,
+                to,
+            } => {
+                format!(
+                    "partner {partner} key {key} expiry {} -> {}",
+                    opt(from),
+                    opt(to)
+                )
             }
             Self::RouteAdded { route, permission } => format!("route {route} added ({permission})"),
             Self::RouteRemoved { route, losing } => {
                 format!("route {route} removed; BREAKING for: {}", list(losing))
             }
-            Self::RoutePermissionChanged { route, from, to, losing } => format!(
+            Self::RoutePermissionChanged {
+                route,
+                from,
+                to,
+                losing,
+            } => format!(
                 "route {route} permission {from} -> {to}; BREAKING for: {}",
                 list(losing)
             ),
             Self::RouteTargetChanged { route, from, to } => format!("route {route} {from} -> {to}"),
-            Self::ContractChanged { route, detail, loosened } => format!(
+            Self::ContractChanged {
+                route,
+                detail,
+                loosened,
+            } => format!(
                 "route {route} contract {detail}{}",
                 if *loosened { " (loosened)" } else { "" }
             ),
             Self::DataClassAdded { class } => format!("data class {class} added"),
-            Self::DataClassRemoved { class } => format!("data class {class} removed (its fields may leave)"),
-            Self::DataClassChanged { class, detail, widened } => format!(
+            Self::DataClassRemoved { class } => {
+                format!("data class {class} removed (its fields may leave)")
+            }
+            Self::DataClassChanged {
+                class,
+                detail,
+                widened,
+            } => format!(
                 "data class {class} {detail}{}",
                 if *widened { " (widened)" } else { "" }
             ),
-            Self::PermissionChanged { permission, from, to } => {
+            Self::PermissionChanged {
+                permission,
+                from,
+                to,
+            } => {
                 format!("permission {permission} kind {} -> {}", opt(from), opt(to))
             }
             Self::GovernanceChanged { detail, .. } => format!("governance {detail}"),
@@ -161,7 +260,11 @@ impl Change {
 }
 
 fn list(v: &[String]) -> String {
-    if v.is_empty() { "nobody".into() } else { v.join(", ") }
+    if v.is_empty() {
+        "nobody".into()
+    } else {
+        v.join(", ")
+    }
 }
 
 // === impl Diff ===
@@ -175,7 +278,11 @@ impl Diff {
         classes(old, new, &mut c);
         for (name, (a, b)) in pairs(&old.permissions, &new.permissions) {
             if a != b {
-                c.push(Change::PermissionChanged { permission: name.clone(), from: a.cloned(), to: b.cloned() });
+                c.push(Change::PermissionChanged {
+                    permission: name.clone(),
+                    from: a.cloned(),
+                    to: b.cloned(),
+                });
             }
         }
         governance(old, new, &mut c);
@@ -204,7 +311,11 @@ impl Diff {
             .iter()
             .take(max)
             .map(|c| {
-                let mut l = format!("{}{}", if c.needs_approval() { "+ " } else { "- " }, c.line());
+                let mut l = format!(
+                    "{}{}",
+                    if c.needs_approval() { "+ " } else { "- " },
+                    c.line()
+                );
                 if l.len() > 200 {
                     let mut end = 200;
                     while !l.is_char_boundary(end) {
@@ -225,14 +336,20 @@ impl Diff {
     /// Grants added to partners that are (after the change) in maintenance: refused outright.
     pub fn grants_in_maintenance<'a>(&'a self, new: &'a Model) -> impl Iterator<Item = &'a Change> {
         self.changes.iter().filter(move |c| match c {
-            Change::GrantAdded { partner, .. } => new.partners.get(partner).is_some_and(|p| p.stage == "maintenance"),
+            Change::GrantAdded { partner, .. } => new
+                .partners
+                .get(partner)
+                .is_some_and(|p| p.stage == "maintenance"),
             _ => false,
         })
     }
 }
 
 /// Every key of two maps with its value on each side.
-fn pairs<'a, V>(a: &'a BTreeMap<String, V>, b: &'a BTreeMap<String, V>) -> BTreeMap<&'a String, (Option<&'a V>, Option<&'a V>)> {
+fn pairs<'a, V>(
+    a: &'a BTreeMap<String, V>,
+    b: &'a BTreeMap<String, V>,
+) -> BTreeMap<&'a String, (Option<&'a V>, Option<&'a V>)> {
     let mut out: BTreeMap<&String, (Option<&V>, Option<&V>)> = BTreeMap::new();
     for (k, v) in a {
         out.entry(k).or_default().0 = Some(v);
@@ -262,15 +379,29 @@ fn partners(old: &Model, new: &Model, c: &mut Vec<Change>) {
 fn partner_changes(partner: &str, a: &PartnerModel, b: &PartnerModel, c: &mut Vec<Change>) {
     let p = || partner.to_owned();
     for g in b.grants.difference(&a.grants) {
-        c.push(Change::GrantAdded { partner: p(), permission: g.clone() });
+        c.push(Change::GrantAdded {
+            partner: p(),
+            permission: g.clone(),
+        });
     }
     for g in a.grants.difference(&b.grants) {
-        c.push(Change::GrantRemoved { partner: p(), permission: g.clone() });
+        c.push(Change::GrantRemoved {
+            partner: p(),
+            permission: g.clone(),
+        });
     }
     if b.tier > a.tier {
-        c.push(Change::TierRaised { partner: p(), from: a.tier, to: b.tier });
+        c.push(Change::TierRaised {
+            partner: p(),
+            from: a.tier,
+            to: b.tier,
+        });
     } else if b.tier < a.tier {
-        c.push(Change::TierLowered { partner: p(), from: a.tier, to: b.tier });
+        c.push(Change::TierLowered {
+            partner: p(),
+            from: a.tier,
+            to: b.tier,
+        });
     }
     if a.stage != b.stage {
         c.push(Change::StageChanged {
@@ -286,11 +417,20 @@ fn partner_changes(partner: &str, a: &PartnerModel, b: &PartnerModel, c: &mut Ve
         ("suspended_until", &a.suspended_until, &b.suspended_until),
     ] {
         if x != y {
-            c.push(Change::DateChanged { partner: p(), field, from: x.clone(), to: y.clone() });
+            c.push(Change::DateChanged {
+                partner: p(),
+                field,
+                from: x.clone(),
+                to: y.clone(),
+            });
         }
     }
     if a.risk != b.risk {
-        c.push(Change::RiskChanged { partner: p(), from: a.risk.clone(), to: b.risk.clone() });
+        c.push(Change::RiskChanged {
+            partner: p(),
+            from: a.risk.clone(),
+            to: b.risk.clone(),
+        });
     }
     for (id, (x, y)) in pairs(&a.keys, &b.keys) {
         let key = id.clone();
@@ -299,15 +439,29 @@ fn partner_changes(partner: &str, a: &PartnerModel, b: &PartnerModel, c: &mut Ve
             (Some(x), None) if !x.revoked => c.push(Change::KeyRevoked { partner: p(), key }),
             (Some(x), Some(y)) => {
                 if !x.revoked && y.revoked {
-                    c.push(Change::KeyRevoked { partner: p(), key: key.clone() });
+                    c.push(Change::KeyRevoked {
+                        partner: p(),
+                        key: key.clone(),
+                    });
                 } else if x.revoked && !y.revoked {
-                    c.push(Change::KeyRestored { partner: p(), key: key.clone() });
+                    c.push(Change::KeyRestored {
+                        partner: p(),
+                        key: key.clone(),
+                    });
                 }
                 if x.sha256 != y.sha256 {
-                    c.push(Change::KeyAdded { partner: p(), key: key.clone() });
+                    c.push(Change::KeyAdded {
+                        partner: p(),
+                        key: key.clone(),
+                    });
                 }
                 if x.expires != y.expires {
-                    c.push(Change::KeyExpiryChanged { partner: p(), key, from: x.expires.clone(), to: y.expires.clone() });
+                    c.push(Change::KeyExpiryChanged {
+                        partner: p(),
+                        key,
+                        from: x.expires.clone(),
+                        to: y.expires.clone(),
+                    });
                 }
             }
             _ => {}
@@ -328,7 +482,10 @@ fn routes(old: &Model, new: &Model, c: &mut Vec<Change>) {
     for (name, (a, b)) in pairs(&old.routes, &new.routes) {
         let route = name.clone();
         match (a, b) {
-            (None, Some(b)) => c.push(Change::RouteAdded { route, permission: b.permission.clone() }),
+            (None, Some(b)) => c.push(Change::RouteAdded {
+                route,
+                permission: b.permission.clone(),
+            }),
             (Some(a), None) => c.push(Change::RouteRemoved {
                 route,
                 losing: holders(old, &a.permission).into_iter().collect(),
@@ -349,7 +506,11 @@ fn routes(old: &Model, new: &Model, c: &mut Vec<Change>) {
                     format!("{} {} -> {}", b.method, b.path, b.upstream),
                 );
                 if ta != tb {
-                    c.push(Change::RouteTargetChanged { route: route.clone(), from: ta, to: tb });
+                    c.push(Change::RouteTargetChanged {
+                        route: route.clone(),
+                        from: ta,
+                        to: tb,
+                    });
                 }
                 contract(&route, a.response.as_ref(), b.response.as_ref(), c);
                 if a.request_schema != b.request_schema {
@@ -369,7 +530,12 @@ fn routes(old: &Model, new: &Model, c: &mut Vec<Change>) {
     }
 }
 
-fn contract(route: &str, a: Option<&ContractModel>, b: Option<&ContractModel>, c: &mut Vec<Change>) {
+fn contract(
+    route: &str,
+    a: Option<&ContractModel>,
+    b: Option<&ContractModel>,
+    c: &mut Vec<Change>,
+) {
     let (detail, loosened) = match (a, b) {
         (None, None) => return,
         (Some(a), Some(b)) if a == b => return,
@@ -387,7 +553,11 @@ fn contract(route: &str, a: Option<&ContractModel>, b: Option<&ContractModel>, c
             ("changed".to_owned(), loosened)
         }
     };
-    c.push(Change::ContractChanged { route: route.to_owned(), detail, loosened });
+    c.push(Change::ContractChanged {
+        route: route.to_owned(),
+        detail,
+        loosened,
+    });
 }
 
 fn classes(old: &Model, new: &Model, c: &mut Vec<Change>) {
@@ -412,7 +582,11 @@ fn classes(old: &Model, new: &Model, c: &mut Vec<Change>) {
                 for r in a.allowed_for.difference(&b.allowed_for) {
                     detail.push(format!("no longer allowed for {r}"));
                 }
-                c.push(Change::DataClassChanged { class, detail: detail.join("; "), widened: fewer_fields || more_receivers });
+                c.push(Change::DataClassChanged {
+                    class,
+                    detail: detail.join("; "),
+                    widened: fewer_fields || more_receivers,
+                });
             }
             _ => {}
         }
@@ -423,17 +597,26 @@ fn governance(old: &Model, new: &Model, c: &mut Vec<Change>) {
     let (a, b) = (&old.governance, &new.governance);
     if a.enforce_approvals != b.enforce_approvals {
         c.push(Change::GovernanceChanged {
-            detail: format!("enforce_approvals {} -> {}", a.enforce_approvals, b.enforce_approvals),
+            detail: format!(
+                "enforce_approvals {} -> {}",
+                a.enforce_approvals, b.enforce_approvals
+            ),
             widens: !b.enforce_approvals,
         });
     }
     if a.require_grant_metadata != b.require_grant_metadata {
         c.push(Change::GovernanceChanged {
-            detail: format!("require_grant_metadata {} -> {}", a.require_grant_metadata, b.require_grant_metadata),
+            detail: format!(
+                "require_grant_metadata {} -> {}",
+                a.require_grant_metadata, b.require_grant_metadata
+            ),
             widens: !b.require_grant_metadata,
         });
     }
     if a.bodies != b.bodies {
-        c.push(Change::GovernanceChanged { detail: "bodies' keys changed".into(), widens: true });
+        c.push(Change::GovernanceChanged {
+            detail: "bodies' keys changed".into(),
+            widens: true,
+        });
     }
 }

@@ -88,7 +88,11 @@ keys = [{ id = "globex-1", sha256 = "@kwp_test_globex_0123456789abcdef01", expir
 
 fn rendered(text: &str) -> String {
     let mut out = text.replace("UPSTREAM", "http://127.0.0.1:7001");
-    for key in ["kwp_test_acme_0123456789abcdef0123", "kwp_test_globex_0123456789abcdef01", TOKEN] {
+    for key in [
+        "kwp_test_acme_0123456789abcdef0123",
+        "kwp_test_globex_0123456789abcdef01",
+        TOKEN,
+    ] {
         let sha = hex::encode(kwanus_gateway::auth::digest(key.as_bytes()));
         out = out.replace(&format!("@{key}"), &sha);
     }
@@ -98,14 +102,25 @@ fn rendered(text: &str) -> String {
 #[test]
 fn diff_names_each_change_and_exits_by_relevance() {
     let dir = temp_dir("diff");
-    let old = write(&dir, "old.toml", &rendered(&base(&format!("{ACME_V1}{GLOBEX_V1}"), "")));
+    let old = write(
+        &dir,
+        "old.toml",
+        &rendered(&base(&format!("{ACME_V1}{GLOBEX_V1}"), "")),
+    );
     // Reformatted only: nothing governance-relevant.
     let same = write(
         &dir,
         "same.toml",
-        &rendered(&base(&format!("{ACME_V1}{GLOBEX_V1}"), "[limits]\nupstream_timeout = \"5s\"\n")),
+        &rendered(&base(
+            &format!("{ACME_V1}{GLOBEX_V1}"),
+            "[limits]\nupstream_timeout = \"5s\"\n",
+        )),
     );
-    let (code, out, err) = run(&["diff", old.to_str().unwrap_or(""), same.to_str().unwrap_or("")]);
+    let (code, out, err) = run(&[
+        "diff",
+        old.to_str().unwrap_or(""),
+        same.to_str().unwrap_or(""),
+    ]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("no governance-relevant change"), "{out}");
 
@@ -119,14 +134,30 @@ fn diff_names_each_change_and_exits_by_relevance() {
     let globex = GLOBEX_V1
         .replace("tier = 2", "tier = 1")
         .replace("end_of_support", "active")
-        .replace(r#"["reports:read", "reports:publish"]"#, r#"["reports:read"]"#)
+        .replace(
+            r#"["reports:read", "reports:publish"]"#,
+            r#"["reports:read"]"#,
+        )
         .replace("2027-01-01T00:00:00Z", "2028-01-01T00:00:00Z");
     let new_text = base(&format!("{acme}{globex}"), "")
-        .replace("fields = [\"/**/raw_text\"]", "fields = [\"/**/raw_text\"]\nallowed_for = [\"reports:read\"]")
-        .replace("permission = \"reports:publish\"", "permission = \"workflows:trigger\"")
-        .replace("[routes.response]\n", "[routes.response]\non_violation = \"reject\"\n");
+        .replace(
+            "fields = [\"/**/raw_text\"]",
+            "fields = [\"/**/raw_text\"]\nallowed_for = [\"reports:read\"]",
+        )
+        .replace(
+            "permission = \"reports:publish\"",
+            "permission = \"workflows:trigger\"",
+        )
+        .replace(
+            "[routes.response]\n",
+            "[routes.response]\non_violation = \"reject\"\n",
+        );
     let new = write(&dir, "new.toml", &rendered(&new_text));
-    let (code, out, err) = run(&["diff", old.to_str().unwrap_or(""), new.to_str().unwrap_or("")]);
+    let (code, out, err) = run(&[
+        "diff",
+        old.to_str().unwrap_or(""),
+        new.to_str().unwrap_or(""),
+    ]);
     assert_eq!(code, 1, "{out}{err}");
     for line in [
         "+ partner acme gains reports:publish",
@@ -141,33 +172,81 @@ fn diff_names_each_change_and_exits_by_relevance() {
         "- route get-report contract changed",
         "+ data class raw_report_text now allowed for reports:read (widened)",
     ] {
-        assert!(out.lines().any(|l| l == line), "{line:?} missing from:\n{out}");
+        assert!(
+            out.lines().any(|l| l == line),
+            "{line:?} missing from:\n{out}"
+        );
     }
-    let (code, json, _) = run(&["diff", "--json", old.to_str().unwrap_or(""), new.to_str().unwrap_or("")]);
+    let (code, json, _) = run(&[
+        "diff",
+        "--json",
+        old.to_str().unwrap_or(""),
+        new.to_str().unwrap_or(""),
+    ]);
     assert_eq!(code, 1);
     let v: Value = serde_json::from_str(&json).expect("json");
     assert_eq!(v["needs_approval"], true);
-    let kinds: Vec<&str> = v["changes"].as_array().expect("changes").iter().filter_map(|c| c["kind"].as_str()).collect();
-    for k in ["grant_added", "tier_raised", "key_revoked", "key_added", "grant_removed", "tier_lowered", "stage_changed", "key_expiry_changed", "route_permission_changed", "contract_changed", "data_class_changed"] {
+    let kinds: Vec<&str> = v["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .filter_map(|c| c["kind"].as_str())
+        .collect();
+    for k in [
+        "grant_added",
+        "tier_raised",
+        "key_revoked",
+        "key_added",
+        "grant_removed",
+        "tier_lowered",
+        "stage_changed",
+        "key_expiry_changed",
+        "route_permission_changed",
+        "contract_changed",
+        "data_class_changed",
+    ] {
         assert!(kinds.contains(&k), "{k} missing from {kinds:?}");
     }
     // Removing the route and adding a partner.
     let third = write(
         &dir,
         "third.toml",
-        &rendered(&base(&format!("{ACME_V1}{GLOBEX_V1}"), "").replace("name = \"publish\"", "name = \"publish-v2\"")),
+        &rendered(
+            &base(&format!("{ACME_V1}{GLOBEX_V1}"), "")
+                .replace("name = \"publish\"", "name = \"publish-v2\""),
+        ),
     );
-    let (_, out, _) = run(&["diff", old.to_str().unwrap_or(""), third.to_str().unwrap_or("")]);
-    assert!(out.contains("- route publish removed; BREAKING for: globex"), "{out}");
-    assert!(out.contains("- route publish-v2 added (reports:publish)"), "{out}");
+    let (_, out, _) = run(&[
+        "diff",
+        old.to_str().unwrap_or(""),
+        third.to_str().unwrap_or(""),
+    ]);
+    assert!(
+        out.contains("- route publish removed; BREAKING for: globex"),
+        "{out}"
+    );
+    assert!(
+        out.contains("- route publish-v2 added (reports:publish)"),
+        "{out}"
+    );
     let broken = write(&dir, "broken.toml", "[[partners]]\nid = 1\n");
-    assert_eq!(run(&["diff", old.to_str().unwrap_or(""), broken.to_str().unwrap_or("")]).0, 2);
+    assert_eq!(
+        run(&[
+            "diff",
+            old.to_str().unwrap_or(""),
+            broken.to_str().unwrap_or("")
+        ])
+        .0,
+        2
+    );
 }
 
 #[test]
 fn grant_metadata_is_required_when_asked_and_reviews_coming_due_are_warned() {
     let dir = temp_dir("grants");
-    let soon = humantime::format_rfc3339_seconds(std::time::SystemTime::now() + std::time::Duration::from_secs(10 * 86_400));
+    let soon = humantime::format_rfc3339_seconds(
+        std::time::SystemTime::now() + std::time::Duration::from_secs(10 * 86_400),
+    );
     let partners = format!(
         r#"
 [[partners]]
@@ -182,15 +261,35 @@ permissions = [
 ]
 "#
     );
-    let text = rendered(&base(&partners, "[governance]\nrequire_grant_metadata = true\n"));
-    let (code, _, err) = run(&["check", "--config", write(&dir, "a.toml", &text).to_str().unwrap_or("")]);
+    let text = rendered(&base(
+        &partners,
+        "[governance]\nrequire_grant_metadata = true\n",
+    ));
+    let (code, _, err) = run(&[
+        "check",
+        "--config",
+        write(&dir, "a.toml", &text).to_str().unwrap_or(""),
+    ]);
     assert_eq!(code, 1, "{err}");
-    assert!(err.contains("partners[0].permissions[1]: ") && err.contains("require_grant_metadata"), "{err}");
+    assert!(
+        err.contains("partners[0].permissions[1]: ") && err.contains("require_grant_metadata"),
+        "{err}"
+    );
     let text = text.replace("[governance]\nrequire_grant_metadata = true\n", "");
-    let (code, out, err) = run(&["check", "--config", write(&dir, "b.toml", &text).to_str().unwrap_or("")]);
+    let (code, out, err) = run(&[
+        "check",
+        "--config",
+        write(&dir, "b.toml", &text).to_str().unwrap_or(""),
+    ]);
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("warning: partner acme grant reports:read: review due"), "{out}");
-    assert!(!out.contains("reports:publish: review"), "its review is years away: {out}");
+    assert!(
+        out.contains("warning: partner acme grant reports:read: review due"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("reports:publish: review"),
+        "its review is years away: {out}"
+    );
 }
 
 #[tokio::test]
@@ -204,10 +303,21 @@ stage = "active"
 review_due = 2099-01-01
 permissions = [{ name = "reports:read", justification = "j", approved_by = ["CGB"], review_due = 2020-01-01 }]
 "#;
-    let text = format!("{}\n[admin]\nlisten = \"127.0.0.1:0\"\n", base(partners, ""));
+    let text = format!(
+        "{}\n[admin]\nlisten = \"127.0.0.1:0\"\n",
+        base(partners, "")
+    );
     let gw = Gateway::start_file(&text, &dir.join("g.toml"), false).await;
-    let metrics = String::from_utf8_lossy(&gw.admin("GET", "/metrics", None).await.body).into_owned();
-    assert_eq!(sample(&metrics, "kwanus_gateway_review_overdue{partner=\"acme\",permission=\"reports:read\"}"), Some(1.0), "{metrics}");
+    let metrics =
+        String::from_utf8_lossy(&gw.admin("GET", "/metrics", None).await.body).into_owned();
+    assert_eq!(
+        sample(
+            &metrics,
+            "kwanus_gateway_review_overdue{partner=\"acme\",permission=\"reports:read\"}"
+        ),
+        Some(1.0),
+        "{metrics}"
+    );
 }
 
 /// Four bodies, each with one member key.
@@ -221,21 +331,37 @@ impl Bodies {
             let key = SigningKey::from_bytes(&[i as u8 + 7; 32]);
             std::fs::write(dir.join(format!("{b}.key")), hex::encode(key.to_bytes())).expect("key");
         }
-        Self { dir: dir.to_owned() }
+        Self {
+            dir: dir.to_owned(),
+        }
     }
 
     fn section(&self, approvals: &Path) -> String {
-        let mut out = format!("[governance]\nenforce_approvals = true\napprovals_dir = {:?}\n[governance.bodies]\n", approvals.display().to_string());
+        let mut out = format!(
+            "[governance]\nenforce_approvals = true\napprovals_dir = {:?}\n[governance.bodies]\n",
+            approvals.display().to_string()
+        );
         for (i, b) in ["TSC", "SCO", "ERC", "CGB"].iter().enumerate() {
             let key = SigningKey::from_bytes(&[i as u8 + 7; 32]);
-            out.push_str(&format!("{b} = [\"{}\"]\n", hex::encode(key.verifying_key().as_bytes())));
+            out.push_str(&format!(
+                "{b} = [\"{}\"]\n",
+                hex::encode(key.verifying_key().as_bytes())
+            ));
         }
         out
     }
 
     fn approve(&self, body: &str, approvals: &Path, old: Option<&Path>, new: &Path) {
         let key = self.dir.join(format!("{body}.key"));
-        let mut args = vec!["approve", "--body", body, "--key", key.to_str().unwrap_or(""), "--approvals", approvals.to_str().unwrap_or("")];
+        let mut args = vec![
+            "approve",
+            "--body",
+            body,
+            "--key",
+            key.to_str().unwrap_or(""),
+            "--approvals",
+            approvals.to_str().unwrap_or(""),
+        ];
         match old {
             Some(o) => args.push(o.to_str().unwrap_or("")),
             None => args.push("--genesis"),
@@ -252,23 +378,43 @@ async fn changes_that_widen_access_need_a_majority_with_cgb_and_reductions_need_
     let approvals = dir.join("approvals");
     let bodies = Bodies::new(&dir);
     let upstream = Upstream::start().await;
-    let admin = format!("[admin]\nlisten = \"127.0.0.1:0\"\ntoken_sha256 = \"@{TOKEN}\"\n[audit]\ndir = {:?}\n", dir.join("trail").display().to_string());
+    let admin = format!(
+        "[admin]\nlisten = \"127.0.0.1:0\"\ntoken_sha256 = \"@{TOKEN}\"\n[audit]\ndir = {:?}\n",
+        dir.join("trail").display().to_string()
+    );
     let version = |globex_perms: &str| {
-        let globex = GLOBEX_V1.replace("end_of_support", "active").replace(r#"["reports:read", "reports:publish"]"#, globex_perms);
-        rendered(&base(&format!("{ACME_V1}{globex}"), &format!("{admin}{}", bodies.section(&approvals))))
-            .replace("http://127.0.0.1:7001", &upstream.url())
+        let globex = GLOBEX_V1
+            .replace("end_of_support", "active")
+            .replace(r#"["reports:read", "reports:publish"]"#, globex_perms);
+        rendered(&base(
+            &format!("{ACME_V1}{globex}"),
+            &format!("{admin}{}", bodies.section(&approvals)),
+        ))
+        .replace("http://127.0.0.1:7001", &upstream.url())
     };
     let v1 = version(r#"["reports:read"]"#);
     let v2 = version(r#"["reports:read", "reports:publish"]"#);
     let config = write(&dir, "gateway.toml", &v1);
     let v2_path = write(&dir, "v2.toml", &v2);
-    let check = |p: &Path| run(&["check", "--config", p.to_str().unwrap_or(""), "--approvals", approvals.to_str().unwrap_or("")]);
+    let check = |p: &Path| {
+        run(&[
+            "check",
+            "--config",
+            p.to_str().unwrap_or(""),
+            "--approvals",
+            approvals.to_str().unwrap_or(""),
+        ])
+    };
 
     // No approved copy: the genesis needs the quorum too, and serve refuses to start without it.
     let (code, _, err) = check(&config);
     assert_eq!(code, 1);
     assert!(err.contains("CGB"), "{err}");
-    let mut refused = Command::new(BIN).args(["serve", "--no-watch", "--config"]).arg(&config).output().expect("serve");
+    let mut refused = Command::new(BIN)
+        .args(["serve", "--no-watch", "--config"])
+        .arg(&config)
+        .output()
+        .expect("serve");
     assert_eq!(refused.status.code(), Some(1));
     refused.stderr.truncate(4000);
     assert!(String::from_utf8_lossy(&refused.stderr).contains("unapproved genesis"));
@@ -277,15 +423,20 @@ async fn changes_that_widen_access_need_a_majority_with_cgb_and_reductions_need_
     }
     assert_eq!(check(&config).0, 0);
     let served = Served::start(&config);
-    assert!(approvals.join("approved.toml").exists(), "the accepted file is the approved copy");
+    assert!(
+        approvals.join("approved.toml").exists(),
+        "the accepted file is the approved copy"
+    );
     let approved = approvals.join("approved.toml");
     let reload = || async {
         let admin = served.admin.expect("admin");
-        let req = format!("POST /admin/reload HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        let req = format!(
+            "POST /admin/reload HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        );
         raw(admin, req.as_bytes()).await
     };
     let publish = || async {
-        let req = format!("POST /v1/reports HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer kwp_test_globex_0123456789abcdef01\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        let req = "POST /v1/reports HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer kwp_test_globex_0123456789abcdef01\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
         raw(served.addr, req.as_bytes()).await.status()
     };
     assert_eq!(publish().await, 403);
@@ -300,10 +451,23 @@ async fn changes_that_widen_access_need_a_majority_with_cgb_and_reductions_need_
     assert_eq!(publish().await, 403, "the old configuration stays");
     // A tampered signature does not count.
     bodies.approve("TSC", &approvals, Some(&approved), &v2_path);
-    let tsc = std::fs::read_dir(approvals.join("signatures")).expect("dir").filter_map(Result::ok).map(|e| e.path()).find(|p| p.to_string_lossy().contains("-TSC-") && !p.to_string_lossy().contains("0000000000000000")).expect("TSC file");
-    let mut a: Value = serde_json::from_str(&std::fs::read_to_string(&tsc).expect("read")).expect("json");
+    let tsc = std::fs::read_dir(approvals.join("signatures"))
+        .expect("dir")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| {
+            p.to_string_lossy().contains("-TSC-")
+                && !p.to_string_lossy().contains("0000000000000000")
+        })
+        .expect("TSC file");
+    let mut a: Value =
+        serde_json::from_str(&std::fs::read_to_string(&tsc).expect("read")).expect("json");
     let sig = a["signature"].as_str().unwrap_or_default().to_owned();
-    a["signature"] = Value::from(format!("{}{}", if sig.starts_with('0') { "1" } else { "0" }, &sig[1..]));
+    a["signature"] = Value::from(format!(
+        "{}{}",
+        if sig.starts_with('0') { "1" } else { "0" },
+        &sig[1..]
+    ));
     let good = std::fs::read_to_string(&tsc).expect("read");
     std::fs::write(&tsc, a.to_string()).expect("tamper");
     let r = reload().await;
@@ -333,14 +497,34 @@ async fn changes_that_widen_access_need_a_majority_with_cgb_and_reductions_need_
 
     // A restart cannot smuggle the unapproved v3 in.
     std::fs::write(&config, &v3).expect("write v3");
-    let out = Command::new(BIN).args(["serve", "--no-watch", "--config"]).arg(&config).output().expect("serve");
+    let out = Command::new(BIN)
+        .args(["serve", "--no-watch", "--config"])
+        .arg(&config)
+        .output()
+        .expect("serve");
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("CGB"));
 
     let metrics_seen = audit_records(&dir.join("trail"));
-    let results: Vec<&str> = metrics_seen.iter().filter(|r| r["kind"] == "config").filter_map(|r| r["result"].as_str()).collect();
-    assert_eq!(results, ["ok", "unapproved", "unapproved", "ok", "unapproved", "ok"]);
-    let accepted = metrics_seen.iter().filter(|r| r["kind"] == "config" && r["result"] == "ok").nth(1).expect("the accepted reload");
-    let diff: Vec<&str> = accepted["diff"].as_array().expect("diff").iter().filter_map(Value::as_str).collect();
+    let results: Vec<&str> = metrics_seen
+        .iter()
+        .filter(|r| r["kind"] == "config")
+        .filter_map(|r| r["result"].as_str())
+        .collect();
+    assert_eq!(
+        results,
+        ["ok", "unapproved", "unapproved", "ok", "unapproved", "ok"]
+    );
+    let accepted = metrics_seen
+        .iter()
+        .filter(|r| r["kind"] == "config" && r["result"] == "ok")
+        .nth(1)
+        .expect("the accepted reload");
+    let diff: Vec<&str> = accepted["diff"]
+        .as_array()
+        .expect("diff")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
     assert_eq!(diff, ["+ partner globex gains reports:publish"]);
 }

@@ -21,5 +21,6 @@ mod ops;
 mod pipeline;
 mod policy;
 mod properties;
+mod report;
 mod security;
 mod tls;
