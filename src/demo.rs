@@ -33,9 +33,36 @@ pub const DEMO_SCHEMAS: [(&str, &str); 3] = [
     ),
 ];
 
-/// Writes the demo's schemas into a fresh folder (the configuration is built in, its schemas
-/// must still be files); returns the folder to load the configuration against.
-pub fn write_schemas() -> std::io::Result<std::path::PathBuf> {
+/// The governance bodies that sign the demo's approved change.
+const DEMO_SIGNERS: [crate::governance::Body; 3] = [
+    crate::governance::Body::Tsc,
+    crate::governance::Body::Sco,
+    crate::governance::Body::Cgb,
+];
+
+/// A demo body's signing key: public, derived from the body's name (like the demo keys, it
+/// guards only the loopback demo).
+pub fn demo_body_key(body: crate::governance::Body) -> ed25519_dalek::SigningKey {
+    let seed = crate::digest::digest(
+        format!("kwanus-gateway demo governance key {}", body.as_str()).as_bytes(),
+    );
+    ed25519_dalek::SigningKey::from_bytes(&seed)
+}
+
+/// The configuration before the demo's approved change: umbrella without `insights:query`.
+pub fn previous_config() -> String {
+    DEMO_CONFIG
+        .lines()
+        .filter(|l| !l.contains("the demo's approved change"))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+/// Prepares the demo's folder (the configuration is built in; its schemas and approvals must
+/// still be files): the schemas, the configuration and its previous version, the previous one
+/// as the approved copy, and the signatures of TSC, SCO and CGB on the change. Returns the
+/// folder to load the configuration against.
+pub fn prepare() -> std::io::Result<std::path::PathBuf> {
     let dir = std::env::temp_dir().join(format!("kwanus-gateway-demo-{}", std::process::id()));
     for (name, text) in DEMO_SCHEMAS {
         let path = dir.join(name);
@@ -43,6 +70,19 @@ pub fn write_schemas() -> std::io::Result<std::path::PathBuf> {
             std::fs::create_dir_all(parent)?;
         }
         std::fs::write(path, text)?;
+    }
+    let previous = previous_config();
+    std::fs::write(dir.join("demo.toml"), DEMO_CONFIG)?;
+    std::fs::write(dir.join("previous.toml"), &previous)?;
+    let approvals = dir.join("approvals");
+    std::fs::create_dir_all(&approvals)?;
+    std::fs::write(approvals.join(crate::approvals::APPROVED), &previous)?;
+    let old = crate::config::model::of_text(&previous).map_err(std::io::Error::other)?;
+    let new = crate::config::model::of_text(DEMO_CONFIG).map_err(std::io::Error::other)?;
+    let (subject, diff) = crate::governance::approval::Subject::of(Some(&old), &new);
+    for body in DEMO_SIGNERS {
+        let approval = subject.sign(body, &demo_body_key(body), &diff);
+        crate::approvals::write_approval(&approvals, &approval)?;
     }
     Ok(dir)
 }
@@ -146,7 +186,7 @@ fn json(s: &str) -> String {
 }
 
 /// The text `demo` prints: keys and curl lines that show each decision.
-pub fn instructions(gateway: SocketAddr) -> String {
+pub fn instructions(gateway: SocketAddr, dir: &std::path::Path) -> String {
     let base = format!("http://{gateway}");
     let key = |p: &str| {
         DEMO_KEYS
@@ -233,6 +273,13 @@ pub fn instructions(gateway: SocketAddr) -> String {
     for (what, line) in lines {
         out.push_str(&format!("  # {what}\n  {line}\n"));
     }
+    out.push_str(
+        "\nGovernance: this configuration is an approved change from the previous one\n  (+ partner umbrella gains insights:query), signed by TSC, SCO and CGB (a majority,\n  CGB included); without those signatures it would not have started. See it with:\n",
+    );
+    out.push_str(&format!(
+        "  kwanus-gateway diff {0}/previous.toml {0}/demo.toml\n  kwanus-gateway check --config {0}/demo.toml --approvals {0}/approvals\n",
+        dir.display()
+    ));
     out.push_str("\nCtrl-C stops the demo.\n");
     out
 }

@@ -20,24 +20,9 @@ pub(super) async fn serve(path: PathBuf, watch: bool, workers: Option<usize>) ->
             return ExitCode::from(EX_USAGE);
         }
     };
-    // A restart cannot bring in what a reload would refuse: the file is checked against the
-    // last approved configuration.
-    match crate::approvals::gate(&snapshot) {
-        Ok(None) => {}
-        Ok(Some(gate)) if gate.accepted() => {
-            if let Err(e) = gate.commit(&snapshot.source) {
-                eprintln!("{}: cannot keep the approved copy: {e}", path.display());
-                return ExitCode::FAILURE;
-            }
-        }
-        Ok(Some(gate)) => {
-            eprintln!("{}: {}", path.display(), gate.refusal());
-            return ExitCode::FAILURE;
-        }
-        Err(e) => {
-            eprintln!("{}: approvals: {e}", path.display());
-            return ExitCode::FAILURE;
-        }
+    if let Err(e) = pass_gate(&snapshot) {
+        eprintln!("{}: {e}", path.display());
+        return ExitCode::FAILURE;
     }
     let summary = snapshot.summary();
     let opts = Options {
@@ -76,6 +61,19 @@ pub(super) async fn serve(path: PathBuf, watch: bool, workers: Option<usize>) ->
     ExitCode::SUCCESS
 }
 
+/// A start cannot bring in what a reload would refuse: with `enforce_approvals`, the file is
+/// checked against the last approved configuration, and an accepted one becomes the copy.
+fn pass_gate(snapshot: &crate::snapshot::Snapshot) -> Result<(), String> {
+    match crate::approvals::gate(snapshot) {
+        Ok(None) => Ok(()),
+        Ok(Some(gate)) if gate.accepted() => gate
+            .commit(&snapshot.source)
+            .map_err(|e| format!("cannot keep the approved copy: {e}")),
+        Ok(Some(gate)) => Err(gate.refusal()),
+        Err(e) => Err(format!("approvals: {e}")),
+    }
+}
+
 pub(super) async fn demo(listen: Option<SocketAddr>, workers: Option<usize>) -> ExitCode {
     let upstream = match crate::demo::start_sample_upstream().await {
         Ok(a) => a,
@@ -88,20 +86,24 @@ pub(super) async fn demo(listen: Option<SocketAddr>, workers: Option<usize>) -> 
         listen,
         upstream_url: Some(format!("http://{upstream}")),
     };
-    let schemas = match crate::demo::write_schemas() {
+    let dir = match crate::demo::prepare() {
         Ok(dir) => dir,
         Err(e) => {
-            eprintln!("demo: cannot write the demo's request schemas: {e}");
+            eprintln!("demo: cannot prepare the demo's folder (schemas, approvals): {e}");
             return ExitCode::FAILURE;
         }
     };
-    let snapshot = match config::from_str_in(crate::demo::DEMO_CONFIG, &overrides, Some(&schemas)) {
+    let snapshot = match config::from_str_in(crate::demo::DEMO_CONFIG, &overrides, Some(&dir)) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("demo: the built-in demo config is invalid: {e}");
             return ExitCode::FAILURE;
         }
     };
+    if let Err(e) = pass_gate(&snapshot) {
+        eprintln!("demo: {e}");
+        return ExitCode::FAILURE;
+    }
     let wanted = snapshot.server.listen;
     let listener = match tokio::net::TcpListener::bind(wanted).await {
         Ok(l) => l,
@@ -136,7 +138,7 @@ pub(super) async fn demo(listen: Option<SocketAddr>, workers: Option<usize>) -> 
     let _ = writeln!(
         std::io::stdout().lock(),
         "{}",
-        crate::demo::instructions(app.addr())
+        crate::demo::instructions(app.addr(), &dir)
     );
     let _ = std::io::stdout().flush();
     let mut signals = match OsSignals::install() {

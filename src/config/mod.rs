@@ -61,15 +61,25 @@ pub fn from_str_in(
 ) -> Result<Snapshot, ConfigError> {
     let mut file: file::File =
         toml::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string()))?;
+    // The governance view is of the file as written (paths as written, no overrides).
+    let model = std::sync::Arc::new(model::of(&file));
     if let Some(base) = base {
-        for r in &mut file.routes {
-            if let Some(s) = r
-                .request_schema
-                .as_mut()
-                .filter(|s| Path::new(s).is_relative())
-            {
+        let relative = |s: &mut String| {
+            if Path::new(s.as_str()).is_relative() {
                 *s = base.join(&*s).display().to_string();
             }
+        };
+        for r in &mut file.routes {
+            if let Some(s) = r.request_schema.as_mut() {
+                relative(s);
+            }
+        }
+        if let Some(d) = file
+            .governance
+            .as_mut()
+            .and_then(|g| g.approvals_dir.as_mut())
+        {
+            relative(d);
         }
     }
     if let Some(listen) = overrides.listen {
@@ -81,7 +91,6 @@ pub fn from_str_in(
         }
     }
     let hash = hex::encode(crate::auth::digest(text.as_bytes()));
-    let model = std::sync::Arc::new(model::of(&file));
     let mut snap = validate::compile(file, hash).map_err(ConfigError::Invalid)?;
     snap.model = model;
     snap.source = text.into();

@@ -294,9 +294,35 @@ async fn demo_behaves_as_printed() {
         }
         checked += 1;
     }
+    // The governance lines: the approved change, and the commands that show it.
+    for line in &lines {
+        let Some(args) = line.strip_prefix("  kwanus-gateway ") else {
+            continue;
+        };
+        let out = Command::new(BIN)
+            .args(args.split_whitespace())
+            .output()
+            .expect("run");
+        let text = String::from_utf8_lossy(&out.stdout);
+        if args.starts_with("diff") {
+            assert_eq!(out.status.code(), Some(1), "{text}");
+            assert!(
+                text.contains("+ partner umbrella gains insights:query"),
+                "{text}"
+            );
+        } else {
+            assert!(
+                out.status.success(),
+                "{text}{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(text.contains("approvals: accepted"), "{text}");
+        }
+        checked += 1;
+    }
     let _ = child.kill();
     let _ = child.wait();
-    assert_eq!(checked, 10, "{lines:#?}");
+    assert_eq!(checked, 12, "{lines:#?}");
 }
 
 #[tokio::test]

@@ -2,12 +2,12 @@
 //! tier and stage moves, keys; per route, who loses access; data classes and contracts. Each
 //! change says whether it widens access (and so needs approval) or reduces it.
 
-use std::collections::{BTreeMap, BTreeSet};
-
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::model::{ContractModel, Model, PartnerModel, stage_rank};
+use super::model::Model;
+
+mod compare;
 
 /// One governance-relevant change.
 #[allow(
@@ -273,10 +273,10 @@ impl Diff {
     /// The changes from `old` to `new`.
     pub fn between(old: &Model, new: &Model) -> Self {
         let mut c = Vec::new();
-        partners(old, new, &mut c);
-        routes(old, new, &mut c);
-        classes(old, new, &mut c);
-        for (name, (a, b)) in pairs(&old.permissions, &new.permissions) {
+        compare::partners(old, new, &mut c);
+        compare::routes(old, new, &mut c);
+        compare::classes(old, new, &mut c);
+        for (name, (a, b)) in compare::pairs(&old.permissions, &new.permissions) {
             if a != b {
                 c.push(Change::PermissionChanged {
                     permission: name.clone(),
@@ -285,7 +285,7 @@ impl Diff {
                 });
             }
         }
-        governance(old, new, &mut c);
+        compare::governance(old, new, &mut c);
         Self { changes: c }
     }
 
@@ -342,281 +342,5 @@ impl Diff {
                 .is_some_and(|p| p.stage == "maintenance"),
             _ => false,
         })
-    }
-}
-
-/// Every key of two maps with its value on each side.
-fn pairs<'a, V>(
-    a: &'a BTreeMap<String, V>,
-    b: &'a BTreeMap<String, V>,
-) -> BTreeMap<&'a String, (Option<&'a V>, Option<&'a V>)> {
-    let mut out: BTreeMap<&String, (Option<&V>, Option<&V>)> = BTreeMap::new();
-    for (k, v) in a {
-        out.entry(k).or_default().0 = Some(v);
-    }
-    for (k, v) in b {
-        out.entry(k).or_default().1 = Some(v);
-    }
-    out
-}
-
-fn partners(old: &Model, new: &Model, c: &mut Vec<Change>) {
-    for (id, (a, b)) in pairs(&old.partners, &new.partners) {
-        let partner = id.clone();
-        match (a, b) {
-            (None, Some(b)) => c.push(Change::PartnerAdded {
-                partner,
-                tier: b.tier,
-                grants: b.grants.iter().cloned().collect(),
-            }),
-            (Some(_), None) => c.push(Change::PartnerRemoved { partner }),
-            (Some(a), Some(b)) => partner_changes(&partner, a, b, c),
-            (None, None) => {}
-        }
-    }
-}
-
-fn partner_changes(partner: &str, a: &PartnerModel, b: &PartnerModel, c: &mut Vec<Change>) {
-    let p = || partner.to_owned();
-    for g in b.grants.difference(&a.grants) {
-        c.push(Change::GrantAdded {
-            partner: p(),
-            permission: g.clone(),
-        });
-    }
-    for g in a.grants.difference(&b.grants) {
-        c.push(Change::GrantRemoved {
-            partner: p(),
-            permission: g.clone(),
-        });
-    }
-    if b.tier > a.tier {
-        c.push(Change::TierRaised {
-            partner: p(),
-            from: a.tier,
-            to: b.tier,
-        });
-    } else if b.tier < a.tier {
-        c.push(Change::TierLowered {
-            partner: p(),
-            from: a.tier,
-            to: b.tier,
-        });
-    }
-    if a.stage != b.stage {
-        c.push(Change::StageChanged {
-            partner: p(),
-            from: a.stage.clone(),
-            to: b.stage.clone(),
-            backwards: stage_rank(&b.stage) < stage_rank(&a.stage),
-        });
-    }
-    for (field, x, y) in [
-        ("sunset", &a.sunset, &b.sunset),
-        ("compliance_due", &a.compliance_due, &b.compliance_due),
-        ("suspended_until", &a.suspended_until, &b.suspended_until),
-    ] {
-        if x != y {
-            c.push(Change::DateChanged {
-                partner: p(),
-                field,
-                from: x.clone(),
-                to: y.clone(),
-            });
-        }
-    }
-    if a.risk != b.risk {
-        c.push(Change::RiskChanged {
-            partner: p(),
-            from: a.risk.clone(),
-            to: b.risk.clone(),
-        });
-    }
-    for (id, (x, y)) in pairs(&a.keys, &b.keys) {
-        let key = id.clone();
-        match (x, y) {
-            (None, Some(y)) if !y.revoked => c.push(Change::KeyAdded { partner: p(), key }),
-            (Some(x), None) if !x.revoked => c.push(Change::KeyRevoked { partner: p(), key }),
-            (Some(x), Some(y)) => {
-                if !x.revoked && y.revoked {
-                    c.push(Change::KeyRevoked {
-                        partner: p(),
-                        key: key.clone(),
-                    });
-                } else if x.revoked && !y.revoked {
-                    c.push(Change::KeyRestored {
-                        partner: p(),
-                        key: key.clone(),
-                    });
-                }
-                if x.sha256 != y.sha256 {
-                    c.push(Change::KeyAdded {
-                        partner: p(),
-                        key: key.clone(),
-                    });
-                }
-                if x.expires != y.expires {
-                    c.push(Change::KeyExpiryChanged {
-                        partner: p(),
-                        key,
-                        from: x.expires.clone(),
-                        to: y.expires.clone(),
-                    });
-                }
-            }
-            _ => {}
-        }
-    }
-}
-
-/// Partners who may call a route requiring `permission` (they hold it).
-fn holders(m: &Model, permission: &str) -> BTreeSet<String> {
-    m.partners
-        .iter()
-        .filter(|(_, p)| p.grants.contains(permission))
-        .map(|(id, _)| id.clone())
-        .collect()
-}
-
-fn routes(old: &Model, new: &Model, c: &mut Vec<Change>) {
-    for (name, (a, b)) in pairs(&old.routes, &new.routes) {
-        let route = name.clone();
-        match (a, b) {
-            (None, Some(b)) => c.push(Change::RouteAdded {
-                route,
-                permission: b.permission.clone(),
-            }),
-            (Some(a), None) => c.push(Change::RouteRemoved {
-                route,
-                losing: holders(old, &a.permission).into_iter().collect(),
-            }),
-            (Some(a), Some(b)) => {
-                if a.permission != b.permission {
-                    let before = holders(old, &a.permission);
-                    let after = holders(new, &b.permission);
-                    c.push(Change::RoutePermissionChanged {
-                        route: route.clone(),
-                        from: a.permission.clone(),
-                        to: b.permission.clone(),
-                        losing: before.difference(&after).cloned().collect(),
-                    });
-                }
-                let (ta, tb) = (
-                    format!("{} {} -> {}", a.method, a.path, a.upstream),
-                    format!("{} {} -> {}", b.method, b.path, b.upstream),
-                );
-                if ta != tb {
-                    c.push(Change::RouteTargetChanged {
-                        route: route.clone(),
-                        from: ta,
-                        to: tb,
-                    });
-                }
-                contract(&route, a.response.as_ref(), b.response.as_ref(), c);
-                if a.request_schema != b.request_schema {
-                    c.push(Change::ContractChanged {
-                        route,
-                        detail: format!(
-                            "request_schema {} -> {}",
-                            a.request_schema.as_deref().unwrap_or("-"),
-                            b.request_schema.as_deref().unwrap_or("-")
-                        ),
-                        loosened: b.request_schema.is_none(),
-                    });
-                }
-            }
-            (None, None) => {}
-        }
-    }
-}
-
-fn contract(
-    route: &str,
-    a: Option<&ContractModel>,
-    b: Option<&ContractModel>,
-    c: &mut Vec<Change>,
-) {
-    let (detail, loosened) = match (a, b) {
-        (None, None) => return,
-        (Some(a), Some(b)) if a == b => return,
-        (None, Some(_)) => ("added".to_owned(), false),
-        (Some(_), None) => ("removed".to_owned(), true),
-        (Some(a), Some(b)) => {
-            let allow_widened = match (&a.allow_fields, &b.allow_fields) {
-                (Some(_), None) => true,
-                (Some(x), Some(y)) => !y.is_subset(x),
-                _ => false,
-            };
-            let loosened = allow_widened
-                || (a.on_violation == "reject" && b.on_violation == "strip")
-                || !b.content_types.is_subset(&a.content_types);
-            ("changed".to_owned(), loosened)
-        }
-    };
-    c.push(Change::ContractChanged {
-        route: route.to_owned(),
-        detail,
-        loosened,
-    });
-}
-
-fn classes(old: &Model, new: &Model, c: &mut Vec<Change>) {
-    for (name, (a, b)) in pairs(&old.data_classes, &new.data_classes) {
-        let class = name.clone();
-        match (a, b) {
-            (None, Some(_)) => c.push(Change::DataClassAdded { class }),
-            (Some(_), None) => c.push(Change::DataClassRemoved { class }),
-            (Some(a), Some(b)) if a != b => {
-                let fewer_fields = !a.fields.is_subset(&b.fields);
-                let more_receivers = !b.allowed_for.is_subset(&a.allowed_for);
-                let mut detail = Vec::new();
-                for f in a.fields.difference(&b.fields) {
-                    detail.push(format!("field {f} no longer withheld"));
-                }
-                for f in b.fields.difference(&a.fields) {
-                    detail.push(format!("field {f} withheld"));
-                }
-                for r in b.allowed_for.difference(&a.allowed_for) {
-                    detail.push(format!("now allowed for {r}"));
-                }
-                for r in a.allowed_for.difference(&b.allowed_for) {
-                    detail.push(format!("no longer allowed for {r}"));
-                }
-                c.push(Change::DataClassChanged {
-                    class,
-                    detail: detail.join("; "),
-                    widened: fewer_fields || more_receivers,
-                });
-            }
-            _ => {}
-        }
-    }
-}
-
-fn governance(old: &Model, new: &Model, c: &mut Vec<Change>) {
-    let (a, b) = (&old.governance, &new.governance);
-    if a.enforce_approvals != b.enforce_approvals {
-        c.push(Change::GovernanceChanged {
-            detail: format!(
-                "enforce_approvals {} -> {}",
-                a.enforce_approvals, b.enforce_approvals
-            ),
-            widens: !b.enforce_approvals,
-        });
-    }
-    if a.require_grant_metadata != b.require_grant_metadata {
-        c.push(Change::GovernanceChanged {
-            detail: format!(
-                "require_grant_metadata {} -> {}",
-                a.require_grant_metadata, b.require_grant_metadata
-            ),
-            widens: !b.require_grant_metadata,
-        });
-    }
-    if a.bodies != b.bodies {
-        c.push(Change::GovernanceChanged {
-            detail: "bodies' keys changed".into(),
-            widens: true,
-        });
     }
 }
