@@ -207,13 +207,24 @@ fn diff_names_each_change_and_exits_by_relevance() {
     ] {
         assert!(kinds.contains(&k), "{k} missing from {kinds:?}");
     }
-    // Removing the route and adding a partner.
+    // Renaming a route (one removed, one added), a partner added and one removed, a data
+    // class removed and another added.
+    let newco = ACME_V1
+        .replace("\"acme", "\"newco")
+        .replace("acme-1", "newco-1");
     let third = write(
         &dir,
         "third.toml",
         &rendered(
-            &base(&format!("{ACME_V1}{GLOBEX_V1}"), "")
-                .replace("name = \"publish\"", "name = \"publish-v2\""),
+            &base(
+                &format!("{newco}{GLOBEX_V1}"),
+                "[[data_classes]]\nname = \"simulation_data\"\nfields = [\"/**/simulation\"]\n",
+            )
+            .replace("name = \"publish\"", "name = \"publish-v2\"")
+            .replace(
+                "[[data_classes]]\nname = \"raw_report_text\"\nfields = [\"/**/raw_text\"]\n",
+                "",
+            ),
         ),
     );
     let (_, out, _) = run(&[
@@ -229,6 +240,17 @@ fn diff_names_each_change_and_exits_by_relevance() {
         out.contains("- route publish-v2 added (reports:publish)"),
         "{out}"
     );
+    for line in [
+        "+ partner newco added (tier 1; reports:read)",
+        "- partner acme removed",
+        "+ data class raw_report_text removed (its fields may leave)",
+        "- data class simulation_data added",
+    ] {
+        assert!(
+            out.lines().any(|l| l == line),
+            "{line:?} missing from:\n{out}"
+        );
+    }
     let broken = write(&dir, "broken.toml", "[[partners]]\nid = 1\n");
     assert_eq!(
         run(&[
