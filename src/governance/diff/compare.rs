@@ -255,23 +255,25 @@ pub(super) fn classes(old: &Model, new: &Model, c: &mut Vec<Change>) {
 
 pub(super) fn governance(old: &Model, new: &Model, c: &mut Vec<Change>) {
     let (a, b) = (&old.governance, &new.governance);
-    if a.enforce_approvals != b.enforce_approvals {
-        c.push(Change::GovernanceChanged {
-            detail: format!(
-                "enforce_approvals {} -> {}",
-                a.enforce_approvals, b.enforce_approvals
-            ),
-            widens: !b.enforce_approvals,
-        });
-    }
-    if a.require_grant_metadata != b.require_grant_metadata {
-        c.push(Change::GovernanceChanged {
-            detail: format!(
-                "require_grant_metadata {} -> {}",
-                a.require_grant_metadata, b.require_grant_metadata
-            ),
-            widens: !b.require_grant_metadata,
-        });
+    for (name, was, is) in [
+        (
+            "enforce_approvals",
+            a.enforce_approvals,
+            b.enforce_approvals,
+        ),
+        (
+            "require_grant_metadata",
+            a.require_grant_metadata,
+            b.require_grant_metadata,
+        ),
+    ] {
+        if was != is {
+            // Turning a rule off weakens governance.
+            c.push(Change::GovernanceChanged {
+                detail: format!("{name} {was} -> {is}"),
+                widens: !is,
+            });
+        }
     }
     if a.bodies != b.bodies {
         c.push(Change::GovernanceChanged {
