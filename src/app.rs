@@ -44,6 +44,8 @@ pub struct Options {
     pub listener: Option<TcpListener>,
     /// Partner worker threads (default: one per CPU).
     pub workers: Option<usize>,
+    /// The approvals folder pinned on the command line (`serve --approvals`).
+    pub approvals_dir: Option<PathBuf>,
 }
 
 /// Why the gateway could not start.
@@ -141,6 +143,7 @@ impl App {
             audit.clone(),
             metrics.clone(),
             pools,
+            opts.approvals_dir,
         ));
         let watcher = if opts.watch_config {
             reload::watch(reloader.clone())?

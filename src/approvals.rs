@@ -61,16 +61,30 @@ impl Gate {
     }
 }
 
-/// Checks `snap` against its approvals folder; `Ok(None)` when approvals are not enforced.
-pub fn gate(snap: &Snapshot) -> Result<Option<Gate>, String> {
-    let settings = &snap.governance;
-    let (true, Some(dir)) = (
-        settings.enforce_approvals,
-        settings.approvals_dir.as_deref(),
-    ) else {
-        return Ok(None);
+/// Checks `new` against the approvals folder in force; `Ok(None)` when approvals are not
+/// enforced. Which folder is in force is never the new file's to say alone: a folder pinned on
+/// the command line (`serve --approvals`) wins, then the running configuration's (so a reload
+/// can neither move the folder nor turn enforcement off without approval), then the new
+/// file's.
+pub fn gate(
+    new: &Snapshot,
+    running: Option<&Snapshot>,
+    pinned: Option<&Path>,
+) -> Result<Option<Gate>, String> {
+    let enforced = |s: &Snapshot| {
+        s.governance
+            .enforce_approvals
+            .then(|| s.governance.approvals_dir.clone())
+            .flatten()
     };
-    check(dir, &snap.model).map(Some)
+    let dir = pinned
+        .map(Path::to_owned)
+        .or_else(|| running.and_then(enforced))
+        .or_else(|| enforced(new));
+    match dir {
+        Some(dir) => check(&dir, &new.model).map(Some),
+        None => Ok(None),
+    }
 }
 
 /// Checks the change from the approved copy in `dir` to `new`.

@@ -64,6 +64,8 @@ pub struct Reloader {
     last: Mutex<Option<LastReload>>,
     /// SHA-256 of the file content whose last load failed: the watcher never retries it.
     failed_sha256: Mutex<Option<String>>,
+    /// The approvals folder named on the command line, if any.
+    approvals: Option<PathBuf>,
 }
 
 // === impl Reloader ===
@@ -76,6 +78,7 @@ impl Reloader {
         audit: Option<AuditSink>,
         metrics: Arc<Metrics>,
         pools: Arc<crate::upstream::Pools>,
+        approvals: Option<PathBuf>,
     ) -> Self {
         Self {
             shared,
@@ -83,6 +86,7 @@ impl Reloader {
             audit,
             metrics,
             pools,
+            approvals,
             generation: AtomicU64::new(1),
             last: Mutex::new(None),
             failed_sha256: Mutex::new(None),
@@ -116,7 +120,13 @@ impl Reloader {
                 diff: Vec::new(),
             };
         };
-        let report = swap(&self.shared, path, &self.metrics, &self.pools);
+        let report = swap(
+            &self.shared,
+            path,
+            &self.metrics,
+            &self.pools,
+            self.approvals.as_deref(),
+        );
         if let Ok(mut failed) = self.failed_sha256.lock() {
             *failed = match &report.result {
                 Err(_) => report.new_sha256.clone(),
@@ -187,7 +197,13 @@ impl Reloader {
 }
 
 /// Validates `path` and swaps it into `shared`; on error the running snapshot stays.
-fn swap(shared: &Shared, path: &Path, metrics: &Metrics, pools: &crate::upstream::Pools) -> Report {
+fn swap(
+    shared: &Shared,
+    path: &Path,
+    metrics: &Metrics,
+    pools: &crate::upstream::Pools,
+    approvals: Option<&Path>,
+) -> Report {
     let old = shared.load_full();
     let new_sha256 = crate::files::read(path)
         .ok()
@@ -205,7 +221,7 @@ fn swap(shared: &Shared, path: &Path, metrics: &Metrics, pools: &crate::upstream
                 c.line()
             )));
         }
-        let gate = crate::approvals::gate(&new).map_err(ConfigError::Unapproved)?;
+        let gate = crate::approvals::gate(&new, Some(&old), approvals).map_err(ConfigError::Unapproved)?;
         if let Some(g) = gate.as_ref().filter(|g| !g.accepted()) {
             return Err(ConfigError::Unapproved(g.refusal()));
         }

@@ -54,6 +54,10 @@ enum Command {
         /// still reload).
         #[arg(long)]
         no_watch: bool,
+        /// Enforce signed approvals against this folder whatever the file says (a restart
+        /// with a file that moves `approvals_dir` or turns enforcement off is refused too).
+        #[arg(long, env = "KWANUS_GATEWAY_APPROVALS")]
+        approvals: Option<PathBuf>,
     },
     /// Validate a configuration file: every problem with its place, exit 1; or a summary, exit 0
     /// (with warnings for grant reviews overdue or due within 30 days).
@@ -153,9 +157,11 @@ pub fn main() -> ExitCode {
         } => audit_keygen(&path),
         Command::Keygen { .. } => ExitCode::from(EX_USAGE),
         Command::Audit { command } => audit::audit(command),
-        Command::Serve { config, no_watch } => {
-            run_async(run::serve(config, !no_watch, cli.workers))
-        }
+        Command::Serve {
+            config,
+            no_watch,
+            approvals,
+        } => run_async(run::serve(config, !no_watch, approvals, cli.workers)),
         Command::Demo { listen } => run_async(run::demo(listen, cli.workers)),
     }
 }

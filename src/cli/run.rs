@@ -12,7 +12,12 @@ use crate::config::{self, Overrides};
 use crate::outcome::LogSink;
 use crate::shutdown::{OsSignal, OsSignals};
 
-pub(super) async fn serve(path: PathBuf, watch: bool, workers: Option<usize>) -> ExitCode {
+pub(super) async fn serve(
+    path: PathBuf,
+    watch: bool,
+    approvals: Option<PathBuf>,
+    workers: Option<usize>,
+) -> ExitCode {
     let snapshot = match config::load(&path) {
         Ok(s) => s,
         Err(e) => {
@@ -20,7 +25,7 @@ pub(super) async fn serve(path: PathBuf, watch: bool, workers: Option<usize>) ->
             return ExitCode::from(EX_USAGE);
         }
     };
-    if let Err(e) = pass_gate(&snapshot) {
+    if let Err(e) = pass_gate(&snapshot, approvals.as_deref()) {
         eprintln!("{}: {e}", path.display());
         return ExitCode::FAILURE;
     }
@@ -30,6 +35,7 @@ pub(super) async fn serve(path: PathBuf, watch: bool, workers: Option<usize>) ->
         watch_config: watch,
         listener: None,
         workers: workers.filter(|n| *n > 0),
+        approvals_dir: approvals,
     };
     let app = match App::start_with(snapshot, Arc::new(LogSink), opts).await {
         Ok(app) => app,
@@ -63,8 +69,11 @@ pub(super) async fn serve(path: PathBuf, watch: bool, workers: Option<usize>) ->
 
 /// A start cannot bring in what a reload would refuse: with `enforce_approvals`, the file is
 /// checked against the last approved configuration, and an accepted one becomes the copy.
-fn pass_gate(snapshot: &crate::snapshot::Snapshot) -> Result<(), String> {
-    match crate::approvals::gate(snapshot) {
+fn pass_gate(
+    snapshot: &crate::snapshot::Snapshot,
+    pinned: Option<&std::path::Path>,
+) -> Result<(), String> {
+    match crate::approvals::gate(snapshot, None, pinned) {
         Ok(None) => Ok(()),
         Ok(Some(gate)) if gate.accepted() => gate
             .commit(&snapshot.source)
@@ -100,7 +109,7 @@ pub(super) async fn demo(listen: Option<SocketAddr>, workers: Option<usize>) -> 
             return ExitCode::FAILURE;
         }
     };
-    if let Err(e) = pass_gate(&snapshot) {
+    if let Err(e) = pass_gate(&snapshot, None) {
         eprintln!("demo: {e}");
         return ExitCode::FAILURE;
     }

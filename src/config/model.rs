@@ -42,6 +42,12 @@ pub(super) fn of(f: &file::File) -> Model {
                 risk: p.risk.clone(),
                 grants: p.permissions.iter().map(|g| g.name().to_owned()).collect(),
                 keys,
+                require_mtls: p.require_mtls,
+                client_certs: p
+                    .client_cert_sha256
+                    .iter()
+                    .map(|c| c.to_ascii_lowercase())
+                    .collect(),
             };
             (p.id.clone(), model)
         })
@@ -91,6 +97,7 @@ pub(super) fn of(f: &file::File) -> Model {
         .as_ref()
         .map_or_else(GovernanceModel::default, |g| GovernanceModel {
             enforce_approvals: g.enforce_approvals,
+            approvals_dir: g.approvals_dir.clone(),
             require_grant_metadata: g.require_grant_metadata,
             bodies: g
                 .bodies
@@ -103,12 +110,20 @@ pub(super) fn of(f: &file::File) -> Model {
                 })
                 .collect::<BTreeMap<_, _>>(),
         });
+    let lower = |v: &Option<Vec<String>>, default: &[&str]| -> BTreeSet<String> {
+        match v {
+            Some(v) => v.iter().map(|s| s.to_ascii_lowercase()).collect(),
+            None => default.iter().map(|s| (*s).to_owned()).collect(),
+        }
+    };
     Model {
         partners,
         routes,
         data_classes,
         permissions,
         governance,
+        forbidden: lower(&f.forbidden, &super::defaults::FORBIDDEN),
+        forbidden_segments: lower(&f.forbidden_segments, &super::defaults::FORBIDDEN_SEGMENTS),
     }
 }
 

@@ -20,6 +20,10 @@ pub struct Model {
     pub permissions: BTreeMap<String, String>,
     /// `[governance]` itself.
     pub governance: GovernanceModel,
+    /// Forbidden path prefixes (lower case).
+    pub forbidden: BTreeSet<String>,
+    /// Forbidden path segments (lower case).
+    pub forbidden_segments: BTreeSet<String>,
 }
 
 /// One partner.
@@ -41,6 +45,10 @@ pub struct PartnerModel {
     pub grants: BTreeSet<String>,
     /// Keys by id.
     pub keys: BTreeMap<String, KeyModel>,
+    /// Its keys count only with a bound client certificate.
+    pub require_mtls: bool,
+    /// The bound certificates (SHA-256, lower-case hex).
+    pub client_certs: BTreeSet<String>,
 }
 
 /// One key.
@@ -102,6 +110,8 @@ pub struct GovernanceModel {
     pub require_grant_metadata: bool,
     /// Each body's public keys (hex).
     pub bodies: BTreeMap<String, BTreeSet<String>>,
+    /// Where approvals are kept, as written.
+    pub approvals_dir: Option<String>,
 }
 
 // === impl Model ===

@@ -212,20 +212,19 @@ fn diff_names_each_change_and_exits_by_relevance() {
     let newco = ACME_V1
         .replace("\"acme", "\"newco")
         .replace("acme-1", "newco-1");
+    let third_text = base(
+        &format!("{newco}{GLOBEX_V1}"),
+        "[[data_classes]]\nname = \"simulation_data\"\nfields = [\"/**/simulation\"]\n",
+    )
+    .replace("name = \"publish\"", "name = \"publish-v2\"")
+    .replace(
+        "[[data_classes]]\nname = \"raw_report_text\"\nfields = [\"/**/raw_text\"]\n",
+        "",
+    );
     let third = write(
         &dir,
         "third.toml",
-        &rendered(
-            &base(
-                &format!("{newco}{GLOBEX_V1}"),
-                "[[data_classes]]\nname = \"simulation_data\"\nfields = [\"/**/simulation\"]\n",
-            )
-            .replace("name = \"publish\"", "name = \"publish-v2\"")
-            .replace(
-                "[[data_classes]]\nname = \"raw_report_text\"\nfields = [\"/**/raw_text\"]\n",
-                "",
-            ),
-        ),
+        &rendered(&format!("forbidden = [\"/internal\"]\n{third_text}")),
     );
     let (_, out, _) = run(&[
         "diff",
@@ -245,6 +244,7 @@ fn diff_names_each_change_and_exits_by_relevance() {
         "- partner acme removed",
         "+ data class raw_report_text removed (its fields may leave)",
         "- data class simulation_data added",
+        "+ forbidden prefix /db no longer refused",
     ] {
         assert!(
             out.lines().any(|l| l == line),
@@ -478,8 +478,7 @@ async fn changes_that_widen_access_need_a_majority_with_cgb_and_reductions_need_
         .filter_map(Result::ok)
         .map(|e| e.path())
         .find(|p| {
-            p.to_string_lossy().contains("-TSC-")
-                && !p.to_string_lossy().contains("0000000000000000")
+            p.to_string_lossy().contains("-TSC-") && !p.to_string_lossy().contains("-00000000-")
         })
         .expect("TSC file");
     let mut a: Value =
@@ -515,7 +514,46 @@ async fn changes_that_widen_access_need_a_majority_with_cgb_and_reductions_need_
     std::fs::write(&config, &v1).expect("write v1");
     assert_eq!(reload().await.status(), 200);
     assert_eq!(publish().await, 403);
+    // Turning enforcement off, or moving the folder somewhere else, is itself a change that
+    // needs the quorum: the folder in force says so, not the new file.
+    let elsewhere = dir.join("elsewhere");
+    for (what, text) in [
+        (
+            "enforce_approvals",
+            v1.replace("enforce_approvals = true", "enforce_approvals = false"),
+        ),
+        (
+            "approvals_dir",
+            v1.replace(
+                &format!("approvals_dir = {:?}", approvals.display().to_string()),
+                &format!("approvals_dir = {:?}", elsewhere.display().to_string()),
+            ),
+        ),
+    ] {
+        assert_ne!(text, v1, "{what}");
+        std::fs::write(&config, &text).expect("write");
+        let r = reload().await;
+        assert!(
+            r.text.contains("needs approval: governance"),
+            "{what}: {}",
+            r.text
+        );
+    }
     drop(served);
+
+    // With the folder pinned on the command line, a file that turns enforcement off does not
+    // start.
+    let off = v1.replace("enforce_approvals = true", "enforce_approvals = false");
+    std::fs::write(&config, &off).expect("write");
+    let out = Command::new(BIN)
+        .args(["serve", "--no-watch", "--approvals"])
+        .arg(&approvals)
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .expect("serve");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("enforce_approvals true -> false"));
 
     // A restart cannot smuggle the unapproved v3 in.
     std::fs::write(&config, &v3).expect("write v3");
@@ -535,7 +573,16 @@ async fn changes_that_widen_access_need_a_majority_with_cgb_and_reductions_need_
         .collect();
     assert_eq!(
         results,
-        ["ok", "unapproved", "unapproved", "ok", "unapproved", "ok"]
+        [
+            "ok",
+            "unapproved",
+            "unapproved",
+            "ok",
+            "unapproved",
+            "ok",
+            "unapproved",
+            "unapproved"
+        ]
     );
     let accepted = metrics_seen
         .iter()

@@ -85,6 +85,28 @@ fn partner_changes(partner: &str, a: &PartnerModel, b: &PartnerModel, c: &mut Ve
             });
         }
     }
+    if a.require_mtls != b.require_mtls || a.client_certs != b.client_certs {
+        let loosened = (a.require_mtls && !b.require_mtls)
+            || (b.require_mtls && !b.client_certs.is_subset(&a.client_certs));
+        c.push(Change::MtlsChanged {
+            partner: p(),
+            detail: format!(
+                "client certificate binding {} -> {} ({} certificate(s))",
+                if a.require_mtls {
+                    "required"
+                } else {
+                    "optional"
+                },
+                if b.require_mtls {
+                    "required"
+                } else {
+                    "optional"
+                },
+                b.client_certs.len()
+            ),
+            loosened,
+        });
+    }
     if a.risk != b.risk {
         c.push(Change::RiskChanged {
             partner: p(),
@@ -275,10 +297,42 @@ pub(super) fn governance(old: &Model, new: &Model, c: &mut Vec<Change>) {
             });
         }
     }
+    if a.approvals_dir != b.approvals_dir {
+        c.push(Change::GovernanceChanged {
+            detail: "approvals_dir moved".into(),
+            widens: true,
+        });
+    }
     if a.bodies != b.bodies {
         c.push(Change::GovernanceChanged {
             detail: "bodies' keys changed".into(),
             widens: true,
         });
+    }
+}
+
+pub(super) fn forbidden(old: &Model, new: &Model, c: &mut Vec<Change>) {
+    for (what, a, b) in [
+        ("forbidden prefix", &old.forbidden, &new.forbidden),
+        (
+            "forbidden segment",
+            &old.forbidden_segments,
+            &new.forbidden_segments,
+        ),
+    ] {
+        for v in a.difference(b) {
+            c.push(Change::ForbiddenChanged {
+                what,
+                value: v.clone(),
+                removed: true,
+            });
+        }
+        for v in b.difference(a) {
+            c.push(Change::ForbiddenChanged {
+                what,
+                value: v.clone(),
+                removed: false,
+            });
+        }
     }
 }

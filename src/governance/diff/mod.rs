@@ -107,6 +107,18 @@ pub enum Change {
     },
     /// `[governance]` itself changed; `widens` when it weakens the rules.
     GovernanceChanged { detail: String, widens: bool },
+    /// A forbidden prefix or segment added or removed (`removed`: more is reachable).
+    ForbiddenChanged {
+        what: &'static str,
+        value: String,
+        removed: bool,
+    },
+    /// A partner's certificate binding loosened or tightened.
+    MtlsChanged {
+        partner: String,
+        detail: String,
+        loosened: bool,
+    },
 }
 
 /// The changes from one configuration to another.
@@ -133,6 +145,8 @@ impl Change {
             Self::ContractChanged { loosened, .. } => *loosened,
             Self::DataClassChanged { widened, .. } => *widened,
             Self::GovernanceChanged { widens, .. } => *widens,
+            Self::ForbiddenChanged { removed, .. } => *removed,
+            Self::MtlsChanged { loosened, .. } => *loosened,
             Self::PartnerRemoved { .. }
             | Self::GrantRemoved { .. }
             | Self::TierLowered { .. }
@@ -255,6 +269,21 @@ impl Change {
                 format!("permission {permission} kind {} -> {}", opt(from), opt(to))
             }
             Self::GovernanceChanged { detail, .. } => format!("governance {detail}"),
+            Self::ForbiddenChanged {
+                what,
+                value,
+                removed,
+            } => format!(
+                "{what} {value} {}",
+                if *removed {
+                    "no longer refused"
+                } else {
+                    "refused"
+                }
+            ),
+            Self::MtlsChanged {
+                partner, detail, ..
+            } => format!("partner {partner} {detail}"),
         }
     }
 }
@@ -286,6 +315,7 @@ impl Diff {
             }
         }
         compare::governance(old, new, &mut c);
+        compare::forbidden(old, new, &mut c);
         Self { changes: c }
     }
 

@@ -106,6 +106,7 @@ impl Gateway {
             watch_config: watch,
             listener: None,
             workers,
+            approvals_dir: None,
         };
         let app = App::start_with(snap, outcomes.clone(), opts)
             .await
