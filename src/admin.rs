@@ -294,6 +294,10 @@ fn status(state: &AdminState) -> Response<Full<Bytes>> {
         "workers": state.workers.open(),
         "last_reload": state.reloader.last(),
         "state": state.state.status(),
+        "suspended": state.misuse.suspended().iter().map(|(partner, until)| serde_json::json!({
+            "partner": &**partner,
+            "until": humantime::format_rfc3339_seconds(*until).to_string(),
+        })).collect::<Vec<_>>(),
         "audit": state.audit.as_ref().map(|h| serde_json::json!({
             "healthy": h.healthy.load(Ordering::Relaxed),
             "records": h.records.load(Ordering::Relaxed),

@@ -263,6 +263,12 @@ async fn misuse_suspends_a_partner_which_lifts_by_itself_or_by_an_operator() {
         "{metrics}"
     );
 
+    let status = format!(
+        "GET /admin/status HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer {TOKEN}\r\nConnection: close\r\n\r\n"
+    );
+    let status = raw(admin, status.as_bytes()).await.body_json();
+    assert_eq!(status["suspended"][0]["partner"], "globex", "{status}");
+
     // An operator lifts it.
     let unsuspend = format!(
         "POST /admin/partners/globex/unsuspend HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
