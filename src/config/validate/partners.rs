@@ -226,6 +226,13 @@ pub(super) fn compile_stage(p: &mut Problems, place: &str, l: Lifecycle) -> Opti
     let suspended_until = l
         .suspended_until
         .and_then(|d| p.date(&format!("{place}.suspended_until"), &d));
+    if l.stage != "deprecation" && sunset.is_some() && since.is_none() {
+        p.bad(
+            format!("{place}.deprecated_since"),
+            "",
+            "a sunset needs the date the partner was deprecated (before the sunset)",
+        );
+    }
     match l.stage.as_str() {
         "active" => Some(Stage::Active),
         "end_of_support" => Some(Stage::EndOfSupport),
