@@ -12,6 +12,8 @@ use crate::snapshot::Snapshot;
 
 /// The last approved configuration, in the approvals folder.
 pub const APPROVED: &str = "approved.toml";
+/// Its governance view as it was approved (with the content hashes of the files it named).
+pub const APPROVED_MODEL: &str = "approved.json";
 /// The folder of signatures, in the approvals folder.
 pub const SIGNATURES: &str = "signatures";
 
@@ -55,9 +57,9 @@ impl Gate {
         out
     }
 
-    /// Makes `source` the approved copy (written whole, then renamed into place).
-    pub fn commit(&self, source: &str) -> std::io::Result<()> {
-        write_approved(&self.dir, source)
+    /// Makes `source` (whose governance view is `model`) the approved copy.
+    pub fn commit(&self, source: &str, model: &Model) -> std::io::Result<()> {
+        write_approved(&self.dir, source, model)
     }
 }
 
@@ -103,8 +105,19 @@ pub fn check(dir: &Path, new: &Model) -> Result<Gate, String> {
     })
 }
 
-/// The approved copy's model; `None` before the genesis.
+/// The approved copy's model (as approved, from `approved.json`; else read from the copy's
+/// text); `None` before the genesis.
 pub fn approved_model(dir: &Path) -> Result<Option<Model>, String> {
+    let json = dir.join(APPROVED_MODEL);
+    match crate::files::read(&json) {
+        Ok(bytes) => {
+            return serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| format!("{}: {e}", json.display()));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(format!("{}: {e}", json.display())),
+    }
     let path = dir.join(APPROVED);
     match crate::files::read_to_string(&path) {
         Ok(text) => crate::config::model::of_text(&text)
@@ -150,9 +163,17 @@ pub fn write_approval(dir: &Path, a: &Approval) -> std::io::Result<PathBuf> {
     Ok(path)
 }
 
-fn write_approved(dir: &Path, source: &str) -> std::io::Result<()> {
+/// Writes the approved copy and its model, each whole and then renamed into place (the model
+/// last: a crash in between leaves the older model, which the next start compares against).
+pub fn write_approved(dir: &Path, source: &str, model: &Model) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(".{APPROVED}.tmp"));
-    std::fs::write(&tmp, source)?;
-    std::fs::rename(&tmp, dir.join(APPROVED))
+    for (name, bytes) in [
+        (APPROVED, source.as_bytes().to_vec()),
+        (APPROVED_MODEL, model.canonical()),
+    ] {
+        let tmp = dir.join(format!(".{name}.tmp"));
+        std::fs::write(&tmp, bytes)?;
+        std::fs::rename(&tmp, dir.join(name))?;
+    }
+    Ok(())
 }

@@ -75,10 +75,13 @@ pub fn prepare() -> std::io::Result<std::path::PathBuf> {
     std::fs::write(dir.join("demo.toml"), DEMO_CONFIG)?;
     std::fs::write(dir.join("previous.toml"), &previous)?;
     let approvals = dir.join("approvals");
-    std::fs::create_dir_all(&approvals)?;
-    std::fs::write(approvals.join(crate::approvals::APPROVED), &previous)?;
-    let old = crate::config::model::of_text(&previous).map_err(std::io::Error::other)?;
-    let new = crate::config::model::of_text(DEMO_CONFIG).map_err(std::io::Error::other)?;
+    let model = |text: &str| {
+        crate::config::from_str_in(text, &crate::config::Overrides::default(), Some(&dir))
+            .map(|s| (*s.model).clone())
+            .map_err(|e| std::io::Error::other(e.to_string()))
+    };
+    let (old, new) = (model(&previous)?, model(DEMO_CONFIG)?);
+    crate::approvals::write_approved(&approvals, &previous, &old)?;
     let (subject, diff) = crate::governance::approval::Subject::of(Some(&old), &new);
     for body in DEMO_SIGNERS {
         let approval = subject.sign(body, &demo_body_key(body), &diff);

@@ -234,11 +234,11 @@ fn swap(
         metrics.config_loaded(Some(&old), &new);
         pools.bind(&new.upstreams);
         let (new_sha256, summary) = (new.config_sha256.clone(), new.summary());
-        let source = new.source.clone();
+        let (source, model) = (new.source.clone(), new.model.clone());
         shared.store(Arc::new(new));
         // Logged once the new snapshot is in force.
         tracing::info!(old_sha256 = %old.config_sha256, %new_sha256, %summary, "configuration reloaded");
-        if let Some(Err(e)) = gate.map(|g| g.commit(&source)) {
+        if let Some(Err(e)) = gate.map(|g| g.commit(&source, &model)) {
             tracing::error!(error = %e, "the accepted configuration could not be kept as the approved copy");
         }
         Ok(Reloaded::Swapped)

@@ -145,8 +145,9 @@ fn count(r: &mut Report, facts: &PartnerFacts, v: &Value) {
     r.requests += 1;
     let status = v.get("status").and_then(Value::as_u64).unwrap_or(0);
     let permission = s("permission").unwrap_or("-");
+    // Reliability is the upstream's: only requests that were forwarded (allowed) count.
     if facts.kinds.get(permission).map(String::as_str) == Some("workflow")
-        && s("code") != Some("rate_limited")
+        && s("decision") == Some("allow")
     {
         r.workflow_requests += 1;
         r.workflow_5xx += u64::from(status >= 500);

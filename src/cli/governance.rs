@@ -81,12 +81,7 @@ pub(super) fn approve(a: ApproveArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let old: Option<Model> = match old_path.map(|p| {
-        crate::files::read_to_string(p)
-            .map_err(|e| e.to_string())
-            .and_then(|t| config::model::of_text(&t))
-            .map_err(|e| format!("{}: {e}", p.display()))
-    }) {
+    let old: Option<Model> = match old_path.map(|p| old_model(p, &a.approvals)) {
         None => None,
         Some(Ok(m)) => Some(m),
         Some(Err(e)) => {
@@ -121,6 +116,20 @@ pub(super) fn approve(a: ApproveArgs) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// The governance view of OLD: the approvals folder's own (as approved, with the content
+/// hashes of the files it named) when OLD is its approved copy; else OLD loaded like any file.
+fn old_model(path: &Path, dir: &Path) -> Result<Model, String> {
+    let approved = dir.join(approvals::APPROVED);
+    let same = |a: &Path, b: &Path| matches!((std::fs::canonicalize(a), std::fs::canonicalize(b)), (Ok(x), Ok(y)) if x == y);
+    if same(path, &approved) {
+        return approvals::approved_model(dir)?
+            .ok_or_else(|| format!("{}: no approved copy", dir.display()));
+    }
+    config::load(path)
+        .map(|s| (*s.model).clone())
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// `check --approvals DIR`: whether `snap` would be accepted against the copy in DIR.

@@ -76,7 +76,7 @@ fn pass_gate(
     match crate::approvals::gate(snapshot, None, pinned) {
         Ok(None) => Ok(()),
         Ok(Some(gate)) if gate.accepted() => gate
-            .commit(&snapshot.source)
+            .commit(&snapshot.source, &snapshot.model)
             .map_err(|e| format!("cannot keep the approved copy: {e}")),
         Ok(Some(gate)) => Err(gate.refusal()),
         Err(e) => Err(format!("approvals: {e}")),

@@ -62,7 +62,7 @@ pub fn from_str_in(
     let mut file: file::File =
         toml::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string()))?;
     // The governance view is of the file as written (paths as written, no overrides).
-    let model = std::sync::Arc::new(model::of(&file));
+    let mut model = model::of(&file);
     if let Some(base) = base {
         let relative = |s: &mut String| {
             if Path::new(s.as_str()).is_relative() {
@@ -82,6 +82,8 @@ pub fn from_str_in(
             relative(d);
         }
     }
+    model::add_file_hashes(&mut model, &file);
+    let model = std::sync::Arc::new(model);
     if let Some(listen) = overrides.listen {
         file.server.listen = listen.to_string();
     }

@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::file;
 use crate::governance::model::{
-    ClassModel, ContractModel, GovernanceModel, KeyModel, Model, PartnerModel, RouteModel,
+    ClassModel, ContractModel, GovernanceModel, IssuerModel, KeyModel, Model, PartnerModel,
+    RouteModel,
 };
 
 /// The model of configuration text; `Err` when it does not parse.
@@ -43,6 +44,7 @@ pub(super) fn of(f: &file::File) -> Model {
                 grants: p.permissions.iter().map(|g| g.name().to_owned()).collect(),
                 keys,
                 require_mtls: p.require_mtls,
+                jwt_issuers: p.jwt_issuers.iter().cloned().collect(),
                 client_certs: p
                     .client_cert_sha256
                     .iter()
@@ -72,6 +74,7 @@ pub(super) fn of(f: &file::File) -> Model {
                 upstream: r.upstream.clone(),
                 response,
                 request_schema: r.request_schema.clone(),
+                request_schema_sha256: None,
             };
             (r.name.clone(), model)
         })
@@ -116,7 +119,27 @@ pub(super) fn of(f: &file::File) -> Model {
             None => default.iter().map(|s| (*s).to_owned()).collect(),
         }
     };
+    let issuers = f
+        .auth
+        .jwt
+        .iter()
+        .map(|j| {
+            let model = IssuerModel {
+                audiences: j.audiences.iter().cloned().collect(),
+                algorithms: j.algorithms.iter().cloned().collect(),
+                partner_claim: j.partner_claim.clone(),
+                jwks_file: j.jwks_file.clone(),
+                jwks_sha256: None,
+                secret_sha256: j
+                    .secret
+                    .as_ref()
+                    .map(|s| hex::encode(crate::digest::digest(s.as_bytes()))),
+            };
+            (j.issuer.clone(), model)
+        })
+        .collect();
     Model {
+        issuers,
         partners,
         routes,
         data_classes,
@@ -137,4 +160,24 @@ fn date(text: &str) -> String {
     humantime::parse_rfc3339(&full)
         .map(|t| humantime::format_rfc3339_seconds(t).to_string())
         .unwrap_or_else(|_| text.to_owned())
+}
+
+/// Adds the SHA-256 of the files the model names (request schemas, JWKS) as they are now,
+/// read through the resolved paths of `f`: a schema or key set edited in place is a change too.
+pub(super) fn add_file_hashes(model: &mut Model, f: &file::File) {
+    let hash = |path: &str| {
+        crate::files::read(std::path::Path::new(path))
+            .ok()
+            .map(|b| hex::encode(crate::digest::digest(&b)))
+    };
+    for r in &f.routes {
+        if let (Some(path), Some(m)) = (&r.request_schema, model.routes.get_mut(&r.name)) {
+            m.request_schema_sha256 = hash(path);
+        }
+    }
+    for j in &f.auth.jwt {
+        if let (Some(path), Some(m)) = (&j.jwks_file, model.issuers.get_mut(&j.issuer)) {
+            m.jwks_sha256 = hash(path);
+        }
+    }
 }

@@ -5,6 +5,7 @@
 mod filter;
 mod pattern;
 mod schema;
+mod strict;
 
 use std::sync::Arc;
 
@@ -59,10 +60,12 @@ pub enum Violation {
     Compressed,
     /// It is larger than `max_bytes`.
     TooLarge,
-    /// It is not valid JSON (or nested deeper than `MAX_DEPTH`).
+    /// It is not valid JSON (nested deeper than `MAX_DEPTH`, or with a duplicate key).
     InvalidJson,
     /// It carries a field the partner may not receive, and the contract says `reject`.
     ForbiddenField,
+    /// It is a part of a document (`206`), which cannot be checked field by field.
+    PartialContent,
 }
 
 /// A body that passed its contract.
@@ -127,6 +130,7 @@ impl Violation {
             Self::TooLarge => "response_too_large",
             Self::InvalidJson => "invalid_json",
             Self::ForbiddenField => "forbidden_field",
+            Self::PartialContent => "partial_content",
         }
     }
 }
@@ -164,7 +168,7 @@ impl ResponseContract {
         if body.len() > self.max_bytes {
             return Err(Violation::TooLarge);
         }
-        let mut doc: Value = serde_json::from_slice(body).map_err(|_| Violation::InvalidJson)?;
+        let mut doc: Value = strict::parse(body).map_err(|_| Violation::InvalidJson)?;
         let removes = |tag: u16| {
             self.classes
                 .classes

@@ -62,8 +62,12 @@ impl RequestSchema {
         if body.is_empty() {
             return Err(one("", "a JSON body is required"));
         }
-        let Ok(doc) = serde_json::from_slice::<Value>(body) else {
-            return Err(one("", "the body is not valid JSON"));
+        let doc = match super::strict::parse(body) {
+            Ok(doc) => doc,
+            Err(e) if e.to_string().starts_with("duplicate key") => {
+                return Err(one("", "the body has a duplicate key (ambiguous JSON)"));
+            }
+            Err(_) => return Err(one("", "the body is not valid JSON")),
         };
         let errors: Vec<(String, String)> = self
             .validator

@@ -76,9 +76,12 @@ impl Subject {
         (subject, diff)
     }
 
-    /// The signed message.
-    pub fn message(&self) -> Vec<u8> {
+    /// The message `body` signs: the body's name is part of it, so one key's signature can
+    /// never be presented as another body's.
+    pub fn message(&self, body: Body) -> Vec<u8> {
         let mut m = DOMAIN.to_vec();
+        m.extend_from_slice(body.as_str().as_bytes());
+        m.push(b'\n');
         m.extend_from_slice(&self.old);
         m.extend_from_slice(&self.new);
         m.extend_from_slice(&self.diff);
@@ -93,7 +96,7 @@ impl Subject {
             old_sha256: hex::encode(self.old),
             new_sha256: hex::encode(self.new),
             diff_sha256: hex::encode(self.diff),
-            signature: hex::encode(key.sign(&self.message()).to_bytes()),
+            signature: hex::encode(key.sign(&self.message(body)).to_bytes()),
             changes: diff.summary(64),
         }
     }
@@ -108,7 +111,6 @@ impl Subject {
     ) -> Verdict {
         let mut approved_by = BTreeSet::new();
         let mut invalid = Vec::new();
-        let message = self.message();
         let this = [
             hex::encode(self.old),
             hex::encode(self.new),
@@ -125,7 +127,7 @@ impl Subject {
             let trusted = keys
                 .get(&body)
                 .is_some_and(|ks| ks.iter().any(|k| hex::encode(k) == a.public_key));
-            let valid = trusted && verify(&a.public_key, &a.signature, &message);
+            let valid = trusted && verify(&a.public_key, &a.signature, &self.message(body));
             if valid {
                 approved_by.insert(body);
             } else {

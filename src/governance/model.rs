@@ -4,11 +4,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// A configuration's governance-relevant content.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Model {
     /// Partners by id.
     pub partners: BTreeMap<String, PartnerModel>,
@@ -24,10 +24,29 @@ pub struct Model {
     pub forbidden: BTreeSet<String>,
     /// Forbidden path segments (lower case).
     pub forbidden_segments: BTreeSet<String>,
+    /// Token issuers by `iss`.
+    pub issuers: BTreeMap<String, IssuerModel>,
+}
+
+/// One `[[auth.jwt]]` issuer: everything that decides which tokens are accepted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssuerModel {
+    /// Accepted audiences.
+    pub audiences: BTreeSet<String>,
+    /// Pinned algorithms.
+    pub algorithms: BTreeSet<String>,
+    /// The claim naming the partner.
+    pub partner_claim: String,
+    /// The JWKS file, as written.
+    pub jwks_file: Option<String>,
+    /// SHA-256 of the JWKS file's content, when the configuration was loaded from disk.
+    pub jwks_sha256: Option<String>,
+    /// SHA-256 of the HS256 secret (never the secret).
+    pub secret_sha256: Option<String>,
 }
 
 /// One partner.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartnerModel {
     /// 1, 2 or 3.
     pub tier: i64,
@@ -49,10 +68,12 @@ pub struct PartnerModel {
     pub require_mtls: bool,
     /// The bound certificates (SHA-256, lower-case hex).
     pub client_certs: BTreeSet<String>,
+    /// Token issuers that may name the partner.
+    pub jwt_issuers: BTreeSet<String>,
 }
 
 /// One key.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyModel {
     /// Its SHA-256 (lower-case hex).
     pub sha256: String,
@@ -63,7 +84,7 @@ pub struct KeyModel {
 }
 
 /// One route.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RouteModel {
     /// Method and path template.
     pub method: String,
@@ -75,12 +96,14 @@ pub struct RouteModel {
     pub upstream: String,
     /// Its response contract.
     pub response: Option<ContractModel>,
-    /// Its request schema file.
+    /// Its request schema file, as written.
     pub request_schema: Option<String>,
+    /// SHA-256 of the schema's content, when the configuration was loaded from disk.
+    pub request_schema_sha256: Option<String>,
 }
 
 /// A response contract.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContractModel {
     /// Allowed media types.
     pub content_types: BTreeSet<String>,
@@ -93,7 +116,7 @@ pub struct ContractModel {
 }
 
 /// A data class.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClassModel {
     /// Its field patterns.
     pub fields: BTreeSet<String>,
@@ -102,7 +125,7 @@ pub struct ClassModel {
 }
 
 /// `[governance]`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GovernanceModel {
     /// Approvals enforced.
     pub enforce_approvals: bool,
@@ -128,12 +151,14 @@ impl Model {
     }
 }
 
-/// The rank of a stage on the way out (a move to a lower rank goes backwards).
+/// The rank of a stage on the way out (a move to a lower rank goes backwards). A suspension
+/// ranks above deprecation: it is the mitigation, and leaving it restores access.
 pub fn stage_rank(stage: &str) -> u8 {
     match stage {
         "active" => 0,
         "maintenance" => 1,
-        "deprecation" | "suspended" => 2,
-        _ => 3,
+        "deprecation" => 2,
+        "suspended" => 3,
+        _ => 4,
     }
 }

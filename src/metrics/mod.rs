@@ -78,7 +78,13 @@ pub struct Metrics {
     /// The handles each outcome shape updates, so a request costs one map lookup instead of
     /// building label sets and registering them anew.
     series: DashMap<SeriesKey, Series>,
+    /// The governance gauges set at the last scrape (metric, labels), so one that no longer
+    /// applies (a revoked grant, a removed partner) is set back to 0 instead of lingering.
+    governance_set: std::sync::Mutex<std::collections::BTreeSet<Gauge>>,
 }
+
+/// One gauge series: its name and labels.
+type Gauge = (&'static str, Vec<(&'static str, String)>);
 
 /// Everything in an outcome that picks its series; every part comes from configuration or a
 /// fixed set, so this map is bounded as the series are.
@@ -213,6 +219,7 @@ impl Metrics {
             audit,
             state: std::sync::OnceLock::new(),
             series: DashMap::new(),
+            governance_set: std::sync::Mutex::default(),
         });
         this.gauge(BUILD_INFO, &[("version", env!("CARGO_PKG_VERSION").into())])
             .set(1.0);
@@ -325,25 +332,34 @@ impl Metrics {
         misuse: &crate::governance::misuse::Detector,
     ) {
         let suspended = misuse.suspended();
+        let mut now_set = std::collections::BTreeSet::new();
         for p in &snap.partners {
             let on = suspended.iter().any(|(id, _)| *id == p.id);
-            self.gauge(PARTNER_SUSPENDED, &[("partner", p.id.to_string())])
+            let labels = vec![("partner", p.id.to_string())];
+            self.gauge(PARTNER_SUSPENDED, &labels)
                 .set(if on { 1.0 } else { 0.0 });
+            now_set.insert((PARTNER_SUSPENDED, labels));
         }
         for record in &snap.partner_records {
             for (grant, due) in record.reviews() {
                 let Some(due) = due else { continue };
-                let overdue = if due <= now { 1.0 } else { 0.0 };
-                self.gauge(
-                    REVIEW_OVERDUE,
-                    &[
-                        ("partner", record.id.to_string()),
-                        ("permission", grant.name.to_string()),
-                    ],
-                )
-                .set(overdue);
+                let labels = vec![
+                    ("partner", record.id.to_string()),
+                    ("permission", grant.name.to_string()),
+                ];
+                self.gauge(REVIEW_OVERDUE, &labels)
+                    .set(if due <= now { 1.0 } else { 0.0 });
+                now_set.insert((REVIEW_OVERDUE, labels));
             }
         }
+        let mut last = self
+            .governance_set
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        for (name, labels) in last.difference(&now_set) {
+            self.gauge(name, labels).set(0.0);
+        }
+        *last = now_set;
     }
 
     /// A partner connection opened (+1) or closed (-1).

@@ -59,11 +59,23 @@ pub(super) async fn response(
     timeout: Duration,
 ) -> Result<Response<Body>, GatewayError> {
     let violation = GatewayError::ResponseContractViolation;
+    if rsp.status() == StatusCode::PARTIAL_CONTENT {
+        return Err(violation(Violation::PartialContent));
+    }
     let no_body = head_request
         || rsp.status() == StatusCode::NO_CONTENT
         || rsp.status() == StatusCode::NOT_MODIFIED
         || rsp.body().is_end_stream();
     if no_body {
+        // The upstream's length and validators describe the unfiltered document; they would
+        // tell how much was withheld.
+        let mut rsp = rsp;
+        if head_request {
+            rsp.headers_mut().remove(CONTENT_LENGTH);
+        }
+        for name in BYTE_EXACT {
+            rsp.headers_mut().remove(name);
+        }
         return Ok(rsp);
     }
     let h = rsp.headers();

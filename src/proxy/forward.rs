@@ -126,11 +126,13 @@ async fn send(
     headers::to_upstream(&mut parts.headers, &out.forwarding);
     let contract = permit.route().response.as_ref();
     if contract.is_some() {
-        // A body is filtered field by field only as plain JSON.
+        // A body is filtered field by field only as one whole, plain JSON document.
         parts.headers.insert(
             http::header::ACCEPT_ENCODING,
             HeaderValue::from_static("identity"),
         );
+        parts.headers.remove(http::header::RANGE);
+        parts.headers.remove(http::header::IF_RANGE);
     }
     let head_request = parts.method == http::Method::HEAD;
     let (body, tripped) = CappedBody::new(body, out.max_body, out.body_timeout);

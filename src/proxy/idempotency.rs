@@ -151,7 +151,16 @@ pub(super) async fn forward(
         Begin::Fresh => {}
         Begin::Replay(stored) => {
             ex.outcome.replayed = true;
-            return Ok(replay(&stored));
+            let rsp = replay(&stored);
+            // Stored as the first caller could see it; filtered again for this caller, under
+            // the rules in force now (a reload may have taken a permission away).
+            return match &route.response {
+                None => Ok(rsp),
+                Some(c) => {
+                    let timeout = snap.limits.upstream_timeout;
+                    super::contract::response(c, job.permit.principal(), false, rsp, timeout).await
+                }
+            };
         }
         Begin::Unreplayable => {
             return Err(GatewayError::IdempotencyConflict(Conflict::ResponseNotKept));

@@ -148,7 +148,8 @@ impl GatewayService {
         };
         let forwarded = result.is_ok();
         let mut rsp = match result {
-            Ok(rsp) if ex.outcome.replayed => {
+            Ok(mut rsp) if ex.outcome.replayed => {
+                ex.outcome.fields_removed = rsp.extensions_mut().remove().map(Box::new);
                 ex.outcome.decision = Decision::Allow;
                 ex.outcome.reason = "idempotent_replay";
                 ex.outcome.upstream = None;
@@ -216,7 +217,9 @@ impl GatewayService {
         ) else {
             return;
         };
-        if ex.outcome.summarised.is_some() {
+        // Only what the partner's own valid credential did counts: a revoked or stolen key
+        // without its certificate must not get the partner suspended.
+        if ex.outcome.summarised.is_some() || ex.principal.is_none() {
             return;
         }
         if let Some(event) = self.misuse.denial(settings, partner, code) {

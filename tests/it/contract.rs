@@ -279,14 +279,31 @@ async fn what_cannot_be_checked_is_a_violation_and_leaks_nothing() {
         let last = s.records().pop().expect("record");
         assert_eq!(last["reason"], reason, "{path}");
     }
-    // Duplicate keys: whichever the parser keeps, neither copy reaches the partner.
-    let r = s.get("/v1/data/dupes", ACME).await;
-    assert_eq!(r.body_json(), json!({"id": "r"}));
+    // Duplicate keys read differently to different parsers: such a document is refused.
+    for path in ["/v1/data/dupes", "/v1/data/shadowed", "/v1/data/partial"] {
+        let r = s.get(path, ACME).await;
+        assert_eq!(r.status(), 502, "{path}: {}", r.text);
+        assert!(!r.text.contains("SECRET"), "{path}: {}", r.text);
+    }
+    // A partner's Range header is not passed on: the whole document is checked.
+    let ranged = format!(
+        "GET /v1/data/report HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer {ACME}\r\nRange: bytes=40-80\r\nConnection: close\r\n\r\n"
+    );
+    let r = raw(s.served.addr, ranged.as_bytes()).await;
+    assert_eq!(r.status(), 200, "{}", r.text);
+    assert!(!r.text.contains("SECRET"), "{}", r.text);
+    // HEAD tells nothing about the size of what was withheld.
+    let head = format!(
+        "HEAD /v1/data/report HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer {ACME}\r\nConnection: close\r\n\r\n"
+    );
+    let r = raw(s.served.addr, head.as_bytes()).await;
+    assert_eq!(r.status(), 200, "{}", r.text);
+    assert_eq!(header(&r, "etag"), None);
     // A route without a contract streams untouched (and pays nothing).
     let r = s.get("/v1/plain/report", ACME).await;
     assert!(r.text.contains("SECRET-RAW"));
     let series = r#"kwanus_gateway_contract_violations_total{route="strip",direction="response"}"#;
-    assert_eq!(s.metric(series).await, 5.0);
+    assert_eq!(s.metric(series).await, 8.0);
     // Contract violations are not upstream errors of the transport kind.
     assert!(
         !http_get(s.served.admin.expect("admin"), "/metrics")
@@ -329,6 +346,7 @@ async fn a_body_that_breaks_the_request_schema_is_refused_before_forwarding() {
     for (ct, body) in [
         ("text/plain", r#"{"text":"hi","rating":3}"#),
         ("application/json", "not json"),
+        ("application/json", r#"{"text":"hi","rating":9,"rating":3}"#),
         ("application/json", ""),
     ] {
         let r = s.post("/v1/comments/c2", UMBRELLA, ct, body).await;
@@ -359,5 +377,61 @@ async fn a_body_that_breaks_the_request_schema_is_refused_before_forwarding() {
     assert_eq!(records[0]["code"], "request_contract_violation");
     assert_eq!(records[0]["decision"], "deny");
     let series = r#"kwanus_gateway_contract_violations_total{route="comment",direction="request"}"#;
-    assert_eq!(s.metric(series).await, 4.0);
+    assert_eq!(s.metric(series).await, 5.0);
+}
+
+#[tokio::test]
+async fn an_idempotent_replay_is_filtered_again_under_the_rules_in_force() {
+    const TOKEN: &str = "admin-token-for-tests-0123456789";
+    let dir = temp_dir("contract-replay");
+    let path = dir.join("gateway.toml");
+    // umbrella may run workflows and receive the intelligence class (here: the `target` field
+    // of the recording upstream's answer) — until a reload takes insights:query away.
+    let text = FIXTURE
+        .replacen(
+            "permissions = [\"reports:read\", \"reports:publish\", \"insights:query\"]",
+            "permissions = [\"reports:read\", \"reports:publish\", \"insights:query\", \"workflows:trigger\"]",
+            1,
+        )
+        .replacen(
+            "idempotency = \"required\"\n",
+            "idempotency = \"required\"\n[routes.response]\n",
+            1,
+        )
+        + &format!(
+            "\n[[data_classes]]\nname = \"intelligence_data\"\nfields = [\"/target\"]\nallowed_for = [\"insights:query\"]\n\n[admin]\nlisten = \"127.0.0.1:0\"\ntoken_sha256 = \"@{TOKEN}\"\n"
+        );
+    let gw = Gateway::start_file(&text, &path, false).await;
+    let bearer = format!("Bearer {UMBRELLA}");
+    let headers = [
+        ("authorization", bearer.as_str()),
+        ("idempotency-key", "replay-1"),
+    ];
+    let run = || gw.send("POST", "/v1/workflows/nightly/runs", &headers, "");
+    let first = run().await;
+    assert_eq!(first.status, 200, "{first:?}");
+    assert_eq!(first.json()["target"], "/v1/workflows/nightly/runs");
+    let live = std::fs::read_to_string(&path).expect("read");
+    let revoked = live.replacen(
+        "\"reports:publish\", \"insights:query\", \"workflows:trigger\"]",
+        "\"reports:publish\", \"workflows:trigger\"]",
+        1,
+    );
+    assert_ne!(revoked, live);
+    std::fs::write(&path, revoked).expect("write");
+    assert_eq!(
+        gw.admin("POST", "/admin/reload", Some(TOKEN)).await.status,
+        200
+    );
+    let replay = run().await;
+    assert_eq!(
+        replay.header("idempotent-replayed").as_deref(),
+        Some("true")
+    );
+    assert_eq!(replay.json().get("target"), None, "{:?}", replay.json());
+    assert_eq!(
+        gw.upstream.seen().len(),
+        1,
+        "the replay did not run it again"
+    );
 }

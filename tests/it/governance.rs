@@ -163,12 +163,12 @@ fn diff_names_each_change_and_exits_by_relevance() {
         "+ partner acme gains reports:publish",
         "+ partner acme tier 1 -> 2 (up)",
         "- partner acme key acme-1 revoked",
-        "- partner acme key acme-2 added",
+        "+ partner acme key acme-2 added",
         "- partner globex loses reports:publish",
         "- partner globex tier 2 -> 1 (down)",
         "+ partner globex stage end_of_support -> active (BACKWARDS)",
-        "- partner globex key globex-1 expiry 2027-01-01T00:00:00Z -> 2028-01-01T00:00:00Z",
-        "- route publish permission reports:publish -> workflows:trigger; BREAKING for: globex",
+        "+ partner globex key globex-1 expiry 2027-01-01T00:00:00Z -> 2028-01-01T00:00:00Z",
+        "- route publish permission reports:publish -> workflows:trigger; BREAKING for: globex; gained by: nobody",
         "- route get-report contract changed",
         "+ data class raw_report_text now allowed for reports:read (widened)",
     ] {
@@ -236,7 +236,7 @@ fn diff_names_each_change_and_exits_by_relevance() {
         "{out}"
     );
     assert!(
-        out.contains("- route publish-v2 added (reports:publish)"),
+        out.contains("+ route publish-v2 added (reports:publish)"),
         "{out}"
     );
     for line in [
@@ -596,4 +596,99 @@ async fn changes_that_widen_access_need_a_majority_with_cgb_and_reductions_need_
         .filter_map(Value::as_str)
         .collect();
     assert_eq!(diff, ["+ partner globex gains reports:publish"]);
+}
+
+#[test]
+fn dates_credentials_and_file_contents_that_extend_access_need_approval() {
+    let dir = temp_dir("diff-extends");
+    let issuer = "[[auth.jwt]]\nissuer = \"https://idp.acme.example\"\naudiences = [\"kwanus-gateway\"]\nalgorithms = [\"HS256\"]\nsecret = \"0123456789abcdef0123456789abcdef\"\nleeway = \"30s\"\n";
+    let deprecated = GLOBEX_V1.replace(
+        "stage = \"end_of_support\"",
+        "stage = \"deprecation\"\ndeprecated_since = \"2026-01-01T00:00:00Z\"\nsunset = \"2026-06-01T00:00:00Z\"",
+    );
+    // Two folders, each with a schema under the same written path, different content.
+    let mut paths = Vec::new();
+    for (name, schema, partners, extra) in [
+        (
+            "a",
+            r#"{"type":"object","required":["title"]}"#,
+            format!("{ACME_V1}{deprecated}"),
+            "",
+        ),
+        (
+            "b",
+            "{}",
+            format!(
+                "{}{}",
+                ACME_V1.replace(
+                    "stage = \"active\"",
+                    "stage = \"active\"\njwt_issuers = [\"https://idp.acme.example\"]"
+                ),
+                deprecated.replace("2026-06-01T00:00:00Z", "2099-06-01T00:00:00Z")
+            ),
+            issuer,
+        ),
+    ] {
+        let folder = dir.join(name);
+        std::fs::create_dir_all(folder.join("schemas")).expect("mkdir");
+        std::fs::write(folder.join("schemas/publish.json"), schema).expect("schema");
+        let text = base(&partners, extra).replace(
+            "permission = \"reports:publish\"\nupstream = \"api\"\n",
+            "permission = \"reports:publish\"\nupstream = \"api\"\nrequest_schema = \"schemas/publish.json\"\n",
+        );
+        paths.push(write(&folder, "gateway.toml", &rendered(&text)));
+    }
+    let (code, out, err) = run(&[
+        "diff",
+        paths[0].to_str().unwrap_or(""),
+        paths[1].to_str().unwrap_or(""),
+    ]);
+    assert_eq!(code, 1, "{out}{err}");
+    for line in [
+        "+ partner globex sunset 2026-06-01T00:00:00Z -> 2099-06-01T00:00:00Z",
+        "+ partner acme may now be named by tokens of https://idp.acme.example",
+        "+ token issuer https://idp.acme.example added",
+        "+ route publish contract request_schema schemas/publish.json -> schemas/publish.json (content changed) (loosened)",
+    ] {
+        assert!(
+            out.lines().any(|l| l == line),
+            "{line:?} missing from:\n{out}"
+        );
+    }
+    // A deprecated partner put under a suspension that ends goes back to full access.
+    let suspended = paths[0].with_file_name("suspended.toml");
+    let text = std::fs::read_to_string(&paths[0]).expect("read").replace(
+        "stage = \"deprecation\"",
+        "stage = \"suspended\"\nsuspended_reason = \"review\"\nsuspended_until = 2020-01-01",
+    );
+    std::fs::write(&suspended, text).expect("write");
+    let (_, out, _) = run(&[
+        "diff",
+        paths[0].to_str().unwrap_or(""),
+        suspended.to_str().unwrap_or(""),
+    ]);
+    assert!(
+        out.contains("+ partner globex stage deprecation -> suspended (BACKWARDS)"),
+        "{out}"
+    );
+}
+
+#[test]
+fn one_key_speaks_for_one_body_only() {
+    let dir = temp_dir("body-keys");
+    let key = hex::encode(SigningKey::from_bytes(&[9; 32]).verifying_key().as_bytes());
+    let text = rendered(&base(
+        ACME_V1,
+        &format!("[governance]\n[governance.bodies]\nTSC = [\"{key}\"]\nCGB = [\"{key}\"]\n"),
+    ));
+    let (code, _, err) = run(&[
+        "check",
+        "--config",
+        write(&dir, "g.toml", &text).to_str().unwrap_or(""),
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("governance.bodies.TSC[0]: ") && err.contains("body key"),
+        "{err}"
+    );
 }

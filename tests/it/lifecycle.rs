@@ -243,6 +243,22 @@ async fn misuse_suspends_a_partner_which_lifts_by_itself_or_by_an_operator() {
             assert_eq!(raw(served.addr, post.as_bytes()).await.status(), 403);
         }
     };
+    // Denials made with a credential the partner does not control (a revoked key) never
+    // count against it.
+    for _ in 0..10 {
+        assert_eq!(
+            raw(served.addr, &raw_get("/internal/x", ACME_REVOKED))
+                .await
+                .status(),
+            403
+        );
+    }
+    assert_eq!(
+        raw(served.addr, &raw_get("/v1/reports/1", ACME))
+            .await
+            .status(),
+        200
+    );
     trip().await;
     let r = raw(served.addr, &raw_get("/v1/reports/1", GLOBEX)).await;
     assert_eq!(r.status(), 403, "{}", r.text);

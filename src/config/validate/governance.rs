@@ -22,6 +22,7 @@ pub(super) fn compile_governance(p: &mut Problems, g: Option<file::Governance>) 
         misuse,
     } = g;
     let mut keys = std::collections::BTreeMap::new();
+    let mut seen = std::collections::HashMap::new();
     for (name, list) in bodies {
         let place = format!("governance.bodies.{name}");
         let Some(body) = Body::parse(&name) else {
@@ -33,6 +34,16 @@ pub(super) fn compile_governance(p: &mut Problems, g: Option<file::Governance>) 
             let mut k = [0u8; 32];
             let valid = hex::decode_to_slice(hex_key.trim(), &mut k).is_ok()
                 && ed25519_dalek::VerifyingKey::from_bytes(&k).is_ok();
+            if valid
+                && !p.unique(
+                    &mut seen,
+                    "body key",
+                    &hex::encode(k),
+                    &format!("{place}[{i}]"),
+                )
+            {
+                continue; // one key, one body: a signature must not count twice
+            }
             if valid {
                 out.push(k);
             } else {

@@ -271,7 +271,10 @@ impl Problems {
         let text = value.text();
         let full = if text.len() == 10 {
             format!("{text}T00:00:00Z")
-        } else if text.contains('T') && !text.ends_with('Z') && !text[11..].contains(['+', '-']) {
+        } else if text.contains('T')
+            && !text.ends_with('Z')
+            && text.get(11..).is_some_and(|t| !t.contains(['+', '-']))
+        {
             format!("{text}Z")
         } else {
             text.clone()

@@ -64,17 +64,42 @@ fn partner_changes(partner: &str, a: &PartnerModel, b: &PartnerModel, c: &mut Ve
         });
     }
     if a.stage != b.stage {
+        // A suspension with an end leads back to full access: entering one from deprecation
+        // or end of support is a way back too.
+        let ends_in_access = b.stage == "suspended"
+            && b.suspended_until.is_some()
+            && stage_rank(&a.stage) >= stage_rank("deprecation");
         c.push(Change::StageChanged {
             partner: p(),
             from: a.stage.clone(),
             to: b.stage.clone(),
-            backwards: stage_rank(&b.stage) < stage_rank(&a.stage),
+            backwards: stage_rank(&b.stage) < stage_rank(&a.stage) || ends_in_access,
         });
     }
-    for (field, x, y) in [
-        ("sunset", &a.sunset, &b.sunset),
-        ("compliance_due", &a.compliance_due, &b.compliance_due),
-        ("suspended_until", &a.suspended_until, &b.suspended_until),
+    // RFC 3339 UTC timestamps of one shape compare as strings.
+    let later = |x: &Option<String>, y: &Option<String>| match (x, y) {
+        (_, None) => x.is_some(),
+        (None, Some(_)) => false,
+        (Some(x), Some(y)) => y > x,
+    };
+    for (field, x, y, extends) in [
+        ("sunset", &a.sunset, &b.sunset, later(&a.sunset, &b.sunset)),
+        (
+            "compliance_due",
+            &a.compliance_due,
+            &b.compliance_due,
+            later(&a.compliance_due, &b.compliance_due),
+        ),
+        (
+            "suspended_until",
+            &a.suspended_until,
+            &b.suspended_until,
+            match (&a.suspended_until, &b.suspended_until) {
+                (None, Some(_)) => true,
+                (Some(x), Some(y)) => y < x,
+                _ => false,
+            },
+        ),
     ] {
         if x != y {
             c.push(Change::DateChanged {
@@ -82,8 +107,23 @@ fn partner_changes(partner: &str, a: &PartnerModel, b: &PartnerModel, c: &mut Ve
                 field,
                 from: x.clone(),
                 to: y.clone(),
+                extends,
             });
         }
+    }
+    for i in b.jwt_issuers.difference(&a.jwt_issuers) {
+        c.push(Change::PartnerIssuerChanged {
+            partner: p(),
+            issuer: i.clone(),
+            added: true,
+        });
+    }
+    for i in a.jwt_issuers.difference(&b.jwt_issuers) {
+        c.push(Change::PartnerIssuerChanged {
+            partner: p(),
+            issuer: i.clone(),
+            added: false,
+        });
     }
     if a.require_mtls != b.require_mtls || a.client_certs != b.client_certs {
         let loosened = (a.require_mtls && !b.require_mtls)
@@ -143,6 +183,7 @@ fn partner_changes(partner: &str, a: &PartnerModel, b: &PartnerModel, c: &mut Ve
                         key,
                         from: x.expires.clone(),
                         to: y.expires.clone(),
+                        extends: later(&x.expires, &y.expires),
                     });
                 }
             }
@@ -181,6 +222,7 @@ pub(super) fn routes(old: &Model, new: &Model, c: &mut Vec<Change>) {
                         from: a.permission.clone(),
                         to: b.permission.clone(),
                         losing: before.difference(&after).cloned().collect(),
+                        gaining: after.difference(&before).cloned().collect(),
                     });
                 }
                 let (ta, tb) = (
@@ -195,15 +237,26 @@ pub(super) fn routes(old: &Model, new: &Model, c: &mut Vec<Change>) {
                     });
                 }
                 contract(&route, a.response.as_ref(), b.response.as_ref(), c);
-                if a.request_schema != b.request_schema {
+                if (&a.request_schema, &a.request_schema_sha256)
+                    != (&b.request_schema, &b.request_schema_sha256)
+                {
+                    // A schema removed, or its content changed, may let more through.
+                    let same_content = a.request_schema_sha256.is_some()
+                        && a.request_schema_sha256 == b.request_schema_sha256;
                     c.push(Change::ContractChanged {
                         route,
                         detail: format!(
-                            "request_schema {} -> {}",
+                            "request_schema {} -> {}{}",
                             a.request_schema.as_deref().unwrap_or("-"),
-                            b.request_schema.as_deref().unwrap_or("-")
+                            b.request_schema.as_deref().unwrap_or("-"),
+                            if same_content {
+                                ""
+                            } else {
+                                " (content changed)"
+                            }
                         ),
-                        loosened: b.request_schema.is_none(),
+                        loosened: b.request_schema.is_none()
+                            || (a.request_schema.is_some() && !same_content),
                     });
                 }
             }
@@ -333,6 +386,33 @@ pub(super) fn forbidden(old: &Model, new: &Model, c: &mut Vec<Change>) {
                 value: v.clone(),
                 removed: false,
             });
+        }
+    }
+}
+
+pub(super) fn issuers(old: &Model, new: &Model, c: &mut Vec<Change>) {
+    for (name, (a, b)) in pairs(&old.issuers, &new.issuers) {
+        let issuer = name.clone();
+        match (a, b) {
+            (None, Some(_)) => c.push(Change::IssuerChanged {
+                issuer,
+                detail: "added".into(),
+                widens: true,
+            }),
+            (Some(_), None) => c.push(Change::IssuerChanged {
+                issuer,
+                detail: "removed".into(),
+                widens: false,
+            }),
+            // Any change to how its tokens are verified (keys, secret, audiences, algorithms,
+            // the claim naming the partner) may accept tokens it refused before.
+            (Some(a), Some(b)) if a != b => c.push(Change::IssuerChanged {
+                issuer,
+                detail: "verification changed (keys, secret, audiences, algorithms or claim)"
+                    .into(),
+                widens: true,
+            }),
+            _ => {}
         }
     }
 }

@@ -40,12 +40,15 @@ pub enum Change {
         to: String,
         backwards: bool,
     },
-    /// A lifecycle date moved (sunset, compliance, suspension end).
+    /// A lifecycle date moved (sunset, compliance, suspension end); `extends` when the
+    /// partner keeps access longer (a later or no sunset or compliance date, an earlier end of
+    /// a suspension).
     DateChanged {
         partner: String,
         field: &'static str,
         from: Option<String>,
         to: Option<String>,
+        extends: bool,
     },
     /// A risk assessment changed.
     RiskChanged {
@@ -59,23 +62,26 @@ pub enum Change {
     KeyRevoked { partner: String, key: String },
     /// A revoked key made valid again.
     KeyRestored { partner: String, key: String },
-    /// A key's expiry changed.
+    /// A key's expiry changed; `extends` when it is later (or gone).
     KeyExpiryChanged {
         partner: String,
         key: String,
         from: Option<String>,
         to: Option<String>,
+        extends: bool,
     },
     /// A route added.
     RouteAdded { route: String, permission: String },
     /// A route removed: `losing` are the partners who could call it (a breaking change).
     RouteRemoved { route: String, losing: Vec<String> },
-    /// A route's permission changed: `losing` held the old one and not the new.
+    /// A route's permission changed: `losing` held the old one and not the new, `gaining`
+    /// the new one and not the old.
     RoutePermissionChanged {
         route: String,
         from: String,
         to: String,
         losing: Vec<String>,
+        gaining: Vec<String>,
     },
     /// A route's method, path or upstream changed.
     RouteTargetChanged {
@@ -119,6 +125,18 @@ pub enum Change {
         detail: String,
         loosened: bool,
     },
+    /// A token issuer added, or the way its tokens are verified changed.
+    IssuerChanged {
+        issuer: String,
+        detail: String,
+        widens: bool,
+    },
+    /// A partner may now (or no longer) be named by an issuer's tokens.
+    PartnerIssuerChanged {
+        partner: String,
+        issuer: String,
+        added: bool,
+    },
 }
 
 /// The changes from one configuration to another.
@@ -135,12 +153,20 @@ impl Change {
     /// the governance bodies, CGB included. Reductions never need any.
     pub fn needs_approval(&self) -> bool {
         match self {
+            // Credentials are access: a new key or issuer needs the quorum like a new grant.
             Self::PartnerAdded { .. }
             | Self::GrantAdded { .. }
             | Self::TierRaised { .. }
+            | Self::KeyAdded { .. }
             | Self::KeyRestored { .. }
+            | Self::RouteAdded { .. }
+            | Self::RouteTargetChanged { .. }
             | Self::DataClassRemoved { .. }
             | Self::PermissionChanged { .. } => true,
+            Self::RoutePermissionChanged { gaining, .. } => !gaining.is_empty(),
+            Self::DateChanged { extends, .. } | Self::KeyExpiryChanged { extends, .. } => *extends,
+            Self::IssuerChanged { widens, .. } => *widens,
+            Self::PartnerIssuerChanged { added, .. } => *added,
             Self::StageChanged { backwards, .. } => *backwards,
             Self::ContractChanged { loosened, .. } => *loosened,
             Self::DataClassChanged { widened, .. } => *widened,
@@ -150,15 +176,9 @@ impl Change {
             Self::PartnerRemoved { .. }
             | Self::GrantRemoved { .. }
             | Self::TierLowered { .. }
-            | Self::DateChanged { .. }
             | Self::RiskChanged { .. }
-            | Self::KeyAdded { .. }
             | Self::KeyRevoked { .. }
-            | Self::KeyExpiryChanged { .. }
-            | Self::RouteAdded { .. }
             | Self::RouteRemoved { .. }
-            | Self::RoutePermissionChanged { .. }
-            | Self::RouteTargetChanged { .. }
             | Self::DataClassAdded { .. } => false,
         }
     }
@@ -206,6 +226,7 @@ impl Change {
                 field,
                 from,
                 to,
+                ..
             } => {
                 format!("partner {partner} {field} {} -> {}", opt(from), opt(to))
             }
@@ -220,6 +241,7 @@ impl Change {
                 key,
                 from,
                 to,
+                ..
             } => {
                 format!(
                     "partner {partner} key {key} expiry {} -> {}",
@@ -236,9 +258,11 @@ impl Change {
                 from,
                 to,
                 losing,
+                gaining,
             } => format!(
-                "route {route} permission {from} -> {to}; BREAKING for: {}",
-                list(losing)
+                "route {route} permission {from} -> {to}; BREAKING for: {}; gained by: {}",
+                list(losing),
+                list(gaining)
             ),
             Self::RouteTargetChanged { route, from, to } => format!("route {route} {from} -> {to}"),
             Self::ContractChanged {
@@ -284,6 +308,19 @@ impl Change {
             Self::MtlsChanged {
                 partner, detail, ..
             } => format!("partner {partner} {detail}"),
+            Self::IssuerChanged { issuer, detail, .. } => format!("token issuer {issuer} {detail}"),
+            Self::PartnerIssuerChanged {
+                partner,
+                issuer,
+                added,
+            } => format!(
+                "partner {partner} {} tokens of {issuer}",
+                if *added {
+                    "may now be named by"
+                } else {
+                    "no longer named by"
+                }
+            ),
         }
     }
 }
@@ -316,6 +353,7 @@ impl Diff {
         }
         compare::governance(old, new, &mut c);
         compare::forbidden(old, new, &mut c);
+        compare::issuers(old, new, &mut c);
         Self { changes: c }
     }
 

@@ -65,6 +65,12 @@ fn answer(case: &str) -> (&'static str, Option<&'static str>, Vec<u8>) {
             None,
             br#"{"raw_report_text":"SECRET-1","id":"r","raw_report_text":"SECRET-2"}"#.to_vec(),
         ),
+        // The last copy is clean; a parser that keeps the first sees the secret.
+        "shadowed" => (
+            "application/json",
+            None,
+            br#"{"report":{"raw_report_text":"SECRET-1"},"report":{"id":1}}"#.to_vec(),
+        ),
         _ => ("application/json", None, b"{}".to_vec()),
     }
 }
@@ -86,6 +92,9 @@ pub async fn data_upstream() -> (SocketAddr, DataSeen) {
                     let rec = rec.clone();
                     async move {
                         let path = req.uri().path().to_owned();
+                        // Like a real server: a Range request gets a part of the document.
+                        let ranged =
+                            req.headers().contains_key("range") || path.ends_with("/partial");
                         let ae = req
                             .headers()
                             .get("accept-encoding")
@@ -100,7 +109,15 @@ pub async fn data_upstream() -> (SocketAddr, DataSeen) {
                         rec.lock().expect("lock").push((path.clone(), ae, body));
                         let case = path.rsplit('/').next().unwrap_or_default().to_owned();
                         let (ct, enc, body) = answer(&case);
+                        let body = if ranged {
+                            body[..body.len().min(40)].to_vec()
+                        } else {
+                            body
+                        };
                         let mut rsp = Response::new(Full::new(Bytes::from(body)));
+                        if ranged {
+                            *rsp.status_mut() = http::StatusCode::PARTIAL_CONTENT;
+                        }
                         rsp.headers_mut()
                             .insert("content-type", ct.parse().expect("hv"));
                         rsp.headers_mut()
