@@ -138,7 +138,13 @@ pub(super) fn of(f: &file::File) -> Model {
             (j.issuer.clone(), model)
         })
         .collect();
+    let upstreams = f
+        .upstreams
+        .iter()
+        .map(|u| (u.name.clone(), u.url.clone()))
+        .collect();
     Model {
+        upstreams,
         issuers,
         partners,
         routes,

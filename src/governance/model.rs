@@ -26,6 +26,8 @@ pub struct Model {
     pub forbidden_segments: BTreeSet<String>,
     /// Token issuers by `iss`.
     pub issuers: BTreeMap<String, IssuerModel>,
+    /// Upstreams by name: where a route's traffic (and the partner's identity) goes.
+    pub upstreams: BTreeMap<String, String>,
 }
 
 /// One `[[auth.jwt]]` issuer: everything that decides which tokens are accepted.

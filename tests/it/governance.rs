@@ -655,6 +655,21 @@ fn dates_credentials_and_file_contents_that_extend_access_need_approval() {
             "{line:?} missing from:\n{out}"
         );
     }
+    // An upstream moved elsewhere: every route to it reaches another service.
+    let moved = paths[0].with_file_name("moved.toml");
+    let text = std::fs::read_to_string(&paths[0])
+        .expect("read")
+        .replace("http://127.0.0.1:7001", "http://10.0.0.9:8080");
+    std::fs::write(&moved, text).expect("write");
+    let (_, out, _) = run(&[
+        "diff",
+        paths[0].to_str().unwrap_or(""),
+        moved.to_str().unwrap_or(""),
+    ]);
+    assert!(
+        out.contains("+ upstream api http://127.0.0.1:7001 -> http://10.0.0.9:8080"),
+        "{out}"
+    );
     // A deprecated partner put under a suspension that ends goes back to full access.
     let suspended = paths[0].with_file_name("suspended.toml");
     let text = std::fs::read_to_string(&paths[0]).expect("read").replace(

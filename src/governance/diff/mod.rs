@@ -131,6 +131,12 @@ pub enum Change {
         detail: String,
         widens: bool,
     },
+    /// An upstream's URL changed: every route to it now reaches another service.
+    UpstreamMoved {
+        upstream: String,
+        from: String,
+        to: String,
+    },
     /// A partner may now (or no longer) be named by an issuer's tokens.
     PartnerIssuerChanged {
         partner: String,
@@ -161,6 +167,7 @@ impl Change {
             | Self::KeyRestored { .. }
             | Self::RouteAdded { .. }
             | Self::RouteTargetChanged { .. }
+            | Self::UpstreamMoved { .. }
             | Self::DataClassRemoved { .. }
             | Self::PermissionChanged { .. } => true,
             Self::RoutePermissionChanged { gaining, .. } => !gaining.is_empty(),
@@ -309,6 +316,9 @@ impl Change {
                 partner, detail, ..
             } => format!("partner {partner} {detail}"),
             Self::IssuerChanged { issuer, detail, .. } => format!("token issuer {issuer} {detail}"),
+            Self::UpstreamMoved { upstream, from, to } => {
+                format!("upstream {upstream} {from} -> {to}")
+            }
             Self::PartnerIssuerChanged {
                 partner,
                 issuer,
@@ -354,6 +364,17 @@ impl Diff {
         compare::governance(old, new, &mut c);
         compare::forbidden(old, new, &mut c);
         compare::issuers(old, new, &mut c);
+        for (name, (a, b)) in compare::pairs(&old.upstreams, &new.upstreams) {
+            if let (Some(a), Some(b)) = (a, b)
+                && a != b
+            {
+                c.push(Change::UpstreamMoved {
+                    upstream: name.clone(),
+                    from: a.clone(),
+                    to: b.clone(),
+                });
+            }
+        }
         Self { changes: c }
     }
 
