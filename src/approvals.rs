@@ -92,7 +92,7 @@ pub fn gate(
 /// Checks the change from the approved copy in `dir` to `new`.
 pub fn check(dir: &Path, new: &Model) -> Result<Gate, String> {
     let approved = approved_model(dir)?;
-    let (subject, diff) = Subject::of(approved.as_ref(), new);
+    let (subject, diff) = Subject::of(approved.as_ref(), new, generation(dir)?);
     // The keys that may approve are those of the configuration in force; only the genesis
     // trusts the keys it brings.
     let keys = keys_of(approved.as_ref().unwrap_or(new));
@@ -108,15 +108,8 @@ pub fn check(dir: &Path, new: &Model) -> Result<Gate, String> {
 /// The approved copy's model (as approved, from `approved.json`; else read from the copy's
 /// text); `None` before the genesis.
 pub fn approved_model(dir: &Path) -> Result<Option<Model>, String> {
-    let json = dir.join(APPROVED_MODEL);
-    match crate::files::read(&json) {
-        Ok(bytes) => {
-            return serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| format!("{}: {e}", json.display()));
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(format!("{}: {e}", json.display())),
+    if let Some(copy) = approved_copy(dir)? {
+        return Ok(Some(copy.model));
     }
     let path = dir.join(APPROVED);
     match crate::files::read_to_string(&path) {
@@ -125,6 +118,30 @@ pub fn approved_model(dir: &Path) -> Result<Option<Model>, String> {
             .map_err(|e| format!("{}: {e}", path.display())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(format!("{}: {e}", path.display())),
+    }
+}
+
+/// The folder's generation: 0 before the genesis, then raised by every accepted change of the
+/// governance view.
+pub fn generation(dir: &Path) -> Result<u64, String> {
+    Ok(approved_copy(dir)?.map_or(0, |c| c.generation))
+}
+
+/// `approved.json`: the approved governance view and the folder's generation.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct ApprovedCopy {
+    generation: u64,
+    model: Model,
+}
+
+fn approved_copy(dir: &Path) -> Result<Option<ApprovedCopy>, String> {
+    let json = dir.join(APPROVED_MODEL);
+    match crate::files::read(&json) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| format!("{}: {e}", json.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("{}: {e}", json.display())),
     }
 }
 
@@ -151,7 +168,8 @@ pub fn write_approval(dir: &Path, a: &Approval) -> std::io::Result<PathBuf> {
     let folder = dir.join(SIGNATURES);
     std::fs::create_dir_all(&folder)?;
     let path = folder.join(format!(
-        "{}-{}-{}-{}.json",
+        "g{}-{}-{}-{}-{}.json",
+        a.generation,
         &a.new_sha256[..16],
         &a.old_sha256[..8],
         a.body,
@@ -165,11 +183,23 @@ pub fn write_approval(dir: &Path, a: &Approval) -> std::io::Result<PathBuf> {
 
 /// Writes the approved copy and its model, each whole and then renamed into place (the model
 /// last: a crash in between leaves the older model, which the next start compares against).
+/// A changed governance view raises the folder's generation, so no signature is good twice.
 pub fn write_approved(dir: &Path, source: &str, model: &Model) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
+    let current = approved_copy(dir).map_err(std::io::Error::other)?;
+    let generation = match &current {
+        None => 1,
+        Some(c) if c.model == *model => c.generation,
+        Some(c) => c.generation + 1,
+    };
+    let copy = ApprovedCopy {
+        generation,
+        model: model.clone(),
+    };
+    let json = serde_json::to_vec(&copy).map_err(std::io::Error::other)?;
     for (name, bytes) in [
         (APPROVED, source.as_bytes().to_vec()),
-        (APPROVED_MODEL, model.canonical()),
+        (APPROVED_MODEL, json),
     ] {
         let tmp = dir.join(format!(".{name}.tmp"));
         std::fs::write(&tmp, bytes)?;

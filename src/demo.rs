@@ -82,7 +82,8 @@ pub fn prepare() -> std::io::Result<std::path::PathBuf> {
     };
     let (old, new) = (model(&previous)?, model(DEMO_CONFIG)?);
     crate::approvals::write_approved(&approvals, &previous, &old)?;
-    let (subject, diff) = crate::governance::approval::Subject::of(Some(&old), &new);
+    let generation = crate::approvals::generation(&approvals).map_err(std::io::Error::other)?;
+    let (subject, diff) = crate::governance::approval::Subject::of(Some(&old), &new, generation);
     for body in DEMO_SIGNERS {
         let approval = subject.sign(body, &demo_body_key(body), &diff);
         crate::approvals::write_approval(&approvals, &approval)?;

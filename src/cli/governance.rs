@@ -19,7 +19,7 @@ pub(super) fn diff(old: &Path, new: &Path, json: bool) -> ExitCode {
     let (Ok(a), Ok(b)) = (load(old), load(new)) else {
         return ExitCode::from(2);
     };
-    let (subject, diff) = Subject::of(Some(&a.model), &b.model);
+    let (subject, diff) = Subject::of(Some(&a.model), &b.model, 0);
     let needs = diff.needing_approval().count();
     if json {
         let out = serde_json::json!({
@@ -96,7 +96,14 @@ pub(super) fn approve(a: ApproveArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let (subject, diff) = Subject::of(old.as_ref(), &new.model);
+    let generation = match approvals::generation(&a.approvals) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("approve: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let (subject, diff) = Subject::of(old.as_ref(), &new.model, generation);
     let approval = subject.sign(body, &key, &diff);
     match approvals::write_approval(&a.approvals, &approval) {
         Ok(path) => {

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::file;
 use crate::governance::model::{
     ClassModel, ContractModel, GovernanceModel, IssuerModel, KeyModel, Model, PartnerModel,
-    RouteModel,
+    RouteModel, Setting, Wider,
 };
 
 /// The model of configuration text; `Err` when it does not parse.
@@ -128,6 +128,7 @@ pub(super) fn of(f: &file::File) -> Model {
                 audiences: j.audiences.iter().cloned().collect(),
                 algorithms: j.algorithms.iter().cloned().collect(),
                 partner_claim: j.partner_claim.clone(),
+                leeway: j.leeway.clone(),
                 jwks_file: j.jwks_file.clone(),
                 jwks_sha256: None,
                 secret_sha256: j
@@ -144,6 +145,7 @@ pub(super) fn of(f: &file::File) -> Model {
         .map(|u| (u.name.clone(), u.url.clone()))
         .collect();
     Model {
+        settings: settings(f),
         upstreams,
         issuers,
         partners,
@@ -154,6 +156,96 @@ pub(super) fn of(f: &file::File) -> Model {
         forbidden: lower(&f.forbidden, &super::defaults::FORBIDDEN),
         forbidden_segments: lower(&f.forbidden_segments, &super::defaults::FORBIDDEN_SEGMENTS),
     }
+}
+
+/// The settings that widen access when changed one way (see `governance::model::Setting`).
+fn settings(f: &file::File) -> BTreeMap<String, Setting> {
+    let mut out = BTreeMap::new();
+    let mut put = |name: String, value: Option<String>, wider: Wider| {
+        out.insert(name, Setting { value, wider });
+    };
+    let secs = |d: &str| {
+        humantime::parse_duration(d)
+            .map(|d| d.as_secs_f64().to_string())
+            .unwrap_or_else(|_| d.to_owned())
+    };
+    for (tier, t) in &f.tiers {
+        put(
+            format!("tiers.{tier}.rate_per_second"),
+            t.rate_per_second.map(|r| r.to_string()),
+            Wider::Higher,
+        );
+        put(
+            format!("tiers.{tier}.burst"),
+            t.burst.map(|b| b.to_string()),
+            Wider::Higher,
+        );
+    }
+    for p in &f.partners {
+        // A partner's own rate overrides its tier's, either way: any change counts.
+        put(
+            format!("partners.{}.rate_per_second", p.id),
+            p.rate_per_second.map(|r| r.to_string()),
+            Wider::Any,
+        );
+        put(
+            format!("partners.{}.burst", p.id),
+            p.burst.map(|b| b.to_string()),
+            Wider::Any,
+        );
+    }
+    put(
+        "admin.token_sha256".into(),
+        f.admin
+            .as_ref()
+            .and_then(|a| a.token_sha256.as_ref())
+            .map(|t| t.to_ascii_lowercase()),
+        Wider::Any,
+    );
+    put(
+        "identity.signing_key".into(),
+        f.identity.as_ref().map(|i| i.signing_key.clone()),
+        Wider::Any,
+    );
+    for u in &f.upstreams {
+        for (field, value) in [
+            ("ca_file", u.ca_file.clone()),
+            ("client_cert", u.client_cert.clone()),
+            ("client_key", u.client_key.clone()),
+            (
+                "response_headers_remove",
+                Some(u.response_headers_remove.join(",")),
+            ),
+        ] {
+            put(format!("upstreams.{}.{field}", u.name), value, Wider::Any);
+        }
+    }
+    let misuse = f.governance.as_ref().and_then(|g| g.misuse.as_ref());
+    put(
+        "governance.misuse.threshold".into(),
+        misuse.map(|m| m.threshold.to_string()),
+        Wider::Higher,
+    );
+    put(
+        "governance.misuse.window".into(),
+        misuse.map(|m| secs(&m.window)),
+        Wider::Lower,
+    );
+    put(
+        "governance.misuse.suspend_for".into(),
+        misuse.map(|m| secs(&m.suspend_for)),
+        Wider::Lower,
+    );
+    put(
+        "governance.misuse.codes".into(),
+        misuse.map(|m| {
+            m.codes
+                .as_ref()
+                .map_or_else(|| "default".into(), |c| c.join(","))
+        }),
+        Wider::Any,
+    );
+    out
 }
 
 /// A date as RFC 3339 (UTC, seconds), or the text as written when it is not one.
@@ -185,5 +277,14 @@ pub(super) fn add_file_hashes(model: &mut Model, f: &file::File) {
         if let (Some(path), Some(m)) = (&j.jwks_file, model.issuers.get_mut(&j.issuer)) {
             m.jwks_sha256 = hash(path);
         }
+    }
+    if let Some(i) = &f.identity {
+        model.settings.insert(
+            "identity.signing_key.sha256".into(),
+            Setting {
+                value: hash(&i.signing_key),
+                wider: Wider::Any,
+            },
+        );
     }
 }

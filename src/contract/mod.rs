@@ -139,24 +139,11 @@ impl Violation {
 
 impl ResponseContract {
     /// Checks the head: the media type and the coding (before a byte of the body is read).
-    pub fn check_head(
-        &self,
-        content_type: Option<&[u8]>,
-        content_encoding: Option<&[u8]>,
-    ) -> Result<(), Violation> {
-        if content_encoding.is_some_and(|e| !e.trim_ascii().eq_ignore_ascii_case(b"identity")) {
+    pub fn check_head(&self, headers: &http::HeaderMap) -> Result<(), Violation> {
+        if !identity_only(headers) {
             return Err(Violation::Compressed);
         }
-        let essence = content_type
-            .and_then(|v| std::str::from_utf8(v).ok())
-            .map(|v| {
-                v.split(';')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_ascii_lowercase()
-            });
-        match essence {
+        match media_type(headers) {
             Some(e) if self.content_types.contains(&e) => Ok(()),
             _ => Err(Violation::ContentType),
         }
@@ -197,6 +184,38 @@ impl ResponseContract {
             removed,
         })
     }
+}
+
+/// The media type (essence, lower case) of the one `Content-Type` header: `type/subtype` of
+/// token characters, then only `;` parameters. `None` when absent, repeated, or anything else
+/// (`application/x-www-form-urlencoded, a/b+json` is not a JSON type to anyone but a lax
+/// parser).
+pub fn media_type(headers: &http::HeaderMap) -> Option<String> {
+    let mut values = headers.get_all(http::header::CONTENT_TYPE).iter();
+    let (Some(v), None) = (values.next(), values.next()) else {
+        return None;
+    };
+    let essence = std::str::from_utf8(v.as_bytes())
+        .ok()?
+        .split(';')
+        .next()?
+        .trim();
+    let token = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$&^_.+-".contains(&b))
+    };
+    let (t, sub) = essence.split_once('/')?;
+    (token(t) && token(sub)).then(|| essence.to_ascii_lowercase())
+}
+
+/// Whether every `Content-Encoding` (if any) is `identity`.
+pub fn identity_only(headers: &http::HeaderMap) -> bool {
+    headers
+        .get_all(http::header::CONTENT_ENCODING)
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|b| *b == b','))
+        .all(|e| e.trim_ascii().eq_ignore_ascii_case(b"identity"))
 }
 
 /// Whether `media` (an essence) is a JSON media type: `application/json` or `*/*+json`.

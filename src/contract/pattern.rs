@@ -6,7 +6,8 @@ use std::ops::Range;
 /// One segment of a pattern.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Seg {
-    /// A literal key (unescaped); it also matches the array index it spells, if any.
+    /// A literal key (unescaped, case-folded: clients that bind JSON to fields without regard
+    /// to case would read `RAW_TEXT` as `raw_text`); it also matches the array index it spells.
     Key {
         name: Box<str>,
         index: Option<usize>,
@@ -73,7 +74,7 @@ impl FieldPattern {
                         .then(|| name.parse().ok())
                         .flatten();
                     Seg::Key {
-                        name: name.into(),
+                        name: fold(&name).into(),
                         index,
                     }
                 }
@@ -95,6 +96,24 @@ impl FieldPattern {
     /// The pattern as written.
     pub fn as_str(&self) -> &str {
         &self.text
+    }
+}
+
+/// Unicode simple case folding as lenient JSON binders apply it (Go's `encoding/json`,
+/// ASP.NET): lower case, and the long s as `s`.
+pub(crate) fn fold(s: &str) -> String {
+    s.chars()
+        .flat_map(char::to_lowercase)
+        .map(|c| if c == '\u{17f}' { 's' } else { c })
+        .collect()
+}
+
+/// Whether a document key is the (folded) pattern key.
+fn same_key(folded: &str, key: &str) -> bool {
+    if key.is_ascii() {
+        folded.eq_ignore_ascii_case(key)
+    } else {
+        *folded == *fold(key)
     }
 }
 
@@ -176,7 +195,7 @@ impl PatternSet {
             let next = match (&pattern.segs[usize::from(pos)], step) {
                 (Seg::Deep, _) => Some(pos),
                 (Seg::Any, _) => Some(pos + 1),
-                (Seg::Key { name, .. }, Step::Key(k)) => (**name == *k).then_some(pos + 1),
+                (Seg::Key { name, .. }, Step::Key(k)) => same_key(name, k).then_some(pos + 1),
                 (Seg::Key { index, .. }, Step::Index(i)) => (*index == Some(i)).then_some(pos + 1),
             };
             if let Some(next) = next {
@@ -255,6 +274,10 @@ mod tests {
         assert!(matches("/a/**", &[K("a")]));
         assert!(matches("/a/**/z", &[K("a"), K("b"), K("z")]));
         assert!(matches("/a~1b/c~0d", &[K("a/b"), K("c~d")]));
+        // Keys match without regard to case, as lenient clients bind them.
+        assert!(matches("/**/raw_text", &[K("RAW_TEXT")]));
+        assert!(matches("/**/risk", &[K("RI\u{17f}K")]));
+        assert!(matches("/**/kind", &[K("\u{212a}ind")]));
     }
 
     #[test]

@@ -47,28 +47,36 @@ impl RequestSchema {
     }
 
     /// Validates a request body (its media type must be JSON).
-    pub fn validate(
-        &self,
-        content_type: Option<&[u8]>,
-        body: &[u8],
-    ) -> Result<(), SchemaViolation> {
-        let json_type = content_type
-            .and_then(|v| std::str::from_utf8(v).ok())
-            .map(|v| v.split(';').next().unwrap_or("").trim())
-            .is_some_and(super::is_json_media_type);
+    pub fn validate(&self, headers: &http::HeaderMap, body: &[u8]) -> Result<(), SchemaViolation> {
+        let json_type = super::media_type(headers).is_some_and(|m| super::is_json_media_type(&m));
         if !json_type {
-            return Err(one("", "the body must be sent as application/json"));
+            return Err(one(
+                "",
+                "the body must be sent with one Content-Type: application/json",
+            ));
+        }
+        if !super::identity_only(headers) {
+            return Err(one("", "the body must not be compressed"));
         }
         if body.is_empty() {
             return Err(one("", "a JSON body is required"));
         }
-        let doc = match super::strict::parse(body) {
+        let doc = match super::strict::parse_folded(body) {
             Ok(doc) => doc,
             Err(e) if e.to_string().starts_with("duplicate key") => {
-                return Err(one("", "the body has a duplicate key (ambiguous JSON)"));
+                return Err(one(
+                    "",
+                    "the body has a duplicate key, or two keys that differ only in case (ambiguous JSON)",
+                ));
             }
             Err(_) => return Err(one("", "the body is not valid JSON")),
         };
+        if !exact_numbers(body) {
+            return Err(one(
+                "",
+                "a number is more precise than the schema can be checked against (over 15 significant digits, or an integer beyond 64 bits)",
+            ));
+        }
         let errors: Vec<(String, String)> = self
             .validator
             .iter_errors(&doc)
@@ -87,6 +95,59 @@ impl std::fmt::Debug for RequestSchema {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("RequestSchema")
     }
+}
+
+/// Whether every number in a (valid) JSON document reads the same as a 64-bit integer or
+/// float: the schema checks the parsed value, the upstream reads the text, and the two must
+/// agree (`1000.0000000000000001` is `1000` to one and more than 1000 to another).
+fn exact_numbers(body: &[u8]) -> bool {
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut i = 0;
+    while i < body.len() {
+        let b = body[i];
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            i += 1;
+            continue;
+        }
+        if b == b'"' {
+            in_string = true;
+            i += 1;
+            continue;
+        }
+        if b == b'-' || b.is_ascii_digit() {
+            let start = i;
+            while i < body.len()
+                && matches!(body[i], b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')
+            {
+                i += 1;
+            }
+            let token = std::str::from_utf8(&body[start..i]).unwrap_or("");
+            let exact = if token.contains(['.', 'e', 'E']) {
+                let mantissa = token.split(['e', 'E']).next().unwrap_or("");
+                let digits: Vec<u8> = mantissa.bytes().filter(u8::is_ascii_digit).collect();
+                let significant = digits.iter().position(|d| *d != b'0').map_or(0, |first| {
+                    let last = digits.iter().rposition(|d| *d != b'0').unwrap_or(first);
+                    last - first + 1
+                });
+                significant <= 15
+            } else {
+                token.parse::<i64>().is_ok() || token.parse::<u64>().is_ok()
+            };
+            if !exact {
+                return false;
+            }
+            continue;
+        }
+        i += 1;
+    }
+    true
 }
 
 fn one(pointer: &str, message: &str) -> SchemaViolation {
@@ -115,4 +176,26 @@ fn message(e: &jsonschema::ValidationError<'_>) -> String {
         end -= 1;
     }
     text[..end].to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::exact_numbers;
+
+    #[test]
+    fn numbers_that_read_differently_as_text_and_as_f64_are_found() {
+        for ok in [
+            r#"{"a":1000,"b":-3.25,"c":1.50000000000000000,"d":"1000.0000000000000001"}"#,
+            "[18446744073709551615, -9223372036854775808, 1e300, 0.000001]",
+        ] {
+            assert!(exact_numbers(ok.as_bytes()), "{ok}");
+        }
+        for bad in [
+            "[1000.0000000000000001]",
+            "[18446744073709551616]",
+            "[1.2345678901234567e3]",
+        ] {
+            assert!(!exact_numbers(bad.as_bytes()), "{bad}");
+        }
+    }
 }

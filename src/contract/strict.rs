@@ -7,20 +7,26 @@ use serde_json::{Map, Value};
 
 /// Parses `bytes` as JSON (nesting capped by serde_json at 128), refusing duplicate keys.
 pub(super) fn parse(bytes: &[u8]) -> serde_json::Result<Value> {
-    serde_json::from_slice::<Strict>(bytes).map(|s| s.0)
+    serde_json::from_slice::<Strict<false>>(bytes).map(|s| s.0)
 }
 
-struct Strict(Value);
+/// As `parse`, and keys equal without regard to case are duplicates too (`role` and `ROLE`
+/// reach a lenient binder as one field): for request bodies, which upstreams bind.
+pub(super) fn parse_folded(bytes: &[u8]) -> serde_json::Result<Value> {
+    serde_json::from_slice::<Strict<true>>(bytes).map(|s| s.0)
+}
 
-impl<'de> Deserialize<'de> for Strict {
+struct Strict<const FOLD: bool>(Value);
+
+impl<'de, const FOLD: bool> Deserialize<'de> for Strict<FOLD> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(StrictVisitor).map(Strict)
+        d.deserialize_any(StrictVisitor::<FOLD>).map(Strict)
     }
 }
 
-struct StrictVisitor;
+struct StrictVisitor<const FOLD: bool>;
 
-impl<'de> Visitor<'de> for StrictVisitor {
+impl<'de, const FOLD: bool> Visitor<'de> for StrictVisitor<FOLD> {
     type Value = Value;
 
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -57,7 +63,7 @@ impl<'de> Visitor<'de> for StrictVisitor {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-        while let Some(Strict(v)) = seq.next_element()? {
+        while let Some(Strict::<FOLD>(v)) = seq.next_element()? {
             out.push(v);
         }
         Ok(Value::Array(out))
@@ -65,9 +71,12 @@ impl<'de> Visitor<'de> for StrictVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut out = Map::new();
+        let mut folded = std::collections::HashSet::new();
         while let Some(key) = map.next_key::<String>()? {
-            let Strict(v) = map.next_value()?;
-            if out.contains_key(&key) {
+            let Strict::<FOLD>(v) = map.next_value()?;
+            let repeated =
+                out.contains_key(&key) || (FOLD && !folded.insert(super::pattern::fold(&key)));
+            if repeated {
                 return Err(de::Error::custom("duplicate key"));
             }
             out.insert(key, v);
@@ -99,6 +108,9 @@ mod tests {
             let theirs: Value = serde_json::from_str(doc).expect("valid");
             assert_eq!(ours, theirs, "{doc}");
         }
+        assert!(parse(br#"{"role":1,"ROLE":2}"#).is_ok());
+        assert!(parse_folded(br#"{"role":1,"ROLE":2}"#).is_err());
+        assert!(parse_folded(br#"{"role":1,"other":2}"#).is_ok());
         let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
         assert!(
             parse(deep.as_bytes()).is_err(),

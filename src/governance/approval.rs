@@ -32,6 +32,9 @@ pub struct Approval {
     pub new_sha256: String,
     /// SHA-256 of the diff's canonical form.
     pub diff_sha256: String,
+    /// The approvals folder's generation the change applies to (each accepted change raises
+    /// it, so a signature is never good twice).
+    pub generation: u64,
     /// The Ed25519 signature (hex) over `message`.
     pub signature: String,
     /// The change, for people reading the folder (not signed on its own: `diff_sha256` is).
@@ -50,9 +53,11 @@ pub struct Verdict {
     pub invalid: Vec<String>,
 }
 
-/// The three hashes a signature covers.
+/// What a signature covers: the three hashes and the folder's generation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Subject {
+    /// The approvals folder's generation (0 before the genesis).
+    pub generation: u64,
     /// Old canonical SHA-256.
     pub old: [u8; 32],
     /// New canonical SHA-256.
@@ -64,11 +69,12 @@ pub struct Subject {
 // === impl Subject ===
 
 impl Subject {
-    /// The change from `old` (none: the genesis) to `new`.
-    pub fn of(old: Option<&Model>, new: &Model) -> (Self, Diff) {
+    /// The change from `old` (none: the genesis) to `new`, at the folder's `generation`.
+    pub fn of(old: Option<&Model>, new: &Model, generation: u64) -> (Self, Diff) {
         let empty = Model::default();
         let diff = Diff::between(old.unwrap_or(&empty), new);
         let subject = Self {
+            generation,
             old: old.map_or([0; 32], Model::sha256),
             new: new.sha256(),
             diff: diff.sha256(),
@@ -82,6 +88,7 @@ impl Subject {
         let mut m = DOMAIN.to_vec();
         m.extend_from_slice(body.as_str().as_bytes());
         m.push(b'\n');
+        m.extend_from_slice(&self.generation.to_be_bytes());
         m.extend_from_slice(&self.old);
         m.extend_from_slice(&self.new);
         m.extend_from_slice(&self.diff);
@@ -96,6 +103,7 @@ impl Subject {
             old_sha256: hex::encode(self.old),
             new_sha256: hex::encode(self.new),
             diff_sha256: hex::encode(self.diff),
+            generation: self.generation,
             signature: hex::encode(key.sign(&self.message(body)).to_bytes()),
             changes: diff.summary(64),
         }
@@ -117,8 +125,10 @@ impl Subject {
             hex::encode(self.diff),
         ];
         for a in found {
-            if [&a.old_sha256, &a.new_sha256, &a.diff_sha256] != [&this[0], &this[1], &this[2]] {
-                continue; // another change's approval
+            if [&a.old_sha256, &a.new_sha256, &a.diff_sha256] != [&this[0], &this[1], &this[2]]
+                || a.generation != self.generation
+            {
+                continue; // another change's approval, or this one's, already used
             }
             let Some(body) = Body::parse(&a.body) else {
                 invalid.push(format!("{}: not a governance body", a.body));
@@ -239,7 +249,7 @@ mod tests {
         let old = Model::default();
         let mut new = Model::default();
         new.partners.insert("acme".into(), Default::default());
-        let (subject, diff) = Subject::of(Some(&old), &new);
+        let (subject, diff) = Subject::of(Some(&old), &new, 3);
         let keys: BTreeMap<Body, Vec<[u8; 32]>> = BODIES
             .iter()
             .enumerate()
@@ -256,7 +266,7 @@ mod tests {
         assert!(!verdict.accepted(), "ERC's key is not CGB's");
         assert_eq!(verdict.invalid.len(), 1);
         // A reduction needs nobody.
-        let (back, diff) = Subject::of(Some(&new), &old);
+        let (back, diff) = Subject::of(Some(&new), &old, 4);
         assert!(back.verdict(&diff, &[], &keys).accepted());
     }
 }

@@ -81,21 +81,29 @@ impl Detector {
         }
     }
 
-    /// Counts a denial; returns the suspension it starts, if it reaches the threshold.
-    pub fn denial(
-        &self,
-        settings: &MisuseSettings,
-        partner: &Arc<str>,
-        code: &str,
-    ) -> Option<Event> {
+    /// Counts a denial; returns what it changed: the end of an expired suspension (noticed
+    /// here too, for denials decided before the suspension check), and the suspension it
+    /// starts if it reaches the threshold.
+    pub fn denial(&self, settings: &MisuseSettings, partner: &Arc<str>, code: &str) -> Vec<Event> {
+        let mut events = Vec::new();
         if !settings.codes.iter().any(|c| c == code) {
-            return None;
+            return events;
         }
         let now = Instant::now();
         let mut partners = self.partners.lock().unwrap_or_else(|e| e.into_inner());
         let entry = partners.entry(partner.clone()).or_default();
-        if entry.until.is_some() {
-            return None;
+        match entry.until {
+            Some((until, _)) if now < until => return events,
+            Some(_) => {
+                entry.until = None;
+                entry.denials.clear();
+                self.suspended.fetch_sub(1, Ordering::Relaxed);
+                events.push(Event {
+                    partner: partner.clone(),
+                    action: Action::Lifted { by_operator: false },
+                });
+            }
+            None => {}
         }
         while entry
             .denials
@@ -107,16 +115,17 @@ impl Detector {
         entry.denials.push_back(now);
         let denials = u32::try_from(entry.denials.len()).unwrap_or(u32::MAX);
         if denials < settings.threshold {
-            return None;
+            return events;
         }
         let until = SystemTime::now() + settings.suspend_for;
         entry.until = Some((now + settings.suspend_for, until));
         entry.denials.clear();
         self.suspended.fetch_add(1, Ordering::Relaxed);
-        Some(Event {
+        events.push(Event {
             partner: partner.clone(),
             action: Action::Suspended { until, denials },
-        })
+        });
+        events
     }
 
     /// An operator lifts a suspension; `None` when the partner was not suspended.
@@ -135,9 +144,14 @@ impl Detector {
     /// The partners suspended now, with when each lifts.
     pub fn suspended(&self) -> Vec<(Arc<str>, SystemTime)> {
         let partners = self.partners.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
         partners
             .iter()
-            .filter_map(|(id, e)| e.until.map(|(_, wall)| (id.clone(), wall)))
+            .filter_map(|(id, e)| {
+                e.until
+                    .filter(|(u, _)| now < *u)
+                    .map(|(_, wall)| (id.clone(), wall))
+            })
             .collect()
     }
 }
@@ -157,13 +171,17 @@ mod tests {
         };
         let d = Detector::default();
         let p: Arc<str> = "acme".into();
-        assert_eq!(d.denial(&settings, &p, "rate_limited"), None);
-        assert_eq!(d.denial(&settings, &p, "permission_denied"), None);
-        assert_eq!(d.denial(&settings, &p, "permission_denied"), None);
-        let ev = d
-            .denial(&settings, &p, "permission_denied")
-            .expect("suspended");
-        assert!(matches!(ev.action, Action::Suspended { denials: 3, .. }));
+        assert_eq!(d.denial(&settings, &p, "rate_limited"), []);
+        assert_eq!(d.denial(&settings, &p, "permission_denied"), []);
+        assert_eq!(d.denial(&settings, &p, "permission_denied"), []);
+        let ev = d.denial(&settings, &p, "permission_denied");
+        assert!(matches!(
+            ev[..],
+            [Event {
+                action: Action::Suspended { denials: 3, .. },
+                ..
+            }]
+        ));
         assert_eq!(d.check(&p), (true, None));
         assert_eq!(d.check(&"other".into()), (false, None));
         assert!(d.lift("acme").is_some());

@@ -28,6 +28,46 @@ pub struct Model {
     pub issuers: BTreeMap<String, IssuerModel>,
     /// Upstreams by name: where a route's traffic (and the partner's identity) goes.
     pub upstreams: BTreeMap<String, String>,
+    /// Settings that decide how much partners may do or how the rules hold (rates, the admin
+    /// token, the identity key, upstream TLS, misuse detection), by dotted name.
+    pub settings: BTreeMap<String, Setting>,
+}
+
+/// One setting's value, and which way of changing it gives more.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Setting {
+    /// The value as text (numbers normalised; `None`: not set).
+    pub value: Option<String>,
+    /// Which change widens access.
+    pub wider: Wider,
+}
+
+/// Which change of a setting widens access.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Wider {
+    /// A higher number (a rate, a threshold), or unsetting it (unlimited, off).
+    Higher,
+    /// A lower number (a window, a suspension's length), or unsetting it.
+    Lower,
+    /// Any change (a key, a token, a certificate).
+    Any,
+}
+
+// === impl Setting ===
+
+impl Setting {
+    /// Whether going from `old` to `self` gives more.
+    pub fn widens_from(&self, old: &Self) -> bool {
+        let num = |s: &Self| s.value.as_deref().and_then(|v| v.parse::<f64>().ok());
+        match (self.wider, num(old), num(self)) {
+            (Wider::Higher, Some(a), Some(b)) => b > a,
+            (Wider::Lower, Some(a), Some(b)) => b < a,
+            // Unset is unlimited (a rate) or off (misuse detection): setting it narrows.
+            (Wider::Higher | Wider::Lower, None, Some(_)) => false,
+            _ => old.value != self.value,
+        }
+    }
 }
 
 /// One `[[auth.jwt]]` issuer: everything that decides which tokens are accepted.
@@ -39,6 +79,8 @@ pub struct IssuerModel {
     pub algorithms: BTreeSet<String>,
     /// The claim naming the partner.
     pub partner_claim: String,
+    /// The clock skew allowed, as written (a longer one accepts expired tokens).
+    pub leeway: String,
     /// The JWKS file, as written.
     pub jwks_file: Option<String>,
     /// SHA-256 of the JWKS file's content, when the configuration was loaded from disk.

@@ -131,8 +131,9 @@ async fn send(
             http::header::ACCEPT_ENCODING,
             HeaderValue::from_static("identity"),
         );
-        parts.headers.remove(http::header::RANGE);
-        parts.headers.remove(http::header::IF_RANGE);
+        for name in super::contract::NOT_ON_CONTRACT_ROUTES {
+            parts.headers.remove(name);
+        }
     }
     let head_request = parts.method == http::Method::HEAD;
     let (body, tripped) = CappedBody::new(body, out.max_body, out.body_timeout);

@@ -222,8 +222,13 @@ impl GatewayService {
         if ex.outcome.summarised.is_some() || ex.principal.is_none() {
             return;
         }
-        if let Some(event) = self.misuse.denial(settings, partner, code) {
-            tracing::warn!(partner = %partner, "partner suspended for misuse");
+        for event in self.misuse.denial(settings, partner, code) {
+            if matches!(
+                event.action,
+                crate::governance::misuse::Action::Suspended { .. }
+            ) {
+                tracing::warn!(partner = %partner, "partner suspended for misuse");
+            }
             self.sink.suspension(&event);
         }
     }

@@ -168,7 +168,7 @@ fn diff_names_each_change_and_exits_by_relevance() {
         "- partner globex tier 2 -> 1 (down)",
         "+ partner globex stage end_of_support -> active (BACKWARDS)",
         "+ partner globex key globex-1 expiry 2027-01-01T00:00:00Z -> 2028-01-01T00:00:00Z",
-        "- route publish permission reports:publish -> workflows:trigger; BREAKING for: globex; gained by: nobody",
+        "- route publish permission reports:publish -> workflows:trigger; BREAKING for: globex; callable by: nobody",
         "- route get-report contract changed",
         "+ data class raw_report_text now allowed for reports:read (widened)",
     ] {
@@ -514,6 +514,12 @@ async fn changes_that_widen_access_need_a_majority_with_cgb_and_reductions_need_
     std::fs::write(&config, &v1).expect("write v1");
     assert_eq!(reload().await.status(), 200);
     assert_eq!(publish().await, 403);
+    // The grant taken away and brought back: the signatures it had once are used up.
+    std::fs::write(&config, &v2).expect("write v2 again");
+    let r = reload().await;
+    assert!(r.text.contains("approvals missing"), "{}", r.text);
+    std::fs::write(&config, &v1).expect("write v1");
+    assert_eq!(reload().await.status(), 200, "unchanged");
     // Turning enforcement off, or moving the folder somewhere else, is itself a change that
     // needs the quorum: the folder in force says so, not the new file.
     let elsewhere = dir.join("elsewhere");
@@ -580,6 +586,8 @@ async fn changes_that_widen_access_need_a_majority_with_cgb_and_reductions_need_
             "ok",
             "unapproved",
             "ok",
+            "unapproved",
+            "unchanged",
             "unapproved",
             "unapproved"
         ]
@@ -706,4 +714,39 @@ fn one_key_speaks_for_one_body_only() {
         err.contains("governance.bodies.TSC[0]: ") && err.contains("body key"),
         "{err}"
     );
+}
+
+#[test]
+fn settings_that_let_partners_do_more_need_approval() {
+    let dir = temp_dir("diff-settings");
+    let with = |rate: u32, extra: &str| {
+        rendered(&base(
+            ACME_V1,
+            &format!("[tiers.1]\nrate_per_second = {rate}\n{extra}"),
+        ))
+    };
+    let misuse = "[governance.misuse]\nthreshold = 50\nwindow = \"60s\"\nsuspend_for = \"15m\"\n";
+    let a = write(&dir, "a.toml", &with(50, misuse));
+    let b = write(&dir, "b.toml", &with(500, ""));
+    let (code, out, _) = run(&["diff", a.to_str().unwrap_or(""), b.to_str().unwrap_or("")]);
+    assert_eq!(code, 1);
+    for line in [
+        "+ setting tiers.1.rate_per_second 50 -> 500",
+        "+ setting governance.misuse.threshold 50 -> -",
+    ] {
+        assert!(
+            out.lines().any(|l| l == line),
+            "{line:?} missing from:\n{out}"
+        );
+    }
+    let (_, out, _) = run(&["diff", b.to_str().unwrap_or(""), a.to_str().unwrap_or("")]);
+    for line in [
+        "- setting tiers.1.rate_per_second 500 -> 50",
+        "- setting governance.misuse.threshold - -> 50",
+    ] {
+        assert!(
+            out.lines().any(|l| l == line),
+            "{line:?} missing from:\n{out}"
+        );
+    }
 }

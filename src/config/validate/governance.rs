@@ -6,6 +6,9 @@ use std::path::PathBuf;
 use super::{Problems, file};
 use crate::governance::{Body, Grant, MisuseSettings, Settings};
 
+/// The largest misuse threshold (each partner keeps at most this many denial times).
+const MAX_MISUSE_THRESHOLD: u32 = 10_000;
+
 /// The codes the misuse detector counts unless `codes` says otherwise.
 const MISUSE_CODES: [&str; 2] = ["permission_denied", "forbidden_route"];
 
@@ -79,14 +82,20 @@ pub(super) fn compile_governance(p: &mut Problems, g: Option<file::Governance>) 
             suspend_for,
             codes,
         } = m;
-        if threshold == 0 {
-            p.bad("governance.misuse.threshold", "0", "must be at least 1");
+        if threshold == 0 || threshold > MAX_MISUSE_THRESHOLD {
+            p.bad(
+                "governance.misuse.threshold",
+                &threshold.to_string(),
+                format!("must be between 1 and {MAX_MISUSE_THRESHOLD}"),
+            );
         }
         let window = p.duration("governance.misuse.window", &window);
         let suspend_for = p.duration("governance.misuse.suspend_for", &suspend_for);
         let codes = codes.unwrap_or_else(|| MISUSE_CODES.map(str::to_owned).to_vec());
         Some(MisuseSettings {
-            threshold: (threshold > 0).then_some(threshold)?,
+            threshold: (1..=MAX_MISUSE_THRESHOLD)
+                .contains(&threshold)
+                .then_some(threshold)?,
             window: window?,
             suspend_for: suspend_for?,
             codes,

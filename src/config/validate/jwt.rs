@@ -2,6 +2,9 @@
 
 use super::*;
 
+/// The longest clock skew allowed for `exp` and `nbf`.
+const MAX_LEEWAY: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// `[[auth.jwt]]`: pinned algorithms, explicit audiences and leeway, keys from a JWKS file (or a
 /// secret for HS256 only).
 pub(super) fn compile_issuers(p: &mut Problems, auth: file::AuthSection) -> Issuers {
@@ -69,7 +72,19 @@ pub(super) fn compile_issuers(p: &mut Problems, auth: file::AuthSection) -> Issu
             );
             ok = false;
         }
-        let leeway = p.duration_or_zero(&format!("{place}.leeway"), &leeway);
+        let leeway = p
+            .duration_or_zero(&format!("{place}.leeway"), &leeway)
+            .filter(|l| {
+                let ok = *l <= MAX_LEEWAY;
+                if !ok {
+                    p.bad(
+                        format!("{place}.leeway"),
+                        &format!("{l:?}"),
+                        "at most 5 minutes: a longer leeway accepts expired tokens",
+                    );
+                }
+                ok
+            });
         let keys = match (hs, secret, jwks_file) {
             (true, Some(secret), None) if secret.len() >= 32 => {
                 let mut m = HashMap::new();

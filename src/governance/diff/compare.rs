@@ -222,7 +222,7 @@ pub(super) fn routes(old: &Model, new: &Model, c: &mut Vec<Change>) {
                         from: a.permission.clone(),
                         to: b.permission.clone(),
                         losing: before.difference(&after).cloned().collect(),
-                        gaining: after.difference(&before).cloned().collect(),
+                        callers: after.into_iter().collect(),
                     });
                 }
                 let (ta, tb) = (

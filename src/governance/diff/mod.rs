@@ -74,14 +74,15 @@ pub enum Change {
     RouteAdded { route: String, permission: String },
     /// A route removed: `losing` are the partners who could call it (a breaking change).
     RouteRemoved { route: String, losing: Vec<String> },
-    /// A route's permission changed: `losing` held the old one and not the new, `gaining`
-    /// the new one and not the old.
+    /// A route's permission changed: `losing` held the old one and not the new; `callers`
+    /// hold the new one (their tokens' scopes, stage and tier are now judged by it: it needs
+    /// approval unless nobody holds it).
     RoutePermissionChanged {
         route: String,
         from: String,
         to: String,
         losing: Vec<String>,
-        gaining: Vec<String>,
+        callers: Vec<String>,
     },
     /// A route's method, path or upstream changed.
     RouteTargetChanged {
@@ -137,6 +138,13 @@ pub enum Change {
         from: String,
         to: String,
     },
+    /// A setting that decides how much partners may do changed.
+    SettingChanged {
+        setting: String,
+        from: Option<String>,
+        to: Option<String>,
+        widens: bool,
+    },
     /// A partner may now (or no longer) be named by an issuer's tokens.
     PartnerIssuerChanged {
         partner: String,
@@ -170,9 +178,9 @@ impl Change {
             | Self::UpstreamMoved { .. }
             | Self::DataClassRemoved { .. }
             | Self::PermissionChanged { .. } => true,
-            Self::RoutePermissionChanged { gaining, .. } => !gaining.is_empty(),
+            Self::RoutePermissionChanged { callers, .. } => !callers.is_empty(),
             Self::DateChanged { extends, .. } | Self::KeyExpiryChanged { extends, .. } => *extends,
-            Self::IssuerChanged { widens, .. } => *widens,
+            Self::IssuerChanged { widens, .. } | Self::SettingChanged { widens, .. } => *widens,
             Self::PartnerIssuerChanged { added, .. } => *added,
             Self::StageChanged { backwards, .. } => *backwards,
             Self::ContractChanged { loosened, .. } => *loosened,
@@ -265,11 +273,11 @@ impl Change {
                 from,
                 to,
                 losing,
-                gaining,
+                callers,
             } => format!(
-                "route {route} permission {from} -> {to}; BREAKING for: {}; gained by: {}",
+                "route {route} permission {from} -> {to}; BREAKING for: {}; callable by: {}",
                 list(losing),
-                list(gaining)
+                list(callers)
             ),
             Self::RouteTargetChanged { route, from, to } => format!("route {route} {from} -> {to}"),
             Self::ContractChanged {
@@ -316,6 +324,9 @@ impl Change {
                 partner, detail, ..
             } => format!("partner {partner} {detail}"),
             Self::IssuerChanged { issuer, detail, .. } => format!("token issuer {issuer} {detail}"),
+            Self::SettingChanged {
+                setting, from, to, ..
+            } => format!("setting {setting} {} -> {}", opt(from), opt(to)),
             Self::UpstreamMoved { upstream, from, to } => {
                 format!("upstream {upstream} {from} -> {to}")
             }
@@ -364,6 +375,23 @@ impl Diff {
         compare::governance(old, new, &mut c);
         compare::forbidden(old, new, &mut c);
         compare::issuers(old, new, &mut c);
+        for (name, (a, b)) in compare::pairs(&old.settings, &new.settings) {
+            let unset = |wider| crate::governance::model::Setting { value: None, wider };
+            let (a, b) = match (a, b) {
+                (Some(a), Some(b)) => (a.clone(), b.clone()),
+                (Some(a), None) => (a.clone(), unset(a.wider)),
+                (None, Some(b)) => (unset(b.wider), b.clone()),
+                (None, None) => continue,
+            };
+            if a.value != b.value {
+                c.push(Change::SettingChanged {
+                    setting: name.clone(),
+                    from: a.value.clone(),
+                    to: b.value.clone(),
+                    widens: b.widens_from(&a),
+                });
+            }
+        }
         for (name, (a, b)) in compare::pairs(&old.upstreams, &new.upstreams) {
             if let (Some(a), Some(b)) = (a, b)
                 && a != b

@@ -95,6 +95,8 @@ pub async fn data_upstream() -> (SocketAddr, DataSeen) {
                         // Like a real server: a Range request gets a part of the document.
                         let ranged =
                             req.headers().contains_key("range") || path.ends_with("/partial");
+                        // Like a real server: validators are compared with the whole document.
+                        let conditional = req.headers().contains_key("if-none-match");
                         let ae = req
                             .headers()
                             .get("accept-encoding")
@@ -118,8 +120,16 @@ pub async fn data_upstream() -> (SocketAddr, DataSeen) {
                         if ranged {
                             *rsp.status_mut() = http::StatusCode::PARTIAL_CONTENT;
                         }
+                        if conditional {
+                            *rsp.status_mut() = http::StatusCode::NOT_MODIFIED;
+                            *rsp.body_mut() = Full::new(Bytes::new());
+                        }
                         rsp.headers_mut()
                             .insert("content-type", ct.parse().expect("hv"));
+                        if case == "twotypes" {
+                            rsp.headers_mut()
+                                .append("content-type", "text/html".parse().expect("hv"));
+                        }
                         rsp.headers_mut()
                             .insert("etag", "\"v1\"".parse().expect("hv"));
                         if let Some(e) = enc {
