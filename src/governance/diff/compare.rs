@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::Change;
-use crate::governance::model::{ContractModel, Model, PartnerModel, stage_rank};
+use crate::governance::model::{ContractModel, Model, Setting};
 
 /// Every key of two maps with its value on each side.
 pub(super) fn pairs<'a, V>(
@@ -18,178 +18,6 @@ pub(super) fn pairs<'a, V>(
         out.entry(k).or_default().1 = Some(v);
     }
     out
-}
-
-pub(super) fn partners(old: &Model, new: &Model, c: &mut Vec<Change>) {
-    for (id, (a, b)) in pairs(&old.partners, &new.partners) {
-        let partner = id.clone();
-        match (a, b) {
-            (None, Some(b)) => c.push(Change::PartnerAdded {
-                partner,
-                tier: b.tier,
-                grants: b.grants.iter().cloned().collect(),
-            }),
-            (Some(_), None) => c.push(Change::PartnerRemoved { partner }),
-            (Some(a), Some(b)) => partner_changes(&partner, a, b, c),
-            (None, None) => {}
-        }
-    }
-}
-
-fn partner_changes(partner: &str, a: &PartnerModel, b: &PartnerModel, c: &mut Vec<Change>) {
-    let p = || partner.to_owned();
-    for g in b.grants.difference(&a.grants) {
-        c.push(Change::GrantAdded {
-            partner: p(),
-            permission: g.clone(),
-        });
-    }
-    for g in a.grants.difference(&b.grants) {
-        c.push(Change::GrantRemoved {
-            partner: p(),
-            permission: g.clone(),
-        });
-    }
-    if b.tier > a.tier {
-        c.push(Change::TierRaised {
-            partner: p(),
-            from: a.tier,
-            to: b.tier,
-        });
-    } else if b.tier < a.tier {
-        c.push(Change::TierLowered {
-            partner: p(),
-            from: a.tier,
-            to: b.tier,
-        });
-    }
-    if a.stage != b.stage {
-        // A suspension with an end leads back to full access: entering one from deprecation
-        // or end of support is a way back too.
-        let ends_in_access = b.stage == "suspended"
-            && b.suspended_until.is_some()
-            && stage_rank(&a.stage) >= stage_rank("deprecation");
-        c.push(Change::StageChanged {
-            partner: p(),
-            from: a.stage.clone(),
-            to: b.stage.clone(),
-            backwards: stage_rank(&b.stage) < stage_rank(&a.stage) || ends_in_access,
-        });
-    }
-    // RFC 3339 UTC timestamps of one shape compare as strings.
-    let later = |x: &Option<String>, y: &Option<String>| match (x, y) {
-        (_, None) => x.is_some(),
-        (None, Some(_)) => false,
-        (Some(x), Some(y)) => y > x,
-    };
-    for (field, x, y, extends) in [
-        ("sunset", &a.sunset, &b.sunset, later(&a.sunset, &b.sunset)),
-        (
-            "compliance_due",
-            &a.compliance_due,
-            &b.compliance_due,
-            later(&a.compliance_due, &b.compliance_due),
-        ),
-        (
-            "suspended_until",
-            &a.suspended_until,
-            &b.suspended_until,
-            match (&a.suspended_until, &b.suspended_until) {
-                (None, Some(_)) => true,
-                (Some(x), Some(y)) => y < x,
-                _ => false,
-            },
-        ),
-    ] {
-        if x != y {
-            c.push(Change::DateChanged {
-                partner: p(),
-                field,
-                from: x.clone(),
-                to: y.clone(),
-                extends,
-            });
-        }
-    }
-    for i in b.jwt_issuers.difference(&a.jwt_issuers) {
-        c.push(Change::PartnerIssuerChanged {
-            partner: p(),
-            issuer: i.clone(),
-            added: true,
-        });
-    }
-    for i in a.jwt_issuers.difference(&b.jwt_issuers) {
-        c.push(Change::PartnerIssuerChanged {
-            partner: p(),
-            issuer: i.clone(),
-            added: false,
-        });
-    }
-    if a.require_mtls != b.require_mtls || a.client_certs != b.client_certs {
-        let loosened = (a.require_mtls && !b.require_mtls)
-            || (b.require_mtls && !b.client_certs.is_subset(&a.client_certs));
-        c.push(Change::MtlsChanged {
-            partner: p(),
-            detail: format!(
-                "client certificate binding {} -> {} ({} certificate(s))",
-                if a.require_mtls {
-                    "required"
-                } else {
-                    "optional"
-                },
-                if b.require_mtls {
-                    "required"
-                } else {
-                    "optional"
-                },
-                b.client_certs.len()
-            ),
-            loosened,
-        });
-    }
-    if a.risk != b.risk {
-        c.push(Change::RiskChanged {
-            partner: p(),
-            from: a.risk.clone(),
-            to: b.risk.clone(),
-        });
-    }
-    for (id, (x, y)) in pairs(&a.keys, &b.keys) {
-        let key = id.clone();
-        match (x, y) {
-            (None, Some(y)) if !y.revoked => c.push(Change::KeyAdded { partner: p(), key }),
-            (Some(x), None) if !x.revoked => c.push(Change::KeyRevoked { partner: p(), key }),
-            (Some(x), Some(y)) => {
-                if !x.revoked && y.revoked {
-                    c.push(Change::KeyRevoked {
-                        partner: p(),
-                        key: key.clone(),
-                    });
-                } else if x.revoked && !y.revoked {
-                    c.push(Change::KeyRestored {
-                        partner: p(),
-                        key: key.clone(),
-                    });
-                }
-                if x.sha256 != y.sha256 {
-                    c.push(Change::KeyAdded {
-                        partner: p(),
-                        key: key.clone(),
-                    });
-                }
-                if x.expires != y.expires {
-                    c.push(Change::KeyExpiryChanged {
-                        partner: p(),
-                        key,
-                        from: x.expires.clone(),
-                        to: y.expires.clone(),
-                        extends: later(&x.expires, &y.expires),
-                    });
-                }
-            }
-            _ => {}
-        }
-    }
 }
 
 /// Partners who may call a route requiring `permission` (they hold it).
@@ -413,6 +241,52 @@ pub(super) fn issuers(old: &Model, new: &Model, c: &mut Vec<Change>) {
                 widens: true,
             }),
             _ => {}
+        }
+    }
+}
+
+pub(super) fn registry(old: &Model, new: &Model, c: &mut Vec<Change>) {
+    for (name, (a, b)) in pairs(&old.permissions, &new.permissions) {
+        if a != b {
+            c.push(Change::PermissionChanged {
+                permission: name.clone(),
+                from: a.cloned(),
+                to: b.cloned(),
+            });
+        }
+    }
+}
+
+pub(super) fn settings(old: &Model, new: &Model, c: &mut Vec<Change>) {
+    for (name, (a, b)) in pairs(&old.settings, &new.settings) {
+        let unset = |wider| Setting { value: None, wider };
+        let (a, b) = match (a, b) {
+            (Some(a), Some(b)) => (a.clone(), b.clone()),
+            (Some(a), None) => (a.clone(), unset(a.wider)),
+            (None, Some(b)) => (unset(b.wider), b.clone()),
+            (None, None) => continue,
+        };
+        if a.value != b.value {
+            c.push(Change::SettingChanged {
+                setting: name.clone(),
+                from: a.value.clone(),
+                to: b.value.clone(),
+                widens: b.widens_from(&a),
+            });
+        }
+    }
+}
+
+pub(super) fn upstreams(old: &Model, new: &Model, c: &mut Vec<Change>) {
+    for (name, (a, b)) in pairs(&old.upstreams, &new.upstreams) {
+        if let (Some(a), Some(b)) = (a, b)
+            && a != b
+        {
+            c.push(Change::UpstreamMoved {
+                upstream: name.clone(),
+                from: a.clone(),
+                to: b.clone(),
+            });
         }
     }
 }

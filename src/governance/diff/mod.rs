@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 use super::model::Model;
 
 mod compare;
+mod partner;
 
 /// One governance-relevant change.
 #[allow(
@@ -360,49 +361,15 @@ impl Diff {
     /// The changes from `old` to `new`.
     pub fn between(old: &Model, new: &Model) -> Self {
         let mut c = Vec::new();
-        compare::partners(old, new, &mut c);
+        partner::partners(old, new, &mut c);
         compare::routes(old, new, &mut c);
         compare::classes(old, new, &mut c);
-        for (name, (a, b)) in compare::pairs(&old.permissions, &new.permissions) {
-            if a != b {
-                c.push(Change::PermissionChanged {
-                    permission: name.clone(),
-                    from: a.cloned(),
-                    to: b.cloned(),
-                });
-            }
-        }
+        compare::registry(old, new, &mut c);
         compare::governance(old, new, &mut c);
         compare::forbidden(old, new, &mut c);
         compare::issuers(old, new, &mut c);
-        for (name, (a, b)) in compare::pairs(&old.settings, &new.settings) {
-            let unset = |wider| crate::governance::model::Setting { value: None, wider };
-            let (a, b) = match (a, b) {
-                (Some(a), Some(b)) => (a.clone(), b.clone()),
-                (Some(a), None) => (a.clone(), unset(a.wider)),
-                (None, Some(b)) => (unset(b.wider), b.clone()),
-                (None, None) => continue,
-            };
-            if a.value != b.value {
-                c.push(Change::SettingChanged {
-                    setting: name.clone(),
-                    from: a.value.clone(),
-                    to: b.value.clone(),
-                    widens: b.widens_from(&a),
-                });
-            }
-        }
-        for (name, (a, b)) in compare::pairs(&old.upstreams, &new.upstreams) {
-            if let (Some(a), Some(b)) = (a, b)
-                && a != b
-            {
-                c.push(Change::UpstreamMoved {
-                    upstream: name.clone(),
-                    from: a.clone(),
-                    to: b.clone(),
-                });
-            }
-        }
+        compare::settings(old, new, &mut c);
+        compare::upstreams(old, new, &mut c);
         Self { changes: c }
     }
 
