@@ -21,6 +21,8 @@ pub const SIGNATURES: &str = "signatures";
 #[derive(Debug)]
 pub struct Gate {
     dir: PathBuf,
+    /// The folder the new configuration names, when it moves the approvals there.
+    moved_to: Option<PathBuf>,
     /// No approved copy yet: the change is the genesis.
     pub genesis: bool,
     /// What the change does.
@@ -57,9 +59,15 @@ impl Gate {
         out
     }
 
-    /// Makes `source` (whose governance view is `model`) the approved copy.
+    /// Makes `source` (whose governance view is `model`) the approved copy — in the folder in
+    /// force, and in the folder the new configuration names if that is another (an approved
+    /// move), so the next change is judged against it there, never as a new genesis.
     pub fn commit(&self, source: &str, model: &Model) -> std::io::Result<()> {
-        write_approved(&self.dir, source, model)
+        write_approved(&self.dir, source, model)?;
+        match &self.moved_to {
+            Some(next) => write_approved(next, source, model),
+            None => Ok(()),
+        }
     }
 }
 
@@ -83,15 +91,25 @@ pub fn gate(
         .map(Path::to_owned)
         .or_else(|| running.and_then(enforced))
         .or_else(|| enforced(new));
-    match dir {
-        Some(dir) => check(&dir, &new.model).map(Some),
-        None => Ok(None),
-    }
+    let Some(dir) = dir else {
+        return Ok(None);
+    };
+    // A running configuration stands in for a missing approved copy: only a first start
+    // (nothing running) is a genesis that trusts the keys the file brings.
+    let mut gate = check_against(&dir, &new.model, running.map(|r| &*r.model))?;
+    gate.moved_to = enforced(new).filter(|d| *d != dir && pinned.is_none());
+    Ok(Some(gate))
 }
 
-/// Checks the change from the approved copy in `dir` to `new`.
+/// Checks the change from the approved copy in `dir` to `new` (for `check --approvals`).
 pub fn check(dir: &Path, new: &Model) -> Result<Gate, String> {
-    let approved = approved_model(dir)?;
+    check_against(dir, new, None)
+}
+
+/// Checks the change from the approved copy in `dir` (or, without one, from `running`) to
+/// `new`.
+fn check_against(dir: &Path, new: &Model, running: Option<&Model>) -> Result<Gate, String> {
+    let approved = approved_model(dir)?.or_else(|| running.cloned());
     let (subject, diff) = Subject::of(approved.as_ref(), new, generation(dir)?);
     // The keys that may approve are those of the configuration in force; only the genesis
     // trusts the keys it brings.
@@ -99,6 +117,7 @@ pub fn check(dir: &Path, new: &Model) -> Result<Gate, String> {
     let verdict = subject.verdict(&diff, &read_approvals(dir)?, &keys);
     Ok(Gate {
         dir: dir.to_owned(),
+        moved_to: None,
         genesis: approved.is_none(),
         diff,
         verdict,

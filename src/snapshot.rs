@@ -63,6 +63,8 @@ pub struct Snapshot {
     pub governance: crate::governance::Settings,
     /// Each partner's governance facts (grants and their metadata, risk, review date).
     pub partner_records: Vec<crate::governance::PartnerRecord>,
+    /// SHA-256 of every referenced file as it was read and compiled, by path.
+    pub file_digests: BTreeMap<String, String>,
     /// The configuration's governance view (what `diff` compares).
     pub model: Arc<crate::governance::model::Model>,
     /// The configuration text it was compiled from (kept as the approved copy).

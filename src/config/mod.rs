@@ -82,8 +82,7 @@ pub fn from_str_in(
             relative(d);
         }
     }
-    model::add_file_hashes(&mut model, &file);
-    let model = std::sync::Arc::new(model);
+    let paths = model::file_paths(&file);
     if let Some(listen) = overrides.listen {
         file.server.listen = listen.to_string();
     }
@@ -94,7 +93,8 @@ pub fn from_str_in(
     }
     let hash = hex::encode(crate::auth::digest(text.as_bytes()));
     let mut snap = validate::compile(file, hash).map_err(ConfigError::Invalid)?;
-    snap.model = model;
+    model::add_file_hashes(&mut model, &paths, &snap.file_digests);
+    snap.model = std::sync::Arc::new(model);
     snap.source = text.into();
     Ok(snap)
 }

@@ -175,10 +175,11 @@ fn settings(f: &file::File) -> BTreeMap<String, Setting> {
             t.rate_per_second.map(|r| r.to_string()),
             Wider::Higher,
         );
+        // Unset is one second's worth, not unlimited: any change counts.
         put(
             format!("tiers.{tier}.burst"),
             t.burst.map(|b| b.to_string()),
-            Wider::Higher,
+            Wider::Any,
         );
     }
     for p in &f.partners {
@@ -214,7 +215,8 @@ fn settings(f: &file::File) -> BTreeMap<String, Setting> {
             ("client_key", u.client_key.clone()),
             (
                 "response_headers_remove",
-                Some(u.response_headers_remove.join(",")),
+                (!u.response_headers_remove.is_empty())
+                    .then(|| u.response_headers_remove.join(",")),
             ),
         ] {
             put(format!("upstreams.{}.{field}", u.name), value, Wider::Any);
@@ -260,29 +262,54 @@ fn date(text: &str) -> String {
         .unwrap_or_else(|_| text.to_owned())
 }
 
-/// Adds the SHA-256 of the files the model names (request schemas, JWKS) as they are now,
-/// read through the resolved paths of `f`: a schema or key set edited in place is a change too.
-pub(super) fn add_file_hashes(model: &mut Model, f: &file::File) {
-    let hash = |path: &str| {
-        crate::files::read(std::path::Path::new(path))
-            .ok()
-            .map(|b| hex::encode(crate::digest::digest(&b)))
-    };
-    for r in &f.routes {
-        if let (Some(path), Some(m)) = (&r.request_schema, model.routes.get_mut(&r.name)) {
-            m.request_schema_sha256 = hash(path);
+/// Where each file the model hashes lives (resolved paths), by what it is: the routes' request
+/// schemas, the issuers' key sets, the identity signing key.
+pub(super) struct FilePaths {
+    schemas: Vec<(String, String)>,
+    jwks: Vec<(String, String)>,
+    identity: Option<String>,
+}
+
+/// The resolved paths of the files the model hashes.
+pub(super) fn file_paths(f: &file::File) -> FilePaths {
+    FilePaths {
+        schemas: f
+            .routes
+            .iter()
+            .filter_map(|r| r.request_schema.clone().map(|p| (r.name.clone(), p)))
+            .collect(),
+        jwks: f
+            .auth
+            .jwt
+            .iter()
+            .filter_map(|j| j.jwks_file.clone().map(|p| (j.issuer.clone(), p)))
+            .collect(),
+        identity: f.identity.as_ref().map(|i| i.signing_key.clone()),
+    }
+}
+
+/// Adds the SHA-256 of the files the model names — of exactly the bytes that were compiled
+/// (`digests`, by path) — so a schema or key set edited in place is a change too.
+pub(super) fn add_file_hashes(
+    model: &mut Model,
+    paths: &FilePaths,
+    digests: &BTreeMap<String, String>,
+) {
+    for (route, path) in &paths.schemas {
+        if let Some(m) = model.routes.get_mut(route) {
+            m.request_schema_sha256 = digests.get(path).cloned();
         }
     }
-    for j in &f.auth.jwt {
-        if let (Some(path), Some(m)) = (&j.jwks_file, model.issuers.get_mut(&j.issuer)) {
-            m.jwks_sha256 = hash(path);
+    for (issuer, path) in &paths.jwks {
+        if let Some(m) = model.issuers.get_mut(issuer) {
+            m.jwks_sha256 = digests.get(path).cloned();
         }
     }
-    if let Some(i) = &f.identity {
+    if let Some(path) = &paths.identity {
         model.settings.insert(
             "identity.signing_key.sha256".into(),
             Setting {
-                value: hash(&i.signing_key),
+                value: digests.get(path).cloned(),
                 wider: Wider::Any,
             },
         );

@@ -99,18 +99,36 @@ impl FieldPattern {
     }
 }
 
-/// Unicode simple case folding as lenient JSON binders apply it (Go's `encoding/json`,
-/// ASP.NET): lower case, and the long s as `s`.
+/// Case folding as lenient JSON binders apply it (Go's `encoding/json` compares
+/// `ToUpper(ToLower(c))` per character; ASP.NET is no stricter): each character's simple
+/// lower case, then its simple upper case — `ı`, `İ`, `i` and `I` are one letter, as are `ſ`,
+/// `s` and `S`, `K` (Kelvin) and `k`, `ς` and `σ`.
 pub(crate) fn fold(s: &str) -> String {
-    s.chars()
-        .flat_map(char::to_lowercase)
-        .map(|c| if c == '\u{17f}' { 's' } else { c })
-        .collect()
+    s.chars().map(fold_char).collect()
+}
+
+fn fold_char(c: char) -> char {
+    let single = |mut it: std::iter::Peekable<std::char::ToLowercase>| {
+        let first = it.next();
+        if it.peek().is_none() { first } else { None }
+    };
+    // Simple mappings only: a character whose full mapping has several characters (`İ`
+    // lower-cases to `i` + a combining dot) takes its simple one.
+    let lower = if c == '\u{130}' {
+        'i'
+    } else {
+        single(c.to_lowercase().peekable()).unwrap_or(c)
+    };
+    let mut upper = lower.to_uppercase();
+    match (upper.next(), upper.next()) {
+        (Some(u), None) => u,
+        _ => lower,
+    }
 }
 
 /// Whether a document key is the (folded) pattern key.
 fn same_key(folded: &str, key: &str) -> bool {
-    if key.is_ascii() {
+    if key.is_ascii() && folded.is_ascii() {
         folded.eq_ignore_ascii_case(key)
     } else {
         *folded == *fold(key)
@@ -278,6 +296,9 @@ mod tests {
         assert!(matches("/**/raw_text", &[K("RAW_TEXT")]));
         assert!(matches("/**/risk", &[K("RI\u{17f}K")]));
         assert!(matches("/**/kind", &[K("\u{212a}ind")]));
+        assert!(matches("/**/limit", &[K("l\u{131}m\u{131}t")]));
+        assert!(matches("/**/intelligence", &[K("\u{130}NTELLIGENCE")]));
+        assert!(matches("/**/\u{3c3}", &[K("\u{3c2}")]));
     }
 
     #[test]

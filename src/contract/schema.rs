@@ -136,7 +136,10 @@ fn exact_numbers(body: &[u8]) -> bool {
                     let last = digits.iter().rposition(|d| *d != b'0').unwrap_or(first);
                     last - first + 1
                 });
-                significant <= 15
+                // Too small for a float (read as 0 or a subnormal) is not exact either.
+                let value: f64 = token.parse().unwrap_or(0.0);
+                let underflows = significant > 0 && value.abs() < f64::MIN_POSITIVE;
+                significant <= 15 && !underflows
             } else {
                 token.parse::<i64>().is_ok() || token.parse::<u64>().is_ok()
             };
@@ -191,6 +194,8 @@ mod tests {
             assert!(exact_numbers(ok.as_bytes()), "{ok}");
         }
         for bad in [
+            "[1e-400]",
+            "[2.5e-310]",
             "[1000.0000000000000001]",
             "[18446744073709551616]",
             "[1.2345678901234567e3]",

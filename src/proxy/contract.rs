@@ -69,7 +69,8 @@ pub(super) async fn response(
     rsp: Response<Body>,
     timeout: Duration,
 ) -> Result<Response<Body>, GatewayError> {
-    let violation = GatewayError::ResponseContractViolation;
+    let upstream_5xx = super::error::Upstream5xx(rsp.status().is_server_error());
+    let violation = |v| GatewayError::ResponseContractViolation(v, upstream_5xx);
     if rsp.status() == StatusCode::PARTIAL_CONTENT {
         return Err(violation(Violation::PartialContent));
     }
@@ -87,11 +88,12 @@ pub(super) async fn response(
         for name in BYTE_EXACT {
             rsp.headers_mut().remove(name);
         }
+        rsp.headers_mut().remove(http::header::LAST_MODIFIED);
         return Ok(rsp);
     }
     contract.check_head(rsp.headers()).map_err(violation)?;
     let (mut parts, body) = rsp.into_parts();
-    let whole = tokio::time::timeout(timeout, read_capped(body, contract.max_bytes))
+    let whole = tokio::time::timeout(timeout, read_capped(body, contract.max_bytes, upstream_5xx))
         .await
         .map_err(|_| GatewayError::UpstreamTimeout(UpstreamFault::ResponseTimeout))??;
     let holds = |permission: &str| holds(principal, permission);
@@ -140,8 +142,12 @@ fn holds(principal: &Principal, permission: &str) -> bool {
 
 /// Reads a response body whole; more than `max` bytes (declared or sent) is a violation, and
 /// the rest is never read.
-async fn read_capped(mut body: Body, max: usize) -> Result<Bytes, GatewayError> {
-    let too_large = GatewayError::ResponseContractViolation(Violation::TooLarge);
+async fn read_capped(
+    mut body: Body,
+    max: usize,
+    upstream_5xx: super::error::Upstream5xx,
+) -> Result<Bytes, GatewayError> {
+    let too_large = GatewayError::ResponseContractViolation(Violation::TooLarge, upstream_5xx);
     if body.size_hint().lower() > max as u64 {
         return Err(too_large);
     }

@@ -85,8 +85,13 @@ pub enum GatewayError {
     RequestContractViolation(crate::contract::SchemaViolation),
     /// The upstream's answer breaks the route's `[routes.response]` contract.
     #[error("response contract violation: {}", .0.as_str())]
-    ResponseContractViolation(crate::contract::Violation),
+    ResponseContractViolation(crate::contract::Violation, Upstream5xx),
 }
+
+/// Whether the upstream's answer that broke a response contract was a `5xx` (an idempotency
+/// key is then released for a retry, as for any upstream `5xx`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Upstream5xx(pub bool);
 
 /// One row of the SPEC's error table: everything about an error but its prose.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,7 +193,7 @@ impl GatewayError {
                 None,
                 false,
             ),
-            Self::ResponseContractViolation(v) => (
+            Self::ResponseContractViolation(v, _) => (
                 S::BAD_GATEWAY,
                 "response_contract_violation",
                 v.as_str(),

@@ -207,6 +207,10 @@ async fn forward_once(
             Ok(rsp)
         }
         Err(e) if nothing_forwarded(&e) => Err(e),
+        // An upstream 5xx releases the key, even when its body broke the route's contract.
+        Err(e @ GatewayError::ResponseContractViolation(_, super::error::Upstream5xx(true))) => {
+            Err(e)
+        }
         Err(e) => {
             // The upstream may have acted on it: a retry must not run it again.
             guard.complete(None).await;

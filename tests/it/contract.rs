@@ -61,6 +61,11 @@ fn config(dir: &Path, api: &Upstream, data: SocketAddr) -> String {
             "[routes.response]\nmax_bytes = 64\n",
         ),
         ("plain", "/v1/plain/{case}", ""),
+        (
+            "idem",
+            "/v1/idem/{case}",
+            "idempotency = \"optional\"\n[routes.response]\n",
+        ),
     ] {
         text.push_str(&data_route(name, "GET", path, "reports:read", contract));
     }
@@ -310,6 +315,16 @@ async fn what_cannot_be_checked_is_a_violation_and_leaks_nothing() {
     let r = raw(s.served.addr, head.as_bytes()).await;
     assert_eq!(r.status(), 200, "{}", r.text);
     assert_eq!(header(&r, "etag"), None);
+    // An upstream 5xx that breaks the contract still releases an idempotency key for a retry.
+    let keyed = format!(
+        "GET /v1/idem/down503 HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer {ACME}\r\nIdempotency-Key: retry-1\r\nConnection: close\r\n\r\n"
+    );
+    for _ in 0..2 {
+        let r = raw(s.served.addr, keyed.as_bytes()).await;
+        assert_eq!(r.status(), 502, "{}", r.text);
+        assert!(!r.text.contains("<html>"), "{}", r.text);
+    }
+    assert_eq!(s.upstream_saw("/v1/idem/down503"), 2, "the retry ran again");
     // A route without a contract streams untouched (and pays nothing).
     let r = s.get("/v1/plain/report", ACME).await;
     assert!(r.text.contains("SECRET-RAW"));

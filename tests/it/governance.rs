@@ -750,3 +750,133 @@ fn settings_that_let_partners_do_more_need_approval() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approved_move_of_the_folder_takes_the_approved_copy_with_it() {
+    let dir = temp_dir("approvals-move");
+    let (first, second) = (dir.join("first"), dir.join("second"));
+    let bodies = Bodies::new(&dir);
+    let admin = format!("[admin]\nlisten = \"127.0.0.1:0\"\ntoken_sha256 = \"@{TOKEN}\"\n");
+    let v1 = rendered(&base(
+        ACME_V1,
+        &format!("{admin}{}", bodies.section(&first)),
+    ));
+    let config = write(&dir, "gateway.toml", &v1);
+    for b in ["TSC", "SCO", "CGB"] {
+        bodies.approve(b, &first, None, &config);
+    }
+    let served = Served::start(&config);
+    let reload = || async {
+        let req = format!(
+            "POST /admin/reload HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        );
+        raw(served.admin.expect("admin"), req.as_bytes()).await
+    };
+    // The move, approved by the quorum.
+    let moved = v1.replace(
+        &format!("approvals_dir = {:?}", first.display().to_string()),
+        &format!("approvals_dir = {:?}", second.display().to_string()),
+    );
+    let moved_path = write(&dir, "moved.toml", &moved);
+    for b in ["TSC", "SCO", "CGB"] {
+        bodies.approve(b, &first, Some(&first.join("approved.toml")), &moved_path);
+    }
+    std::fs::write(&config, &moved).expect("write");
+    assert_eq!(reload().await.status(), 200);
+    assert!(
+        second.join("approved.toml").exists(),
+        "the copy moved with the folder"
+    );
+    // In the new folder, a file that brings its own keys and signs itself is not a genesis.
+    let rogue_dir = dir.join("rogue");
+    std::fs::create_dir_all(&rogue_dir).expect("mkdir");
+    for (i, b) in ["TSC", "SCO", "ERC", "CGB"].iter().enumerate() {
+        let key = SigningKey::from_bytes(&[i as u8 + 90; 32]);
+        std::fs::write(
+            rogue_dir.join(format!("{b}.key")),
+            hex::encode(key.to_bytes()),
+        )
+        .expect("key");
+    }
+    let rogue = Bodies { dir: rogue_dir };
+    let mut widened = moved.replace("tier = 1", "tier = 2").replace(
+        r#"permissions = ["reports:read"]"#,
+        r#"permissions = ["reports:read", "reports:publish"]"#,
+    );
+    for (i, b) in ["TSC", "SCO", "ERC", "CGB"].iter().enumerate() {
+        let legit = hex::encode(
+            SigningKey::from_bytes(&[i as u8 + 7; 32])
+                .verifying_key()
+                .as_bytes(),
+        );
+        let own = hex::encode(
+            SigningKey::from_bytes(&[i as u8 + 90; 32])
+                .verifying_key()
+                .as_bytes(),
+        );
+        widened = widened.replace(
+            &format!("{b} = [\"{legit}\"]"),
+            &format!("{b} = [\"{own}\"]"),
+        );
+    }
+    let widened_path = write(&dir, "widened.toml", &widened);
+    for b in ["TSC", "SCO", "CGB"] {
+        rogue.approve(
+            b,
+            &second,
+            Some(&second.join("approved.toml")),
+            &widened_path,
+        );
+    }
+    std::fs::write(&config, &widened).expect("write");
+    let r = reload().await;
+    assert_ne!(r.status(), 200, "{}", r.text);
+    assert!(r.text.contains("not one of the body's keys"), "{}", r.text);
+}
+
+#[test]
+fn removals_are_reductions_and_bindings_loosen_by_their_certificates() {
+    let dir = temp_dir("diff-reductions");
+    let cert = |c: char| c.to_string().repeat(64);
+    let acme = |certs: &str| {
+        ACME_V1.replace(
+            "stage = \"active\"",
+            &format!("stage = \"active\"\nrate_per_second = 5\nclient_cert_sha256 = [{certs}]"),
+        )
+    };
+    let with_globex = format!(
+        "{}{}",
+        acme(&format!("\"{}\"", cert('a'))),
+        GLOBEX_V1.replace(
+            "stage = \"end_of_support\"",
+            "stage = \"active\"\nrate_per_second = 9"
+        )
+    );
+    let a = write(
+        &dir,
+        "a.toml",
+        &rendered(&base(&with_globex, "[tiers.1]\nrate_per_second = 10\n")),
+    );
+    // globex removed (its own rate with it), a second certificate accepted for acme, a tier
+    // burst set where none was.
+    let b = write(
+        &dir,
+        "b.toml",
+        &rendered(&base(
+            &acme(&format!("\"{}\", \"{}\"", cert('a'), cert('b'))),
+            "[tiers.1]\nrate_per_second = 10\nburst = 100000\n",
+        )),
+    );
+    let (_, out, err) = run(&["diff", a.to_str().unwrap_or(""), b.to_str().unwrap_or("")]);
+    for line in [
+        "- partner globex removed",
+        "+ partner acme client certificate binding optional -> optional (2 certificate(s))",
+        "+ setting tiers.1.burst - -> 100000",
+    ] {
+        assert!(
+            out.lines().any(|l| l == line),
+            "{line:?} missing from:\n{out}{err}"
+        );
+    }
+    assert!(!out.contains("partners.globex"), "{out}");
+}

@@ -178,7 +178,10 @@ pub(super) fn compile_request_schema(
         return None;
     }
     let bytes = match crate::files::read_named(Path::new(path)) {
-        Ok(b) => b,
+        Ok(b) => {
+            p.read(path, &b);
+            b
+        }
         Err(e) => {
             p.bad(place, path, format!("cannot read the schema: {e}"));
             return None;

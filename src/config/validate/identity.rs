@@ -18,7 +18,10 @@ pub(super) fn compile_identity(
         return None;
     }
     let pem = match crate::files::read(std::path::Path::new(&signing_key)) {
-        Ok(b) => b,
+        Ok(b) => {
+            p.read(&signing_key, &b);
+            b
+        }
         Err(e) => {
             p.bad(
                 "identity.signing_key",

@@ -153,7 +153,10 @@ pub(super) fn load_jwks(
     path: &str,
 ) -> Option<HashMap<Option<String>, jsonwebtoken::DecodingKey>> {
     let text = match crate::files::read_to_string(std::path::Path::new(path)) {
-        Ok(t) => t,
+        Ok(t) => {
+            p.read(path, t.as_bytes());
+            t
+        }
         Err(e) => {
             p.bad(place, path, format!("cannot read it: {e}"));
             return None;

@@ -58,9 +58,10 @@ pub(super) struct Known<'a> {
     classes: &'a Arc<crate::contract::DataClasses>,
 }
 
-/// The problems found so far.
+/// The problems found so far, and the SHA-256 of every referenced file read (by path), so the
+/// governance view hashes exactly the bytes that were compiled.
 #[derive(Default)]
-pub(super) struct Problems(Vec<Problem>);
+pub(super) struct Problems(Vec<Problem>, BTreeMap<String, String>);
 
 /// Compiles a parsed file into a snapshot, or returns every problem found.
 pub(super) fn compile(f: file::File, config_sha256: String) -> Result<Snapshot, Vec<Problem>> {
@@ -156,6 +157,7 @@ pub(super) fn compile(f: file::File, config_sha256: String) -> Result<Snapshot, 
         data_classes: classes,
         governance,
         partner_records: records,
+        file_digests: std::mem::take(&mut p.1),
         model: Arc::default(),
         source: Arc::from(""),
     })
@@ -214,6 +216,12 @@ fn material_sha256(config_sha256: &str, f: &file::File) -> String {
 // === impl Problems ===
 
 impl Problems {
+    /// Notes the digest of a referenced file's bytes, as read for compiling.
+    fn read(&mut self, path: &str, bytes: &[u8]) {
+        self.1
+            .insert(path.to_owned(), hex::encode(crate::digest::digest(bytes)));
+    }
+
     fn push(&mut self, place: impl Into<String>, kind: ProblemKind) {
         self.0.push(Problem {
             place: place.into(),

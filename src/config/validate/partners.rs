@@ -173,7 +173,15 @@ pub(super) fn compile_partners(
                 expires,
                 revoked,
             } = key;
-            let id_ok = p.unique(&mut key_ids, "key id", &id, &format!("{kplace}.id"));
+            let mut id_ok = p.unique(&mut key_ids, "key id", &id, &format!("{kplace}.id"));
+            if !crate::config::is_valid_id(&id) {
+                p.bad(
+                    format!("{kplace}.id"),
+                    &id,
+                    "key ids use only letters, digits, '_', '.' and '-'",
+                );
+                id_ok = false;
+            }
             let digest = p.sha256(&format!("{kplace}.sha256"), &sha256);
             let hash_ok = p.unique(
                 &mut key_hashes,

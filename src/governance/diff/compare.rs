@@ -258,7 +258,20 @@ pub(super) fn registry(old: &Model, new: &Model, c: &mut Vec<Change>) {
 }
 
 pub(super) fn settings(old: &Model, new: &Model, c: &mut Vec<Change>) {
+    // A partner's or an upstream's own setting goes with it: that removal is reported (and
+    // judged) once, as the partner's or the upstream's.
+    let owner_gone = |name: &str| {
+        let mut parts = name.splitn(3, '.');
+        match (parts.next(), parts.next()) {
+            (Some("partners"), Some(id)) => !new.partners.contains_key(id),
+            (Some("upstreams"), Some(u)) => !new.upstreams.contains_key(u),
+            _ => false,
+        }
+    };
     for (name, (a, b)) in pairs(&old.settings, &new.settings) {
+        if b.is_none() && owner_gone(name) {
+            continue;
+        }
         let unset = |wider| Setting { value: None, wider };
         let (a, b) = match (a, b) {
             (Some(a), Some(b)) => (a.clone(), b.clone()),

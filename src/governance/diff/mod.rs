@@ -177,8 +177,9 @@ impl Change {
             | Self::RouteAdded { .. }
             | Self::RouteTargetChanged { .. }
             | Self::UpstreamMoved { .. }
-            | Self::DataClassRemoved { .. }
-            | Self::PermissionChanged { .. } => true,
+            | Self::DataClassRemoved { .. } => true,
+            // A new permission grants nothing until it is granted; one removed takes away.
+            Self::PermissionChanged { from, to, .. } => from.is_some() && to.is_some(),
             Self::RoutePermissionChanged { callers, .. } => !callers.is_empty(),
             Self::DateChanged { extends, .. } | Self::KeyExpiryChanged { extends, .. } => *extends,
             Self::IssuerChanged { widens, .. } | Self::SettingChanged { widens, .. } => *widens,
@@ -199,8 +200,25 @@ impl Change {
         }
     }
 
-    /// One line for people (and the reload record).
+    /// One line for people (and the reload record); control characters from configuration
+    /// values are escaped, so nothing in a file can rewrite an approver's terminal.
     pub fn line(&self) -> String {
+        self.raw_line()
+            .chars()
+            .flat_map(|c| {
+                let escape = c.is_control();
+                let mut out: Vec<char> = Vec::new();
+                if escape {
+                    out.extend(c.escape_default());
+                } else {
+                    out.push(c);
+                }
+                out
+            })
+            .collect()
+    }
+
+    fn raw_line(&self) -> String {
         let opt = |o: &Option<String>| o.clone().unwrap_or_else(|| "-".into());
         match self {
             Self::PartnerAdded {

@@ -111,8 +111,12 @@ fn partner_changes(partner: &str, a: &PartnerModel, b: &PartnerModel, c: &mut Ve
         });
     }
     if a.require_mtls != b.require_mtls || a.client_certs != b.client_certs {
+        // Keys of a partner with bound certificates count only with one of them (mTLS
+        // required or not): dropping the requirement, or accepting a certificate not bound
+        // before (an empty list accepts any), loosens the binding.
         let loosened = (a.require_mtls && !b.require_mtls)
-            || (b.require_mtls && !b.client_certs.is_subset(&a.client_certs));
+            || (!a.client_certs.is_empty()
+                && (b.client_certs.is_empty() || !b.client_certs.is_subset(&a.client_certs)));
         c.push(Change::MtlsChanged {
             partner: p(),
             detail: format!(

@@ -71,6 +71,7 @@ fn answer(case: &str) -> (&'static str, Option<&'static str>, Vec<u8>) {
             None,
             br#"{"report":{"raw_report_text":"SECRET-1"},"report":{"id":1}}"#.to_vec(),
         ),
+        "down503" => ("text/html", None, b"<html>503</html>".to_vec()),
         _ => ("application/json", None, b"{}".to_vec()),
     }
 }
@@ -119,6 +120,9 @@ pub async fn data_upstream() -> (SocketAddr, DataSeen) {
                         let mut rsp = Response::new(Full::new(Bytes::from(body)));
                         if ranged {
                             *rsp.status_mut() = http::StatusCode::PARTIAL_CONTENT;
+                        }
+                        if case == "down503" {
+                            *rsp.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
                         }
                         if conditional {
                             *rsp.status_mut() = http::StatusCode::NOT_MODIFIED;
