@@ -12,10 +12,12 @@ use http::{HeaderValue, Response, StatusCode};
 use http_body::Body as _;
 use http_body_util::{BodyExt, Full};
 
+use super::forward::Job;
 use super::{Body, ClientBody, GatewayError, UpstreamFault, idempotency};
 use crate::auth::Principal;
 use crate::contract::{ResponseContract, Violation};
 use crate::outcome::FieldsRemoved;
+use crate::policy::Permit;
 use crate::routes::Route;
 use crate::snapshot::Snapshot;
 use crate::upstream::RequestBody;
@@ -59,18 +61,60 @@ pub(super) async fn request(
     Ok(RequestBody::Buffered(bytes))
 }
 
+/// What a route's response contract needs of the request it answers, taken before the request
+/// is sent (sending consumes it): only for routes with `[routes.response]`, so other routes
+/// pay nothing.
+pub(super) struct Filter {
+    permit: Permit,
+    head_request: bool,
+    timeout: Duration,
+}
+
+impl Filter {
+    /// The filter for `job`'s answer, if its route has a contract.
+    pub(super) fn of(job: &Job, parts: &Parts) -> Option<Self> {
+        job.permit.route().response.as_ref()?;
+        Some(Self {
+            permit: job.permit.clone(),
+            head_request: parts.method == http::Method::HEAD,
+            timeout: job.snap.limits.upstream_timeout,
+        })
+    }
+
+    /// Applies the contract to the upstream's answer (see `response`).
+    pub(super) async fn apply(&self, rsp: Response<Body>) -> Result<Response<Body>, GatewayError> {
+        match &self.permit.route().response {
+            Some(c) => {
+                let principal = self.permit.principal();
+                response(c, principal, self.head_request, rsp, self.timeout).await
+            }
+            None => Ok(rsp),
+        }
+    }
+}
+
+/// Applies `filter`, if there is one.
+pub(super) async fn filtered(
+    filter: Option<&Filter>,
+    rsp: Response<Body>,
+) -> Result<Response<Body>, GatewayError> {
+    match filter {
+        Some(f) => f.apply(rsp).await,
+        None => Ok(rsp),
+    }
+}
+
 /// After the upstream answers, on a route with `[routes.response]`: the body held whole
 /// (within `max_bytes` and `timeout`), every field the partner may not receive removed, or
 /// `502 response_contract_violation`. A response without a body passes as it is.
-pub(super) async fn response(
+async fn response(
     contract: &ResponseContract,
     principal: &Principal,
     head_request: bool,
     rsp: Response<Body>,
     timeout: Duration,
 ) -> Result<Response<Body>, GatewayError> {
-    let upstream_5xx = super::error::Upstream5xx(rsp.status().is_server_error());
-    let violation = |v| GatewayError::ResponseContractViolation(v, upstream_5xx);
+    let violation = GatewayError::ResponseContractViolation;
     if rsp.status() == StatusCode::PARTIAL_CONTENT {
         return Err(violation(Violation::PartialContent));
     }
@@ -93,7 +137,7 @@ pub(super) async fn response(
     }
     contract.check_head(rsp.headers()).map_err(violation)?;
     let (mut parts, body) = rsp.into_parts();
-    let whole = tokio::time::timeout(timeout, read_capped(body, contract.max_bytes, upstream_5xx))
+    let whole = tokio::time::timeout(timeout, read_capped(body, contract.max_bytes))
         .await
         .map_err(|_| GatewayError::UpstreamTimeout(UpstreamFault::ResponseTimeout))??;
     let holds = |permission: &str| holds(principal, permission);
@@ -142,12 +186,8 @@ fn holds(principal: &Principal, permission: &str) -> bool {
 
 /// Reads a response body whole; more than `max` bytes (declared or sent) is a violation, and
 /// the rest is never read.
-async fn read_capped(
-    mut body: Body,
-    max: usize,
-    upstream_5xx: super::error::Upstream5xx,
-) -> Result<Bytes, GatewayError> {
-    let too_large = GatewayError::ResponseContractViolation(Violation::TooLarge, upstream_5xx);
+async fn read_capped(mut body: Body, max: usize) -> Result<Bytes, GatewayError> {
+    let too_large = GatewayError::ResponseContractViolation(Violation::TooLarge);
     if body.size_hint().lower() > max as u64 {
         return Err(too_large);
     }

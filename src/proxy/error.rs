@@ -85,13 +85,8 @@ pub enum GatewayError {
     RequestContractViolation(crate::contract::SchemaViolation),
     /// The upstream's answer breaks the route's `[routes.response]` contract.
     #[error("response contract violation: {}", .0.as_str())]
-    ResponseContractViolation(crate::contract::Violation, Upstream5xx),
+    ResponseContractViolation(crate::contract::Violation),
 }
-
-/// Whether the upstream's answer that broke a response contract was a `5xx` (an idempotency
-/// key is then released for a retry, as for any upstream `5xx`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Upstream5xx(pub bool);
 
 /// One row of the SPEC's error table: everything about an error but its prose.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -193,7 +188,7 @@ impl GatewayError {
                 None,
                 false,
             ),
-            Self::ResponseContractViolation(v, _) => (
+            Self::ResponseContractViolation(v) => (
                 S::BAD_GATEWAY,
                 "response_contract_violation",
                 v.as_str(),

@@ -124,8 +124,7 @@ async fn send(
         .pool(out.worker)
         .ok_or(GatewayError::UpstreamUnavailable(UpstreamFault::NotBound))?;
     headers::to_upstream(&mut parts.headers, &out.forwarding);
-    let contract = permit.route().response.as_ref();
-    if contract.is_some() {
+    if permit.route().response.is_some() {
         // A body is filtered field by field only as one whole, plain JSON document.
         parts.headers.insert(
             http::header::ACCEPT_ENCODING,
@@ -135,7 +134,6 @@ async fn send(
             parts.headers.remove(name);
         }
     }
-    let head_request = parts.method == http::Method::HEAD;
     let (body, tripped) = CappedBody::new(body, out.max_body, out.body_timeout);
     let mut req = Request::new(body);
     *req.method_mut() = parts.method;
@@ -168,13 +166,10 @@ async fn send(
     }
     let (mut parts, body) = rsp.into_parts();
     headers::from_upstream(&mut parts.headers, &out.upstream.response_headers_remove);
-    let rsp = Response::from_parts(parts, body.map_err(Into::into).boxed_unsync());
-    match contract {
-        None => Ok(rsp),
-        Some(c) => {
-            super::contract::response(c, permit.principal(), head_request, rsp, out.timeout).await
-        }
-    }
+    Ok(Response::from_parts(
+        parts,
+        body.map_err(Into::into).boxed_unsync(),
+    ))
 }
 
 /// Refuses a response no partner may receive: a 1xx that hyper passed on (an unrequested

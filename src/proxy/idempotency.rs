@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::exchange::{Exchange, MAX_RECORDED_KEY};
 use super::prefixed::{Failed, Prefixed};
-use super::{Body, ClientBody, Conflict, GatewayError, Malformed, UpstreamFault};
+use super::{Body, ClientBody, Conflict, GatewayError, Malformed, UpstreamFault, contract};
 use crate::routes::Route;
 use crate::snapshot::Snapshot;
 use crate::state::{Begin, IdemKey, STORED_HEADERS, State, StoredResponse};
@@ -151,16 +151,10 @@ pub(super) async fn forward(
         Begin::Fresh => {}
         Begin::Replay(stored) => {
             ex.outcome.replayed = true;
-            let rsp = replay(&stored);
             // Stored as the first caller could see it; filtered again for this caller, under
             // the rules in force now (a reload may have taken a permission away).
-            return match &route.response {
-                None => Ok(rsp),
-                Some(c) => {
-                    let timeout = snap.limits.upstream_timeout;
-                    super::contract::response(c, job.permit.principal(), false, rsp, timeout).await
-                }
-            };
+            let filter = contract::Filter::of(&job, &parts);
+            return contract::filtered(filter.as_ref(), replay(&stored)).await;
         }
         Begin::Unreplayable => {
             return Err(GatewayError::IdempotencyConflict(Conflict::ResponseNotKept));
@@ -199,18 +193,23 @@ async fn forward_once(
     guard: InFlight,
     max_store: usize,
 ) -> Result<Response<Body>, GatewayError> {
+    let filter = contract::Filter::of(&job, &parts);
     match job.send(parts, RequestBody::Buffered(body)).await {
-        Ok(rsp) if rsp.status().is_server_error() => Ok(rsp),
-        Ok(rsp) => {
-            let (rsp, stored) = capture(rsp, max_store).await;
-            guard.complete(stored).await;
-            Ok(rsp)
-        }
+        // An upstream 5xx releases the key (the guard is dropped), whatever its body.
+        Ok(rsp) if rsp.status().is_server_error() => contract::filtered(filter.as_ref(), rsp).await,
+        Ok(rsp) => match contract::filtered(filter.as_ref(), rsp).await {
+            Ok(rsp) => {
+                // What is kept for a replay is what this partner was allowed to see.
+                let (rsp, stored) = capture(rsp, max_store).await;
+                guard.complete(stored).await;
+                Ok(rsp)
+            }
+            Err(e) => {
+                guard.complete(None).await;
+                Err(e)
+            }
+        },
         Err(e) if nothing_forwarded(&e) => Err(e),
-        // An upstream 5xx releases the key, even when its body broke the route's contract.
-        Err(e @ GatewayError::ResponseContractViolation(_, super::error::Upstream5xx(true))) => {
-            Err(e)
-        }
         Err(e) => {
             // The upstream may have acted on it: a retry must not run it again.
             guard.complete(None).await;

@@ -147,10 +147,11 @@ impl GatewayService {
         body: RequestBody,
     ) -> Result<Response<Body>, GatewayError> {
         self.intent(ex, route).await?;
+        let filter = contract::Filter::of(&job, &parts);
         let sent = Instant::now();
         let result = job.send(parts, body).await;
         ex.outcome.upstream_duration = Some(sent.elapsed());
-        result
+        contract::filtered(filter.as_ref(), result?).await
     }
 
     /// For a route with a side effect (permission kind other than `read`): the intent record,

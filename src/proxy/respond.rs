@@ -84,7 +84,7 @@ fn detail(e: &GatewayError, route: Option<&str>) -> String {
         GatewayError::RequestContractViolation(_) => format!(
             "the request body does not satisfy the schema of route {route}; see errors"
         ),
-        GatewayError::ResponseContractViolation(v, _) => format!(
+        GatewayError::ResponseContractViolation(v) => format!(
             "the upstream's answer breaks the response contract of route {route} ({}); nothing of it was forwarded",
             v.as_str()
         ),
