@@ -79,6 +79,38 @@ pub fn run(
     unverified: bool,
     out: &mut impl Write,
 ) -> Result<u64, QueryError> {
+    if !json {
+        writeln!(
+            out,
+            "     SEQ  TIME                         PARTNER     METHOD  PATH                              ROUTE             DECIDE  CODE                   ST  REASON"
+        )
+        .map_err(QueryError::Output)?;
+    }
+    each(paths, filter, unverified, |line, mut v, verified| {
+        match (json, verified) {
+            (true, true) => writeln!(out, "{line}"),
+            (true, false) => {
+                if let Some(m) = v.as_object_mut() {
+                    m.insert("verified".into(), Value::Bool(false));
+                }
+                writeln!(out, "{v}")
+            }
+            (false, true) => writeln!(out, "{}", table_row(&v)),
+            (false, false) => writeln!(out, "UNVERIFIED {}", table_row(&v)),
+        }
+        .map_err(QueryError::Output)
+    })
+}
+
+/// Calls `f` with each matching record of `paths` (its line, parsed, and whether it verifies),
+/// in order; returns how many matched. The trail is verified first; from the first broken
+/// record on, records are passed only with `unverified` (and then marked `false`).
+pub fn each(
+    paths: &[PathBuf],
+    filter: &Filter,
+    unverified: bool,
+    mut f: impl FnMut(&str, Value, bool) -> Result<(), QueryError>,
+) -> Result<u64, QueryError> {
     let opts = super::VerifyOptions {
         key: None,
         require_start: false,
@@ -99,13 +131,6 @@ pub fn run(
         path: b.file.display().to_string(),
         source: std::io::Error::other(b.why),
     })?;
-    if !json {
-        writeln!(
-            out,
-            "     SEQ  TIME                         PARTNER     METHOD  PATH                              ROUTE             DECIDE  CODE                   ST  REASON"
-        )
-        .map_err(QueryError::Output)?;
-    }
     let mut matched = 0;
     let mut verified = true;
     for path in files {
@@ -115,10 +140,7 @@ pub fn run(
         };
         let reader = BufReader::new(File::open(&path).map_err(io)?);
         for (n, line) in reader.lines().enumerate() {
-            let line = line.map_err(|source| QueryError::Io {
-                path: path.display().to_string(),
-                source,
-            })?;
+            let line = line.map_err(io)?;
             if let Some(b) = &broken
                 && b.file == path
                 && (b.line == 0 || b.line == n as u64 + 1)
@@ -128,25 +150,14 @@ pub fn run(
             if !verified && !unverified {
                 return Ok(matched);
             }
-            let Ok(mut v) = serde_json::from_str::<Value>(&line) else {
+            let Ok(v) = serde_json::from_str::<Value>(&line) else {
                 continue;
             };
             if !filter.matches(&v) {
                 continue;
             }
             matched += 1;
-            match (json, verified) {
-                (true, true) => writeln!(out, "{line}"),
-                (true, false) => {
-                    if let Some(m) = v.as_object_mut() {
-                        m.insert("verified".into(), Value::Bool(false));
-                    }
-                    writeln!(out, "{v}")
-                }
-                (false, true) => writeln!(out, "{}", table_row(&v)),
-                (false, false) => writeln!(out, "UNVERIFIED {}", table_row(&v)),
-            }
-            .map_err(QueryError::Output)?;
+            f(&line, v, verified)?;
         }
     }
     Ok(matched)

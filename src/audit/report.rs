@@ -3,7 +3,6 @@
 //! — each criterion with its number — and the signals that call for a downgrade.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
 use std::path::PathBuf;
 use std::time::SystemTime;
 
@@ -82,29 +81,6 @@ pub struct Report {
     pub downgrade_signals: Vec<String>,
 }
 
-/// Splits what `query::run` writes into records, one line at a time.
-struct Lines<F: FnMut(&Value)> {
-    buf: Vec<u8>,
-    each: F,
-}
-
-impl<F: FnMut(&Value)> Write for Lines<F> {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        self.buf.extend_from_slice(data);
-        while let Some(i) = self.buf.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = self.buf.drain(..=i).collect();
-            if let Ok(v) = serde_json::from_slice::<Value>(&line) {
-                (self.each)(&v);
-            }
-        }
-        Ok(data.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// Reads the partner's verified records since `since` and judges them against the rule.
 pub fn report(
     paths: &[PathBuf],
@@ -122,12 +98,10 @@ pub fn report(
         since: Some(since),
         ..Filter::default()
     };
-    let mut sink = Lines {
-        buf: Vec::new(),
-        each: |v: &Value| count(&mut r, facts, v),
-    };
-    super::query::run(paths, &filter, true, false, &mut sink)?;
-    drop(sink);
+    super::query::each(paths, &filter, false, |_, v, _| {
+        count(&mut r, facts, &v);
+        Ok(())
+    })?;
     judge(&mut r, facts, t, SystemTime::now());
     Ok(r)
 }

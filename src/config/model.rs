@@ -252,14 +252,9 @@ fn settings(f: &file::File) -> BTreeMap<String, Setting> {
 
 /// A date as RFC 3339 (UTC, seconds), or the text as written when it is not one.
 fn date(text: &str) -> String {
-    let full = if text.len() == 10 {
-        format!("{text}T00:00:00Z")
-    } else {
-        text.to_owned()
-    };
-    humantime::parse_rfc3339(&full)
+    super::validate::parse_date(text)
         .map(|t| humantime::format_rfc3339_seconds(t).to_string())
-        .unwrap_or_else(|_| text.to_owned())
+        .unwrap_or_else(|| text.to_owned())
 }
 
 /// Where each file the model hashes lives (resolved paths), by what it is: the routes' request

@@ -15,9 +15,6 @@ pub use filter::{MAX_REPORTED, OUTSIDE_ALLOW_LIST, Removed};
 pub use pattern::{FieldPattern, PatternError, PatternSet};
 pub use schema::{MAX_ERRORS, RequestSchema, SchemaError, SchemaViolation};
 
-/// The JSON nesting the gateway parses (serde_json's own recursion limit); deeper is invalid.
-pub const MAX_DEPTH: usize = 128;
-
 /// The named data classes of a configuration, in declaration order (a class's tag is its
 /// index).
 #[derive(Debug, Default)]
@@ -60,7 +57,7 @@ pub enum Violation {
     Compressed,
     /// It is larger than `max_bytes`.
     TooLarge,
-    /// It is not valid JSON (nested deeper than `MAX_DEPTH`, or with a duplicate key).
+    /// It is not valid JSON (nested deeper than 128, or with a duplicate key).
     InvalidJson,
     /// It carries a field the partner may not receive, and the contract says `reject`.
     ForbiddenField,
@@ -95,27 +92,12 @@ impl DataClasses {
         tag
     }
 
-    /// How many classes there are.
-    pub fn len(&self) -> usize {
-        self.classes.len()
-    }
-
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.classes.is_empty()
-    }
-
     /// The name a tag reports under (`allow_fields` for the allow-list).
     pub fn name(&self, tag: u16) -> &str {
         match self.classes.get(usize::from(tag)) {
             Some((name, _)) => name,
             None => "allow_fields",
         }
-    }
-
-    /// The class names and who may receive them, in declaration order.
-    pub fn iter(&self) -> impl Iterator<Item = (&Arc<str>, &[Arc<str>])> {
-        self.classes.iter().map(|(n, a)| (n, a.as_slice()))
     }
 }
 

@@ -181,11 +181,6 @@ impl PatternSet {
         self.patterns.push((pattern, tag));
     }
 
-    /// Whether the set has no pattern.
-    pub fn is_empty(&self) -> bool {
-        self.patterns.is_empty()
-    }
-
     /// Pushes the start states of the patterns `keep` selects (by tag) onto `stack`.
     pub(crate) fn start(&self, stack: &mut Vec<State>, keep: impl Fn(u16) -> bool) -> Range<usize> {
         let from = stack.len();

@@ -277,23 +277,11 @@ impl Problems {
     /// A date: `2027-05-01` (midnight UTC) or an RFC 3339 timestamp.
     fn date(&mut self, place: &str, value: &file::DateField) -> Option<SystemTime> {
         let text = value.text();
-        let full = if text.len() == 10 {
-            format!("{text}T00:00:00Z")
-        } else if text.contains('T')
-            && !text.ends_with('Z')
-            && text.get(11..).is_some_and(|t| !t.contains(['+', '-']))
-        {
-            format!("{text}Z")
-        } else {
-            text.clone()
-        };
-        match humantime::parse_rfc3339(&full) {
-            Ok(t) => Some(t),
-            Err(_) => {
-                self.push(place, ProblemKind::BadTimestamp(text));
-                None
-            }
+        let parsed = parse_date(&text);
+        if parsed.is_none() {
+            self.push(place, ProblemKind::BadTimestamp(text));
         }
+        parsed
     }
 
     fn socket_addr(&mut self, place: &str, value: &str) -> Option<SocketAddr> {
@@ -344,6 +332,22 @@ impl Problems {
             true
         }
     }
+}
+
+/// A date: `2027-05-01` (midnight UTC), an RFC 3339 timestamp, or a TOML local date-time
+/// (read as UTC).
+pub(super) fn parse_date(text: &str) -> Option<SystemTime> {
+    let full = if text.len() == 10 {
+        format!("{text}T00:00:00Z")
+    } else if text.contains('T')
+        && !text.ends_with('Z')
+        && text.get(11..).is_some_and(|t| !t.contains(['+', '-']))
+    {
+        format!("{text}Z")
+    } else {
+        text.to_owned()
+    };
+    humantime::parse_rfc3339(&full).ok()
 }
 
 pub(super) fn bad_duration(value: &str, why: &str) -> ProblemKind {
