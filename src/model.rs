@@ -9,7 +9,10 @@ use std::time::{Duration, SystemTime};
 pub type CertFingerprint = [u8; 32];
 
 /// The kind of a permission, from the registry; tiers are ceilings over kinds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum PermissionKind {
     /// Reading published data.
     Read,

@@ -65,6 +65,8 @@ pub struct Outcome {
     pub method: String,
     /// The normalised path, or the raw path when it could not be normalised.
     pub path: String,
+    /// The query string as received (and forwarded), if the target had one.
+    pub query: Option<String>,
     /// The matched route.
     pub route: Option<Arc<str>>,
     /// The route's permission.
@@ -89,7 +91,7 @@ pub struct Outcome {
     pub idempotency_key: Option<String>,
     /// Whether the response was a replay of a stored one.
     pub replayed: bool,
-    /// Whether a client-sent value (method, path, idempotency key) was cut to keep the
+    /// Whether a client-sent value (method, path, query, idempotency key) was cut to keep the
     /// record small.
     pub truncated: bool,
     /// For a request refused by the per-address limit on unauthenticated traffic: the code it

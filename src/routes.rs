@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use http::Method;
 
+pub use crate::contract::RequestLimits;
 use crate::model::PermissionKind;
 
 /// Whether a route wants an `Idempotency-Key` header.
@@ -42,6 +43,9 @@ pub struct Route {
     pub response: Option<crate::contract::ResponseContract>,
     /// The schema its request bodies must satisfy (`request_schema`).
     pub request_schema: Option<crate::contract::RequestSchema>,
+    /// What one request body may be: its size (every body of the route) and, for a schema,
+    /// its number of values.
+    pub request_limits: RequestLimits,
 }
 
 /// Why no route was found.
@@ -163,6 +167,10 @@ mod tests {
             idempotency: Idempotency::None,
             response: None,
             request_schema: None,
+            request_limits: RequestLimits {
+                max_bytes: 1024,
+                max_values: 100,
+            },
         }
     }
 

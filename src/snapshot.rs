@@ -25,6 +25,8 @@ pub struct Snapshot {
     pub forbidden: Vec<String>,
     /// Lower-case path segments refused wherever they appear.
     pub forbidden_segments: Vec<String>,
+    /// Both lists, compiled to compare by meaning.
+    pub forbidden_rules: crate::normalize::Forbidden,
     /// Partner listener settings.
     pub server: ServerSettings,
     /// Admin listener settings, if configured.
@@ -216,20 +218,13 @@ impl Snapshot {
         }
     }
 
-    /// Whether a normalised path has a forbidden segment anywhere (case-insensitive).
+    /// Whether a normalised path has a segment anywhere that means a forbidden one.
     pub fn forbidden_segment(&self, path: &crate::normalize::NormalPath) -> bool {
-        path.as_str().split('/').any(|seg| {
-            self.forbidden_segments
-                .iter()
-                .any(|f| seg.eq_ignore_ascii_case(f))
-        })
+        self.forbidden_rules.segment(path.as_str()).is_some()
     }
 
-    /// Whether a normalised path lies under a forbidden prefix (case-insensitive).
+    /// The forbidden prefix a normalised path lies under, by spelling or by meaning.
     pub fn forbidden_prefix(&self, path: &crate::normalize::NormalPath) -> Option<&str> {
-        self.forbidden
-            .iter()
-            .find(|p| path.starts_with_ignore_case(p))
-            .map(String::as_str)
+        self.forbidden_rules.prefix(path.as_str())
     }
 }

@@ -18,6 +18,7 @@ pub(crate) fn outcome(n: u64) -> Outcome {
         client: "127.0.0.1:50000".parse().expect("addr"),
         method: "GET".into(),
         path: format!("/v1/reports/{n}"),
+        query: None,
         route: Some("get-report".into()),
         permission: Some("reports:read".into()),
         decision: Decision::Allow,

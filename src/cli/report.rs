@@ -78,10 +78,7 @@ fn facts(snap: &Snapshot, partner: &str, now: SystemTime) -> Option<PartnerFacts
                 m.keys
                     .iter()
                     .map(|(id, k)| {
-                        let expires = k
-                            .expires
-                            .as_deref()
-                            .and_then(|e| humantime::parse_rfc3339(e).ok());
+                        let expires = k.expires.map(|e| e.0);
                         (id.clone(), expires, k.revoked)
                     })
                     .collect()

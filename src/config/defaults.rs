@@ -70,6 +70,13 @@ pub(crate) const AUDIT_CHECKPOINT_INTERVAL: &str = "10s";
 
 /// `routes[].idempotency`.
 pub(crate) const ROUTE_IDEMPOTENCY: &str = "none";
+/// `routes[].request_max_bytes` on a route with a `request_schema` (elsewhere the default is
+/// `limits.max_request_body_bytes`).
+pub(crate) const ROUTE_REQUEST_MAX_BYTES: u64 = 1024 * 1024;
+/// `routes[].request_max_values`.
+pub(crate) const ROUTE_REQUEST_MAX_VALUES: u64 = 100_000;
+/// The largest `routes[].request_max_values` accepted.
+pub(crate) const ROUTE_REQUEST_MAX_VALUES_CEILING: u64 = 10_000_000;
 
 /// `auth.jwt[].partner_claim`.
 pub(crate) const JWT_PARTNER_CLAIM: &str = "sub";

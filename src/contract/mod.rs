@@ -4,16 +4,19 @@
 
 mod filter;
 mod pattern;
+mod scan;
 mod schema;
-mod strict;
+mod tape;
+mod walk;
 
 use std::sync::Arc;
 
-use serde_json::Value;
-
 pub use filter::{MAX_REPORTED, OUTSIDE_ALLOW_LIST, Removed};
 pub use pattern::{FieldPattern, PatternError, PatternSet};
-pub use schema::{MAX_ERRORS, RequestSchema, SchemaError, SchemaViolation};
+pub use scan::{JsonError, MAX_DEPTH};
+pub use schema::{MAX_ERRORS, RequestLimits, RequestSchema, RequestViolation, SchemaError};
+pub use tape::{Tape, TapeJson};
+pub use walk::check_json;
 
 /// The named data classes of a configuration, in declaration order (a class's tag is its
 /// index).
@@ -63,6 +66,9 @@ pub enum Violation {
     ForbiddenField,
     /// It is a part of a document (`206`), which cannot be checked field by field.
     PartialContent,
+    /// It declares a charset other than UTF-8 (or starts with a byte-order mark): a client
+    /// decoding it so would read other fields than the gateway checked.
+    Charset,
 }
 
 /// A body that passed its contract.
@@ -113,6 +119,7 @@ impl Violation {
             Self::InvalidJson => "invalid_json",
             Self::ForbiddenField => "forbidden_field",
             Self::PartialContent => "partial_content",
+            Self::Charset => "charset",
         }
     }
 }
@@ -120,24 +127,32 @@ impl Violation {
 // === impl ResponseContract ===
 
 impl ResponseContract {
-    /// Checks the head: the media type and the coding (before a byte of the body is read).
+    /// Checks the head: the media type, its charset and the coding (before a byte of the
+    /// body is read).
     pub fn check_head(&self, headers: &http::HeaderMap) -> Result<(), Violation> {
         if !identity_only(headers) {
             return Err(Violation::Compressed);
         }
         match media_type(headers) {
-            Some(e) if self.content_types.contains(&e) => Ok(()),
-            _ => Err(Violation::ContentType),
+            Some(e) if self.content_types.contains(&e) => {}
+            _ => return Err(Violation::ContentType),
+        }
+        if utf8_or_unstated(headers) {
+            Ok(())
+        } else {
+            Err(Violation::Charset)
         }
     }
 
     /// Applies the contract to a whole body, for a partner holding the permissions `holds`
-    /// says it holds.
+    /// says it holds: the members it may not receive are cut out of the upstream's bytes.
     pub fn apply(&self, body: &[u8], holds: &dyn Fn(&str) -> bool) -> Result<Passed, Violation> {
         if body.len() > self.max_bytes {
             return Err(Violation::TooLarge);
         }
-        let mut doc: Value = strict::parse(body).map_err(|_| Violation::InvalidJson)?;
+        if has_bom(body) {
+            return Err(Violation::Charset);
+        }
         let removes = |tag: u16| {
             self.classes
                 .classes
@@ -149,22 +164,47 @@ impl ResponseContract {
             removes: &removes,
             allow: self.allow_fields.as_ref(),
         };
-        let removed = filter.apply(&mut doc);
-        if removed.count == 0 {
-            return Ok(Passed {
-                body: None,
-                removed,
-            });
-        }
-        if self.on_violation == OnViolation::Reject {
+        let (body, removed) = filter.apply(body).map_err(|_| Violation::InvalidJson)?;
+        if removed.count > 0 && self.on_violation == OnViolation::Reject {
             return Err(Violation::ForbiddenField);
         }
-        // A `Value` built by serde_json always serialises.
-        let body = serde_json::to_vec(&doc).map_err(|_| Violation::InvalidJson)?;
-        Ok(Passed {
-            body: Some(body),
-            removed,
-        })
+        Ok(Passed { body, removed })
+    }
+}
+
+/// Whether a body starts with a byte-order mark (UTF-8, UTF-16 or UTF-32): a declaration of
+/// its encoding that a JSON reader may honour.
+pub fn has_bom(body: &[u8]) -> bool {
+    [
+        &b"\xEF\xBB\xBF"[..],
+        b"\xFE\xFF",
+        b"\xFF\xFE",
+        b"\x00\x00\xFE\xFF",
+    ]
+    .iter()
+    .any(|bom| body.starts_with(bom))
+}
+
+/// Whether the one `Content-Type` states no charset, or states `utf-8` (any case, quoted or
+/// not) exactly once.
+pub fn utf8_or_unstated(headers: &http::HeaderMap) -> bool {
+    let mut values = headers.get_all(http::header::CONTENT_TYPE).iter();
+    let (Some(v), None) = (values.next(), values.next()) else {
+        return false;
+    };
+    let Ok(v) = std::str::from_utf8(v.as_bytes()) else {
+        return false;
+    };
+    let mut charsets = v.split(';').skip(1).filter_map(|param| {
+        let (name, value) = param.split_once('=')?;
+        name.trim()
+            .eq_ignore_ascii_case("charset")
+            .then(|| value.trim().trim_matches('"'))
+    });
+    match (charsets.next(), charsets.next()) {
+        (None, _) => true,
+        (Some(c), None) => c.eq_ignore_ascii_case("utf-8"),
+        (Some(_), Some(_)) => false,
     }
 }
 

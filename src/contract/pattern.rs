@@ -6,10 +6,12 @@ use std::ops::Range;
 /// One segment of a pattern.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Seg {
-    /// A literal key (unescaped, case-folded: clients that bind JSON to fields without regard
-    /// to case would read `RAW_TEXT` as `raw_text`); it also matches the array index it spells.
+    /// A literal key (unescaped), also case-folded (clients that bind JSON to fields without
+    /// regard to case would read `RAW_TEXT` as `raw_text`); it also matches the array index it
+    /// spells.
     Key {
         name: Box<str>,
+        folded: Box<str>,
         index: Option<usize>,
     },
     /// `*`: any one key or index.
@@ -55,6 +57,9 @@ pub(crate) enum Step<'a> {
 #[derive(Debug, Clone, Default)]
 pub struct PatternSet {
     patterns: Vec<(FieldPattern, u16)>,
+    /// Keys compare exactly (an allow-list: keeping more is the unsafe side), not folded
+    /// (data classes: removing more is the safe side).
+    exact: bool,
 }
 
 // === impl FieldPattern ===
@@ -74,7 +79,8 @@ impl FieldPattern {
                         .then(|| name.parse().ok())
                         .flatten();
                     Seg::Key {
-                        name: fold(&name).into(),
+                        folded: fold(&name).into(),
+                        name: name.into(),
                         index,
                     }
                 }
@@ -99,32 +105,7 @@ impl FieldPattern {
     }
 }
 
-/// Case folding as lenient JSON binders apply it (Go's `encoding/json` compares
-/// `ToUpper(ToLower(c))` per character; ASP.NET is no stricter): each character's simple
-/// lower case, then its simple upper case — `ı`, `İ`, `i` and `I` are one letter, as are `ſ`,
-/// `s` and `S`, `K` (Kelvin) and `k`, `ς` and `σ`.
-pub(crate) fn fold(s: &str) -> String {
-    s.chars().map(fold_char).collect()
-}
-
-fn fold_char(c: char) -> char {
-    let single = |mut it: std::iter::Peekable<std::char::ToLowercase>| {
-        let first = it.next();
-        if it.peek().is_none() { first } else { None }
-    };
-    // Simple mappings only: a character whose full mapping has several characters (`İ`
-    // lower-cases to `i` + a combining dot) takes its simple one.
-    let lower = if c == '\u{130}' {
-        'i'
-    } else {
-        single(c.to_lowercase().peekable()).unwrap_or(c)
-    };
-    let mut upper = lower.to_uppercase();
-    match (upper.next(), upper.next()) {
-        (Some(u), None) => u,
-        _ => lower,
-    }
-}
+pub(crate) use crate::normalize::fold;
 
 /// Whether a document key is the (folded) pattern key.
 fn same_key(folded: &str, key: &str) -> bool {
@@ -176,6 +157,14 @@ pub(crate) fn push_escaped(pointer: &mut String, step: Step<'_>) {
 // === impl PatternSet ===
 
 impl PatternSet {
+    /// An empty set whose keys compare exactly (for allow-lists).
+    pub fn exact() -> Self {
+        Self {
+            patterns: Vec::new(),
+            exact: true,
+        }
+    }
+
     /// Adds a pattern whose matches report `tag`.
     pub fn push(&mut self, pattern: FieldPattern, tag: u16) {
         self.patterns.push((pattern, tag));
@@ -208,7 +197,10 @@ impl PatternSet {
             let next = match (&pattern.segs[usize::from(pos)], step) {
                 (Seg::Deep, _) => Some(pos),
                 (Seg::Any, _) => Some(pos + 1),
-                (Seg::Key { name, .. }, Step::Key(k)) => same_key(name, k).then_some(pos + 1),
+                (Seg::Key { name, .. }, Step::Key(k)) if self.exact => {
+                    (**name == *k).then_some(pos + 1)
+                }
+                (Seg::Key { folded, .. }, Step::Key(k)) => same_key(folded, k).then_some(pos + 1),
                 (Seg::Key { index, .. }, Step::Index(i)) => (*index == Some(i)).then_some(pos + 1),
             };
             if let Some(next) = next {
@@ -257,7 +249,10 @@ mod tests {
     use super::*;
 
     fn matches(pattern: &str, path: &[Step<'_>]) -> bool {
-        let mut set = PatternSet::default();
+        matches_in(PatternSet::default(), pattern, path)
+    }
+
+    fn matches_in(mut set: PatternSet, pattern: &str, path: &[Step<'_>]) -> bool {
         set.push(FieldPattern::parse(pattern).expect("pattern"), 7);
         let mut stack = Vec::new();
         let mut range = set.start(&mut stack, |_| true);
@@ -294,6 +289,12 @@ mod tests {
         assert!(matches("/**/limit", &[K("l\u{131}m\u{131}t")]));
         assert!(matches("/**/intelligence", &[K("\u{130}NTELLIGENCE")]));
         assert!(matches("/**/\u{3c3}", &[K("\u{3c2}")]));
+        // An allow-list compares exactly.
+        let exact = |p: &str, path: &[Step<'_>]| matches_in(PatternSet::exact(), p, path);
+        assert!(exact("/id", &[K("id")]));
+        assert!(!exact("/id", &[K("ID")]));
+        assert!(!exact("/**/limit", &[K("l\u{131}m\u{131}t")]));
+        assert!(exact("/a~1b/*", &[K("a/b"), I(0)]));
     }
 
     #[test]

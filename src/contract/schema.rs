@@ -4,6 +4,9 @@
 use jsonschema::error::ValidationErrorKind;
 use serde_json::Value;
 
+use super::scan::{JsonError, MAX_DEPTH};
+use super::tape::{Tape, TapeJson};
+
 /// Most validation errors reported to the partner.
 pub const MAX_ERRORS: usize = 5;
 /// Most bytes of one reported message.
@@ -11,7 +14,16 @@ const MAX_MESSAGE: usize = 200;
 
 /// A compiled request schema.
 pub struct RequestSchema {
-    validator: jsonschema::Validator,
+    validator: jsonschema::Validator<TapeJson>,
+}
+
+/// What checking one body may cost: its size (read before this) and its number of values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestLimits {
+    /// Largest body read (`routes.request_max_bytes`).
+    pub max_bytes: u64,
+    /// Most values a body may hold (`routes.request_max_values`).
+    pub max_values: usize,
 }
 
 /// Why a schema does not compile.
@@ -25,12 +37,18 @@ pub enum SchemaError {
     Invalid(String),
 }
 
-/// Why a request body was refused, as the partner is told.
+/// Why a request body was refused: the reason in the record, and what the partner is told.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SchemaViolation {
+pub struct RequestViolation {
+    /// `charset`, `too_deep`, `too_many_values` or `request_schema`.
+    pub reason: &'static str,
     /// The first `MAX_ERRORS` errors: (JSON Pointer into the body, message).
     pub errors: Vec<(String, String)>,
 }
+
+/// Bodies of at most this many bytes get every error (up to `MAX_ERRORS`); larger ones the
+/// first, since the validator collects every error before the first is taken.
+const ALL_ERRORS_UP_TO: usize = 10_000;
 
 // === impl RequestSchema ===
 
@@ -39,55 +57,91 @@ impl RequestSchema {
     pub fn compile(bytes: &[u8]) -> Result<Self, SchemaError> {
         let doc: Value =
             serde_json::from_slice(bytes).map_err(|e| SchemaError::NotJson(e.to_string()))?;
-        let validator = jsonschema::draft202012::options()
+        let validator = jsonschema::options_for::<TapeJson>()
+            .with_draft(jsonschema::Draft::Draft202012)
             .should_validate_formats(true)
             .build(&doc)
             .map_err(|e| SchemaError::Invalid(e.masked().to_string()))?;
         Ok(Self { validator })
     }
 
-    /// Validates a request body (its media type must be JSON).
-    pub fn validate(&self, headers: &http::HeaderMap, body: &[u8]) -> Result<(), SchemaViolation> {
+    /// Validates a request body: JSON in UTF-8 (no other charset, no byte-order mark),
+    /// uncompressed, within `limits`, unambiguous (no key twice, numbers exact), and valid
+    /// under the schema.
+    pub fn validate(
+        &self,
+        headers: &http::HeaderMap,
+        body: &[u8],
+        limits: RequestLimits,
+    ) -> Result<(), RequestViolation> {
         let json_type = super::media_type(headers).is_some_and(|m| super::is_json_media_type(&m));
         if !json_type {
             return Err(one(
-                "",
+                "request_schema",
                 "the body must be sent with one Content-Type: application/json",
             ));
         }
-        if !super::identity_only(headers) {
-            return Err(one("", "the body must not be compressed"));
-        }
-        if body.is_empty() {
-            return Err(one("", "a JSON body is required"));
-        }
-        let doc = match super::strict::parse_folded(body) {
-            Ok(doc) => doc,
-            Err(e) if e.to_string().starts_with("duplicate key") => {
-                return Err(one(
-                    "",
-                    "the body has a duplicate key, or two keys that differ only in case (ambiguous JSON)",
-                ));
-            }
-            Err(_) => return Err(one("", "the body is not valid JSON")),
-        };
-        if !exact_numbers(body) {
+        if !super::utf8_or_unstated(headers) || super::has_bom(body) {
             return Err(one(
-                "",
-                "a number is more precise than the schema can be checked against (over 15 significant digits, or an integer beyond 64 bits)",
+                "charset",
+                "the body must be UTF-8: no other charset, no byte-order mark",
             ));
         }
-        let errors: Vec<(String, String)> = self
-            .validator
-            .iter_errors(&doc)
-            .take(MAX_ERRORS)
-            .map(|e| (e.instance_path().as_str().to_owned(), message(&e)))
-            .collect();
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(SchemaViolation { errors })
+        if !super::identity_only(headers) {
+            return Err(one("request_schema", "the body must not be compressed"));
         }
+        if body.is_empty() {
+            return Err(one("request_schema", "a JSON body is required"));
+        }
+        let tape = Tape::read(body, limits.max_values).map_err(|e| refused(e, limits))?;
+        let root = tape.root();
+        if self.validator.is_valid(root) {
+            return Ok(());
+        }
+        let errors: Vec<(String, String)> = if body.len() <= ALL_ERRORS_UP_TO {
+            self.validator
+                .iter_errors(root)
+                .take(MAX_ERRORS)
+                .map(|e| (e.instance_path().as_str().to_owned(), message(&e)))
+                .collect()
+        } else {
+            self.validator
+                .validate(root)
+                .err()
+                .map(|e| (e.instance_path().as_str().to_owned(), message(&e)))
+                .into_iter()
+                .collect()
+        };
+        Err(RequestViolation {
+            reason: "request_schema",
+            errors,
+        })
+    }
+}
+
+/// What the partner is told of a body that could not be read.
+fn refused(e: JsonError, limits: RequestLimits) -> RequestViolation {
+    match e {
+        JsonError::Invalid => one("request_schema", "the body is not valid JSON"),
+        JsonError::TooDeep => one(
+            "too_deep",
+            &format!("the body is nested deeper than {MAX_DEPTH} arrays and objects"),
+        ),
+        JsonError::TooManyValues => one(
+            "too_many_values",
+            &format!(
+                "the body holds more than {} values (routes.request_max_values)",
+                limits.max_values
+            ),
+        ),
+        JsonError::DuplicateKey => one(
+            "request_schema",
+            "the body has a duplicate key, or two keys that differ only in case (ambiguous JSON)",
+        ),
+        JsonError::InexactNumber => one(
+            "request_schema",
+            "a number is more precise than the schema can be checked against (over 15 significant digits, or an integer beyond 64 bits)",
+        ),
     }
 }
 
@@ -97,65 +151,10 @@ impl std::fmt::Debug for RequestSchema {
     }
 }
 
-/// Whether every number in a (valid) JSON document reads the same as a 64-bit integer or
-/// float: the schema checks the parsed value, the upstream reads the text, and the two must
-/// agree (`1000.0000000000000001` is `1000` to one and more than 1000 to another).
-fn exact_numbers(body: &[u8]) -> bool {
-    let mut in_string = false;
-    let mut escaped = false;
-    let mut i = 0;
-    while i < body.len() {
-        let b = body[i];
-        if in_string {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
-            }
-            i += 1;
-            continue;
-        }
-        if b == b'"' {
-            in_string = true;
-            i += 1;
-            continue;
-        }
-        if b == b'-' || b.is_ascii_digit() {
-            let start = i;
-            while i < body.len()
-                && matches!(body[i], b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')
-            {
-                i += 1;
-            }
-            let token = std::str::from_utf8(&body[start..i]).unwrap_or("");
-            let exact = if token.contains(['.', 'e', 'E']) {
-                let mantissa = token.split(['e', 'E']).next().unwrap_or("");
-                let digits: Vec<u8> = mantissa.bytes().filter(u8::is_ascii_digit).collect();
-                let significant = digits.iter().position(|d| *d != b'0').map_or(0, |first| {
-                    let last = digits.iter().rposition(|d| *d != b'0').unwrap_or(first);
-                    last - first + 1
-                });
-                // Too small for a float (read as 0 or a subnormal) is not exact either.
-                let value: f64 = token.parse().unwrap_or(0.0);
-                let underflows = significant > 0 && value.abs() < f64::MIN_POSITIVE;
-                significant <= 15 && !underflows
-            } else {
-                token.parse::<i64>().is_ok() || token.parse::<u64>().is_ok()
-            };
-            if !exact {
-                return false;
-            }
-            continue;
-        }
-        i += 1;
-    }
-    true
-}
-
-fn one(pointer: &str, message: &str) -> SchemaViolation {
-    SchemaViolation {
-        errors: vec![(pointer.to_owned(), message.to_owned())],
+fn one(reason: &'static str, message: &str) -> RequestViolation {
+    RequestViolation {
+        reason,
+        errors: vec![(String::new(), message.to_owned())],
     }
 }
 
@@ -179,28 +178,4 @@ fn message(e: &jsonschema::ValidationError<'_>) -> String {
         end -= 1;
     }
     text[..end].to_owned()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::exact_numbers;
-
-    #[test]
-    fn numbers_that_read_differently_as_text_and_as_f64_are_found() {
-        for ok in [
-            r#"{"a":1000,"b":-3.25,"c":1.50000000000000000,"d":"1000.0000000000000001"}"#,
-            "[18446744073709551615, -9223372036854775808, 1e300, 0.000001]",
-        ] {
-            assert!(exact_numbers(ok.as_bytes()), "{ok}");
-        }
-        for bad in [
-            "[1e-400]",
-            "[2.5e-310]",
-            "[1000.0000000000000001]",
-            "[18446744073709551616]",
-            "[1.2345678901234567e3]",
-        ] {
-            assert!(!exact_numbers(bad.as_bytes()), "{bad}");
-        }
-    }
 }

@@ -269,4 +269,75 @@ mod tests {
         let (back, diff) = Subject::of(Some(&new), &old, 4);
         assert!(back.verdict(&diff, &[], &keys).accepted());
     }
+
+    fn all_keys() -> BTreeMap<Body, Vec<[u8; 32]>> {
+        BODIES
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (*b, vec![*key(i as u8 + 1).verifying_key().as_bytes()]))
+            .collect()
+    }
+
+    #[test]
+    fn a_signature_binds_its_change_and_edited_hashes_do_not_move_it_to_another() {
+        let old = Model::default();
+        let mut harmless = Model::default();
+        harmless.forbidden.insert("/legacy".into());
+        let mut widening = Model::default();
+        widening.partners.insert("rogue".into(), Default::default());
+        let (approved, approved_diff) = Subject::of(Some(&old), &harmless, 3);
+        let (wanted, wanted_diff) = Subject::of(Some(&old), &widening, 3);
+        let keys = all_keys();
+        // The quorum signed the harmless change; the records are edited to name the other.
+        let moved: Vec<Approval> = [0usize, 1, 3]
+            .iter()
+            .map(|i| {
+                let mut a = approved.sign(BODIES[*i], &key(*i as u8 + 1), &approved_diff);
+                a.new_sha256 = hex::encode(wanted.new);
+                a.diff_sha256 = hex::encode(wanted.diff);
+                a
+            })
+            .collect();
+        let verdict = wanted.verdict(&wanted_diff, &moved, &keys);
+        assert!(!verdict.accepted(), "{verdict:?}");
+        assert!(verdict.approved_by.is_empty());
+        assert_eq!(verdict.invalid.len(), 3, "{:?}", verdict.invalid);
+        // Unedited, they approve what they signed.
+        let signed: Vec<Approval> = [0usize, 1, 3]
+            .iter()
+            .map(|i| approved.sign(BODIES[*i], &key(*i as u8 + 1), &approved_diff))
+            .collect();
+        assert!(
+            approved
+                .verdict(&approved_diff, &signed, &keys)
+                .approved_by
+                .len()
+                == 3
+        );
+    }
+
+    #[test]
+    fn a_bodys_signature_cannot_be_presented_under_another_bodys_name() {
+        let old = Model::default();
+        let mut new = Model::default();
+        new.partners.insert("acme".into(), Default::default());
+        let (subject, diff) = Subject::of(Some(&old), &new, 1);
+        // Even where one key were trusted for two bodies, its signature names its body.
+        let mut keys = all_keys();
+        let shared = *key(9).verifying_key().as_bytes();
+        keys.insert(Body::Tsc, vec![shared]);
+        keys.insert(Body::Cgb, vec![shared]);
+        let as_tsc = subject.sign(Body::Tsc, &key(9), &diff);
+        let mut relabelled = as_tsc.clone();
+        relabelled.body = "CGB".into();
+        let sco = subject.sign(Body::Sco, &key(2), &diff);
+        let verdict = subject.verdict(&diff, &[as_tsc, relabelled, sco], &keys);
+        assert_eq!(
+            verdict.approved_by,
+            BTreeSet::from([Body::Tsc, Body::Sco]),
+            "{verdict:?}"
+        );
+        assert!(!verdict.accepted());
+        assert_eq!(verdict.invalid, ["CGB: the signature does not verify"]);
+    }
 }

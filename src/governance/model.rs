@@ -1,11 +1,18 @@
 //! The governance view of a configuration: who holds what, in which stage, through which keys,
-//! on which routes, and what data may leave — in a canonical form (sorted maps, normalised
-//! dates), so that its SHA-256 names the configuration's meaning, not its formatting.
+//! on which routes, what data may leave, and every safeguard of the partners' data and of the
+//! trail — in a canonical form (sorted maps, typed stages, kinds, risks and dates), so that its
+//! SHA-256 names the configuration's meaning, not its formatting. `config::model` builds it and
+//! lists every other field of the file as operational.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+pub use crate::model::PermissionKind;
+
+use super::Risk;
 
 /// A configuration's governance-relevant content.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -17,7 +24,7 @@ pub struct Model {
     /// Data classes by name.
     pub data_classes: BTreeMap<String, ClassModel>,
     /// The permission registry: name → kind.
-    pub permissions: BTreeMap<String, String>,
+    pub permissions: BTreeMap<String, PermissionKind>,
     /// `[governance]` itself.
     pub governance: GovernanceModel,
     /// Forbidden path prefixes (lower case).
@@ -28,9 +35,14 @@ pub struct Model {
     pub issuers: BTreeMap<String, IssuerModel>,
     /// Upstreams by name: where a route's traffic (and the partner's identity) goes.
     pub upstreams: BTreeMap<String, String>,
-    /// Settings that decide how much partners may do or how the rules hold (rates, the admin
-    /// token, the identity key, upstream TLS, misuse detection), by dotted name.
+    /// Settings that decide how much partners may do or how the rules hold (rates, limits,
+    /// the audit trail, TLS, the admin listener, the identity key, upstream TLS, misuse
+    /// detection, per-route and per-upstream safeguards), by dotted name.
     pub settings: BTreeMap<String, Setting>,
+    /// Free text and references that justify the rest (justifications, tickets, approvers,
+    /// migration links), by dotted name: shown when they change, never widening.
+    #[serde(default)]
+    pub notes: BTreeMap<String, String>,
 }
 
 /// One setting's value, and which way of changing it gives more.
@@ -43,7 +55,7 @@ pub struct Setting {
 }
 
 /// Which change of a setting widens access.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Wider {
     /// A higher number (a rate, a threshold), or unsetting it (unlimited, off).
@@ -52,6 +64,11 @@ pub enum Wider {
     Lower,
     /// Any change (a key, a token, a certificate).
     Any,
+    /// Any change but setting it where it was unset (a witness, a client CA, a token).
+    Unset,
+    /// One of these values, from the strictest to the most permissive: a move to the right
+    /// widens (`strict` to `buffered`, `required` to `none`, `true` to `false`).
+    Ranked(Vec<String>),
 }
 
 // === impl Setting ===
@@ -60,12 +77,29 @@ impl Setting {
     /// Whether going from `old` to `self` gives more.
     pub fn widens_from(&self, old: &Self) -> bool {
         let num = |s: &Self| s.value.as_deref().and_then(|v| v.parse::<f64>().ok());
-        match (self.wider, num(old), num(self)) {
-            (Wider::Higher, Some(a), Some(b)) => b > a,
-            (Wider::Lower, Some(a), Some(b)) => b < a,
-            // Unset is unlimited (a rate) or off (misuse detection): setting it narrows.
-            (Wider::Higher | Wider::Lower, None, Some(_)) => false,
-            _ => old.value != self.value,
+        match &self.wider {
+            Wider::Ranked(order) => {
+                let rank = |s: &Self| {
+                    s.value
+                        .as_ref()
+                        .and_then(|v| order.iter().position(|o| o == v))
+                };
+                match (rank(old), rank(self)) {
+                    (Some(a), Some(b)) => b > a,
+                    // From a view that did not know it (an older approved copy), only the
+                    // strictest value is no wider.
+                    (None, Some(0)) => false,
+                    _ => old.value != self.value,
+                }
+            }
+            Wider::Unset => old.value.is_some() && old.value != self.value,
+            wider => match (wider, num(old), num(self)) {
+                (Wider::Higher, Some(a), Some(b)) => b > a,
+                (Wider::Lower, Some(a), Some(b)) => b < a,
+                // Unset is unlimited (a rate) or off (misuse detection): setting it narrows.
+                (Wider::Higher | Wider::Lower, None, Some(_)) => false,
+                _ => old.value != self.value,
+            },
         }
     }
 }
@@ -95,17 +129,26 @@ pub struct PartnerModel {
     /// 1, 2 or 3.
     pub tier: i64,
     /// The lifecycle stage.
-    pub stage: String,
-    /// Lifecycle dates (RFC 3339), when set.
-    pub sunset: Option<String>,
+    pub stage: StageName,
+    /// When a deprecated partner's access ends.
+    pub sunset: Option<Date>,
     /// When compliance checks are due (maintenance).
-    pub compliance_due: Option<String>,
+    pub compliance_due: Option<Date>,
     /// When a configured suspension ends.
-    pub suspended_until: Option<String>,
-    /// `low`, `medium`, `high`.
-    pub risk: Option<String>,
+    pub suspended_until: Option<Date>,
+    /// When the partner's grants are next reviewed (a later date postpones oversight).
+    #[serde(default)]
+    pub review_due: Option<Date>,
+    /// Since when the partner is deprecated (sent in `Deprecation`).
+    #[serde(default)]
+    pub deprecated_since: Option<Date>,
+    /// Its assessed risk.
+    pub risk: Option<Risk>,
     /// The permissions held.
     pub grants: BTreeSet<String>,
+    /// Grants reviewed on their own date (a later one postpones oversight).
+    #[serde(default)]
+    pub grant_reviews: BTreeMap<String, Date>,
     /// Keys by id.
     pub keys: BTreeMap<String, KeyModel>,
     /// Its keys count only with a bound client certificate.
@@ -122,7 +165,7 @@ pub struct KeyModel {
     /// Its SHA-256 (lower-case hex).
     pub sha256: String,
     /// When it expires.
-    pub expires: Option<String>,
+    pub expires: Option<Date>,
     /// Whether it is revoked.
     pub revoked: bool,
 }
@@ -181,6 +224,96 @@ pub struct GovernanceModel {
     pub approvals_dir: Option<String>,
 }
 
+/// A lifecycle stage, by name.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StageName {
+    /// Full access.
+    #[default]
+    Active,
+    /// As active until compliance is due.
+    Maintenance,
+    /// Read routes only.
+    Deprecation,
+    /// Nothing, for now.
+    Suspended,
+    /// Nothing.
+    EndOfSupport,
+}
+
+/// A point in time, compared as one and written as RFC 3339 (UTC, seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Date(pub SystemTime);
+
+// === impl StageName ===
+
+impl StageName {
+    /// Parses a stage as the configuration writes it.
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Active,
+            Self::Maintenance,
+            Self::Deprecation,
+            Self::Suspended,
+            Self::EndOfSupport,
+        ]
+        .into_iter()
+        .find(|st| st.as_str() == s)
+    }
+
+    /// The name in the configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Maintenance => "maintenance",
+            Self::Deprecation => "deprecation",
+            Self::Suspended => "suspended",
+            Self::EndOfSupport => "end_of_support",
+        }
+    }
+
+    /// The rank on the way out (a move to a lower rank goes backwards). A suspension ranks
+    /// above deprecation: it is the mitigation, and leaving it restores access.
+    pub fn rank(self) -> u8 {
+        match self {
+            Self::Active => 0,
+            Self::Maintenance => 1,
+            Self::Deprecation => 2,
+            Self::Suspended => 3,
+            Self::EndOfSupport => 4,
+        }
+    }
+}
+
+impl std::fmt::Display for StageName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+// === impl Date ===
+
+impl std::fmt::Display for Date {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", humantime::format_rfc3339_seconds(self.0))
+    }
+}
+
+impl Serialize for Date {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Date {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_rfc3339_weak(&text)
+            .map(Date)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
 // === impl Model ===
 
 impl Model {
@@ -192,17 +325,5 @@ impl Model {
     /// SHA-256 of the canonical form.
     pub fn sha256(&self) -> [u8; 32] {
         Sha256::digest(self.canonical()).into()
-    }
-}
-
-/// The rank of a stage on the way out (a move to a lower rank goes backwards). A suspension
-/// ranks above deprecation: it is the mitigation, and leaving it restores access.
-pub fn stage_rank(stage: &str) -> u8 {
-    match stage {
-        "active" => 0,
-        "maintenance" => 1,
-        "deprecation" => 2,
-        "suspended" => 3,
-        _ => 4,
     }
 }

@@ -5,7 +5,11 @@
 
 use std::fmt;
 
+mod forbidden;
 pub mod host;
+pub mod params;
+
+pub use forbidden::Forbidden;
 
 /// Why a request target was refused; each variant becomes the audit reason of a `400`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -151,6 +155,33 @@ fn normalize_slow(raw: &str) -> Result<NormalPath, NormalizeError> {
         path.push('/');
     }
     Ok(NormalPath(path))
+}
+
+/// Case folding as lenient JSON binders apply it (Go's `encoding/json` compares
+/// `ToUpper(ToLower(c))` per character; ASP.NET is no stricter): each character's simple
+/// lower case, then its simple upper case — `ı`, `İ`, `i` and `I` are one letter, as are `ſ`,
+/// `s` and `S`, `K` (Kelvin) and `k`, `ς` and `σ`.
+pub fn fold(s: &str) -> String {
+    s.chars().map(fold_char).collect()
+}
+
+fn fold_char(c: char) -> char {
+    let single = |mut it: std::iter::Peekable<std::char::ToLowercase>| {
+        let first = it.next();
+        if it.peek().is_none() { first } else { None }
+    };
+    // Simple mappings only: a character whose full mapping has several characters (`İ`
+    // lower-cases to `i` + a combining dot) takes its simple one.
+    let lower = if c == '\u{130}' {
+        'i'
+    } else {
+        single(c.to_lowercase().peekable()).unwrap_or(c)
+    };
+    let mut upper = lower.to_uppercase();
+    match (upper.next(), upper.next()) {
+        (Some(u), None) => u,
+        _ => lower,
+    }
 }
 
 /// Lower-cases a forbidden prefix or compares route templates the way requests are compared.

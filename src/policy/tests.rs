@@ -38,6 +38,10 @@ fn route(permission: &str, kind: PermissionKind, idempotency: Idempotency) -> Ar
         idempotency,
         response: None,
         request_schema: None,
+        request_limits: crate::routes::RequestLimits {
+            max_bytes: 1024,
+            max_values: 100,
+        },
     })
 }
 

@@ -43,22 +43,82 @@ pub(super) const NOT_ON_CONTRACT_ROUTES: [http::HeaderName; 6] = [
     http::header::IF_UNMODIFIED_SINCE,
 ];
 
-/// After the permit: a route with a `request_schema` gets the whole body, validated
-/// (`422 request_contract_violation` if it does not); any other route streams it.
+/// After the permit: a body that frameworks read as form parameters is read whole and refused
+/// if it names `_method`; a route with a `request_schema` gets the whole body, validated
+/// (`422 request_contract_violation` if it does not); any other body streams.
 pub(super) async fn request(
     snap: &Snapshot,
     route: &Route,
     parts: &Parts,
     body: ClientBody,
 ) -> Result<RequestBody, GatewayError> {
-    let Some(schema) = &route.request_schema else {
+    let form = form_kind(&parts.headers);
+    if route.request_schema.is_none() && form.is_none() {
         return Ok(RequestBody::Stream(body));
-    };
-    let bytes = idempotency::read_whole(snap, body).await?;
-    schema
-        .validate(&parts.headers, &bytes)
-        .map_err(GatewayError::RequestContractViolation)?;
+    }
+    let bytes = idempotency::read_whole(snap, route, body).await?;
+    if let Some(form) = form {
+        check_form(form, &parts.headers, &bytes)?;
+    }
+    if let Some(schema) = &route.request_schema {
+        schema
+            .validate(&parts.headers, &bytes, route.request_limits)
+            .map_err(GatewayError::RequestContractViolation)?;
+    }
     Ok(RequestBody::Buffered(bytes))
+}
+
+/// How a framework would read the body as parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Form {
+    UrlEncoded,
+    Multipart,
+}
+
+/// Whether any `Content-Type` (a repeated one included: Node.js keeps the first, others the
+/// last) makes the body form parameters.
+fn form_kind(headers: &http::HeaderMap) -> Option<Form> {
+    headers
+        .get_all(http::header::CONTENT_TYPE)
+        .iter()
+        .find_map(|v| {
+            let v = v.as_bytes().to_ascii_lowercase();
+            let has = |needle: &[u8]| v.windows(needle.len()).any(|w| w == needle);
+            if has(b"x-www-form-urlencoded") {
+                Some(Form::UrlEncoded)
+            } else if has(b"multipart/") {
+                Some(Form::Multipart)
+            } else {
+                None
+            }
+        })
+}
+
+/// A form body the frameworks would read a `_method` from (or that hides one from the
+/// gateway: compressed, or in a charset where `_method` is not its ASCII bytes) is refused.
+fn check_form(form: Form, headers: &http::HeaderMap, body: &[u8]) -> Result<(), GatewayError> {
+    let overrides = GatewayError::BadRequest(super::Malformed::MethodOverride);
+    let ascii_charset = headers
+        .get_all(http::header::CONTENT_TYPE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';').skip(1))
+        .filter_map(|p| p.split_once('='))
+        .filter(|(n, _)| n.trim().eq_ignore_ascii_case("charset"))
+        .all(|(_, c)| {
+            let c = c.trim().trim_matches('"');
+            ["utf-8", "us-ascii", "iso-8859-1"]
+                .iter()
+                .any(|ok| c.eq_ignore_ascii_case(ok))
+        });
+    if !crate::contract::identity_only(headers) || !ascii_charset {
+        return Err(overrides);
+    }
+    let named = match form {
+        Form::UrlEncoded => crate::normalize::params::overrides_method(body),
+        Form::Multipart => crate::normalize::params::multipart_overrides_method(body),
+    };
+    if named { Err(overrides) } else { Ok(()) }
 }
 
 /// What a route's response contract needs of the request it answers, taken before the request

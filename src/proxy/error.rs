@@ -82,7 +82,7 @@ pub enum GatewayError {
     AuditUnavailable,
     /// The request body does not satisfy the route's `request_schema`.
     #[error("request contract violation")]
-    RequestContractViolation(crate::contract::SchemaViolation),
+    RequestContractViolation(crate::contract::RequestViolation),
     /// The upstream's answer breaks the route's `[routes.response]` contract.
     #[error("response contract violation: {}", .0.as_str())]
     ResponseContractViolation(crate::contract::Violation),
@@ -101,6 +101,9 @@ pub struct Row {
     pub retry_after: Option<u64>,
     /// Whether policy had allowed the request (the failure came after the decision).
     pub after_permit: bool,
+    /// Whether the connection ends with this answer (`Connection: close`): the request's
+    /// framing cannot be trusted, so nothing after it is read as a request.
+    pub close: bool,
 }
 
 // === impl GatewayError ===
@@ -181,10 +184,10 @@ impl GatewayError {
                 None,
                 true,
             ),
-            Self::RequestContractViolation(_) => (
+            Self::RequestContractViolation(v) => (
                 S::UNPROCESSABLE_ENTITY,
                 "request_contract_violation",
-                "request_schema",
+                v.reason,
                 None,
                 false,
             ),
@@ -251,6 +254,7 @@ impl GatewayError {
             reason,
             retry_after,
             after_permit,
+            close: matches!(self, Self::BadRequest(m) if m.ends_connection()),
         }
     }
 
@@ -285,6 +289,9 @@ pub enum Malformed {
     IdempotencyKeyMalformed,
     /// A query the upstream URI cannot carry.
     UnforwardableQuery,
+    /// A `_method` parameter in the query or a form body: frameworks behind the gateway would
+    /// run another method than the one that was authorised.
+    MethodOverride,
 }
 
 /// What went wrong with an upstream: the reason in the audit record and the `kind` label of
@@ -329,7 +336,21 @@ impl Malformed {
             Self::BodyNotAllowed => "body_not_allowed",
             Self::MalformedBody => "malformed_body",
             Self::IdempotencyKeyMalformed => "idempotency_key_malformed",
-            Self::UnforwardableQuery => "unforwardable query",
+            Self::UnforwardableQuery => "unforwardable_query",
+            Self::MethodOverride => "method_override",
+        }
+    }
+
+    /// Whether the body's framing is in doubt: the connection is closed after the answer, so
+    /// no byte after it is read as a request.
+    pub fn ends_connection(self) -> bool {
+        match self {
+            Self::BodyNotAllowed | Self::MalformedBody => true,
+            Self::ConnectMethod
+            | Self::BadHost
+            | Self::IdempotencyKeyMalformed
+            | Self::UnforwardableQuery
+            | Self::MethodOverride => false,
         }
     }
 }

@@ -85,6 +85,7 @@ impl Exchange {
             client,
             method: String::new(),
             path: String::new(),
+            query: None,
             route: None,
             permission: None,
             decision: Decision::Deny,
@@ -125,6 +126,11 @@ impl Exchange {
 
     pub(super) fn set_path(&mut self, path: &str) {
         self.outcome.path = self.cap(path, MAX_RECORDED_PATH);
+    }
+
+    /// Records the query string as received (capped like the path).
+    pub(super) fn set_query(&mut self, query: &str) {
+        self.outcome.query = Some(self.cap(query, MAX_RECORDED_PATH));
     }
 
     pub(super) fn identify(&mut self, p: &Principal) {

@@ -88,7 +88,7 @@ impl Job {
                 host: host.as_ref(),
                 identity,
             },
-            max_body: snap.limits.max_request_body_bytes,
+            max_body: permit.route().request_limits.max_bytes,
             timeout: snap.limits.upstream_timeout,
             body_timeout: snap.limits.client_body_timeout,
             worker: conn.worker,

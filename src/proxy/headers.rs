@@ -27,8 +27,9 @@ const HOP_BY_HOP: [&str; 11] = [
 ];
 
 /// Forwarding and override headers a client could forge: the gateway sets its own forwarding
-/// headers, and no framework behind it may act on a path or method that was never authorised.
-const SPOOFABLE: [&str; 12] = [
+/// headers, and no framework behind it may act on a path or method that was never authorised
+/// (ASP.NET, Symfony, Express `method-override`, Rack, Spring and proxies read these).
+const SPOOFABLE: [&str; 16] = [
     "forwarded",
     "x-forwarded-for",
     "x-forwarded-host",
@@ -41,6 +42,10 @@ const SPOOFABLE: [&str; 12] = [
     "x-rewrite-url",
     "x-http-method-override",
     "x-method-override",
+    "x-http-method",
+    "x-method",
+    "x-original-method",
+    "x-forwarded-method",
 ];
 
 /// Upstream response headers that name the software behind the gateway.

@@ -37,12 +37,16 @@ fn record_key(partner: &str, route: &str, key: &str) -> IdemKey {
     IdemKey(format!("kwanus:idem:{partner}:{route}:{k}"))
 }
 
-/// Reads a request body whole (idempotent and schema-checked routes), within the body limit
-/// and the time a client may take to send it.
-pub(super) async fn read_whole(snap: &Snapshot, body: ClientBody) -> Result<Bytes, GatewayError> {
+/// Reads a request body whole (idempotent, schema-checked and form bodies), within the
+/// route's body limit and the time a client may take to send it.
+pub(super) async fn read_whole(
+    snap: &Snapshot,
+    route: &Route,
+    body: ClientBody,
+) -> Result<Bytes, GatewayError> {
     tokio::time::timeout(
         snap.limits.client_body_timeout * 4,
-        read_body(body, snap.limits.max_request_body_bytes),
+        read_body(body, route.request_limits.max_bytes),
     )
     .await
     .map_err(|_| GatewayError::RequestTimeout)?
@@ -54,7 +58,9 @@ async fn read_body(mut body: ClientBody, max: u64) -> Result<Bytes, GatewayError
     if body.size_hint().lower() > max {
         return Err(GatewayError::PayloadTooLarge);
     }
-    let mut buf = BytesMut::new();
+    // A declared length is reserved at once, so the buffer never holds twice the body.
+    let declared = usize::try_from(body.size_hint().lower()).unwrap_or(0);
+    let mut buf = BytesMut::with_capacity(declared.min(limit));
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|_| GatewayError::BadRequest(Malformed::MalformedBody))?;
         if let Some(data) = frame.data_ref() {
@@ -142,7 +148,7 @@ pub(super) async fn forward(
     };
     let body = match body {
         RequestBody::Buffered(b) => b,
-        RequestBody::Stream(s) => read_whole(snap, s).await?,
+        RequestBody::Stream(s) => read_whole(snap, route, s).await?,
     };
     let fingerprint = crate::state::fingerprint(parts.method.as_str(), &target, &body);
     let partner = job.permit.principal().partner.id.clone();

@@ -212,10 +212,21 @@ impl GatewayService {
     }
 }
 
-/// Phase 1: the normalised path of an origin-form or absolute-form target.
+/// Phase 1: the normalised path of an origin-form or absolute-form target, and a query (kept
+/// for the record as forwarded) that does not override the method.
 fn normalise(parts: &Parts, ex: &mut Exchange) -> Result<NormalPath, GatewayError> {
+    if let Some(query) = parts.uri.query() {
+        ex.set_query(query);
+    }
     let path = target_path(parts).inspect_err(|_| ex.set_path(parts.uri.path()))?;
     ex.set_path(path.as_str());
+    if parts
+        .uri
+        .query()
+        .is_some_and(|q| crate::normalize::params::overrides_method(q.as_bytes()))
+    {
+        return Err(GatewayError::BadRequest(Malformed::MethodOverride));
+    }
     Ok(path)
 }
 

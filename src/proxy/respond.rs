@@ -3,7 +3,7 @@
 //! Bodies carry a stable code and the request id, never internal addresses or key ids.
 
 use bytes::Bytes;
-use http::header::{ALLOW, CONTENT_TYPE, RETRY_AFTER};
+use http::header::{ALLOW, CONNECTION, CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderValue, Response};
 use http_body_util::{BodyExt, Full};
 use serde::Serialize;
@@ -122,6 +122,10 @@ pub(crate) fn error(e: &GatewayError, request_id: &str, route: Option<&str>) -> 
     h.insert(CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
     if let Some(secs) = row.retry_after {
         h.insert(RETRY_AFTER, HeaderValue::from(secs));
+    }
+    if row.close {
+        // HTTP/1: hyper ends the connection after this answer (HTTP/2 drops the header).
+        h.insert(CONNECTION, HeaderValue::from_static("close"));
     }
     match e {
         GatewayError::MethodNotAllowed { allow } => {

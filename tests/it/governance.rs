@@ -880,3 +880,132 @@ fn removals_are_reductions_and_bindings_loosen_by_their_certificates() {
     }
     assert!(!out.contains("partners.globex"), "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_trail_and_every_safeguard_are_under_the_same_approvals() {
+    let dir = temp_dir("approvals-audit");
+    let approvals = dir.join("approvals");
+    let bodies = Bodies::new(&dir);
+    let upstream = Upstream::start().await;
+    let key = dir.join("audit.pem");
+    let out = Command::new(BIN)
+        .args(["keygen", "--audit-key"])
+        .arg(&key)
+        .output()
+        .expect("keygen");
+    assert!(out.status.success());
+    let trail = dir.join("trail");
+    let audit = format!(
+        "[audit]\ndir = {:?}\ndurability = \"strict\"\nsigning_key = {:?}\ncheckpoint_every = 5\nwitness_dir = {:?}\n",
+        trail.display().to_string(),
+        key.display().to_string(),
+        dir.join("witness").display().to_string()
+    );
+    let admin = format!("[admin]\nlisten = \"127.0.0.1:0\"\ntoken_sha256 = \"@{TOKEN}\"\n");
+    let v1 = rendered(&base(
+        ACME_V1,
+        &format!("{admin}{audit}{}", bodies.section(&approvals)),
+    ))
+    .replace("http://127.0.0.1:7001", &upstream.url());
+    let config = write(&dir, "gateway.toml", &v1);
+    for b in ["TSC", "SCO", "CGB"] {
+        bodies.approve(b, &approvals, None, &config);
+    }
+    let pinned = ["--approvals", approvals.to_str().unwrap_or("")];
+    let served = Served::start_with_args(&config, &pinned);
+    let reload = || async {
+        let req = format!(
+            "POST /admin/reload HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        );
+        raw(served.admin.expect("admin"), req.as_bytes()).await
+    };
+    let audit_lines: String = audit.lines().map(|l| format!("{l}\n")).collect();
+    let without = |line: &str| v1.replacen(&format!("{line}\n"), "", 1);
+    for (what, text, says) in [
+        (
+            "[audit] removed",
+            v1.replacen(&audit_lines, "", 1),
+            "setting audit on -> off",
+        ),
+        (
+            "durability",
+            v1.replacen("durability = \"strict\"", "durability = \"buffered\"", 1),
+            "setting audit.durability strict -> buffered",
+        ),
+        (
+            "signing key and witness",
+            without(&format!("signing_key = {:?}", key.display().to_string())).replacen(
+                &format!(
+                    "witness_dir = {:?}\n",
+                    dir.join("witness").display().to_string()
+                ),
+                "",
+                1,
+            ),
+            "setting audit.signing_key",
+        ),
+        (
+            "trail moved",
+            v1.replacen(
+                &format!("dir = {:?}", trail.display().to_string()),
+                &format!("dir = {:?}", dir.join("elsewhere").display().to_string()),
+                1,
+            ),
+            "setting audit.dir",
+        ),
+        (
+            "a route's body limit",
+            v1.replacen(
+                "permission = \"reports:publish\"\n",
+                "permission = \"reports:publish\"\nrequest_max_bytes = 1024\n",
+                1,
+            ),
+            "",
+        ),
+    ] {
+        assert_ne!(text, v1, "{what}");
+        std::fs::write(&config, &text).expect("write");
+        let r = reload().await;
+        if says.is_empty() {
+            // Setting a limit where the default applied narrows: no approval needed (going
+            // back to the default would widen).
+            assert_eq!(r.status(), 200, "{what}: {}", r.text);
+            continue;
+        }
+        assert_ne!(r.status(), 200, "{what}: {}", r.text);
+        assert!(r.text.contains("needs approval"), "{what}: {}", r.text);
+        assert!(r.text.contains(says), "{what}: {}", r.text);
+    }
+    // The configuration in force still records every request, where it always did.
+    let r = raw(
+        served.addr,
+        &raw_get(
+            "/v1/reports/after-the-refusals",
+            "kwp_test_acme_0123456789abcdef0123",
+        ),
+    )
+    .await;
+    assert_eq!(r.status(), 200, "{}", r.text);
+    assert!(
+        audit_records(&trail)
+            .iter()
+            .any(|r| r["path"] == "/v1/reports/after-the-refusals"),
+        "the request is in the original trail"
+    );
+    drop(served);
+    // And a restart cannot bring the unaudited file in.
+    std::fs::write(&config, v1.replacen(&audit_lines, "", 1)).expect("write");
+    let out = Command::new(BIN)
+        .args(["serve", "--no-watch"])
+        .args(pinned)
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .expect("serve");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("setting audit on -> off"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

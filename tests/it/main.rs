@@ -5,6 +5,7 @@
 mod support;
 
 mod audit;
+mod binds;
 mod cli;
 mod contract;
 mod deploy;

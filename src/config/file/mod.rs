@@ -14,7 +14,7 @@ mod partners;
 mod routes;
 
 pub(crate) use governance::{Governance, Misuse};
-pub(crate) use partners::{DateField, Grant, Key, Partner};
+pub(crate) use partners::{DateField, Grant, GrantTable, Key, Partner};
 pub(crate) use routes::{DataClass, Response, Route};
 
 /// The whole configuration file.
@@ -269,7 +269,6 @@ pub(crate) struct Permission {
     /// `read`, `workflow`, `write` or `intelligence`.
     pub(crate) kind: String,
     /// Free text for people; read by them, not by the gateway.
-    #[expect(dead_code, reason = "documentation for people")]
     pub(crate) description: Option<String>,
 }
 

@@ -23,6 +23,11 @@ pub(crate) struct Route {
     pub(crate) response: Option<Response>,
     /// A JSON Schema file its request bodies must satisfy.
     pub(crate) request_schema: Option<String>,
+    /// Largest request body (default 1 MiB with a `request_schema`, else
+    /// `limits.max_request_body_bytes`; never more than that).
+    pub(crate) request_max_bytes: Option<u64>,
+    /// Most values a schema-checked body may hold (default 100 000).
+    pub(crate) request_max_values: Option<u64>,
 }
 
 /// `[[data_classes]]`.

@@ -2,6 +2,7 @@
 
 use super::*;
 
+mod governed;
 mod shipped;
 
 const BASE: &str = r#"

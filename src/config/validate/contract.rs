@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use super::{Problems, defaults, file};
 use crate::contract::{
-    DataClasses, FieldPattern, OnViolation, PatternSet, RequestSchema, ResponseContract,
-    is_json_media_type,
+    DataClasses, FieldPattern, OnViolation, PatternSet, RequestLimits, RequestSchema,
+    ResponseContract, is_json_media_type,
 };
 use crate::policy::PermissionKind;
 
@@ -126,7 +126,7 @@ pub(super) fn compile_response(
             None
         }
         Some(v) => compile_patterns(p, &format!("{place}.allow_fields"), &v).map(|pats| {
-            let mut set = PatternSet::default();
+            let mut set = PatternSet::exact();
             for f in pats {
                 set.push(f, crate::contract::OUTSIDE_ALLOW_LIST);
             }
@@ -194,6 +194,55 @@ pub(super) fn compile_request_schema(
             None
         }
     }
+}
+
+/// A route's `request_max_bytes` and `request_max_values`.
+pub(super) fn compile_request_limits(
+    p: &mut Problems,
+    place: &str,
+    schema: bool,
+    (max_bytes, max_values): (Option<u64>, Option<u64>),
+    max_body: u64,
+) -> Option<RequestLimits> {
+    let mut ok = true;
+    let default_bytes = if schema {
+        defaults::ROUTE_REQUEST_MAX_BYTES.min(max_body)
+    } else {
+        max_body
+    };
+    let max_bytes = max_bytes.unwrap_or(default_bytes);
+    if max_bytes == 0 || max_bytes > max_body {
+        p.bad(
+            format!("{place}.request_max_bytes"),
+            &max_bytes.to_string(),
+            format!("must be between 1 and limits.max_request_body_bytes ({max_body})"),
+        );
+        ok = false;
+    }
+    if max_values.is_some() && !schema {
+        p.bad(
+            format!("{place}.request_max_values"),
+            &max_values.unwrap_or_default().to_string(),
+            "applies to routes with a request_schema only: remove it, or add the schema",
+        );
+        ok = false;
+    }
+    let max_values = max_values.unwrap_or(defaults::ROUTE_REQUEST_MAX_VALUES);
+    if max_values == 0 || max_values > defaults::ROUTE_REQUEST_MAX_VALUES_CEILING {
+        p.bad(
+            format!("{place}.request_max_values"),
+            &max_values.to_string(),
+            format!(
+                "must be between 1 and {}",
+                defaults::ROUTE_REQUEST_MAX_VALUES_CEILING
+            ),
+        );
+        ok = false;
+    }
+    ok.then(|| RequestLimits {
+        max_bytes,
+        max_values: usize::try_from(max_values).unwrap_or(usize::MAX),
+    })
 }
 
 fn compile_patterns(p: &mut Problems, place: &str, fields: &[String]) -> Option<Vec<FieldPattern>> {

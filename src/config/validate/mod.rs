@@ -45,9 +45,8 @@ use state::compile_state;
 
 /// What routes are checked against.
 pub(super) struct Known<'a> {
-    forbidden: &'a [String],
-    /// `forbidden_segments`, lower case.
-    forbidden_segments: &'a [String],
+    /// `forbidden` and `forbidden_segments`, compared by meaning.
+    forbidden: &'a crate::normalize::Forbidden,
     /// `server.require_versioned_routes`.
     versioned: bool,
     permissions: &'a BTreeMap<Arc<str>, PermissionKind>,
@@ -56,6 +55,8 @@ pub(super) struct Known<'a> {
     declared_upstreams: &'a HashSet<String>,
     /// The data classes response contracts filter.
     classes: &'a Arc<crate::contract::DataClasses>,
+    /// `limits.max_request_body_bytes`: no route takes more.
+    max_body: u64,
 }
 
 /// The problems found so far, and the SHA-256 of every referenced file read (by path), so the
@@ -99,14 +100,19 @@ pub(super) fn compile(f: file::File, config_sha256: String) -> Result<Snapshot, 
         .map_or(Duration::from_secs(2), |l| l.upstream_connect_timeout); // only when [limits] is invalid
     let (upstreams, declared) = compile_upstreams(&mut p, upstreams, connect_timeout);
     let classes = contract::compile_data_classes(&mut p, data_classes, &permissions);
+    let forbidden_rules = crate::normalize::Forbidden::new(&forbidden, &forbidden_segments);
     let known = Known {
-        forbidden: &forbidden,
-        forbidden_segments: &forbidden_segments,
+        forbidden: &forbidden_rules,
         versioned,
         permissions: &permissions,
         upstreams: &upstreams,
         declared_upstreams: &declared,
         classes: &classes,
+        max_body: limits
+            .as_ref()
+            .map_or(defaults::MAX_REQUEST_BODY_BYTES, |l| {
+                l.max_request_body_bytes
+            }),
     };
     let routes = compile_routes(&mut p, routes, &known);
     let client_auth = server.as_ref().is_some_and(|s| s.client_auth);
@@ -138,6 +144,7 @@ pub(super) fn compile(f: file::File, config_sha256: String) -> Result<Snapshot, 
     Ok(Snapshot {
         forbidden,
         forbidden_segments,
+        forbidden_rules,
         server,
         admin,
         limits,

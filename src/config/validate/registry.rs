@@ -184,8 +184,17 @@ pub(super) fn compile_routes(
             justification,
             response,
             request_schema,
+            request_max_bytes,
+            request_max_values,
         } = r;
         let mut ok = p.unique(&mut names, "route name", &name, &format!("{place}.name"));
+        let request_limits = super::contract::compile_request_limits(
+            p,
+            &place,
+            request_schema.is_some(),
+            (request_max_bytes, request_max_values),
+            known.max_body,
+        );
         if name.is_empty() {
             p.bad(format!("{place}.name"), &name, "must not be empty");
             ok = false;
@@ -268,8 +277,14 @@ pub(super) fn compile_routes(
                 method_ok.as_ref(),
             )
         });
-        let (Some(method), Some(kind), Some(upstream_index), Some(idempotency), true) =
-            (method_ok, kind, up, idem, ok)
+        let (
+            Some(method),
+            Some(kind),
+            Some(upstream_index),
+            Some(idempotency),
+            Some(request_limits),
+            true,
+        ) = (method_ok, kind, up, idem, request_limits, ok)
         else {
             continue;
         };
@@ -290,6 +305,7 @@ pub(super) fn compile_routes(
             idempotency,
             response,
             request_schema,
+            request_limits,
         };
         if let Err(why) = table.insert(route) {
             p.bad(format!("{place}.path"), "", why);
@@ -303,7 +319,7 @@ pub(super) fn check_route_path(
     p: &mut Problems,
     place: &str,
     path: &str,
-    forbidden: &[String],
+    forbidden: &crate::normalize::Forbidden,
 ) -> bool {
     let normal = match normalize_path(path) {
         Ok(n) => n,
@@ -335,13 +351,12 @@ pub(super) fn check_route_path(
             return false;
         }
     }
-    let folded = fold_case(path);
-    if let Some(prefix) = forbidden.iter().find(|f| folded.starts_with(f.as_str())) {
+    if let Some(prefix) = forbidden.prefix(path) {
         p.push(
             place,
             ProblemKind::UnderForbiddenPrefix {
                 path: path.to_owned(),
-                prefix: prefix.clone(),
+                prefix: prefix.to_owned(),
             },
         );
         return false;
@@ -372,12 +387,7 @@ fn check_route_integrity(
         );
         ok = false;
     }
-    if let Some(seg) = path.split('/').find(|s| {
-        known
-            .forbidden_segments
-            .iter()
-            .any(|f| s.eq_ignore_ascii_case(f))
-    }) {
+    if let Some(seg) = known.forbidden.segment(path) {
         p.bad(
             format!("{place}.path"),
             path,

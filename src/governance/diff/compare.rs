@@ -250,33 +250,26 @@ pub(super) fn registry(old: &Model, new: &Model, c: &mut Vec<Change>) {
         if a != b {
             c.push(Change::PermissionChanged {
                 permission: name.clone(),
-                from: a.cloned(),
-                to: b.cloned(),
+                from: a.map(|k| k.as_str().to_owned()),
+                to: b.map(|k| k.as_str().to_owned()),
             });
         }
     }
 }
 
 pub(super) fn settings(old: &Model, new: &Model, c: &mut Vec<Change>) {
-    // A partner's or an upstream's own setting goes with it: that removal is reported (and
-    // judged) once, as the partner's or the upstream's.
-    let owner_gone = |name: &str| {
-        let mut parts = name.splitn(3, '.');
-        match (parts.next(), parts.next()) {
-            (Some("partners"), Some(id)) => !new.partners.contains_key(id),
-            (Some("upstreams"), Some(u)) => !new.upstreams.contains_key(u),
-            _ => false,
-        }
-    };
+    // A partner's, route's or upstream's own setting goes with it: that removal is reported
+    // (and judged) once, as the partner's, route's or upstream's; so does a new one's.
+    let owner_gone = |name: &str, m: &Model| owner(name).is_some_and(|o| !o.exists_in(m));
     for (name, (a, b)) in pairs(&old.settings, &new.settings) {
-        if b.is_none() && owner_gone(name) {
+        if (b.is_none() && owner_gone(name, new)) || (a.is_none() && owner_gone(name, old)) {
             continue;
         }
         let unset = |wider| Setting { value: None, wider };
         let (a, b) = match (a, b) {
             (Some(a), Some(b)) => (a.clone(), b.clone()),
-            (Some(a), None) => (a.clone(), unset(a.wider)),
-            (None, Some(b)) => (unset(b.wider), b.clone()),
+            (Some(a), None) => (a.clone(), unset(a.wider.clone())),
+            (None, Some(b)) => (unset(b.wider.clone()), b.clone()),
             (None, None) => continue,
         };
         if a.value != b.value {
@@ -299,6 +292,49 @@ pub(super) fn upstreams(old: &Model, new: &Model, c: &mut Vec<Change>) {
                 upstream: name.clone(),
                 from: a.clone(),
                 to: b.clone(),
+            });
+        }
+    }
+}
+
+/// What a dotted setting or note name belongs to, when it belongs to one partner, route or
+/// upstream.
+enum Owner<'a> {
+    Partner(&'a str),
+    Route(&'a str),
+    Upstream(&'a str),
+}
+
+impl Owner<'_> {
+    fn exists_in(&self, m: &Model) -> bool {
+        match self {
+            Self::Partner(id) => m.partners.contains_key(*id),
+            Self::Route(r) => m.routes.contains_key(*r),
+            Self::Upstream(u) => m.upstreams.contains_key(*u),
+        }
+    }
+}
+
+fn owner(name: &str) -> Option<Owner<'_>> {
+    let mut parts = name.splitn(3, '.');
+    match (parts.next(), parts.next()) {
+        (Some("partners"), Some(id)) => Some(Owner::Partner(id)),
+        (Some("routes"), Some(r)) => Some(Owner::Route(r)),
+        (Some("upstreams"), Some(u)) => Some(Owner::Upstream(u)),
+        _ => None,
+    }
+}
+
+/// Justifications, tickets, approvers and links: each change is shown, none widens. Those of
+/// a partner, route or upstream that comes or goes go with it.
+pub(super) fn notes(old: &Model, new: &Model, c: &mut Vec<Change>) {
+    for (name, (a, b)) in pairs(&old.notes, &new.notes) {
+        let gone = |m: &Model| owner(name).is_some_and(|o| !o.exists_in(m));
+        if a != b && !gone(old) && !gone(new) {
+            c.push(Change::NoteChanged {
+                note: name.clone(),
+                from: a.cloned(),
+                to: b.cloned(),
             });
         }
     }

@@ -3,7 +3,7 @@
 
 use super::Change;
 use super::compare::pairs;
-use crate::governance::model::{Model, PartnerModel, stage_rank};
+use crate::governance::model::{Date, Model, PartnerModel, StageName};
 
 pub(super) fn partners(old: &Model, new: &Model, c: &mut Vec<Change>) {
     for (id, (a, b)) in pairs(&old.partners, &new.partners) {
@@ -51,47 +51,72 @@ fn partner_changes(partner: &str, a: &PartnerModel, b: &PartnerModel, c: &mut Ve
     if a.stage != b.stage {
         // A suspension with an end leads back to full access: entering one from deprecation
         // or end of support is a way back too.
-        let ends_in_access = b.stage == "suspended"
+        let ends_in_access = b.stage == StageName::Suspended
             && b.suspended_until.is_some()
-            && stage_rank(&a.stage) >= stage_rank("deprecation");
+            && a.stage.rank() >= StageName::Deprecation.rank();
         c.push(Change::StageChanged {
             partner: p(),
-            from: a.stage.clone(),
-            to: b.stage.clone(),
-            backwards: stage_rank(&b.stage) < stage_rank(&a.stage) || ends_in_access,
+            from: a.stage.to_string(),
+            to: b.stage.to_string(),
+            backwards: b.stage.rank() < a.stage.rank() || ends_in_access,
         });
     }
-    // RFC 3339 UTC timestamps of one shape compare as strings.
-    let later = |x: &Option<String>, y: &Option<String>| match (x, y) {
+    // Later, or gone: the partner keeps what the date ends for longer.
+    let later = |x: &Option<Date>, y: &Option<Date>| match (x, y) {
         (_, None) => x.is_some(),
         (None, Some(_)) => false,
         (Some(x), Some(y)) => y > x,
     };
-    for (field, x, y, extends) in [
-        ("sunset", &a.sunset, &b.sunset, later(&a.sunset, &b.sunset)),
+    let text = |d: &Option<Date>| d.map(|d| d.to_string());
+    let mut dates = vec![
         (
-            "compliance_due",
-            &a.compliance_due,
-            &b.compliance_due,
+            "sunset".to_owned(),
+            a.sunset,
+            b.sunset,
+            later(&a.sunset, &b.sunset),
+        ),
+        (
+            "compliance_due".to_owned(),
+            a.compliance_due,
+            b.compliance_due,
             later(&a.compliance_due, &b.compliance_due),
         ),
         (
-            "suspended_until",
-            &a.suspended_until,
-            &b.suspended_until,
+            "suspended_until".to_owned(),
+            a.suspended_until,
+            b.suspended_until,
             match (&a.suspended_until, &b.suspended_until) {
                 (None, Some(_)) => true,
                 (Some(x), Some(y)) => y < x,
                 _ => false,
             },
         ),
-    ] {
+        // A later review postpones oversight; the deprecation date announces, it grants
+        // nothing.
+        (
+            "review_due".to_owned(),
+            a.review_due,
+            b.review_due,
+            later(&a.review_due, &b.review_due),
+        ),
+        (
+            "deprecated_since".to_owned(),
+            a.deprecated_since,
+            b.deprecated_since,
+            false,
+        ),
+    ];
+    for (grant, (x, y)) in pairs(&a.grant_reviews, &b.grant_reviews) {
+        let (x, y) = (x.copied(), y.copied());
+        dates.push((format!("review_due of {grant}"), x, y, later(&x, &y)));
+    }
+    for (field, x, y, extends) in dates {
         if x != y {
             c.push(Change::DateChanged {
                 partner: p(),
                 field,
-                from: x.clone(),
-                to: y.clone(),
+                from: text(&x),
+                to: text(&y),
                 extends,
             });
         }
@@ -139,8 +164,8 @@ fn partner_changes(partner: &str, a: &PartnerModel, b: &PartnerModel, c: &mut Ve
     if a.risk != b.risk {
         c.push(Change::RiskChanged {
             partner: p(),
-            from: a.risk.clone(),
-            to: b.risk.clone(),
+            from: a.risk.map(|r| r.as_str().to_owned()),
+            to: b.risk.map(|r| r.as_str().to_owned()),
         });
     }
     for (id, (x, y)) in pairs(&a.keys, &b.keys) {
@@ -170,8 +195,8 @@ fn partner_changes(partner: &str, a: &PartnerModel, b: &PartnerModel, c: &mut Ve
                     c.push(Change::KeyExpiryChanged {
                         partner: p(),
                         key,
-                        from: x.expires.clone(),
-                        to: y.expires.clone(),
+                        from: text(&x.expires),
+                        to: text(&y.expires),
                         extends: later(&x.expires, &y.expires),
                     });
                 }

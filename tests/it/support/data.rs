@@ -17,6 +17,11 @@ use tokio::net::TcpListener;
 /// What the data upstream received: (path, Accept-Encoding, body).
 pub type DataSeen = std::sync::Arc<std::sync::Mutex<Vec<(String, Option<String>, Bytes)>>>;
 
+/// The `exact` case: what the upstream sends ...
+pub const EXACT: &str = "{ \"z\" : 1180591620717411303424 ,\"f\":1.00000000000000001,\n  \"raw_text\" : \"SECRET\" , \"s\":\"\\u00e9\\/x\", \"a\" : [ 1e400 , {\"raw_text\":\"S2\"} , -0.0 ], \"RAW_TEXT\": [1] }";
+/// ... and what the partner receives: the members removed, every other byte as sent.
+pub const EXACT_FILTERED: &str = "{ \"z\" : 1180591620717411303424 ,\"f\":1.00000000000000001 , \"s\":\"\\u00e9\\/x\", \"a\" : [ 1e400 , {} , -0.0 ] }";
+
 /// The body the data upstream sends for `/v1/<route>/<case>`: (content type, encoding, body).
 fn answer(case: &str) -> (&'static str, Option<&'static str>, Vec<u8>) {
     let report = json!({
@@ -72,6 +77,31 @@ fn answer(case: &str) -> (&'static str, Option<&'static str>, Vec<u8>) {
             br#"{"report":{"raw_report_text":"SECRET-1"},"report":{"id":1}}"#.to_vec(),
         ),
         "down503" => ("text/html", None, b"<html>503</html>".to_vec()),
+        // JSON a UTF-7 decoder reads with a `raw_text` member the filter cannot see as one.
+        "utf7" => (
+            "application/json; charset=utf-7",
+            None,
+            br#"{"id":"r-7","note":"x+ACIALAAi-raw_text+ACIAOgAi-SECRET-UTF7"}"#.to_vec(),
+        ),
+        "latin1" => (
+            "application/json;charset=\"ISO-8859-1\"",
+            None,
+            br#"{"id":"r-8"}"#.to_vec(),
+        ),
+        "utf8quoted" => (
+            "application/json; Charset=\"UTF-8\"",
+            None,
+            br#"{"id":"r-9"}"#.to_vec(),
+        ),
+        // Kept values must reach the partner exactly as written: numbers beyond 64 bits and
+        // beyond f64's precision, escapes, key order and whitespace.
+        "exact" => ("application/json", None, EXACT.as_bytes().to_vec()),
+        // An allow-list of `/id` keeps `id`, never `ID`.
+        "idcase" => (
+            "application/json",
+            None,
+            br#"{"id":1,"ID":"SECRET-CASE","Id":"SECRET-CASE2"}"#.to_vec(),
+        ),
         _ => ("application/json", None, b"{}".to_vec()),
     }
 }

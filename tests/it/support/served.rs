@@ -22,6 +22,16 @@ impl Served {
         Self::spawn(cmd)
     }
 
+    /// Like `start`, with more `serve` arguments (e.g. `--approvals DIR`).
+    pub fn start_with_args(config: &std::path::Path, args: &[&str]) -> Self {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kwanus-gateway"));
+        cmd.args(["--log-format", "json", "serve", "--no-watch"])
+            .args(args)
+            .arg("--config")
+            .arg(config);
+        Self::spawn(cmd)
+    }
+
     /// Like `start`, with the configuration file watched for changes.
     pub fn start_watching(config: &std::path::Path) -> Self {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_kwanus-gateway"));

@@ -1,0 +1,397 @@
+//! The view of the file's sections: the listeners, the limits, the trail, the identity key,
+//! the state store and `[governance]` — each field governed or operational.
+
+use std::collections::BTreeMap;
+
+use super::{Fields, flag, gov, op, ranked, secs, set};
+use crate::config::{defaults, file};
+use crate::governance::model::{GovernanceModel, Model, Wider};
+
+pub(super) fn server_view(m: &mut Model, t: &mut Fields, s: &file::Server) {
+    let file::Server {
+        listen,
+        drain_timeout,
+        shutdown_delay,
+        require_versioned_routes,
+        tls,
+    } = s;
+    op(t, "server.listen", listen); // where partners connect
+    op(t, "server.drain_timeout", drain_timeout); // how long a stop waits
+    op(t, "server.shutdown_delay", shutdown_delay); // how long a stop announces itself
+    set(
+        m,
+        "server.require_versioned_routes".into(),
+        Some(flag(*gov(
+            t,
+            "server.require_versioned_routes",
+            require_versioned_routes,
+        ))),
+        ranked(&["true", "false"]),
+    );
+    set(
+        m,
+        "server.tls".into(),
+        Some(if tls.is_some() { "on" } else { "off" }.into()),
+        ranked(&["on", "off"]),
+    );
+    let client_ca = tls.as_ref().and_then(|tls| {
+        let file::Tls {
+            cert,
+            key,
+            client_ca,
+        } = tls;
+        op(t, "server.tls.cert", cert); // certificates rotate without approval
+        op(t, "server.tls.key", key);
+        gov(t, "server.tls.client_ca", client_ca).clone()
+    });
+    // Who may present a partner certificate: dropping or changing the CA widens.
+    set(m, "server.tls.client_ca".into(), client_ca, Wider::Unset);
+}
+
+pub(super) fn admin_view(m: &mut Model, t: &mut Fields, a: Option<&file::Admin>) {
+    let (listen, token, max) = match a {
+        Some(file::Admin {
+            listen,
+            token_sha256,
+            max_connections,
+        }) => (
+            Some(gov(t, "admin.listen", listen).clone()),
+            gov(t, "admin.token_sha256", token_sha256)
+                .as_ref()
+                .map(|s| s.to_ascii_lowercase()),
+            Some(gov(t, "admin.max_connections", max_connections).to_string()),
+        ),
+        None => (None, None, None),
+    };
+    // Moving the admin listener (reload, unsuspend, the trail's viewer) exposes it elsewhere.
+    set(m, "admin.listen".into(), listen, Wider::Any);
+    set(m, "admin.token_sha256".into(), token, Wider::Unset);
+    set(m, "admin.max_connections".into(), max, Wider::Higher);
+}
+
+pub(super) fn limits_view(m: &mut Model, t: &mut Fields, l: &file::Limits) {
+    let file::Limits {
+        max_request_header_bytes,
+        max_request_body_bytes,
+        client_header_timeout,
+        upstream_connect_timeout,
+        upstream_timeout,
+        client_body_timeout,
+        max_connections,
+        h2_max_concurrent_streams,
+        h2_max_frame_size,
+        h2_max_pending_reset_streams,
+        h2_keepalive_interval,
+        h2_keepalive_timeout,
+        unauthenticated_rate_per_second,
+        unauthenticated_burst,
+    } = l;
+    op(
+        t,
+        "limits.upstream_connect_timeout",
+        upstream_connect_timeout,
+    ); // the upstreams' health
+    op(t, "limits.upstream_timeout", upstream_timeout);
+    op(t, "limits.h2_keepalive_interval", h2_keepalive_interval); // idle pings
+    op(t, "limits.h2_keepalive_timeout", h2_keepalive_timeout);
+    // The caps that guard against abuse: higher (longer) gives a client more.
+    for (name, value) in [
+        (
+            "limits.max_request_header_bytes",
+            gov(
+                t,
+                "limits.max_request_header_bytes",
+                max_request_header_bytes,
+            )
+            .to_string(),
+        ),
+        (
+            "limits.max_request_body_bytes",
+            gov(t, "limits.max_request_body_bytes", max_request_body_bytes).to_string(),
+        ),
+        (
+            "limits.client_header_timeout",
+            secs(gov(
+                t,
+                "limits.client_header_timeout",
+                client_header_timeout,
+            )),
+        ),
+        (
+            "limits.client_body_timeout",
+            secs(gov(t, "limits.client_body_timeout", client_body_timeout)),
+        ),
+        (
+            "limits.max_connections",
+            gov(t, "limits.max_connections", max_connections).to_string(),
+        ),
+        (
+            "limits.h2_max_concurrent_streams",
+            gov(
+                t,
+                "limits.h2_max_concurrent_streams",
+                h2_max_concurrent_streams,
+            )
+            .to_string(),
+        ),
+        (
+            "limits.h2_max_frame_size",
+            gov(t, "limits.h2_max_frame_size", h2_max_frame_size).to_string(),
+        ),
+        (
+            "limits.h2_max_pending_reset_streams",
+            gov(
+                t,
+                "limits.h2_max_pending_reset_streams",
+                h2_max_pending_reset_streams,
+            )
+            .to_string(),
+        ),
+        (
+            "limits.unauthenticated_rate_per_second",
+            gov(
+                t,
+                "limits.unauthenticated_rate_per_second",
+                unauthenticated_rate_per_second,
+            )
+            .to_string(),
+        ),
+        (
+            "limits.unauthenticated_burst",
+            gov(t, "limits.unauthenticated_burst", unauthenticated_burst).to_string(),
+        ),
+    ] {
+        set(m, name.into(), Some(value), Wider::Higher);
+    }
+}
+
+pub(super) fn audit_view(m: &mut Model, t: &mut Fields, a: Option<&file::Audit>) {
+    set(
+        m,
+        "audit".into(),
+        Some(if a.is_some() { "on" } else { "off" }.into()),
+        ranked(&["on", "off"]),
+    );
+    let Some(a) = a else {
+        return;
+    };
+    let file::Audit {
+        dir,
+        durability,
+        flush_interval,
+        rotate_bytes,
+        retention_days,
+        signing_key,
+        checkpoint_every,
+        checkpoint_interval,
+        witness_dir,
+    } = a;
+    op(t, "audit.rotate_bytes", rotate_bytes); // how large one file grows
+    // Another folder is another trail.
+    set(
+        m,
+        "audit.dir".into(),
+        Some(gov(t, "audit.dir", dir).clone()),
+        Wider::Any,
+    );
+    set(
+        m,
+        "audit.durability".into(),
+        Some(
+            gov(t, "audit.durability", durability)
+                .clone()
+                .unwrap_or_else(|| defaults::AUDIT_DURABILITY.into()),
+        ),
+        ranked(&["strict", "buffered"]),
+    );
+    // Buffered: how much a crash may lose.
+    set(
+        m,
+        "audit.flush_interval".into(),
+        Some(secs(
+            gov(t, "audit.flush_interval", flush_interval)
+                .as_deref()
+                .unwrap_or(defaults::AUDIT_FLUSH_INTERVAL),
+        )),
+        Wider::Higher,
+    );
+    // Fewer days kept is less evidence.
+    set(
+        m,
+        "audit.retention_days".into(),
+        Some(
+            gov(t, "audit.retention_days", retention_days)
+                .unwrap_or(defaults::AUDIT_RETENTION_DAYS)
+                .to_string(),
+        ),
+        Wider::Lower,
+    );
+    set(
+        m,
+        "audit.signing_key".into(),
+        gov(t, "audit.signing_key", signing_key).clone(),
+        Wider::Unset,
+    );
+    set(
+        m,
+        "audit.checkpoint_every".into(),
+        Some(
+            gov(t, "audit.checkpoint_every", checkpoint_every)
+                .unwrap_or(defaults::AUDIT_CHECKPOINT_EVERY)
+                .to_string(),
+        ),
+        Wider::Higher,
+    );
+    set(
+        m,
+        "audit.checkpoint_interval".into(),
+        Some(secs(
+            gov(t, "audit.checkpoint_interval", checkpoint_interval)
+                .as_deref()
+                .unwrap_or(defaults::AUDIT_CHECKPOINT_INTERVAL),
+        )),
+        Wider::Higher,
+    );
+    set(
+        m,
+        "audit.witness_dir".into(),
+        gov(t, "audit.witness_dir", witness_dir).clone(),
+        Wider::Unset,
+    );
+}
+
+pub(super) fn identity_view(m: &mut Model, t: &mut Fields, i: Option<&file::Identity>) {
+    let (key, ttl, issuer) = match i {
+        Some(file::Identity {
+            signing_key,
+            ttl,
+            issuer,
+        }) => (
+            Some(gov(t, "identity.signing_key", signing_key).clone()),
+            Some(secs(gov(t, "identity.ttl", ttl))),
+            Some(gov(t, "identity.issuer", issuer).clone()),
+        ),
+        None => (None, None, None),
+    };
+    set(m, "identity.signing_key".into(), key, Wider::Any);
+    // A longer-lived assertion can be replayed for longer.
+    set(m, "identity.ttl".into(), ttl, Wider::Higher);
+    set(m, "identity.issuer".into(), issuer, Wider::Any);
+}
+
+pub(super) fn state_view(m: &mut Model, t: &mut Fields, s: Option<&file::StateFile>) {
+    let Some(s) = s else {
+        return;
+    };
+    let file::StateFile {
+        backend,
+        redis_url,
+        idempotency_ttl,
+        idempotency_max_body_bytes,
+        idempotency_max_per_partner,
+        max_entries,
+        timeout,
+    } = s;
+    op(t, "state.backend", backend); // where counters and records live
+    op(t, "state.redis_url", redis_url);
+    op(t, "state.max_entries", max_entries); // memory of the local store
+    op(t, "state.timeout", timeout); // how long a request waits for Redis
+    // The idempotency quotas: more per partner gives it more; a shorter life lets a retry run
+    // a workflow twice.
+    set(
+        m,
+        "state.idempotency_max_per_partner".into(),
+        gov(
+            t,
+            "state.idempotency_max_per_partner",
+            idempotency_max_per_partner,
+        )
+        .map(|v| v.to_string()),
+        Wider::Higher,
+    );
+    set(
+        m,
+        "state.idempotency_max_body_bytes".into(),
+        gov(
+            t,
+            "state.idempotency_max_body_bytes",
+            idempotency_max_body_bytes,
+        )
+        .map(|v| v.to_string()),
+        Wider::Higher,
+    );
+    set(
+        m,
+        "state.idempotency_ttl".into(),
+        gov(t, "state.idempotency_ttl", idempotency_ttl)
+            .as_deref()
+            .map(secs),
+        Wider::Lower,
+    );
+}
+
+pub(super) fn governance_view(m: &mut Model, t: &mut Fields, g: Option<&file::Governance>) {
+    let Some(g) = g else {
+        m.governance = GovernanceModel::default();
+        return;
+    };
+    let file::Governance {
+        require_grant_metadata,
+        enforce_approvals,
+        approvals_dir,
+        bodies,
+        misuse,
+    } = g;
+    m.governance = GovernanceModel {
+        enforce_approvals: *gov(t, "governance.enforce_approvals", enforce_approvals),
+        approvals_dir: gov(t, "governance.approvals_dir", approvals_dir).clone(),
+        require_grant_metadata: *gov(
+            t,
+            "governance.require_grant_metadata",
+            require_grant_metadata,
+        ),
+        bodies: gov(t, "governance.bodies", bodies)
+            .iter()
+            .map(|(b, keys)| {
+                (
+                    b.clone(),
+                    keys.iter().map(|k| k.trim().to_ascii_lowercase()).collect(),
+                )
+            })
+            .collect::<BTreeMap<_, _>>(),
+    };
+    let misuse = misuse.as_ref().map(|mi| {
+        let file::Misuse {
+            threshold,
+            window,
+            suspend_for,
+            codes,
+        } = mi;
+        (
+            gov(t, "governance.misuse.threshold", threshold).to_string(),
+            secs(gov(t, "governance.misuse.window", window)),
+            secs(gov(t, "governance.misuse.suspend_for", suspend_for)),
+            gov(t, "governance.misuse.codes", codes)
+                .as_ref()
+                .map_or_else(|| "default".into(), |c| c.join(",")),
+        )
+    });
+    let (threshold, window, suspend_for, codes) = match misuse {
+        Some((a, b, c, d)) => (Some(a), Some(b), Some(c), Some(d)),
+        None => (None, None, None, None),
+    };
+    set(
+        m,
+        "governance.misuse.threshold".into(),
+        threshold,
+        Wider::Higher,
+    );
+    set(m, "governance.misuse.window".into(), window, Wider::Lower);
+    set(
+        m,
+        "governance.misuse.suspend_for".into(),
+        suspend_for,
+        Wider::Lower,
+    );
+    set(m, "governance.misuse.codes".into(), codes, Wider::Any);
+}

@@ -1,0 +1,148 @@
+//! Forbidden prefixes and segments by meaning, not spelling: a segment is compared as the
+//! upstreams behind the gateway may read it — percent-decoded, without `;parameters`, in
+//! Unicode compatibility form (NFKC: `ｄｂ` is `db`), case-folded as lenient binders fold
+//! (`ı`, `İ`, `ſ` and `K` included), without trailing dots and spaces (Windows and IIS drop
+//! them) — and also by its part before the first `.` (old Spring matched `db.json` as `db`).
+
+use std::borrow::Cow;
+
+/// The compiled forbidden lists of a configuration.
+#[derive(Debug, Clone, Default)]
+pub struct Forbidden {
+    /// Each prefix as configured (lower case) and the meanings of its segments.
+    prefixes: Vec<(String, Vec<String>)>,
+    /// The meanings of the forbidden segments.
+    segments: Vec<String>,
+}
+
+// === impl Forbidden ===
+
+impl Forbidden {
+    /// Compiles canonical lower-case prefixes (`/internal`) and segment names (`db`).
+    pub fn new(prefixes: &[String], segments: &[String]) -> Self {
+        Self {
+            prefixes: prefixes
+                .iter()
+                .map(|p| {
+                    let segs = p
+                        .trim_start_matches('/')
+                        .split('/')
+                        .filter(|s| !s.is_empty())
+                        .map(|s| meaning(s).into_owned())
+                        .collect();
+                    (p.clone(), segs)
+                })
+                .collect(),
+            segments: segments.iter().map(|s| meaning(s).into_owned()).collect(),
+        }
+    }
+
+    /// The prefix a normalised path lies under, if any: by spelling (ASCII case ignored), or
+    /// by the meaning of each of its first segments.
+    pub fn prefix(&self, path: &str) -> Option<&str> {
+        self.prefixes
+            .iter()
+            .find(|(text, segs)| {
+                let by_spelling = path.len() >= text.len()
+                    && path.as_bytes()[..text.len()].eq_ignore_ascii_case(text.as_bytes());
+                by_spelling || {
+                    let mut path_segs = path.trim_start_matches('/').split('/');
+                    !segs.is_empty()
+                        && segs
+                            .iter()
+                            .all(|f| path_segs.next().is_some_and(|s| means(s, f)))
+                }
+            })
+            .map(|(text, _)| text.as_str())
+    }
+
+    /// The first segment of a normalised path (or a route template, whose `{params}` are
+    /// skipped) that means a forbidden segment.
+    pub fn segment<'p>(&self, path: &'p str) -> Option<&'p str> {
+        if self.segments.is_empty() {
+            return None;
+        }
+        path.split('/')
+            .filter(|s| !s.is_empty() && !s.starts_with('{'))
+            .find(|s| self.segments.iter().any(|f| means(s, f)))
+    }
+}
+
+/// Whether the path segment `seg` means the forbidden entry `entry` (already a meaning).
+fn means(seg: &str, entry: &str) -> bool {
+    let m = meaning(seg);
+    *m == *entry || m.split('.').next() == Some(entry)
+}
+
+/// A segment's meaning: percent-decoded, cut at `;`, NFKC, case-folded, without trailing dots
+/// and spaces. ASCII without escapes (the common case) is only upper-cased and trimmed.
+fn meaning(seg: &str) -> Cow<'_, str> {
+    let plain = seg.bytes().all(|b| b.is_ascii() && b != b'%' && b != b';');
+    if plain {
+        let trimmed = seg.trim_end_matches(['.', ' ']);
+        return if trimmed.bytes().any(|b| b.is_ascii_lowercase()) {
+            Cow::Owned(trimmed.to_ascii_uppercase())
+        } else {
+            Cow::Borrowed(trimmed)
+        };
+    }
+    let decoded = percent_encoding::percent_decode_str(seg).decode_utf8_lossy();
+    let cut = decoded.split(';').next().unwrap_or_default();
+    let nfkc = icu_normalizer::ComposingNormalizerBorrowed::new_nfkc().normalize(cut);
+    let folded = super::fold(&nfkc);
+    Cow::Owned(folded.trim_end_matches(['.', ' ']).to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spellings_of_a_forbidden_segment_mean_it() {
+        let f = Forbidden::new(
+            &["/internal".into(), "/v1/admin".into()],
+            &["internal".into(), "db".into()],
+        );
+        for path in [
+            "/v1/reports/db",
+            "/v1/reports/DB",
+            "/v1/reports/internal.",
+            "/v1/reports/internal..",
+            "/v1/reports/db%20",
+            "/v1/reports/db.json",
+            "/v1/reports/Db.tar.gz",
+            "/v1/reports/DB;v=1",
+            "/v1/reports/%EF%BD%84%EF%BD%82",
+            "/v1/reports/%C4%B1nternal",
+            "/v1/reports/%C4%B0NTERNAL",
+            "/v1/reports/%E2%85%B0nternal",
+            "/v1/reports/INTERNAL%EF%BC%8E",
+            "/v1/reports/d%E2%80%8Bb.",
+        ] {
+            let hit = f.segment(path).is_some();
+            // A zero-width space is not removed by NFKC: that spelling is another name.
+            assert_eq!(hit, !path.contains("%E2%80%8B"), "{path}");
+        }
+        for path in [
+            "/v1/reports/dbx",
+            "/v1/reports/internally",
+            "/v1/a.db",
+            "/v1/{db}",
+        ] {
+            assert_eq!(f.segment(path), None, "{path}");
+        }
+        for path in [
+            "/internal/x",
+            "/INTERNALS",
+            "/internal./x",
+            "/%EF%BD%89nternal/x",
+            "/v1/ADMIN./users",
+            "/v1/%EF%BD%81dmin",
+        ] {
+            assert!(f.prefix(path).is_some(), "{path}");
+        }
+        for path in ["/v1/reports", "/v1/adm", "/x/internal"] {
+            assert_eq!(f.prefix(path), None, "{path}");
+        }
+    }
+}
