@@ -3,7 +3,7 @@
 # gateway with the shipped `publish-report` schema on POST /v1/reports and bodies up to 16 MiB,
 # sent the worst shapes at once — 10 MiB of `{"tags":[0,0,…]}` (over the route's 1 MiB),
 # 1 MiB of zeros (over 100 000 values), 1 MiB of `[[[…` (over 128 deep), and within both limits
-# 95 000 zeros and 49 000 keys — ROUNDS rounds of CONCURRENCY of each. Prints the answers and
+# 95 000 zeros, 49 000 keys and 65 537 repeated keys — ROUNDS rounds of CONCURRENCY of each. Prints the answers and
 # the process's peak RSS (VmHWM) before and after each round, and its RSS after a second idle.
 #
 #   benches/load/body_cost.sh        # ROUNDS=2 CONCURRENCY=3
@@ -67,12 +67,14 @@ def status(field):
     return 0
 
 wide = b"{" + b"".join(b'"k%d":{},' % i for i in range(49000)) + b'"title":"x","summary":"s"}'
+dupes = b"{" + b'"":0,' * 65537 + b'"title":"x","summary":"s"}'
 shapes = [
     ("10 MiB of zeros", zeros(10 * MIB)),
     ("1 MiB of zeros", zeros(MIB - 64)),
     ("1 MiB deep", b"[" * (MIB // 2 - 8) + b"]" * (MIB // 2 - 8)),
     ("95 000 zeros", zeros(190_000)),
     ("49 000 keys", wide),
+    ("65 537 repeated keys", dupes),
 ]
 
 def post(body, out, i):

@@ -16,7 +16,7 @@ pub use pattern::{FieldPattern, PatternError, PatternSet};
 pub use scan::{JsonError, MAX_DEPTH};
 pub use schema::{MAX_ERRORS, RequestLimits, RequestSchema, RequestViolation, SchemaError};
 pub use tape::{Tape, TapeJson};
-pub use walk::check_json;
+pub use walk::{any_top_level_key, check_json};
 
 /// The named data classes of a configuration, in declaration order (a class's tag is its
 /// index).

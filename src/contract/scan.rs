@@ -46,6 +46,10 @@ pub(crate) struct Lexer<'a> {
 impl<'a> Lexer<'a> {
     /// A lexer over `bytes`, which must be UTF-8.
     pub(crate) fn new(bytes: &'a [u8]) -> Result<Self, JsonError> {
+        // Offsets are kept in 31 bits; no body the gateway reads comes near.
+        if bytes.len() >= 1 << 31 {
+            return Err(JsonError::TooManyValues);
+        }
         let src = std::str::from_utf8(bytes).map_err(|_| JsonError::Invalid)?;
         Ok(Self {
             src,
@@ -263,12 +267,15 @@ fn digits(b: &[u8], mut i: usize) -> usize {
     i
 }
 
-/// Whether a number reads the same as text and as a 64-bit integer or float: the schema checks
-/// the parsed value, the upstream reads the text, and the two must agree
-/// (`1000.0000000000000001` is `1000` to one and more than 1000 to another).
+/// Whether a number reads the same to every reader: the schema checks the parsed value, the
+/// upstream reads the text, and the two must agree (`1000.0000000000000001` is `1000` to one and
+/// more than 1000 to another). Integers within ±2^53, which a reader of doubles (JavaScript,
+/// Jackson) holds exactly too (I-JSON, RFC 7493); others with at most 15 significant digits,
+/// finite and not subnormal.
 fn exact_number(token: &str, integer: bool) -> bool {
+    const SAFE: u64 = 1 << 53;
     if integer {
-        return token.parse::<i64>().is_ok() || token.parse::<u64>().is_ok();
+        return token.parse::<i64>().is_ok_and(|v| v.unsigned_abs() <= SAFE);
     }
     let mantissa = token.split(['e', 'E']).next().unwrap_or("");
     let digits = mantissa.bytes().filter(u8::is_ascii_digit);
@@ -325,8 +332,11 @@ mod tests {
             ("0", true),
             ("-0.0", true),
             ("1e3", true),
-            ("18446744073709551615", true),
-            ("-9223372036854775808", true),
+            ("9007199254740992", true),
+            ("-9007199254740992", true),
+            ("9007199254740993", false),
+            ("18446744073709551615", false),
+            ("-9223372036854775808", false),
             ("1.50000000000000000", true),
             ("18446744073709551616", false),
             ("1000.0000000000000001", false),

@@ -15,6 +15,10 @@ const MAX_MESSAGE: usize = 200;
 /// A compiled request schema.
 pub struct RequestSchema {
     validator: jsonschema::Validator<TapeJson>,
+    /// The property names the schema knows, by their folded form: a body key that folds to one
+    /// of them but is spelled otherwise (`Status` for `status`) is one field to a lenient
+    /// binder (Go, Newtonsoft) and another, unchecked one to the schema.
+    names: std::collections::HashMap<String, Vec<String>>,
 }
 
 /// What checking one body may cost: its size (read before this) and its number of values.
@@ -62,7 +66,14 @@ impl RequestSchema {
             .should_validate_formats(true)
             .build(&doc)
             .map_err(|e| SchemaError::Invalid(e.masked().to_string()))?;
-        Ok(Self { validator })
+        let mut names: std::collections::HashMap<String, Vec<String>> = Default::default();
+        property_names(&doc, &mut |n| {
+            let exact = names.entry(fold_key(n)).or_default();
+            if !exact.iter().any(|e| e == n) {
+                exact.push(n.to_owned());
+            }
+        });
+        Ok(Self { validator, names })
     }
 
     /// Validates a request body: JSON in UTF-8 (no other charset, no byte-order mark),
@@ -94,6 +105,19 @@ impl RequestSchema {
             return Err(one("request_schema", "a JSON body is required"));
         }
         let tape = Tape::read(body, limits.max_values).map_err(|e| refused(e, limits))?;
+        if !self.names.is_empty() {
+            let miscased = tape.keys().any(|k| {
+                self.names
+                    .get(&fold_key(&k))
+                    .is_some_and(|exact| !exact.iter().any(|e| **e == *k))
+            });
+            if miscased {
+                return Err(one(
+                    "request_schema",
+                    "a key differs only in case from a property the schema names (a lenient reader would take it for that property)",
+                ));
+            }
+        }
         let root = tape.root();
         if self.validator.is_valid(root) {
             return Ok(());
@@ -119,6 +143,35 @@ impl RequestSchema {
     }
 }
 
+/// Every name a `properties` object of the schema (at any depth) lists.
+fn property_names(schema: &Value, f: &mut impl FnMut(&str)) {
+    match schema {
+        Value::Object(map) => {
+            for (k, v) in map {
+                if k == "properties"
+                    && let Value::Object(props) = v
+                {
+                    for name in props.keys() {
+                        f(name);
+                    }
+                }
+                property_names(v, f);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| property_names(v, f)),
+        _ => {}
+    }
+}
+
+/// A key as lenient binders compare it.
+fn fold_key(k: &str) -> String {
+    if k.is_ascii() {
+        k.to_ascii_uppercase()
+    } else {
+        crate::normalize::fold(k)
+    }
+}
+
 /// What the partner is told of a body that could not be read.
 fn refused(e: JsonError, limits: RequestLimits) -> RequestViolation {
     match e {
@@ -140,7 +193,7 @@ fn refused(e: JsonError, limits: RequestLimits) -> RequestViolation {
         ),
         JsonError::InexactNumber => one(
             "request_schema",
-            "a number is more precise than the schema can be checked against (over 15 significant digits, or an integer beyond 64 bits)",
+            "a number is more precise than every reader holds it (over 15 significant digits, or an integer beyond ±2^53)",
         ),
     }
 }
@@ -178,4 +231,74 @@ fn message(e: &jsonschema::ValidationError<'_>) -> String {
         end -= 1;
     }
     text[..end].to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn json_headers() -> http::HeaderMap {
+        let mut h = http::HeaderMap::new();
+        h.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+        h
+    }
+
+    const LIMITS: RequestLimits = RequestLimits {
+        max_bytes: 1 << 20,
+        max_values: 100_000,
+    };
+
+    #[test]
+    fn a_key_spelled_otherwise_than_the_schema_names_it_is_refused() {
+        // No `additionalProperties: false`: `Status` would pass the schema unchecked, and a
+        // lenient binder would read it as `status`.
+        let schema = RequestSchema::compile(
+            br#"{"type":"object","properties":{"status":{"enum":["draft"]},"items":{"type":"array","items":{"properties":{"id":{"type":"integer"}}}}}}"#,
+        )
+        .expect("schema");
+        let check = |body: &str| schema.validate(&json_headers(), body.as_bytes(), LIMITS);
+        assert!(check(r#"{"status":"draft","other":1}"#).is_ok());
+        for body in [
+            r#"{"Status":"approved"}"#,
+            r#"{"STATUS":"approved"}"#,
+            r#"{"ſtatus":"approved"}"#,
+            r#"{"items":[{"ID":"x"}]}"#,
+        ] {
+            let e = check(body).expect_err(body);
+            assert_eq!(e.reason, "request_schema", "{body}");
+        }
+        // Integers beyond ±2^53 read differently to a reader of doubles.
+        let e = check(r#"{"status":"draft","n":9007199254740993}"#).expect_err("big");
+        assert!(e.errors[0].1.contains("2^53"), "{e:?}");
+        assert!(check(r#"{"status":"draft","n":9007199254740992}"#).is_ok());
+    }
+
+    #[test]
+    fn unique_items_over_large_objects_compares_by_name() {
+        let schema = RequestSchema::compile(br#"{"uniqueItems":true}"#).expect("schema");
+        let object = |rev: bool| {
+            let mut keys: Vec<usize> = (0..5000).collect();
+            if rev {
+                keys.reverse();
+            }
+            let members: Vec<String> = keys.iter().map(|k| format!("\"k{k}\":{k}")).collect();
+            format!("{{{}}}", members.join(","))
+        };
+        let same = format!("[{},{}]", object(false), object(true));
+        assert!(
+            schema
+                .validate(&json_headers(), same.as_bytes(), LIMITS)
+                .is_err(),
+            "two equal objects, members in another order, are not unique"
+        );
+        let differ = same.replacen("\"k4999\":4999", "\"k4999\":5000", 1);
+        assert!(
+            schema
+                .validate(&json_headers(), differ.as_bytes(), LIMITS)
+                .is_ok()
+        );
+    }
 }

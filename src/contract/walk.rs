@@ -43,9 +43,33 @@ pub(crate) trait Sink {
 /// checked (then dropped) when their object closes, so one buffer serves every depth.
 pub(crate) struct Dups {
     how: Keys,
-    keys: Vec<Str>,
+    keys: Vec<Packed>,
     marks: Vec<usize>,
     scratch: Vec<(u64, u32)>,
+}
+
+/// A key's string token in 8 bytes (documents are under 2 GiB): its offsets, the escape flag
+/// in the top bit of the end.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Packed(u32, u32);
+
+const PACKED_ESCAPED: u32 = 1 << 31;
+
+impl From<Str> for Packed {
+    fn from(s: Str) -> Self {
+        let end = s.end as u32 | if s.escaped { PACKED_ESCAPED } else { 0 };
+        Self(s.start as u32, end)
+    }
+}
+
+impl Packed {
+    fn str(self) -> Str {
+        Str {
+            start: self.0 as usize,
+            end: (self.1 & !PACKED_ESCAPED) as usize,
+            escaped: self.1 & PACKED_ESCAPED != 0,
+        }
+    }
 }
 
 /// How keys compare when looking for duplicates.
@@ -140,7 +164,7 @@ impl Dups {
 
     /// A key of the innermost open object.
     pub(crate) fn key(&mut self, key: Str) {
-        self.keys.push(key);
+        self.keys.push(key.into());
     }
 
     /// The innermost object closes: refused if it repeated a key.
@@ -154,6 +178,49 @@ impl Dups {
             Ok(())
         }
     }
+}
+
+/// Whether a member of the document's top-level object has a name `f` picks, read as far as the
+/// bytes are JSON (a member seen before an error counts; repeated names count too).
+pub fn any_top_level_key(bytes: &[u8], f: impl Fn(&str) -> bool) -> bool {
+    struct Keys<'a, F> {
+        src: &'a str,
+        depth: usize,
+        f: F,
+        found: bool,
+    }
+    impl<F: Fn(&str) -> bool> Sink for Keys<'_, F> {
+        fn scalar(&mut self, _: Kind, _: usize, _: usize, _: bool) -> Result<(), JsonError> {
+            Ok(())
+        }
+        fn open(&mut self, _: Kind, _: usize) -> Result<(), JsonError> {
+            self.depth += 1;
+            Ok(())
+        }
+        fn key(&mut self, key: Str) -> Result<(), JsonError> {
+            if self.depth == 1 && (self.f)(&text_of(self.src, key)) {
+                self.found = true;
+                // Nothing more to learn.
+                return Err(JsonError::Invalid);
+            }
+            Ok(())
+        }
+        fn close(&mut self, _: Kind, _: usize) -> Result<(), JsonError> {
+            self.depth -= 1;
+            Ok(())
+        }
+    }
+    let Ok(mut lx) = Lexer::new(bytes) else {
+        return false;
+    };
+    let mut sink = Keys {
+        src: lx.src,
+        depth: 0,
+        f,
+        found: false,
+    };
+    let _ = walk(&mut lx, &mut sink);
+    sink.found
 }
 
 /// Checks that `bytes` are one strict JSON document with no key repeated in an object (what
@@ -191,12 +258,12 @@ pub fn check_json(bytes: &[u8]) -> Result<(), JsonError> {
 /// only equal neighbours, so no key is copied unless it has escapes or must be folded.
 pub(crate) fn has_duplicate(
     src: &str,
-    keys: &[Str],
+    keys: &[Packed],
     how: Keys,
     scratch: &mut Vec<(u64, u32)>,
 ) -> bool {
-    let norm = |s: Str| -> Cow<'_, str> {
-        let t = text_of(src, s);
+    let norm = |s: Packed| -> Cow<'_, str> {
+        let t = text_of(src, s.str());
         match how {
             Keys::Exact => t,
             Keys::Folded if t.is_ascii() => Cow::Owned(t.to_ascii_uppercase()),
@@ -237,12 +304,12 @@ mod tests {
 
     #[test]
     fn duplicates_are_found_small_and_large_exact_and_folded() {
-        let keys_of = |doc: &str| -> Vec<Str> {
+        let keys_of = |doc: &str| -> Vec<Packed> {
             let mut l = Lexer::new(doc.as_bytes()).expect("utf8");
             let mut out = Vec::new();
             while l.pos < doc.len() {
                 if l.peek() == Some(b'"') {
-                    out.push(l.string().expect("string"));
+                    out.push(l.string().expect("string").into());
                 } else {
                     l.pos += 1;
                 }

@@ -1,14 +1,20 @@
 //! Method overrides carried as parameters: a `_method` in the query or in a form body makes
 //! Rails, Laravel, Symfony and Express (`method-override`) run another method than the one the
-//! gateway authorised, so such a request is refused. A name is read the ways those frameworks
-//! read it: percent-decoded (`+` as a space), without regard to case, and with PHP's
-//! rewriting of leading spaces and of ` `, `.` and `[` into `_`.
+//! gateway authorised (and ASP.NET MVC reads `X-HTTP-Method-Override` from the query and the
+//! form), so such a request is refused. A name is read the ways those frameworks read it.
 
-/// The parameter that overrides the method, lower case.
-const OVERRIDE: &[u8] = b"_method";
+/// Parameter names that override the method, lower case: `_method` (Rails/Rack, Laravel,
+/// Symfony, Express `method-override`) and the names ASP.NET MVC also reads from the query and
+/// the form.
+const OVERRIDES: [&[u8]; 4] = [
+    b"_method",
+    b"x-http-method-override",
+    b"x-http-method",
+    b"x-method-override",
+];
 
-/// Whether a query string or an `application/x-www-form-urlencoded` body names `_method`.
-/// Parameters are split on `&` and `;` (older Rack and Python split on both).
+/// Whether a query string or an `application/x-www-form-urlencoded` body names a method
+/// override. Parameters are split on `&` and `;` (older Rack and Python split on both).
 pub fn overrides_method(params: &[u8]) -> bool {
     params
         .split(|b| *b == b'&' || *b == b';')
@@ -16,41 +22,61 @@ pub fn overrides_method(params: &[u8]) -> bool {
         .any(names_override)
 }
 
-/// Whether a `multipart/form-data` body has a part named `_method`: any
-/// `Content-Disposition` line whose `name` (quoted or not, `name*` too) reads as `_method`.
-/// Reading lines rather than parts errs on the side of refusing.
+/// Whether a `multipart/form-data` body has a part named as a method override: any
+/// `Content-Disposition` header (folded lines joined) whose `name` or `name*` — quoted with
+/// `"` or `'`, or not — reads as one. Reading lines rather than parts errs on the side of
+/// refusing.
 pub fn multipart_overrides_method(body: &[u8]) -> bool {
     const HEADER: &[u8] = b"content-disposition:";
-    body.split(|b| *b == b'\n')
-        .map(<[u8]>::trim_ascii)
-        .filter(|l| l.len() > HEADER.len() && l[..HEADER.len()].eq_ignore_ascii_case(HEADER))
-        .flat_map(|l| l[HEADER.len()..].split(|b| *b == b';'))
+    let mut current: Option<Vec<u8>> = None;
+    for line in body.split(|b| *b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let folded = line.first().is_some_and(|b| *b == b' ' || *b == b'\t');
+        match (&mut current, folded) {
+            (Some(c), true) => c.extend_from_slice(line),
+            _ => {
+                if current.take().is_some_and(|c| disposition_overrides(&c)) {
+                    return true;
+                }
+                let l = line.trim_ascii_start();
+                if l.len() > HEADER.len() && l[..HEADER.len()].eq_ignore_ascii_case(HEADER) {
+                    current = Some(l[HEADER.len()..].to_vec());
+                }
+            }
+        }
+    }
+    current.is_some_and(|c| disposition_overrides(&c))
+}
+
+/// Whether one `Content-Disposition` value names its part as a method override.
+fn disposition_overrides(value: &[u8]) -> bool {
+    value
+        .split(|b| *b == b';')
         .filter_map(|param| {
-            let (name, value) = split_once(param.trim_ascii(), b'=')?;
-            let name = name.trim_ascii();
-            (name.eq_ignore_ascii_case(b"name") || name.eq_ignore_ascii_case(b"name*"))
-                .then_some(value)
+            let i = param.iter().position(|b| *b == b'=')?;
+            let (name, value) = (param[..i].trim_ascii(), param[i + 1..].trim_ascii());
+            let extended = name.eq_ignore_ascii_case(b"name*");
+            (name.eq_ignore_ascii_case(b"name") || extended).then_some((value, extended))
         })
-        .any(|value| {
-            let value = value.trim_ascii();
-            // `name*=utf-8''%5Fmethod` (RFC 5987): the part after the language tag.
-            let value = match value.iter().rposition(|b| *b == b'\'') {
-                Some(i) if !value.starts_with(b"\"") => &value[i + 1..],
-                _ => value,
-            };
-            let value = value
-                .strip_prefix(b"\"")
-                .and_then(|v| v.strip_suffix(b"\""))
+        .any(|(value, extended)| {
+            let unquoted = [b'"', b'\'']
+                .iter()
+                .find_map(|q| value.strip_prefix(&[*q])?.strip_suffix(&[*q]))
                 .unwrap_or(value);
-            names_override(value)
+            // `name*=utf-8''%5Fmethod` (RFC 5987): the part after the language tag.
+            let name = match unquoted.iter().rposition(|b| *b == b'\'') {
+                Some(i) if extended => &unquoted[i + 1..],
+                _ => unquoted,
+            };
+            names_override(name)
         })
 }
 
-/// Whether one parameter name, as any of the frameworks reads it, is `_method`.
-fn names_override(raw: &[u8]) -> bool {
-    if raw.len() > 64 * 3 {
-        return false;
-    }
+/// Whether one parameter name (as sent), as any of the frameworks reads it, is a method
+/// override: percent-decoded with `+` as a space, cut at NUL, without regard to case, and also
+/// as PHP reads it (leading spaces dropped; ` `, `.` and an unmatched `[` read as `_`;
+/// `name[...]` is `name`) and as Rack 2 and `qs` read it (`[_method]`, `_method]`).
+pub fn names_override(raw: &[u8]) -> bool {
     let mut decoded = Vec::with_capacity(raw.len());
     let mut i = 0;
     while i < raw.len() {
@@ -68,23 +94,45 @@ fn names_override(raw: &[u8]) -> bool {
         i += 1;
     }
     // A C string ends at NUL.
-    if let Some(end) = decoded.iter().position(|b| *b == 0) {
-        decoded.truncate(end);
-    }
-    // PHP: `_method[]` is the array `_method`.
-    let base = decoded.split(|b| *b == b'[').next().unwrap_or_default();
-    let php = |name: &[u8], trim: bool| -> bool {
-        let name = if trim { name.trim_ascii_start() } else { name };
-        name.len() == OVERRIDE.len()
-            && name
-                .iter()
-                .map(|b| match b {
-                    b' ' | b'.' | b'[' => b'_',
-                    b => b.to_ascii_lowercase(),
-                })
-                .eq(OVERRIDE.iter().copied())
+    let name = match decoded.iter().position(|b| *b == 0) {
+        Some(end) => &decoded[..end],
+        None => &decoded[..],
     };
-    php(&decoded, true) || php(&decoded, false) || php(base, true) || php(base, false)
+    let trimmed = name.trim_ascii_start();
+    // Rack 2: `\A[\[\]]*([^\[\]]+)\]*`.
+    let rack = {
+        let start = name
+            .iter()
+            .position(|b| *b != b'[' && *b != b']')
+            .unwrap_or(name.len());
+        let rest = &name[start..];
+        let end = rest
+            .iter()
+            .position(|b| *b == b'[' || *b == b']')
+            .unwrap_or(rest.len());
+        &rest[..end]
+    };
+    let base =
+        |n: &'_ [u8]| -> Vec<u8> { n.split(|b| *b == b'[').next().unwrap_or_default().to_vec() };
+    let php = |n: &[u8]| -> Vec<u8> {
+        n.iter()
+            .map(|b| match b {
+                b' ' | b'.' | b'[' => b'_',
+                b => *b,
+            })
+            .collect()
+    };
+    let readings = [
+        name.to_vec(),
+        trimmed.to_vec(),
+        rack.to_vec(),
+        base(trimmed),
+        php(trimmed),
+        php(name),
+    ];
+    readings
+        .iter()
+        .any(|r| OVERRIDES.iter().any(|o| r.eq_ignore_ascii_case(o)))
 }
 
 fn hex_pair(pair: Option<&[u8]>) -> Option<u8> {
@@ -92,11 +140,6 @@ fn hex_pair(pair: Option<&[u8]>) -> Option<u8> {
     let hex = |c: u8| char::from(c).to_digit(16);
     let (hi, lo) = (hex(*pair.first()?)?, hex(*pair.get(1)?)?);
     u8::try_from(hi * 16 + lo).ok()
-}
-
-fn split_once(s: &[u8], at: u8) -> Option<(&[u8], &[u8])> {
-    let i = s.iter().position(|b| *b == at)?;
-    Some((&s[..i], &s[i + 1..]))
 }
 
 #[cfg(test)]
@@ -120,9 +163,20 @@ mod tests {
             "%20_method=DELETE",
             "[method=DELETE",
             "_method%00junk=DELETE",
+            "[_method]=DELETE",
+            "]_method=DELETE",
+            "_method]=DELETE",
+            "X-HTTP-Method-Override=DELETE",
+            "x-http-method=PUT",
+            "X-Method-Override=PUT",
         ] {
             assert!(overrides_method(q.as_bytes()), "{q}");
         }
+        let long = format!("{}_method=DELETE", "+".repeat(300));
+        assert!(
+            overrides_method(long.as_bytes()),
+            "PHP drops leading spaces"
+        );
         for q in [
             "",
             "method=DELETE",
@@ -145,6 +199,9 @@ mod tests {
             "--b\r\nContent-Disposition: form-data; name=\"_method\"\r\n\r\nDELETE\r\n--b--\r\n",
             "--b\r\ncontent-disposition: form-data; NAME=_METHOD\r\n\r\nDELETE\r\n--b--\r\n",
             "--b\r\nContent-Disposition: form-data; name*=utf-8''%5Fmethod\r\n\r\nx\r\n--b--",
+            "--b\r\nContent-Disposition: form-data; name='_method'\r\n\r\nDELETE\r\n--b--\r\n",
+            "--b\r\nContent-Disposition: form-data;\r\n name=\"_method\"\r\n\r\nDELETE\r\n--b--\r\n",
+            "--b\r\nContent-Disposition: form-data;\r\n\tname=\"x-http-method-override\"\r\n\r\nDELETE\r\n--b--",
         ] {
             assert!(multipart_overrides_method(body.as_bytes()), "{body}");
         }

@@ -43,8 +43,8 @@ pub(super) const NOT_ON_CONTRACT_ROUTES: [http::HeaderName; 6] = [
     http::header::IF_UNMODIFIED_SINCE,
 ];
 
-/// After the permit: a body that frameworks read as form parameters is read whole and refused
-/// if it names `_method`; a route with a `request_schema` gets the whole body, validated
+/// After the permit: a body that frameworks may read a method override from is read whole and
+/// refused if it names one; a route with a `request_schema` gets the whole body, validated
 /// (`422 request_contract_violation` if it does not); any other body streams.
 pub(super) async fn request(
     snap: &Snapshot,
@@ -52,73 +52,95 @@ pub(super) async fn request(
     parts: &Parts,
     body: ClientBody,
 ) -> Result<RequestBody, GatewayError> {
-    let form = form_kind(&parts.headers);
-    if route.request_schema.is_none() && form.is_none() {
+    let reading = Reading::of(parts, body.is_end_stream());
+    if route.request_schema.is_none() && reading.is_none() {
         return Ok(RequestBody::Stream(body));
     }
     let bytes = idempotency::read_whole(snap, route, body).await?;
-    if let Some(form) = form {
-        check_form(form, &parts.headers, &bytes)?;
-    }
+    // The schema first: its refusals (a charset included) say more than an override would.
     if let Some(schema) = &route.request_schema {
         schema
             .validate(&parts.headers, &bytes, route.request_limits)
             .map_err(GatewayError::RequestContractViolation)?;
     }
+    if let Some(reading) = reading {
+        reading.check(&parts.headers, &bytes)?;
+    }
     Ok(RequestBody::Buffered(bytes))
 }
 
-/// How a framework would read the body as parameters.
+/// How a framework behind the gateway may read a body's parameters — and so a method override
+/// from it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Form {
+enum Reading {
+    /// `application/x-www-form-urlencoded`, or (Rack, on `POST`) no media type at all.
     UrlEncoded,
+    /// `multipart/form-data`.
     Multipart,
+    /// JSON on `POST`: Laravel and Symfony take `_method` from the JSON body, and so does
+    /// Express's `method-override` with a body getter.
+    Json,
 }
 
-/// Whether any `Content-Type` (a repeated one included: Node.js keeps the first, others the
-/// last) makes the body form parameters.
-fn form_kind(headers: &http::HeaderMap) -> Option<Form> {
-    headers
-        .get_all(http::header::CONTENT_TYPE)
-        .iter()
-        .find_map(|v| {
+impl Reading {
+    /// The reading of a request's body: any `Content-Type` (a repeated one included: Node.js
+    /// keeps the first, others the last) that makes it parameters. The frameworks override
+    /// only `POST`, so JSON and untyped bodies are read on `POST` alone; forms always.
+    fn of(parts: &Parts, empty: bool) -> Option<Self> {
+        if empty {
+            return None;
+        }
+        let post = parts.method == http::Method::POST;
+        let mut types = parts.headers.get_all(http::header::CONTENT_TYPE).iter();
+        let Some(first) = types.next() else {
+            return post.then_some(Self::UrlEncoded);
+        };
+        std::iter::once(first).chain(types).find_map(|v| {
             let v = v.as_bytes().to_ascii_lowercase();
             let has = |needle: &[u8]| v.windows(needle.len()).any(|w| w == needle);
-            if has(b"x-www-form-urlencoded") {
-                Some(Form::UrlEncoded)
+            if has(b"x-www-form-urlencoded") || (post && v.trim_ascii().is_empty()) {
+                Some(Self::UrlEncoded)
             } else if has(b"multipart/") {
-                Some(Form::Multipart)
+                Some(Self::Multipart)
+            } else if post && has(b"json") {
+                Some(Self::Json)
             } else {
                 None
             }
         })
-}
-
-/// A form body the frameworks would read a `_method` from (or that hides one from the
-/// gateway: compressed, or in a charset where `_method` is not its ASCII bytes) is refused.
-fn check_form(form: Form, headers: &http::HeaderMap, body: &[u8]) -> Result<(), GatewayError> {
-    let overrides = GatewayError::BadRequest(super::Malformed::MethodOverride);
-    let ascii_charset = headers
-        .get_all(http::header::CONTENT_TYPE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';').skip(1))
-        .filter_map(|p| p.split_once('='))
-        .filter(|(n, _)| n.trim().eq_ignore_ascii_case("charset"))
-        .all(|(_, c)| {
-            let c = c.trim().trim_matches('"');
-            ["utf-8", "us-ascii", "iso-8859-1"]
-                .iter()
-                .any(|ok| c.eq_ignore_ascii_case(ok))
-        });
-    if !crate::contract::identity_only(headers) || !ascii_charset {
-        return Err(overrides);
     }
-    let named = match form {
-        Form::UrlEncoded => crate::normalize::params::overrides_method(body),
-        Form::Multipart => crate::normalize::params::multipart_overrides_method(body),
-    };
-    if named { Err(overrides) } else { Ok(()) }
+
+    /// A body that names a method override (or that could hide one from the gateway:
+    /// compressed, or in a charset where `_method` is not its ASCII bytes — UTF-7 JSON is
+    /// decoded by Express) is refused.
+    fn check(self, headers: &http::HeaderMap, body: &[u8]) -> Result<(), GatewayError> {
+        use crate::normalize::params;
+        let overrides = GatewayError::BadRequest(super::Malformed::MethodOverride);
+        let ascii_charset = headers
+            .get_all(http::header::CONTENT_TYPE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';').skip(1))
+            .filter_map(|p| p.split_once('='))
+            .filter(|(n, _)| n.trim().eq_ignore_ascii_case("charset"))
+            .all(|(_, c)| {
+                let c = c.trim().trim_matches('"');
+                ["utf-8", "utf8", "us-ascii", "iso-8859-1"]
+                    .iter()
+                    .any(|ok| c.eq_ignore_ascii_case(ok))
+            });
+        if !crate::contract::identity_only(headers) || !ascii_charset {
+            return Err(overrides);
+        }
+        let named = match self {
+            Self::UrlEncoded => params::overrides_method(body),
+            Self::Multipart => params::multipart_overrides_method(body),
+            Self::Json => {
+                crate::contract::any_top_level_key(body, |k| params::names_override(k.as_bytes()))
+            }
+        };
+        if named { Err(overrides) } else { Ok(()) }
+    }
 }
 
 /// What a route's response contract needs of the request it answers, taken before the request

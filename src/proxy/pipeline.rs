@@ -44,8 +44,9 @@ impl GatewayService {
         request_id: &HeaderValue,
     ) -> Result<Response<Body>, GatewayError> {
         let (parts, body) = req.into_parts();
-        let path = normalise(&parts, ex)?; // 1. target
-        let facts = request_facts(snap, &parts, body.is_end_stream())?; //    Host, framing, head, key
+        framing(&parts, body.is_end_stream(), ex)?; // 1. framing (a refusal ends the connection)
+        let path = normalise(&parts, ex)?; //    target
+        let facts = request_facts(snap, &parts)?; //    Host, head, key
         let principal = self.authenticate(snap, &parts, &path, ex)?; // 2.-3. forbidden, credentials
         let route = find_route(snap, &parts, &path, ex)?; // 4. route
         let permit = self.decide(&principal, route, &facts, ex)?; // 5. stage, tier, permission
@@ -230,16 +231,18 @@ fn normalise(parts: &Parts, ex: &mut Exchange) -> Result<NormalPath, GatewayErro
     Ok(path)
 }
 
+/// Phase 1 first of all: a body whose framing two parsers could read two ways is refused
+/// before any other check, so every such refusal ends the connection (a `400` for the target
+/// sent first would leave the body's bytes to be read as the next request).
+fn framing(parts: &Parts, body_is_empty: bool, ex: &mut Exchange) -> Result<(), GatewayError> {
+    check_framing(parts, body_is_empty).inspect_err(|_| ex.set_path(parts.uri.path()))
+}
+
 /// The rest of the request's shape, checked before anyone is authenticated: one valid host,
-/// unambiguous framing, a head within the limit, and a well-formed `Idempotency-Key`.
-fn request_facts(
-    snap: &Snapshot,
-    parts: &Parts,
-    body_is_empty: bool,
-) -> Result<RequestFacts, GatewayError> {
+/// a head within the limit, and a well-formed `Idempotency-Key`.
+fn request_facts(snap: &Snapshot, parts: &Parts) -> Result<RequestFacts, GatewayError> {
     let host = crate::normalize::host::validate(parts.version, &parts.uri, &parts.headers)
         .map_err(|_| GatewayError::BadRequest(Malformed::BadHost))?;
-    check_framing(parts, body_is_empty)?;
     check_head_size(parts, snap.limits.max_request_header_bytes)?;
     Ok(RequestFacts {
         host,

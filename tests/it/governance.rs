@@ -732,7 +732,7 @@ fn settings_that_let_partners_do_more_need_approval() {
     assert_eq!(code, 1);
     for line in [
         "+ setting tiers.1.rate_per_second 50 -> 500",
-        "+ setting governance.misuse.threshold 50 -> -",
+        "+ setting governance.misuse on -> off",
     ] {
         assert!(
             out.lines().any(|l| l == line),
@@ -742,7 +742,7 @@ fn settings_that_let_partners_do_more_need_approval() {
     let (_, out, _) = run(&["diff", b.to_str().unwrap_or(""), a.to_str().unwrap_or("")]);
     for line in [
         "- setting tiers.1.rate_per_second 500 -> 50",
-        "- setting governance.misuse.threshold - -> 50",
+        "- setting governance.misuse off -> on",
     ] {
         assert!(
             out.lines().any(|l| l == line),

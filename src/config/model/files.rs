@@ -13,6 +13,9 @@ pub(crate) struct FilePaths {
     jwks: Vec<(String, String)>,
     identity: Option<String>,
     audit_key: Option<String>,
+    client_ca: Option<String>,
+    /// Each upstream's CA bundle and client certificate, by name.
+    upstream_files: Vec<(String, &'static str, String)>,
 }
 
 /// The resolved paths of the files the model hashes.
@@ -31,6 +34,16 @@ pub(crate) fn file_paths(f: &file::File) -> FilePaths {
             .collect(),
         identity: f.identity.as_ref().map(|i| i.signing_key.clone()),
         audit_key: f.audit.as_ref().and_then(|a| a.signing_key.clone()),
+        client_ca: f.server.tls.as_ref().and_then(|t| t.client_ca.clone()),
+        upstream_files: f
+            .upstreams
+            .iter()
+            .flat_map(|u| {
+                [("ca_file", &u.ca_file), ("client_cert", &u.client_cert)]
+                    .into_iter()
+                    .filter_map(|(field, path)| path.clone().map(|p| (u.name.clone(), field, p)))
+            })
+            .collect(),
     }
 }
 
@@ -51,13 +64,21 @@ pub(crate) fn add_file_hashes(
             m.jwks_sha256 = digests.get(path).cloned();
         }
     }
-    for (setting, path) in [
-        ("identity.signing_key.sha256", &paths.identity),
-        ("audit.signing_key.sha256", &paths.audit_key),
-    ] {
+    let upstream_files = paths
+        .upstream_files
+        .iter()
+        .map(|(name, field, path)| (format!("upstreams.{name}.{field}.sha256"), Some(path)));
+    let named = [
+        ("identity.signing_key.sha256", paths.identity.as_ref()),
+        ("audit.signing_key.sha256", paths.audit_key.as_ref()),
+        ("server.tls.client_ca.sha256", paths.client_ca.as_ref()),
+    ]
+    .map(|(s, p)| (s.to_owned(), p));
+    // A file edited in place is another key, CA or certificate: any change counts.
+    for (setting, path) in named.into_iter().chain(upstream_files) {
         if let Some(path) = path {
             model.settings.insert(
-                setting.into(),
+                setting,
                 Setting {
                     value: digests.get(path).cloned(),
                     wider: Wider::Any,

@@ -116,7 +116,7 @@ fn build(f: &file::File, t: &mut Fields) -> Model {
         upstream_view(&mut m, t, u);
     }
     for r in routes {
-        route_view(&mut m, t, r);
+        route_view(&mut m, t, r, limits.max_request_body_bytes);
     }
     for c in data_classes {
         let file::DataClass {
@@ -180,6 +180,13 @@ pub(super) fn secs(d: &str) -> String {
     humantime::parse_duration(d)
         .map(|d| d.as_secs_f64().to_string())
         .unwrap_or_else(|_| d.to_owned())
+}
+
+/// A list whose order means nothing, sorted (so reordering it is no change).
+pub(super) fn sorted(v: &[String]) -> Vec<String> {
+    let mut v = v.to_vec();
+    v.sort();
+    v
 }
 
 pub(super) fn flag(b: bool) -> String {

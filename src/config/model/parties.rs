@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{Fields, date, flag, gov, note, op, ranked, set};
+use super::{Fields, date, flag, gov, note, op, ranked, set, sorted};
 use crate::config::{defaults, file};
 use crate::governance::Risk;
 use crate::governance::model::{
@@ -45,7 +45,10 @@ pub(super) fn upstream_view(m: &mut Model, t: &mut Fields, u: &file::Upstream) {
                 response_headers_remove,
             ))
             .filter(|v| !v.is_empty())
-            .map(|v| v.join(",")),
+            .map(|v| {
+                let lower: Vec<String> = v.iter().map(|h| h.to_ascii_lowercase()).collect();
+                sorted(&lower).join(",")
+            }),
         ),
     ] {
         set(m, format!("upstreams.{name}.{field}"), value, Wider::Any);
@@ -67,7 +70,8 @@ pub(super) fn upstream_view(m: &mut Model, t: &mut Fields, u: &file::Upstream) {
     );
 }
 
-pub(super) fn route_view(m: &mut Model, t: &mut Fields, r: &file::Route) {
+/// A route; `max_body` is `limits.max_request_body_bytes` (the default of its body limit).
+pub(super) fn route_view(m: &mut Model, t: &mut Fields, r: &file::Route, max_body: u64) {
     let file::Route {
         name,
         method,
@@ -131,17 +135,31 @@ pub(super) fn route_view(m: &mut Model, t: &mut Fields, r: &file::Route) {
         Some(flag(*gov(t, "routes[].catch_all", catch_all))),
         ranked(&["false", "true"]),
     );
-    // Unset is the default (1 MiB with a schema, else the global limit): setting it narrows.
+    // What checking a body may cost, with the defaults filled in (1 MiB with a schema, else
+    // the global limit; 100 000 values): raising either widens, from a default too.
+    let default_bytes = if route.request_schema.is_some() {
+        defaults::ROUTE_REQUEST_MAX_BYTES.min(max_body)
+    } else {
+        max_body
+    };
     set(
         m,
         format!("routes.{name}.request_max_bytes"),
-        gov(t, "routes[].request_max_bytes", request_max_bytes).map(|v| v.to_string()),
+        Some(
+            gov(t, "routes[].request_max_bytes", request_max_bytes)
+                .unwrap_or(default_bytes)
+                .to_string(),
+        ),
         Wider::Higher,
     );
     set(
         m,
         format!("routes.{name}.request_max_values"),
-        gov(t, "routes[].request_max_values", request_max_values).map(|v| v.to_string()),
+        Some(
+            gov(t, "routes[].request_max_values", request_max_values)
+                .unwrap_or(defaults::ROUTE_REQUEST_MAX_VALUES)
+                .to_string(),
+        ),
         Wider::Higher,
     );
     note(

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Fields, flag, gov, op, ranked, secs, set};
+use super::{Fields, flag, gov, op, ranked, secs, set, sorted};
 use crate::config::{defaults, file};
 use crate::governance::model::{GovernanceModel, Model, Wider};
 
@@ -63,9 +63,16 @@ pub(super) fn admin_view(m: &mut Model, t: &mut Fields, a: Option<&file::Admin>)
         ),
         None => (None, None, None),
     };
-    // Moving the admin listener (reload, unsuspend, the trail's viewer) exposes it elsewhere.
+    // The admin listener (reload, unsuspend, the trail's viewer) opened, moved, or opened to
+    // another token widens.
+    set(
+        m,
+        "admin".into(),
+        Some(if listen.is_some() { "on" } else { "off" }.into()),
+        ranked(&["off", "on"]),
+    );
     set(m, "admin.listen".into(), listen, Wider::Any);
-    set(m, "admin.token_sha256".into(), token, Wider::Unset);
+    set(m, "admin.token_sha256".into(), token, Wider::Any);
     set(m, "admin.max_connections".into(), max, Wider::Higher);
 }
 
@@ -273,6 +280,13 @@ pub(super) fn identity_view(m: &mut Model, t: &mut Fields, i: Option<&file::Iden
         ),
         None => (None, None, None),
     };
+    // Upstreams that check the assertion lose it when the section goes.
+    set(
+        m,
+        "identity".into(),
+        Some(if key.is_some() { "on" } else { "off" }.into()),
+        ranked(&["on", "off"]),
+    );
     set(m, "identity.signing_key".into(), key, Wider::Any);
     // A longer-lived assertion can be replayed for longer.
     set(m, "identity.ttl".into(), ttl, Wider::Higher);
@@ -280,59 +294,98 @@ pub(super) fn identity_view(m: &mut Model, t: &mut Fields, i: Option<&file::Iden
 }
 
 pub(super) fn state_view(m: &mut Model, t: &mut Fields, s: Option<&file::StateFile>) {
-    let Some(s) = s else {
-        return;
+    let (backend, url, ttl, max_body, per_partner, max_entries, timeout) = match s {
+        Some(file::StateFile {
+            backend,
+            redis_url,
+            idempotency_ttl,
+            idempotency_max_body_bytes,
+            idempotency_max_per_partner,
+            max_entries,
+            timeout,
+        }) => (
+            Some(gov(t, "state.backend", backend).clone()),
+            gov(t, "state.redis_url", redis_url).clone(),
+            gov(t, "state.idempotency_ttl", idempotency_ttl).clone(),
+            *gov(
+                t,
+                "state.idempotency_max_body_bytes",
+                idempotency_max_body_bytes,
+            ),
+            *gov(
+                t,
+                "state.idempotency_max_per_partner",
+                idempotency_max_per_partner,
+            ),
+            *gov(t, "state.max_entries", max_entries),
+            gov(t, "state.timeout", timeout).clone(),
+        ),
+        None => (None, None, None, None, None, None, None),
     };
-    let file::StateFile {
-        backend,
-        redis_url,
-        idempotency_ttl,
-        idempotency_max_body_bytes,
-        idempotency_max_per_partner,
-        max_entries,
-        timeout,
-    } = s;
-    op(t, "state.backend", backend); // where counters and records live
-    op(t, "state.redis_url", redis_url);
-    op(t, "state.max_entries", max_entries); // memory of the local store
-    op(t, "state.timeout", timeout); // how long a request waits for Redis
-    // The idempotency quotas: more per partner gives it more; a shorter life lets a retry run
-    // a workflow twice.
+    let duration = |d: Option<String>, default: std::time::Duration| {
+        Some(d.map_or_else(|| default.as_secs_f64().to_string(), |d| secs(&d)))
+    };
+    // Counters in one store for the fleet; in memory, every replica gives the full rate again.
+    set(
+        m,
+        "state.backend".into(),
+        Some(backend.unwrap_or_else(|| defaults::STATE_BACKEND.into())),
+        ranked(&["redis", "memory"]),
+    );
+    // Another Redis holds other counters and idempotency records.
+    set(m, "state.redis_url".into(), url, Wider::Any);
+    // Each with its default filled in, so setting one where the default applied is judged
+    // against the default. Shorter: a retry runs a workflow twice, or Redis is skipped (and
+    // counting is per replica) sooner; fewer records: older keys are forgotten; more per
+    // partner or larger: a partner holds more.
+    set(
+        m,
+        "state.idempotency_ttl".into(),
+        duration(ttl, defaults::STATE_IDEMPOTENCY_TTL),
+        Wider::Lower,
+    );
+    set(
+        m,
+        "state.timeout".into(),
+        duration(timeout, defaults::STATE_TIMEOUT),
+        Wider::Lower,
+    );
+    set(
+        m,
+        "state.max_entries".into(),
+        Some(
+            max_entries
+                .unwrap_or(defaults::STATE_MAX_ENTRIES)
+                .to_string(),
+        ),
+        Wider::Lower,
+    );
     set(
         m,
         "state.idempotency_max_per_partner".into(),
-        gov(
-            t,
-            "state.idempotency_max_per_partner",
-            idempotency_max_per_partner,
-        )
-        .map(|v| v.to_string()),
+        Some(
+            per_partner
+                .unwrap_or(defaults::STATE_IDEMPOTENCY_MAX_PER_PARTNER)
+                .to_string(),
+        ),
         Wider::Higher,
     );
     set(
         m,
         "state.idempotency_max_body_bytes".into(),
-        gov(
-            t,
-            "state.idempotency_max_body_bytes",
-            idempotency_max_body_bytes,
-        )
-        .map(|v| v.to_string()),
+        Some(
+            max_body
+                .unwrap_or(defaults::STATE_IDEMPOTENCY_MAX_BODY_BYTES)
+                .to_string(),
+        ),
         Wider::Higher,
-    );
-    set(
-        m,
-        "state.idempotency_ttl".into(),
-        gov(t, "state.idempotency_ttl", idempotency_ttl)
-            .as_deref()
-            .map(secs),
-        Wider::Lower,
     );
 }
 
 pub(super) fn governance_view(m: &mut Model, t: &mut Fields, g: Option<&file::Governance>) {
     let Some(g) = g else {
         m.governance = GovernanceModel::default();
+        misuse_view(m, t, None);
         return;
     };
     let file::Governance {
@@ -360,7 +413,12 @@ pub(super) fn governance_view(m: &mut Model, t: &mut Fields, g: Option<&file::Go
             })
             .collect::<BTreeMap<_, _>>(),
     };
-    let misuse = misuse.as_ref().map(|mi| {
+    misuse_view(m, t, misuse.as_ref());
+}
+
+/// `[governance.misuse]`: automatic suspension, on or off, and how strict.
+fn misuse_view(m: &mut Model, t: &mut Fields, misuse: Option<&file::Misuse>) {
+    let misuse = misuse.map(|mi| {
         let file::Misuse {
             threshold,
             window,
@@ -373,13 +431,19 @@ pub(super) fn governance_view(m: &mut Model, t: &mut Fields, g: Option<&file::Go
             secs(gov(t, "governance.misuse.suspend_for", suspend_for)),
             gov(t, "governance.misuse.codes", codes)
                 .as_ref()
-                .map_or_else(|| "default".into(), |c| c.join(",")),
+                .map_or_else(|| "default".into(), |c| sorted(c).join(",")),
         )
     });
     let (threshold, window, suspend_for, codes) = match misuse {
         Some((a, b, c, d)) => (Some(a), Some(b), Some(c), Some(d)),
         None => (None, None, None, None),
     };
+    set(
+        m,
+        "governance.misuse".into(),
+        Some(if threshold.is_some() { "on" } else { "off" }.into()),
+        ranked(&["on", "off"]),
+    );
     set(
         m,
         "governance.misuse.threshold".into(),

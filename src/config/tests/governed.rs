@@ -279,13 +279,13 @@ const TABLE: &[(&str, &str, &str, Expect)] = &[
     ("identity.signing_key", "secrets/identity.pem", "secrets/identity-2.pem", Weakens),
     ("identity.ttl", r#"ttl = "60s""#, r#"ttl = "1h""#, Weakens),
     ("identity.issuer", "issuer = \"kwanus-gateway\"", "issuer = \"someone-else\"", Weakens),
-    ("state.backend", r#"backend = "redis""#, r#"backend = "memory""#, Operational),
-    ("state.redis_url", "redis://127.0.0.1:6379/0", "redis://10.0.0.5:6379/0", Operational),
+    ("state.backend", r#"backend = "redis""#, r#"backend = "memory""#, Weakens),
+    ("state.redis_url", "redis://127.0.0.1:6379/0", "redis://10.0.0.5:6379/0", Weakens),
     ("state.idempotency_ttl", r#"idempotency_ttl = "24h""#, r#"idempotency_ttl = "1m""#, Weakens),
     ("state.idempotency_max_body_bytes", "idempotency_max_body_bytes = 65536", "idempotency_max_body_bytes = 6553600", Weakens),
     ("state.idempotency_max_per_partner", "idempotency_max_per_partner = 10000", "idempotency_max_per_partner = 1000000", Weakens),
-    ("state.max_entries", "max_entries = 100000", "max_entries = 200000", Operational),
-    ("state.timeout", r#"timeout = "50ms""#, r#"timeout = "100ms""#, Operational),
+    ("state.max_entries", "max_entries = 100000", "max_entries = 10", Weakens),
+    ("state.timeout", r#"timeout = "50ms""#, r#"timeout = "1ms""#, Weakens),
     ("governance.require_grant_metadata", "require_grant_metadata = true", "require_grant_metadata = false", Weakens),
     ("governance.enforce_approvals", "enforce_approvals = true", "enforce_approvals = false", Weakens),
     ("governance.approvals_dir", r#"approvals_dir = "approvals""#, r#"approvals_dir = "elsewhere""#, Weakens),
@@ -306,6 +306,26 @@ const SECTIONS: &[(&str, &str, &str)] = &[
 ];
 
 /// `text` with every `from` replaced (a rename reaches each reference).
+/// Fields left at their default, then set weaker than the default: each weakens (the view
+/// holds the default, not "unset").
+#[rustfmt::skip]
+const FROM_DEFAULTS: &[(&str, &str)] = &[
+    ("request_max_bytes = 65536\n", "request_max_bytes = 10485760\n"),
+    ("request_max_values = 1000\n", "request_max_values = 10000000\n"),
+    ("idempotency_ttl = \"24h\"\n", "idempotency_ttl = \"1s\"\n"),
+    ("idempotency_max_per_partner = 10000\n", "idempotency_max_per_partner = 1000000\n"),
+    ("idempotency_max_body_bytes = 65536\n", "idempotency_max_body_bytes = 6553600\n"),
+    ("max_entries = 100000\n", "max_entries = 10\n"),
+    ("timeout = \"50ms\"\n", "timeout = \"1ms\"\n"),
+    ("durability = \"strict\"\n", "durability = \"buffered\"\n"),
+    ("retention_days = 400\n", "retention_days = 1\n"),
+    ("checkpoint_every = 1000\n", "checkpoint_every = 1000000\n"),
+    ("token_sha256 = \"aaaa000000000000000000000000000000000000000000000000000000000000\"\n", "token_sha256 = \"bbbb000000000000000000000000000000000000000000000000000000000000\"\n"),
+];
+
+/// Sections turned on: each narrows (no widening line), and is one line, not one per field.
+const TURNED_ON: &[&str] = &["[audit]\n", "[identity]\n", "[governance.misuse]\n"];
+
 fn changed(text: &str, from: &str, to: &str) -> String {
     assert!(text.contains(from), "{from:?} is not in the configuration");
     text.replace(from, to)
@@ -431,4 +451,51 @@ fn stages_kinds_risks_and_dates_are_compared_as_values() {
     let (s, _) = classify(EVERYTHING).expect("parses");
     let back = Diff::between(&b, &s);
     assert!(!back.is_empty() && back.needing_approval().next().is_none());
+}
+
+#[test]
+fn a_default_is_a_value_and_setting_a_weaker_one_weakens() {
+    for (line, weaker) in FROM_DEFAULTS {
+        let (old, _) = classify(&changed(EVERYTHING, line, "")).expect("parses");
+        let (new, _) = classify(&changed(EVERYTHING, line, weaker)).expect("parses");
+        let diff = Diff::between(&old, &new);
+        assert!(
+            diff.needing_approval().next().is_some(),
+            "{line:?} -> {weaker:?}: {:?}",
+            diff.summary(10)
+        );
+    }
+}
+
+#[test]
+fn turning_a_safeguard_on_narrows_in_one_line() {
+    for section in TURNED_ON {
+        let renamed = section
+            .replace('[', "[not_")
+            .replace("[not_governance.", "[governance.not_");
+        let (old, _) =
+            classify(&cut_unknown(&changed(EVERYTHING, section, &renamed))).expect("parses");
+        let (new, _) = classify(EVERYTHING).expect("parses");
+        let diff = Diff::between(&old, &new);
+        assert!(
+            diff.needing_approval().next().is_none(),
+            "turning {section:?} on: {:?}",
+            diff.summary(20)
+        );
+        assert_eq!(diff.changes.len(), 1, "{section:?}: {:?}", diff.summary(20));
+    }
+}
+
+#[test]
+fn ids_with_dots_own_their_settings() {
+    // `acme.eu` removed while `acme` stays: its rate goes with it, not as a weakening setting.
+    let two = EVERYTHING.replacen(
+        "[[auth.jwt]]",
+        "[[partners]]\nid = \"acme.eu\"\ntier = 1\nstage = \"active\"\nrate_per_second = 5.0\n\n[[auth.jwt]]",
+        1,
+    );
+    let (old, _) = classify(&two).expect("parses");
+    let (new, _) = classify(EVERYTHING).expect("parses");
+    let diff = Diff::between(&old, &new);
+    assert_eq!(diff.summary(10), ["- partner acme.eu removed"]);
 }

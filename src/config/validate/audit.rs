@@ -63,10 +63,11 @@ pub(super) fn compile_audit(p: &mut Problems, a: file::Audit) -> Option<AuditSet
         p.bad("audit.checkpoint_every", "0", "must be at least 1");
     }
     // Loaded here as `serve` will load it, so `check` fails on what `serve` would refuse.
-    if let Some(key) = &signing_key
-        && let Err(e) = crate::audit::check_signing_key(std::path::Path::new(key))
-    {
-        p.bad("audit.signing_key", key, e.to_string());
+    if let Some(key) = &signing_key {
+        match crate::audit::check_signing_key(std::path::Path::new(key)) {
+            Ok(()) => p.hash_file(key),
+            Err(e) => p.bad("audit.signing_key", key, e.to_string()),
+        }
     }
     // A relative folder is resolved once, against the working directory, and shown by `check`.
     let dir = std::path::absolute(&dir).unwrap_or_else(|_| dir.into());

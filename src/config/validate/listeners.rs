@@ -46,6 +46,9 @@ pub(super) fn compile_server(p: &mut Problems, s: file::Server) -> Option<Server
                 Path::new(&key),
                 client_ca.as_deref().map(Path::new),
             );
+            if let Some(ca) = &client_ca {
+                p.hash_file(ca);
+            }
             match built {
                 Ok(c) => Some(Some(c)),
                 Err(why) => {

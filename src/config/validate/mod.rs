@@ -223,6 +223,14 @@ fn material_sha256(config_sha256: &str, f: &file::File) -> String {
 // === impl Problems ===
 
 impl Problems {
+    /// Reads a file another part compiles (a CA bundle, a signing key) to note its digest for
+    /// the governance view; a file that cannot be read is that part's problem to report.
+    fn hash_file(&mut self, path: &str) {
+        if let Ok(bytes) = crate::files::read_named(Path::new(path)) {
+            self.read(path, &bytes);
+        }
+    }
+
     /// Notes the digest of a referenced file's bytes, as read for compiling.
     fn read(&mut self, path: &str, bytes: &[u8]) {
         self.1

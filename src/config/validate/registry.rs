@@ -102,6 +102,9 @@ pub(super) fn compile_upstreams(
         } = u;
         declared.insert(name.clone());
         let place = format!("upstreams[{i}]");
+        for f in [&ca_file, &client_cert].into_iter().flatten() {
+            p.hash_file(f);
+        }
         check_database_port(
             p,
             &place,

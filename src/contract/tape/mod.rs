@@ -46,19 +46,20 @@ pub struct TapeNode<'a> {
 /// A number's text.
 pub struct TapeNumber<'a>(&'a str);
 
-/// Counts values and keys (the first walk).
-struct Count {
+/// Counts values and keys and refuses repeated keys (the first walk: nothing of the size of
+/// the tape is allocated before a body passes it).
+struct Count<'a> {
+    src: &'a str,
     values: usize,
     keys: usize,
     max_values: usize,
+    dups: Dups,
 }
 
-/// Fills the tape (the second walk), refusing repeated keys.
-struct Fill<'a> {
-    src: &'a str,
+/// Fills the tape (the second walk).
+struct Fill {
     nodes: Vec<Slot>,
     open: Vec<u32>,
-    dups: Dups,
 }
 
 // === impl Tape ===
@@ -73,16 +74,19 @@ impl<'a> Tape<'a> {
         let mut lx = Lexer::new(bytes)?;
         lx.exact_numbers = true;
         let mut count = Count {
+            src: lx.src,
             values: 0,
             keys: 0,
             max_values,
+            dups: Dups::new(Keys::Folded),
         };
         walk::walk(&mut lx, &mut count)?;
+        let capacity = count.values + count.keys;
+        // The keys held for the duplicate check go before the tape comes.
+        drop(count);
         let mut fill = Fill {
-            src: lx.src,
-            nodes: Vec::with_capacity(count.values + count.keys),
+            nodes: Vec::with_capacity(capacity),
             open: Vec::new(),
-            dups: Dups::new(Keys::Folded),
         };
         lx.pos = 0;
         walk::walk(&mut lx, &mut fill)?;
@@ -101,6 +105,23 @@ impl<'a> Tape<'a> {
         }
     }
 
+    /// Every object member's name, in document order.
+    pub fn keys(&self) -> impl Iterator<Item = Cow<'_, str>> {
+        self.nodes
+            .iter()
+            .filter(|s| kind_of(s.meta) == Kind::Key)
+            .map(|s| {
+                scan::text_of(
+                    self.src,
+                    Str {
+                        start: s.start as usize,
+                        end: s.end as usize,
+                        escaped: s.meta & ESCAPED != 0,
+                    },
+                )
+            })
+    }
+
     /// Bytes the tape holds beyond the document.
     pub fn heap_bytes(&self) -> usize {
         self.nodes.capacity() * std::mem::size_of::<Slot>()
@@ -109,7 +130,7 @@ impl<'a> Tape<'a> {
 
 // === impl Count ===
 
-impl Count {
+impl Count<'_> {
     fn one(&mut self) -> Result<(), JsonError> {
         self.values += 1;
         if self.values > self.max_values {
@@ -120,28 +141,35 @@ impl Count {
     }
 }
 
-impl Sink for Count {
+impl Sink for Count<'_> {
     fn scalar(&mut self, _: Kind, _: usize, _: usize, _: bool) -> Result<(), JsonError> {
         self.one()
     }
 
-    fn open(&mut self, _: Kind, _: usize) -> Result<(), JsonError> {
+    fn open(&mut self, kind: Kind, _: usize) -> Result<(), JsonError> {
+        if kind == Kind::Object {
+            self.dups.open();
+        }
         self.one()
     }
 
-    fn key(&mut self, _: Str) -> Result<(), JsonError> {
+    fn key(&mut self, key: Str) -> Result<(), JsonError> {
         self.keys += 1;
+        self.dups.key(key);
         Ok(())
     }
 
-    fn close(&mut self, _: Kind, _: usize) -> Result<(), JsonError> {
+    fn close(&mut self, kind: Kind, _: usize) -> Result<(), JsonError> {
+        if kind == Kind::Object {
+            self.dups.close(self.src)?;
+        }
         Ok(())
     }
 }
 
 // === impl Fill ===
 
-impl Fill<'_> {
+impl Fill {
     fn push(&mut self, kind: Kind, start: usize, end: usize, escaped: bool) {
         let at = self.nodes.len() as u32;
         let meta = (kind as u32) << KIND_SHIFT | if escaped { ESCAPED } else { 0 };
@@ -164,7 +192,7 @@ impl Fill<'_> {
     }
 }
 
-impl Sink for Fill<'_> {
+impl Sink for Fill {
     fn scalar(
         &mut self,
         kind: Kind,
@@ -179,9 +207,6 @@ impl Sink for Fill<'_> {
 
     fn open(&mut self, kind: Kind, start: usize) -> Result<(), JsonError> {
         self.member_of_array();
-        if kind == Kind::Object {
-            self.dups.open();
-        }
         self.open.push(self.nodes.len() as u32);
         self.push(kind, start, start, false);
         Ok(())
@@ -191,15 +216,11 @@ impl Sink for Fill<'_> {
         if let Some(&parent) = self.open.last() {
             self.nodes[parent as usize].meta += 1;
         }
-        self.dups.key(key);
         self.push(Kind::Key, key.start, key.end, key.escaped);
         Ok(())
     }
 
-    fn close(&mut self, kind: Kind, end: usize) -> Result<(), JsonError> {
-        if kind == Kind::Object {
-            self.dups.close(self.src)?;
-        }
+    fn close(&mut self, _: Kind, end: usize) -> Result<(), JsonError> {
         let after = self.nodes.len() as u32;
         if let Some(at) = self.open.pop() {
             let slot = &mut self.nodes[at as usize];

@@ -230,12 +230,18 @@ fn same(a: TapeNode<'_>, b: TapeNode<'_>) -> bool {
             a.count() == b.count() && a.children().zip(b.children()).all(|(x, y)| same(x, y))
         }
         (Kind::Object, Kind::Object) => {
+            // Members by name on both sides (names are unique: the tape refuses repeats), so
+            // two large objects compare in n log n, never n × m.
+            fn sorted(o: TapeNode<'_>) -> Vec<(Cow<'_, str>, TapeNode<'_>)> {
+                let mut m: Vec<_> = TapeObject(o).members().collect();
+                m.sort_unstable_by(|x, y| x.0.cmp(&y.0));
+                m
+            }
             a.count() == b.count()
-                && TapeObject(a).members().all(|(k, v)| {
-                    TapeObject(b)
-                        .members()
-                        .any(|(k2, v2)| k == k2 && same(v, v2))
-                })
+                && sorted(a)
+                    .into_iter()
+                    .zip(sorted(b))
+                    .all(|((k, v), (k2, v2))| k == k2 && same(v, v2))
         }
         (x, y) => x == y,
     }

@@ -258,11 +258,12 @@ pub(super) fn registry(old: &Model, new: &Model, c: &mut Vec<Change>) {
 }
 
 pub(super) fn settings(old: &Model, new: &Model, c: &mut Vec<Change>) {
-    // A partner's, route's or upstream's own setting goes with it: that removal is reported
-    // (and judged) once, as the partner's, route's or upstream's; so does a new one's.
-    let owner_gone = |name: &str, m: &Model| owner(name).is_some_and(|o| !o.exists_in(m));
     for (name, (a, b)) in pairs(&old.settings, &new.settings) {
-        if (b.is_none() && owner_gone(name, new)) || (a.is_none() && owner_gone(name, old)) {
+        // A partner's, route's or upstream's own setting goes with it: that removal is
+        // reported (and judged) once, as the partner's, route's or upstream's; so does a new
+        // one's. A section turned on or off (`audit`, `identity`, `server.tls`, ...) is one line,
+        // not one per field.
+        if !owned_by_both(name, old, new) || section_toggled(name, old, new) {
             continue;
         }
         let unset = |wider| Setting { value: None, wider };
@@ -283,6 +284,23 @@ pub(super) fn settings(old: &Model, new: &Model, c: &mut Vec<Change>) {
     }
 }
 
+/// Whether a setting lies in a section (a setting `on` or `off` whose name is a prefix of its
+/// own) that was turned on or off.
+fn section_toggled(name: &str, old: &Model, new: &Model) -> bool {
+    let toggle = |m: &Model, section: &str| {
+        m.settings
+            .get(section)
+            .and_then(|s| s.value.as_deref())
+            .filter(|v| *v == "on" || *v == "off")
+            .map(str::to_owned)
+    };
+    name.match_indices('.').any(|(i, _)| {
+        let section = &name[..i];
+        let (a, b) = (toggle(old, section), toggle(new, section));
+        (a.is_some() || b.is_some()) && a != b
+    })
+}
+
 pub(super) fn upstreams(old: &Model, new: &Model, c: &mut Vec<Change>) {
     for (name, (a, b)) in pairs(&old.upstreams, &new.upstreams) {
         if let (Some(a), Some(b)) = (a, b)
@@ -297,40 +315,38 @@ pub(super) fn upstreams(old: &Model, new: &Model, c: &mut Vec<Change>) {
     }
 }
 
-/// What a dotted setting or note name belongs to, when it belongs to one partner, route or
-/// upstream.
-enum Owner<'a> {
-    Partner(&'a str),
-    Route(&'a str),
-    Upstream(&'a str),
-}
-
-impl Owner<'_> {
-    fn exists_in(&self, m: &Model) -> bool {
-        match self {
-            Self::Partner(id) => m.partners.contains_key(*id),
-            Self::Route(r) => m.routes.contains_key(*r),
-            Self::Upstream(u) => m.upstreams.contains_key(*u),
+/// Whether the partner, route or upstream a dotted setting or note name belongs to (if it
+/// belongs to one) is in both models. Ids may hold dots (`acme.eu`): the longest id of either
+/// model that the name continues is the owner.
+fn owned_by_both(name: &str, old: &Model, new: &Model) -> bool {
+    let Some((kind, rest)) = name.split_once('.') else {
+        return true;
+    };
+    let ids = |m: &Model| -> Vec<String> {
+        match kind {
+            "partners" => m.partners.keys().cloned().collect(),
+            "routes" => m.routes.keys().cloned().collect(),
+            "upstreams" => m.upstreams.keys().cloned().collect(),
+            _ => Vec::new(),
         }
-    }
-}
-
-fn owner(name: &str) -> Option<Owner<'_>> {
-    let mut parts = name.splitn(3, '.');
-    match (parts.next(), parts.next()) {
-        (Some("partners"), Some(id)) => Some(Owner::Partner(id)),
-        (Some("routes"), Some(r)) => Some(Owner::Route(r)),
-        (Some("upstreams"), Some(u)) => Some(Owner::Upstream(u)),
-        _ => None,
-    }
+    };
+    let (in_old, in_new) = (ids(old), ids(new));
+    let owner = in_old
+        .iter()
+        .chain(&in_new)
+        .filter(|id| {
+            rest.strip_prefix(id.as_str())
+                .is_some_and(|r| r.starts_with('.'))
+        })
+        .max_by_key(|id| id.len());
+    owner.is_none_or(|id| in_old.contains(id) && in_new.contains(id))
 }
 
 /// Justifications, tickets, approvers and links: each change is shown, none widens. Those of
 /// a partner, route or upstream that comes or goes go with it.
 pub(super) fn notes(old: &Model, new: &Model, c: &mut Vec<Change>) {
     for (name, (a, b)) in pairs(&old.notes, &new.notes) {
-        let gone = |m: &Model| owner(name).is_some_and(|o| !o.exists_in(m));
-        if a != b && !gone(old) && !gone(new) {
+        if a != b && owned_by_both(name, old, new) {
             c.push(Change::NoteChanged {
                 note: name.clone(),
                 from: a.cloned(),
