@@ -193,13 +193,7 @@ async fn every_path_leaves_exactly_one_verified_record() {
 /// A trail of `n` requests with checkpoints every 5 records, signed; returns (dir, key).
 async fn signed_trail(name: &str, n: usize) -> (PathBuf, PathBuf) {
     let dir = temp_dir(name);
-    let key = dir.join("audit.pem");
-    let out = Command::new(BIN)
-        .args(["keygen", "--audit-key"])
-        .arg(&key)
-        .output()
-        .expect("keygen");
-    assert!(out.status.success());
+    let key = audit_key(&dir);
     let extra = format!(
         "signing_key = {:?}\ncheckpoint_every = 5\n",
         key.display().to_string()

@@ -887,13 +887,7 @@ async fn the_trail_and_every_safeguard_are_under_the_same_approvals() {
     let approvals = dir.join("approvals");
     let bodies = Bodies::new(&dir);
     let upstream = Upstream::start().await;
-    let key = dir.join("audit.pem");
-    let out = Command::new(BIN)
-        .args(["keygen", "--audit-key"])
-        .arg(&key)
-        .output()
-        .expect("keygen");
-    assert!(out.status.success());
+    let key = audit_key(&dir);
     let trail = dir.join("trail");
     let audit = format!(
         "[audit]\ndir = {:?}\ndurability = \"strict\"\nsigning_key = {:?}\ncheckpoint_every = 5\nwitness_dir = {:?}\n",

@@ -110,21 +110,28 @@ impl<'a> Tape<'a> {
         self.nodes
             .iter()
             .filter(|s| kind_of(s.meta) == Kind::Key)
-            .map(|s| {
-                scan::text_of(
-                    self.src,
-                    Str {
-                        start: s.start as usize,
-                        end: s.end as usize,
-                        escaped: s.meta & ESCAPED != 0,
-                    },
-                )
-            })
+            .map(|s| s.text(self.src))
     }
 
     /// Bytes the tape holds beyond the document.
     pub fn heap_bytes(&self) -> usize {
         self.nodes.capacity() * std::mem::size_of::<Slot>()
+    }
+}
+
+// === impl Slot ===
+
+impl Slot {
+    /// The value of a string or key slot of `src`.
+    fn text(self, src: &str) -> Cow<'_, str> {
+        scan::text_of(
+            src,
+            Str {
+                start: self.start as usize,
+                end: self.end as usize,
+                escaped: self.meta & ESCAPED != 0,
+            },
+        )
     }
 }
 
@@ -266,15 +273,7 @@ impl<'a> TapeNode<'a> {
     }
 
     fn string(&self) -> Cow<'a, str> {
-        let s = self.slot();
-        scan::text_of(
-            self.src,
-            Str {
-                start: s.start as usize,
-                end: s.end as usize,
-                escaped: s.meta & ESCAPED != 0,
-            },
-        )
+        self.slot().text(self.src)
     }
 
     fn at(&self, at: u32) -> Self {

@@ -25,3 +25,15 @@ pub fn audit_records(trail: &std::path::Path) -> Vec<serde_json::Value> {
     }
     out
 }
+
+/// A fresh audit signing key at `dir/audit.pem`, made by `keygen --audit-key`.
+pub fn audit_key(dir: &std::path::Path) -> PathBuf {
+    let key = dir.join("audit.pem");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kwanus-gateway"))
+        .args(["keygen", "--audit-key"])
+        .arg(&key)
+        .output()
+        .expect("keygen");
+    assert!(out.status.success(), "{out:?}");
+    key
+}
