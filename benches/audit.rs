@@ -42,8 +42,10 @@ fn gateway(rt: &tokio::runtime::Runtime, durability: &str, dir: &Path) -> App {
         let overrides = Overrides {
             listen: Some("127.0.0.1:0".parse().expect("addr")),
             upstream_url: Some(format!("http://{upstream}")),
+            demo: true,
         };
-        let snap = config::from_str(&text, &overrides).expect("config");
+        let snap = config::from_str_in(&text, &overrides, Some(std::path::Path::new("config")))
+            .expect("config");
         // The access log is left out: this measures the audit trail, not stderr.
         struct Quiet;
         impl outcome::OutcomeSink for Quiet {

@@ -294,6 +294,11 @@ fn status(state: &AdminState) -> Response<Full<Bytes>> {
         "workers": state.workers.open(),
         "last_reload": state.reloader.last(),
         "state": state.state.status(),
+        "safeguards": crate::safeguards::status(&snap).into_iter().map(|s| serde_json::json!({
+            "safeguard": s.safeguard.as_str(),
+            "on": s.off.is_none(),
+            "detail": s.off,
+        })).collect::<Vec<_>>(),
         "suspended": state.misuse.suspended().iter().map(|(partner, until)| serde_json::json!({
             "partner": &**partner,
             "until": humantime::format_rfc3339_seconds(*until).to_string(),

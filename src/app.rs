@@ -123,6 +123,7 @@ impl App {
         }
         let metrics = Metrics::new(audit.as_ref().map(|a| a.health().clone()));
         metrics.config_loaded(None, &snapshot);
+        crate::safeguards::log_off(&snapshot);
         let mut sinks: Vec<Arc<dyn OutcomeSink>> = vec![sink, metrics.clone()];
         if let Some(a) = &audit {
             sinks.push(Arc::new(a.clone()));

@@ -76,7 +76,11 @@ pub fn prepare() -> std::io::Result<std::path::PathBuf> {
     std::fs::write(dir.join("previous.toml"), &previous)?;
     let approvals = dir.join("approvals");
     let model = |text: &str| {
-        crate::config::from_str_in(text, &crate::config::Overrides::default(), Some(&dir))
+        let demo = crate::config::Overrides {
+            demo: true,
+            ..crate::config::Overrides::default()
+        };
+        crate::config::from_str_in(text, &demo, Some(&dir))
             .map(|s| (*s.model).clone())
             .map_err(|e| std::io::Error::other(e.to_string()))
     };
@@ -95,27 +99,27 @@ pub fn prepare() -> std::io::Result<std::path::PathBuf> {
 pub const DEMO_KEYS: [(&str, &str, &str); 5] = [
     (
         "acme",
-        "kwp_demo_acme_read_only_key_0001",
+        crate::keygen::DEMO_KEYS[0],
         "tier 1, active, reports:read",
     ),
     (
         "globex",
-        "kwp_demo_globex_workflow_key_0002",
+        crate::keygen::DEMO_KEYS[1],
         "tier 2, active, reports:read + workflows:trigger",
     ),
     (
         "initech",
-        "kwp_demo_initech_deprecated_key_0003",
+        crate::keygen::DEMO_KEYS[2],
         "tier 2, deprecation (sunset 2027-06-30)",
     ),
     (
         "umbrella",
-        "kwp_demo_umbrella_insights_key_0004",
+        crate::keygen::DEMO_KEYS[3],
         "tier 3, active, reports:read + insights:query",
     ),
     (
         "oldco",
-        "kwp_demo_oldco_retired_key_0005",
+        crate::keygen::DEMO_KEYS[4],
         "tier 1, end_of_support",
     ),
 ];
@@ -281,7 +285,7 @@ pub fn instructions(gateway: SocketAddr, dir: &std::path::Path) -> String {
         "\nGovernance: this configuration is an approved change from the previous one\n  (+ partner umbrella gains insights:query), signed by TSC, SCO and CGB (a majority,\n  CGB included); without those signatures it would not have started. See it with:\n",
     );
     out.push_str(&format!(
-        "  kwanus-gateway diff {0}/previous.toml {0}/demo.toml\n  kwanus-gateway check --config {0}/demo.toml --approvals {0}/approvals\n",
+        "  kwanus-gateway diff --demo-keys {0}/previous.toml {0}/demo.toml\n  kwanus-gateway check --demo-keys --config {0}/demo.toml --approvals {0}/approvals\n",
         dir.display()
     ));
     out.push_str("\nCtrl-C stops the demo.\n");

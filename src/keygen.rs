@@ -7,6 +7,23 @@ use crate::auth::digest;
 /// The prefix of every partner key.
 pub const KEY_PREFIX: &str = "kwp_";
 
+/// The demo's keys, published in the README and printed by `demo`: a configuration that grants
+/// one to a partner grants it to anyone, so only `demo` loads them.
+pub const DEMO_KEYS: [&str; 5] = [
+    "kwp_demo_acme_read_only_key_0001",
+    "kwp_demo_globex_workflow_key_0002",
+    "kwp_demo_initech_deprecated_key_0003",
+    "kwp_demo_umbrella_insights_key_0004",
+    "kwp_demo_oldco_retired_key_0005",
+];
+
+/// The published demo key whose SHA-256 this is, if any.
+pub fn public_demo_key(sha256: &[u8; 32]) -> Option<&'static str> {
+    DEMO_KEYS
+        .into_iter()
+        .find(|k| digest(k.as_bytes()) == *sha256)
+}
+
 /// A generated key and the configuration line that stores its hash.
 #[derive(Debug)]
 pub struct Generated {

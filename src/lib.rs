@@ -41,6 +41,7 @@ pub mod policy;
 pub mod proxy;
 pub mod reload;
 pub mod routes;
+pub mod safeguards;
 pub mod server;
 pub mod shutdown;
 pub mod snapshot;

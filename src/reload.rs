@@ -232,6 +232,7 @@ fn swap(
             tracing::warn!("audit settings changed; the audit trail keeps its settings until restart");
         }
         metrics.config_loaded(Some(&old), &new);
+        crate::safeguards::log_off(&new);
         pools.bind(&new.upstreams);
         let (new_sha256, summary) = (new.config_sha256.clone(), new.summary());
         let (source, model) = (new.source.clone(), new.model.clone());

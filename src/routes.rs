@@ -41,6 +41,9 @@ pub struct Route {
     pub idempotency: Idempotency,
     /// What its responses may carry (`[routes.response]`); `None`: streamed untouched.
     pub response: Option<crate::contract::ResponseContract>,
+    /// Why its answers pass unfiltered although data classes are configured
+    /// (`[routes.response] passthrough`).
+    pub passthrough: Option<Arc<str>>,
     /// The schema its request bodies must satisfy (`request_schema`).
     pub request_schema: Option<crate::contract::RequestSchema>,
     /// What one request body may be: its size (every body of the route) and, for a schema,
@@ -127,7 +130,12 @@ impl RouteTable {
         self.len
     }
 
-    /// Whether there are none.
+    /// Every route, by path template.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Route>> {
+        self.paths.iter().flat_map(|p| &p.methods)
+    }
+
+    /// Whether there is no route.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -166,6 +174,7 @@ mod tests {
             upstream_index: 0,
             idempotency: Idempotency::None,
             response: None,
+            passthrough: None,
             request_schema: None,
             request_limits: RequestLimits {
                 max_bytes: 1024,

@@ -12,10 +12,35 @@ use crate::governance::model::Model;
 use crate::governance::{Body, REVIEW_WARNING};
 use crate::snapshot::Snapshot;
 
+/// Keys that expired, or expire within 30 days: rotate them before partners are locked out.
+fn key_warnings(snap: &Snapshot, now: SystemTime) -> Vec<String> {
+    let mut out = Vec::new();
+    for (partner, p) in &snap.model.partners {
+        for (id, key) in p.keys.iter().filter(|(_, k)| !k.revoked) {
+            let Some(expires) = key.expires else { continue };
+            match expires.0.duration_since(now) {
+                Err(_) => out.push(format!(
+                    "warning: partner {partner} key {id}: expired on {expires}"
+                )),
+                Ok(left) if left <= REVIEW_WARNING => out.push(format!(
+                    "warning: partner {partner} key {id}: expires {expires} (in {} days); give the partner a new key (`kwanus-gateway keygen --partner {partner}`) before then",
+                    left.as_secs() / 86_400
+                )),
+                Ok(_) => {}
+            }
+        }
+    }
+    out
+}
+
 /// `diff OLD NEW [--json]`: exit 0 when nothing governance-relevant changed, 1 when something
 /// did, 2 on error.
-pub(super) fn diff(old: &Path, new: &Path, json: bool) -> ExitCode {
-    let load = |p: &Path| config::load(p).map_err(|e| super::report(p, &e));
+pub(super) fn diff(old: &Path, new: &Path, json: bool, demo_keys: bool) -> ExitCode {
+    let overrides = config::Overrides {
+        demo: demo_keys,
+        ..config::Overrides::default()
+    };
+    let load = |p: &Path| config::load_with(p, &overrides).map_err(|e| super::report(p, &e));
     let (Ok(a), Ok(b)) = (load(old), load(new)) else {
         return ExitCode::from(2);
     };
@@ -174,7 +199,7 @@ pub(super) fn check_approvals(snap: &Snapshot, dir: &Path) -> ExitCode {
 
 /// Warnings for grants whose review is overdue or due within 30 days.
 pub(super) fn review_warnings(snap: &Snapshot, now: SystemTime) -> Vec<String> {
-    let mut out = Vec::new();
+    let mut out = key_warnings(snap, now);
     for record in &snap.partner_records {
         for (grant, due) in record.reviews() {
             let Some(due) = due else { continue };

@@ -69,6 +69,9 @@ enum Command {
         /// signatures in this approvals folder, and which bodies are missing (exit 1 if not).
         #[arg(long)]
         approvals: Option<PathBuf>,
+        /// Accept the published demo keys (for the demo's own files; `serve` never does).
+        #[arg(long)]
+        demo_keys: bool,
     },
     /// What a configuration change does to governance; exit 0 when nothing relevant changed,
     /// 1 when something did, 2 on error.
@@ -80,6 +83,9 @@ enum Command {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        /// Accept the published demo keys (for the demo's own files).
+        #[arg(long)]
+        demo_keys: bool,
     },
     /// Sign the change from OLD to NEW as one governance body, into the approvals folder
     /// (`--genesis NEW`: the first approved configuration).
@@ -132,8 +138,17 @@ pub fn main() -> ExitCode {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     init_logging(cli.log_format, cli.log_level.as_deref());
     match cli.command {
-        Command::Check { config, approvals } => check(&config, approvals.as_deref()),
-        Command::Diff { old, new, json } => governance::diff(&old, &new, json),
+        Command::Check {
+            config,
+            approvals,
+            demo_keys,
+        } => check(&config, approvals.as_deref(), demo_keys),
+        Command::Diff {
+            old,
+            new,
+            json,
+            demo_keys,
+        } => governance::diff(&old, &new, json, demo_keys),
         Command::Approve {
             body,
             key,
@@ -196,11 +211,18 @@ fn run_async(fut: impl Future<Output = ExitCode>) -> ExitCode {
     }
 }
 
-fn check(path: &Path, approvals: Option<&Path>) -> ExitCode {
-    match config::load(path) {
+fn check(path: &Path, approvals: Option<&Path>, demo_keys: bool) -> ExitCode {
+    let overrides = config::Overrides {
+        demo: demo_keys,
+        ..config::Overrides::default()
+    };
+    match config::load_with(path, &overrides) {
         Ok(snap) => {
             println!("{}: ok: {}", path.display(), snap.summary());
             for w in governance::review_warnings(&snap, std::time::SystemTime::now()) {
+                println!("{w}");
+            }
+            for w in crate::safeguards::warnings(&snap) {
                 println!("{w}");
             }
             match approvals {

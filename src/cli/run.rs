@@ -94,6 +94,7 @@ pub(super) async fn demo(listen: Option<SocketAddr>, workers: Option<usize>) -> 
     let overrides = Overrides {
         listen,
         upstream_url: Some(format!("http://{upstream}")),
+        demo: true,
     };
     let dir = match crate::demo::prepare() {
         Ok(dir) => dir,

@@ -68,8 +68,11 @@ pub(crate) const AUDIT_CHECKPOINT_EVERY: u64 = 1000;
 /// `audit.checkpoint_interval`.
 pub(crate) const AUDIT_CHECKPOINT_INTERVAL: &str = "10s";
 
-/// `routes[].idempotency`.
-pub(crate) const ROUTE_IDEMPOTENCY: &str = "none";
+/// `routes[].idempotency`: `required` on a route whose permission is of kind `workflow`
+/// (a retried trigger must not run twice), `none` elsewhere.
+pub(crate) fn route_idempotency(workflow: bool) -> &'static str {
+    if workflow { "required" } else { "none" }
+}
 /// `routes[].request_max_bytes` on a route with a `request_schema` (elsewhere the default is
 /// `limits.max_request_body_bytes`).
 pub(crate) const ROUTE_REQUEST_MAX_BYTES: u64 = 1024 * 1024;

@@ -98,6 +98,11 @@ impl DataClasses {
         tag
     }
 
+    /// Whether no class is configured.
+    pub fn is_empty(&self) -> bool {
+        self.classes.is_empty()
+    }
+
     /// The name a tag reports under (`allow_fields` for the allow-list).
     pub fn name(&self, tag: u16) -> &str {
         match self.classes.get(usize::from(tag)) {

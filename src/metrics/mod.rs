@@ -54,6 +54,8 @@ pub const PARTNER_SUSPENSIONS: &str = "kwanus_gateway_partner_suspensions_total"
 pub const PARTNER_SUSPENDED: &str = "kwanus_gateway_partner_suspended";
 /// Gauge: 1 when a grant's review is overdue, by partner and permission.
 pub const REVIEW_OVERDUE: &str = "kwanus_gateway_review_overdue";
+/// Gauge: 1 while a safeguard is off, by safeguard (`safeguards::ALL` bounds the label).
+pub const SAFEGUARD_DISABLED: &str = "kwanus_gateway_safeguard_disabled";
 /// `kwanus_gateway_build_info{version}`.
 pub const BUILD_INFO: &str = "kwanus_gateway_build_info";
 /// `kwanus_gateway_config_last_reload_success_timestamp_seconds`.
@@ -186,6 +188,10 @@ impl Metrics {
                 "Configured partners: 1 per partner, with tier and stage.",
             ),
             (CONNECTIONS_ACTIVE, "Open partner connections."),
+            (
+                SAFEGUARD_DISABLED,
+                "1 while a safeguard is off (the configuration justifies it, or lacks what it needs), by safeguard.",
+            ),
             (BUILD_INFO, "Build information."),
             (
                 LAST_RELOAD_SUCCESS,
@@ -314,6 +320,13 @@ impl Metrics {
         }
         for p in &new.partners {
             self.gauge(PARTNER_INFO, &info(p)).set(1.0);
+        }
+        for s in crate::safeguards::status(new) {
+            self.gauge(
+                SAFEGUARD_DISABLED,
+                &[("safeguard", s.safeguard.as_str().to_owned())],
+            )
+            .set(if s.off.is_some() { 1.0 } else { 0.0 });
         }
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

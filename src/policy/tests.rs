@@ -37,6 +37,7 @@ fn route(permission: &str, kind: PermissionKind, idempotency: Idempotency) -> Ar
         upstream_index: 0,
         idempotency,
         response: None,
+        passthrough: None,
         request_schema: None,
         request_limits: crate::routes::RequestLimits {
             max_bytes: 1024,

@@ -71,7 +71,7 @@ allow_fields = ["/id"]
         dir.join("trail").display().to_string(),
         "0".repeat(64)
     ));
-    text
+    passthrough_routes(&text)
 }
 
 struct Setup {

@@ -76,7 +76,7 @@ fn config(dir: &Path, api: &Upstream, data: SocketAddr) -> String {
         "reports:publish",
         &format!("request_schema = {:?}\n", schema.display().to_string()),
     ));
-    text
+    passthrough_routes(&text)
 }
 
 /// A running gateway binary in front of the data upstream.
@@ -436,6 +436,7 @@ async fn an_idempotent_replay_is_filtered_again_under_the_rules_in_force() {
         + &format!(
             "\n[[data_classes]]\nname = \"intelligence_data\"\nfields = [\"/target\"]\nallowed_for = [\"insights:query\"]\n\n[admin]\nlisten = \"127.0.0.1:0\"\ntoken_sha256 = \"@{TOKEN}\"\n"
         );
+    let text = passthrough_routes(&text);
     let gw = Gateway::start_file(&text, &path, false).await;
     let bearer = format!("Bearer {UMBRELLA}");
     let headers = [

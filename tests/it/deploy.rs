@@ -174,6 +174,9 @@ fn manifests_parse_and_wire_probes_to_the_admin_port() {
     let mut kinds = BTreeSet::new();
     for entry in std::fs::read_dir("deploy/k8s").expect("deploy/k8s") {
         let path = entry.expect("entry").path();
+        if path.extension().is_none_or(|e| e != "yaml") {
+            continue; // render-configmap.py
+        }
         let docs = yaml_docs(path.to_str().expect("utf-8"));
         for d in &docs {
             kinds.insert(d["kind"].as_str().unwrap_or("?").to_owned());
@@ -214,6 +217,19 @@ fn manifests_parse_and_wire_probes_to_the_admin_port() {
 }
 
 #[test]
+fn the_configmap_is_rendered_from_the_shipped_configuration() {
+    let out = Command::new("python3")
+        .args(["deploy/k8s/render-configmap.py", "--check"])
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
 fn the_configmap_configuration_passes_check() {
     let docs = yaml_docs("deploy/k8s/configmap.yaml");
     let toml = docs[0]["data"]["gateway.toml"]
@@ -223,7 +239,15 @@ fn the_configmap_configuration_passes_check() {
     let dir = std::env::temp_dir().join(format!("kwanus-configmap-{}", std::process::id()));
     std::fs::create_dir_all(dir.join("schemas")).expect("mkdir");
     let path = dir.join("gateway.toml");
-    std::fs::write(&path, toml).expect("write");
+    // The signing key comes from its Secret, mounted beside the configuration.
+    let key = audit_key(&dir);
+    let mounted = toml.replacen(
+        "\"/etc/kwanus-gateway/secrets/audit-ed25519.pem\"",
+        &format!("{:?}", key.display().to_string()),
+        1,
+    );
+    assert_ne!(mounted, toml, "the ConfigMap names the mounted signing key");
+    std::fs::write(&path, &mounted).expect("write");
     let data = docs[0]["data"].as_object().expect("data");
     for (k, v) in data {
         let Some(v) = v.as_str() else {

@@ -62,6 +62,7 @@ method = "POST"
 path = "/v1/reports"
 permission = "reports:publish"
 upstream = "api"
+[routes.response]
 {partners}
 {extra}
 "#
@@ -224,7 +225,9 @@ fn diff_names_each_change_and_exits_by_relevance() {
     let third = write(
         &dir,
         "third.toml",
-        &rendered(&format!("forbidden = [\"/internal\"]\n{third_text}")),
+        &rendered(&format!(
+            "forbidden = [\"/internal\", \"/legacy\"]\n{third_text}"
+        )),
     );
     let (_, out, _) = run(&[
         "diff",
@@ -244,13 +247,15 @@ fn diff_names_each_change_and_exits_by_relevance() {
         "- partner acme removed",
         "+ data class raw_report_text removed (its fields may leave)",
         "- data class simulation_data added",
-        "+ forbidden prefix /db no longer refused",
+        // Listing `/internal` alone removes nothing: `/db` is built in.
+        "- forbidden prefix /legacy refused",
     ] {
         assert!(
             out.lines().any(|l| l == line),
             "{line:?} missing from:\n{out}"
         );
     }
+    assert!(!out.contains("/db"), "{out}");
     let broken = write(&dir, "broken.toml", "[[partners]]\nid = 1\n");
     assert_eq!(
         run(&[
@@ -360,7 +365,7 @@ impl Bodies {
 
     fn section(&self, approvals: &Path) -> String {
         let mut out = format!(
-            "[governance]\nenforce_approvals = true\napprovals_dir = {:?}\n[governance.bodies]\n",
+            "[governance]\nenforce_approvals = true\nrequire_grant_metadata = false\napprovals_dir = {:?}\n[governance.bodies]\n",
             approvals.display().to_string()
         );
         for (i, b) in ["TSC", "SCO", "ERC", "CGB"].iter().enumerate() {

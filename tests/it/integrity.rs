@@ -81,7 +81,7 @@ fn check_refuses_each_integrity_breach_with_its_place() {
 #[test]
 fn each_exception_is_allowed_when_the_config_says_so_and_why() {
     let text = format!(
-        "[server]\nrequire_versioned_routes = false\n{BASE}\n[[upstreams]]\nname = \"search\"\nurl = \"http://127.0.0.1:9200\"\nallow_database_port = true\njustification = \"the search API is an HTTP service\"\n{}{}",
+        "[server]\nrequire_versioned_routes = false\njustification = \"legacy partner paths predate versioning\"\n{BASE}\n[[upstreams]]\nname = \"search\"\nurl = \"http://127.0.0.1:9200\"\nallow_database_port = true\njustification = \"the search API is an HTTP service\"\n{}{}",
         route(
             "everything",
             "GET",
@@ -102,10 +102,18 @@ fn each_exception_is_allowed_when_the_config_says_so_and_why() {
         .replace(
             "justification = \"static files, one permission by design\"\n",
             "",
+        )
+        .replace(
+            "justification = \"legacy partner paths predate versioning\"\n",
+            "",
         );
     let (code, out) = check(&unjustified);
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("2 problem(s)"), "{out}");
+    assert!(out.contains("3 problem(s)"), "{out}");
+    assert!(
+        out.contains("server.require_versioned_routes: ") && out.contains("add justification"),
+        "{out}"
+    );
 }
 
 #[tokio::test]

@@ -8,6 +8,7 @@ mod audit;
 mod binds;
 mod cli;
 mod contract;
+mod defaults;
 mod deploy;
 mod docs;
 mod forward;

@@ -157,9 +157,12 @@ pub(crate) struct Server {
     /// listeners close (lets a load balancer stop sending first).
     #[serde(default = "default_shutdown_delay")]
     pub(crate) shutdown_delay: String,
-    /// Every route path starts with a version segment (`/v1/`).
+    /// Every route path starts with a version segment (`/v1/`); `false` needs a
+    /// `justification`.
     #[serde(default = "default_require_versioned_routes")]
     pub(crate) require_versioned_routes: bool,
+    /// Why a safeguard of this section is off (`require_versioned_routes = false`).
+    pub(crate) justification: Option<String>,
     /// TLS termination; plain HTTP (h1 + h2c) without it.
     pub(crate) tls: Option<Tls>,
 }
@@ -307,6 +310,7 @@ impl Default for Server {
             drain_timeout: default_drain_timeout(),
             shutdown_delay: default_shutdown_delay(),
             require_versioned_routes: default_require_versioned_routes(),
+            justification: None,
             tls: None,
         }
     }

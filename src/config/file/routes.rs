@@ -12,12 +12,14 @@ pub(crate) struct Route {
     pub(crate) path: String,
     pub(crate) permission: String,
     pub(crate) upstream: String,
-    /// `none` (default), `optional` or `required`.
+    /// `none`, `optional` or `required` (default `required` on workflow routes, where the
+    /// others need a `justification`; `none` elsewhere).
     pub(crate) idempotency: Option<String>,
     /// Allows a `{*name}` catch-all segment (with a `justification`).
     #[serde(default)]
     pub(crate) catch_all: bool,
-    /// Why the route needs what integrity rules otherwise refuse (a catch-all).
+    /// Why the route needs what integrity rules otherwise refuse (a catch-all, a workflow
+    /// route that is not idempotent).
     pub(crate) justification: Option<String>,
     /// What its responses may carry.
     pub(crate) response: Option<Response>,
@@ -54,4 +56,6 @@ pub(crate) struct Response {
     pub(crate) allow_fields: Option<Vec<String>>,
     /// `strip` (default) or `reject`.
     pub(crate) on_violation: Option<String>,
+    /// Why the route's answers need no filtering: they pass untouched (no other field then).
+    pub(crate) passthrough: Option<String>,
 }

@@ -71,11 +71,14 @@ fn build(f: &file::File, t: &mut Fields) -> Model {
         governance,
     } = f;
     let mut m = Model::default();
-    let lower = |v: &Option<Vec<String>>, default: &[&str]| -> BTreeSet<String> {
-        match v {
-            Some(v) => v.iter().map(|s| s.to_ascii_lowercase()).collect(),
-            None => default.iter().map(|s| (*s).to_owned()).collect(),
-        }
+    // The built-in entries, and the file's, which add to them.
+    let lower = |v: &Option<Vec<String>>, built_in: &[&str]| -> BTreeSet<String> {
+        let file = v.iter().flatten().map(|s| s.to_ascii_lowercase());
+        built_in
+            .iter()
+            .map(|s| (*s).to_owned())
+            .chain(file)
+            .collect()
     };
     m.forbidden = lower(gov(t, "forbidden", forbidden), &super::defaults::FORBIDDEN);
     m.forbidden_segments = lower(

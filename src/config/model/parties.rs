@@ -7,7 +7,8 @@ use super::{Fields, date, flag, gov, note, op, ranked, set, sorted};
 use crate::config::{defaults, file};
 use crate::governance::Risk;
 use crate::governance::model::{
-    ContractModel, IssuerModel, KeyModel, Model, PartnerModel, RouteModel, StageName, Wider,
+    ContractModel, IssuerModel, KeyModel, Model, PartnerModel, PermissionKind, RouteModel,
+    StageName, Wider,
 };
 
 pub(super) fn upstream_view(m: &mut Model, t: &mut Fields, u: &file::Upstream) {
@@ -86,29 +87,38 @@ pub(super) fn route_view(m: &mut Model, t: &mut Fields, r: &file::Route, max_bod
         request_max_bytes,
         request_max_values,
     } = r;
-    let response = gov(t, "routes[].response", response).as_ref().map(|c| {
-        let file::Response {
-            content_types,
-            max_bytes,
-            allow_fields,
-            on_violation,
-        } = c;
-        ContractModel {
-            content_types: gov(t, "routes[].response.content_types", content_types)
-                .as_ref()
-                .map_or_else(
-                    || BTreeSet::from(["application/json".to_owned()]),
-                    |v| v.iter().map(|t| t.trim().to_ascii_lowercase()).collect(),
-                ),
-            max_bytes: *gov(t, "routes[].response.max_bytes", max_bytes),
-            allow_fields: gov(t, "routes[].response.allow_fields", allow_fields)
-                .as_ref()
-                .map(|v| v.iter().cloned().collect()),
-            on_violation: gov(t, "routes[].response.on_violation", on_violation)
-                .clone()
-                .unwrap_or_else(|| "strip".into()),
-        }
-    });
+    let mut passthrough_note = None;
+    let response = gov(t, "routes[].response", response)
+        .as_ref()
+        .and_then(|c| {
+            let file::Response {
+                content_types,
+                max_bytes,
+                allow_fields,
+                on_violation,
+                passthrough,
+            } = c;
+            if let Some(why) = gov(t, "routes[].response.passthrough", passthrough) {
+                // Answers pass untouched: no contract, and the reason shown.
+                passthrough_note = Some(why.clone());
+                return None;
+            }
+            Some(ContractModel {
+                content_types: gov(t, "routes[].response.content_types", content_types)
+                    .as_ref()
+                    .map_or_else(
+                        || BTreeSet::from(["application/json".to_owned()]),
+                        |v| v.iter().map(|t| t.trim().to_ascii_lowercase()).collect(),
+                    ),
+                max_bytes: *gov(t, "routes[].response.max_bytes", max_bytes),
+                allow_fields: gov(t, "routes[].response.allow_fields", allow_fields)
+                    .as_ref()
+                    .map(|v| v.iter().cloned().collect()),
+                on_violation: gov(t, "routes[].response.on_violation", on_violation)
+                    .clone()
+                    .unwrap_or_else(|| "strip".into()),
+            })
+        });
     let route = RouteModel {
         method: gov(t, "routes[].method", method).clone(),
         path: gov(t, "routes[].path", path).clone(),
@@ -125,7 +135,11 @@ pub(super) fn route_view(m: &mut Model, t: &mut Fields, r: &file::Route, max_bod
         Some(
             gov(t, "routes[].idempotency", idempotency)
                 .clone()
-                .unwrap_or_else(|| defaults::ROUTE_IDEMPOTENCY.into()),
+                .unwrap_or_else(|| {
+                    let workflow =
+                        m.permissions.get(&route.permission) == Some(&PermissionKind::Workflow);
+                    defaults::route_idempotency(workflow).into()
+                }),
         ),
         ranked(&["required", "optional", "none"]),
     );
@@ -166,6 +180,11 @@ pub(super) fn route_view(m: &mut Model, t: &mut Fields, r: &file::Route, max_bod
         m,
         format!("routes.{name}.justification"),
         gov(t, "routes[].justification", justification).as_deref(),
+    );
+    note(
+        m,
+        format!("routes.{name}.passthrough"),
+        passthrough_note.as_deref(),
     );
     m.routes.insert(name, route);
 }

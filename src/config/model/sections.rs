@@ -13,8 +13,14 @@ pub(super) fn server_view(m: &mut Model, t: &mut Fields, s: &file::Server) {
         drain_timeout,
         shutdown_delay,
         require_versioned_routes,
+        justification,
         tls,
     } = s;
+    super::note(
+        m,
+        "server.justification".into(),
+        gov(t, "server.justification", justification).as_deref(),
+    );
     op(t, "server.listen", listen); // where partners connect
     op(t, "server.drain_timeout", drain_timeout); // how long a stop waits
     op(t, "server.shutdown_delay", shutdown_delay); // how long a stop announces itself
@@ -388,6 +394,8 @@ pub(super) fn governance_view(m: &mut Model, t: &mut Fields, g: Option<&file::Go
         misuse_view(m, t, None);
         return;
     };
+    // The defaults applied (on with the bodies' keys listed), as the gateway runs them.
+    let (enforce, metadata) = (g.enforces_approvals(), g.requires_grant_metadata());
     let file::Governance {
         require_grant_metadata,
         enforce_approvals,
@@ -395,14 +403,16 @@ pub(super) fn governance_view(m: &mut Model, t: &mut Fields, g: Option<&file::Go
         bodies,
         misuse,
     } = g;
+    gov(t, "governance.enforce_approvals", enforce_approvals);
+    gov(
+        t,
+        "governance.require_grant_metadata",
+        require_grant_metadata,
+    );
     m.governance = GovernanceModel {
-        enforce_approvals: *gov(t, "governance.enforce_approvals", enforce_approvals),
+        enforce_approvals: enforce,
         approvals_dir: gov(t, "governance.approvals_dir", approvals_dir).clone(),
-        require_grant_metadata: *gov(
-            t,
-            "governance.require_grant_metadata",
-            require_grant_metadata,
-        ),
+        require_grant_metadata: metadata,
         bodies: gov(t, "governance.bodies", bodies)
             .iter()
             .map(|(b, keys)| {

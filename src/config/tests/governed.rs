@@ -12,14 +12,15 @@ use crate::governance::diff::Diff;
 /// A configuration that sets every field of the file (it need not load: the view is built
 /// from the file's types).
 const EVERYTHING: &str = r#"
-forbidden = ["/internal", "/db"]
-forbidden_segments = ["internal", "db"]
+forbidden = ["/internal", "/db", "/legacy"]
+forbidden_segments = ["internal", "db", "secrets"]
 
 [server]
 listen = "127.0.0.1:8443"
 drain_timeout = "30s"
 shutdown_delay = "5s"
 require_versioned_routes = true
+justification = "nothing is off here"
 tls = { cert = "certs/gw.pem", key = "certs/gw-key.pem", client_ca = "certs/partners-ca.pem" }
 
 [admin]
@@ -175,12 +176,13 @@ use Expect::{Operational, Shown, Weakens};
 /// One row per field: the field, the text replaced in `EVERYTHING` and by what, the verdict.
 #[rustfmt::skip]
 const TABLE: &[(&str, &str, &str, Expect)] = &[
-    ("forbidden", r#"["/internal", "/db"]"#, r#"["/internal"]"#, Weakens),
-    ("forbidden_segments", r#"["internal", "db"]"#, r#"["internal"]"#, Weakens),
+    ("forbidden", r#"["/internal", "/db", "/legacy"]"#, r#"["/internal", "/db"]"#, Weakens),
+    ("forbidden_segments", r#"["internal", "db", "secrets"]"#, r#"["internal", "db"]"#, Weakens),
     ("server.listen", "127.0.0.1:8443", "127.0.0.1:9443", Operational),
     ("server.drain_timeout", r#"drain_timeout = "30s""#, r#"drain_timeout = "5s""#, Operational),
     ("server.shutdown_delay", r#"shutdown_delay = "5s""#, r#"shutdown_delay = "0s""#, Operational),
     ("server.require_versioned_routes", "require_versioned_routes = true", "require_versioned_routes = false", Weakens),
+    ("server.justification", "nothing is off here", "still nothing is off", Shown),
     ("server.tls.cert", "certs/gw.pem", "certs/gw-2027.pem", Operational),
     ("server.tls.key", "certs/gw-key.pem", "certs/gw-2027-key.pem", Operational),
     ("server.tls.client_ca", r#", client_ca = "certs/partners-ca.pem""#, "", Weakens),
@@ -239,6 +241,7 @@ const TABLE: &[(&str, &str, &str, Expect)] = &[
     ("routes[].response.max_bytes", "max_bytes = 1048576", "max_bytes = 2097152", Shown),
     ("routes[].response.allow_fields", r#"allow_fields = ["/id", "/status"]"#, r#"allow_fields = ["/id", "/status", "/raw"]"#, Weakens),
     ("routes[].response.on_violation", r#"on_violation = "reject""#, r#"on_violation = "strip""#, Weakens),
+    ("routes[].response.passthrough", "on_violation = \"reject\"\n", "passthrough = \"answers carry nothing classified\"\n", Weakens),
     ("data_classes[].name", "name = \"raw\"", "name = \"raw2\"", Weakens),
     ("data_classes[].fields", r#"["/**/raw_text", "/**/notes"]"#, r#"["/**/raw_text"]"#, Weakens),
     ("data_classes[].allowed_for", "allowed_for = []", "allowed_for = [\"reports:read\"]", Weakens),
@@ -409,6 +412,23 @@ fn each_field_changes_the_view_as_its_row_says() {
             ),
         }
     }
+}
+
+#[test]
+fn the_built_in_forbidden_entries_cannot_be_removed() {
+    // The file adds to `/internal`, `/db`, `internal` and `db`; listing fewer removes none.
+    let diff = diff_to(
+        &changed(
+            EVERYTHING,
+            r#"["/internal", "/db", "/legacy"]"#,
+            "[\"/legacy\"]",
+        )
+        .replace(r#"["internal", "db", "secrets"]"#, "[]"),
+    );
+    assert_eq!(
+        diff.summary(10),
+        ["- forbidden segment secrets no longer refused"].map(|l| l.replacen("- ", "+ ", 1))
+    );
 }
 
 #[test]

@@ -33,10 +33,10 @@ id = "acme"
 tier = 1
 stage = "active"
 permissions = ["reports:read"]
-keys = [{ id = "acme-1", sha256 = "fc5a838f301b0b7c5a85026b27d5256a0ed1c565be48f7b34626703f80a596d2" }]
+keys = [{ id = "acme-1", sha256 = "652f53e045f69853bc3bd6244736374e0ea5ea25e421046072bceff2ccf92c12" }]
 "#;
 
-const SHA_B: &str = "ed7a5fa1d0ea087192137b0c4c77e3f227754feeb188f86998bc3da6b73300cd";
+const SHA_B: &str = "2f7db14414758c99b77d8898e2e86b345e699fcf2701186acf182371e98f18fb";
 
 fn problems(text: &str) -> Vec<Problem> {
     match from_str(text, &Overrides::default()) {
@@ -181,7 +181,7 @@ fn duplicates_are_refused_with_the_first_place() {
     assert_eq!(one(&dup_key_id).place, "partners[1].keys[0].id");
 
     let dup_hash = partner(
-        "id = \"b\"\ntier = 1\nstage = \"active\"\nkeys = [{ id = \"b-1\", sha256 = \"FC5A838F301B0B7C5A85026B27D5256A0ED1C565BE48F7B34626703F80A596D2\" }]",
+        "id = \"b\"\ntier = 1\nstage = \"active\"\nkeys = [{ id = \"b-1\", sha256 = \"652F53E045F69853BC3BD6244736374E0EA5EA25E421046072BCEFF2CCF92C12\" }]",
     );
     let p = one(&dup_hash);
     assert_eq!(p.place, "partners[1].keys[0].sha256");

@@ -2,25 +2,61 @@
 
 use super::*;
 
+/// The shipped `config/gateway.toml`, its audit signing key (which an operator creates)
+/// made in a temporary folder.
+fn gateway_toml() -> String {
+    static KEY: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    let key = KEY.get_or_init(|| {
+        let path =
+            std::env::temp_dir().join(format!("kwanus-unit-audit-key-{}.pem", std::process::id()));
+        let (private, _) = crate::audit::generate_pem().unwrap_or_default();
+        std::fs::write(&path, private).unwrap_or_else(|e| panic!("{e}"));
+        path
+    });
+    include_str!("../../../config/gateway.toml").replacen(
+        "signing_key = \"secrets/audit-ed25519.pem\"",
+        &format!("signing_key = {:?}", key.display().to_string()),
+        1,
+    )
+}
+
 #[test]
 fn shipped_configs_load() {
-    for (name, text) in [
-        (
-            "config/gateway.toml",
-            include_str!("../../../config/gateway.toml"),
-        ),
+    let demo = Overrides {
+        demo: true,
+        ..Overrides::default()
+    };
+    for (name, text, overrides) in [
+        ("config/gateway.toml", gateway_toml(), Overrides::default()),
         (
             "config/demo.toml",
-            include_str!("../../../config/demo.toml"),
+            include_str!("../../../config/demo.toml").to_owned(),
+            demo,
         ),
     ] {
-        let snap = from_str_in(
-            text,
-            &Overrides::default(),
-            Some(std::path::Path::new("config")),
-        )
-        .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let snap = from_str_in(&text, &overrides, Some(std::path::Path::new("config")))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
         assert!(!snap.routes.is_empty(), "{name}");
+    }
+}
+
+#[test]
+fn the_demo_keys_load_only_in_the_demo() {
+    let err = from_str_in(
+        include_str!("../../../config/demo.toml"),
+        &Overrides::default(),
+        Some(std::path::Path::new("config")),
+    )
+    .err()
+    .map(|e| e.to_string())
+    .unwrap_or_default();
+    for (partner, key, _) in crate::demo::DEMO_KEYS {
+        assert!(
+            err.contains(&format!(
+                "partner {partner:?} would be reachable with the published demo key {key:?}"
+            )),
+            "{partner}: {err}"
+        );
     }
 }
 
@@ -28,7 +64,7 @@ fn shipped_configs_load() {
 #[test]
 fn gateway_toml_golden() {
     let snap = from_str_in(
-        include_str!("../../../config/gateway.toml"),
+        &gateway_toml(),
         &Overrides::default(),
         Some(std::path::Path::new("config")),
     )
@@ -59,7 +95,10 @@ fn gateway_toml_golden() {
 fn demo_keys_match_demo_config() {
     let snap = from_str_in(
         crate::demo::DEMO_CONFIG,
-        &Overrides::default(),
+        &Overrides {
+            demo: true,
+            ..Overrides::default()
+        },
         Some(std::path::Path::new("config")),
     )
     .unwrap_or_else(|e| panic!("{e}"));
@@ -70,4 +109,15 @@ fn demo_keys_match_demo_config() {
             .unwrap_or_else(|| panic!("demo key of {partner} not in demo.toml"));
         assert_eq!(&*entry.partner.id, partner);
     }
+}
+
+#[test]
+fn the_shipped_configs_ship_with_every_safeguard_on() {
+    let gateway = from_str_in(
+        &gateway_toml(),
+        &Overrides::default(),
+        Some(std::path::Path::new("config")),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(crate::safeguards::warnings(&gateway), Vec::<String>::new());
 }

@@ -62,19 +62,51 @@ pub(super) fn compile_data_classes(
     Arc::new(out)
 }
 
+/// What a route's `[routes.response]` says: a contract, or a justified passthrough.
+pub(super) enum RouteResponse {
+    /// Answers are held and filtered.
+    Contract(ResponseContract),
+    /// Answers pass untouched, for this reason.
+    Passthrough(Arc<str>),
+}
+
 /// Compiles a route's `[routes.response]`.
 pub(super) fn compile_response(
     p: &mut Problems,
     place: &str,
     r: file::Response,
     classes: &Arc<DataClasses>,
-) -> Option<ResponseContract> {
+) -> Option<RouteResponse> {
     let file::Response {
         content_types,
         max_bytes,
         allow_fields,
         on_violation,
+        passthrough,
     } = r;
+    if let Some(why) = passthrough {
+        let contract_fields = content_types.is_some()
+            || max_bytes.is_some()
+            || allow_fields.is_some()
+            || on_violation.is_some();
+        if why.trim().is_empty() {
+            p.bad(
+                format!("{place}.passthrough"),
+                &why,
+                "say why this route's answers need no filtering, or remove passthrough to filter them",
+            );
+            return None;
+        }
+        if contract_fields {
+            p.bad(
+                format!("{place}.passthrough"),
+                &why,
+                "a passthrough route has no contract: remove passthrough, or the contract's fields (content_types, max_bytes, allow_fields, on_violation)",
+            );
+            return None;
+        }
+        return Some(RouteResponse::Passthrough(why.into()));
+    }
     let mut ok = true;
     let content_types: Vec<String> = content_types.map_or_else(
         || {
@@ -153,13 +185,13 @@ pub(super) fn compile_response(
     let (Some(allow_fields), Some(on_violation), true) = (allow_fields, on_violation, ok) else {
         return None;
     };
-    Some(ResponseContract {
+    Some(RouteResponse::Contract(ResponseContract {
         classes: classes.clone(),
         content_types,
         max_bytes: usize::try_from(max_bytes).unwrap_or(usize::MAX),
         allow_fields,
         on_violation,
-    })
+    }))
 }
 
 /// Reads and compiles a route's `request_schema`.

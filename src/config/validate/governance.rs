@@ -17,6 +17,8 @@ pub(super) fn compile_governance(p: &mut Problems, g: Option<file::Governance>) 
     let Some(g) = g else {
         return Settings::default();
     };
+    // With the bodies' keys listed, governance is on unless the file says otherwise.
+    let (enforce, metadata) = (g.enforces_approvals(), g.requires_grant_metadata());
     let file::Governance {
         require_grant_metadata,
         enforce_approvals,
@@ -59,12 +61,13 @@ pub(super) fn compile_governance(p: &mut Problems, g: Option<file::Governance>) 
         }
         keys.insert(body, out);
     }
-    if enforce_approvals {
+    let _ = (enforce_approvals, require_grant_metadata); // read through `enforce`, `metadata`
+    if enforce {
         if approvals_dir.is_none() {
             p.bad(
                 "governance.approvals_dir",
                 "",
-                "enforce_approvals needs the folder where approvals and the last approved configuration are kept",
+                "approvals are enforced (the bodies' keys are listed): add approvals_dir = \"approvals\" (the folder of the signatures and the approved copy), or enforce_approvals = false",
             );
         }
         if keys.get(&Body::Cgb).is_none_or(Vec::is_empty) {
@@ -102,8 +105,8 @@ pub(super) fn compile_governance(p: &mut Problems, g: Option<file::Governance>) 
         })
     });
     Settings {
-        require_grant_metadata,
-        enforce_approvals,
+        require_grant_metadata: metadata,
+        enforce_approvals: enforce,
         approvals_dir: approvals_dir.map(|d| std::path::absolute(&d).unwrap_or(PathBuf::from(d))),
         bodies: keys,
         misuse,

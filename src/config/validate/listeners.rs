@@ -2,9 +2,10 @@
 
 use super::*;
 
+/// `forbidden`: the built-in prefixes (`/internal`, `/db`), and the file's, which add to them.
 pub(super) fn compile_forbidden(p: &mut Problems, forbidden: Option<Vec<String>>) -> Vec<String> {
-    let list = forbidden.unwrap_or_else(|| defaults::FORBIDDEN.map(str::to_owned).to_vec());
-    let mut out = Vec::new();
+    let list = forbidden.unwrap_or_default();
+    let mut out: Vec<String> = defaults::FORBIDDEN.map(str::to_owned).to_vec();
     for (i, raw) in list.iter().enumerate() {
         let place = format!("forbidden[{i}]");
         match normalize_path(raw) {
@@ -16,7 +17,12 @@ pub(super) fn compile_forbidden(p: &mut Problems, forbidden: Option<Vec<String>>
                 raw,
                 format!("not in canonical form; write {:?}", n.as_str()),
             ),
-            Ok(n) => out.push(fold_case(n.as_str())),
+            Ok(n) => {
+                let n = fold_case(n.as_str());
+                if !out.contains(&n) {
+                    out.push(n);
+                }
+            }
             Err(e) => p.bad(&place, raw, format!("not a path prefix: {e}")),
         }
     }
@@ -28,9 +34,18 @@ pub(super) fn compile_server(p: &mut Problems, s: file::Server) -> Option<Server
         listen,
         drain_timeout,
         shutdown_delay,
-        require_versioned_routes: _, // read by the route checks, before this
+        require_versioned_routes,
+        justification,
         tls,
     } = s;
+    // Read by the route checks, before this; turning it off needs a reason.
+    if !require_versioned_routes && justification.as_deref().is_none_or(|j| j.trim().is_empty()) {
+        p.bad(
+            "server.require_versioned_routes",
+            "false",
+            "integrations use versioned endpoints: add justification = \"why routes here are not versioned\" to [server], or remove this line",
+        );
+    }
     let listen = p.socket_addr("server.listen", &listen);
     let drain_timeout = p.duration("server.drain_timeout", &drain_timeout);
     let shutdown_delay = p.duration_or_zero("server.shutdown_delay", &shutdown_delay);
@@ -177,20 +192,24 @@ pub(super) fn compile_limits(p: &mut Problems, l: file::Limits) -> Option<Limits
     })
 }
 
-/// `forbidden_segments`: path segment names refused wherever they appear (compared without case).
+/// `forbidden_segments`: path segment names refused wherever they appear (compared by
+/// meaning): the built-in `internal` and `db`, and the file's, which add to them.
 pub(super) fn compile_forbidden_segments(
     p: &mut Problems,
     segments: Option<Vec<String>>,
 ) -> Vec<String> {
-    let list = segments.unwrap_or_else(|| defaults::FORBIDDEN_SEGMENTS.map(str::to_owned).to_vec());
-    let mut out = Vec::with_capacity(list.len());
+    let list = segments.unwrap_or_default();
+    let mut out: Vec<String> = defaults::FORBIDDEN_SEGMENTS.map(str::to_owned).to_vec();
     for (i, seg) in list.into_iter().enumerate() {
         let ok = !seg.is_empty()
             && seg
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
         if ok {
-            out.push(seg.to_ascii_lowercase());
+            let seg = seg.to_ascii_lowercase();
+            if !out.contains(&seg) {
+                out.push(seg);
+            }
         } else {
             p.bad(
                 format!("forbidden_segments[{i}]"),

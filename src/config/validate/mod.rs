@@ -65,7 +65,11 @@ pub(super) struct Known<'a> {
 pub(super) struct Problems(Vec<Problem>, BTreeMap<String, String>);
 
 /// Compiles a parsed file into a snapshot, or returns every problem found.
-pub(super) fn compile(f: file::File, config_sha256: String) -> Result<Snapshot, Vec<Problem>> {
+pub(super) fn compile(
+    f: file::File,
+    config_sha256: String,
+    demo_keys_allowed: bool,
+) -> Result<Snapshot, Vec<Problem>> {
     let material = material_sha256(&config_sha256, &f);
     let file::File {
         forbidden,
@@ -131,7 +135,10 @@ pub(super) fn compile(f: file::File, config_sha256: String) -> Result<Snapshot, 
         client_auth,
         &issuers,
         &tiers,
-        governance.require_grant_metadata,
+        partners::PartnerRules {
+            require_grant_metadata: governance.require_grant_metadata,
+            demo_keys_allowed,
+        },
     );
     let partner_index = partners.iter().map(|p| (p.id.clone(), p.clone())).collect();
 

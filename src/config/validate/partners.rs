@@ -10,6 +10,14 @@ pub(super) struct Compiled {
     pub(super) records: Vec<crate::governance::PartnerRecord>,
 }
 
+/// What the rest of the file decides for every partner.
+pub(super) struct PartnerRules {
+    /// `[governance] require_grant_metadata`, its default applied.
+    pub(super) require_grant_metadata: bool,
+    /// The published demo keys load (only in `demo`).
+    pub(super) demo_keys_allowed: bool,
+}
+
 pub(super) fn compile_partners(
     p: &mut Problems,
     partners: Vec<file::Partner>,
@@ -17,8 +25,12 @@ pub(super) fn compile_partners(
     client_auth: bool,
     issuers: &Issuers,
     tiers: &BTreeMap<Tier, RateSettings>,
-    require_grant_metadata: bool,
+    rules: PartnerRules,
 ) -> Compiled {
+    let PartnerRules {
+        require_grant_metadata,
+        demo_keys_allowed,
+    } = rules;
     let mut ids = HashMap::new();
     let mut key_ids = HashMap::new();
     let mut key_hashes = HashMap::new();
@@ -47,6 +59,7 @@ pub(super) fn compile_partners(
             rate_per_second,
             burst,
         } = partner;
+        let partner_id = id.clone();
         check_rate(p, &place, rate_per_second, burst);
         let mut issuers_ok = true;
         for (j, iss) in jwt_issuers.iter().enumerate() {
@@ -182,7 +195,21 @@ pub(super) fn compile_partners(
                 );
                 id_ok = false;
             }
-            let digest = p.sha256(&format!("{kplace}.sha256"), &sha256);
+            let mut digest = p.sha256(&format!("{kplace}.sha256"), &sha256);
+            if let Some(public) = digest
+                .as_ref()
+                .and_then(crate::keygen::public_demo_key)
+                .filter(|_| !demo_keys_allowed)
+            {
+                p.bad(
+                    format!("{kplace}.sha256"),
+                    &sha256,
+                    format!(
+                        "partner {partner_id:?} would be reachable with the published demo key {public:?} (anyone has it); make a key with `kwanus-gateway keygen --partner {partner_id}` and put its sha256 here"
+                    ),
+                );
+                digest = None;
+            }
             let hash_ok = p.unique(
                 &mut key_hashes,
                 "key sha256",

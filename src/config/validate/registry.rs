@@ -251,9 +251,10 @@ pub(super) fn compile_routes(
                 ProblemKind::UnknownUpstream(upstream.clone()),
             );
         }
+        let workflow = kind == Some(PermissionKind::Workflow);
         let idem = match idempotency
             .as_deref()
-            .unwrap_or(defaults::ROUTE_IDEMPOTENCY)
+            .unwrap_or_else(|| defaults::route_idempotency(workflow))
         {
             "none" => Some(Idempotency::None),
             "optional" => Some(Idempotency::Optional),
@@ -269,6 +270,25 @@ pub(super) fn compile_routes(
                 None
             }
         };
+        let justified = justification
+            .as_deref()
+            .is_some_and(|j| !j.trim().is_empty());
+        if workflow && idem.is_some_and(|i| i != Idempotency::Required) && !justified {
+            p.bad(
+                format!("{place}.idempotency"),
+                idempotency.as_deref().unwrap_or(""),
+                "workflow triggers must be idempotent (a retried run must not run twice): remove this line (workflow routes default to \"required\"), or add justification = \"why this workflow may run twice\"",
+            );
+            ok = false;
+        }
+        if response.is_none() && !known.classes.is_empty() {
+            p.bad(
+                format!("{place}.response"),
+                "",
+                "data classes are configured, so every route filters its answers: add [routes.response] under this route, or [routes.response] with passthrough = \"why its answers need no filtering\"",
+            );
+            ok = false;
+        }
         let response = response.map(|r| {
             super::contract::compile_response(p, &format!("{place}.response"), r, known.classes)
         });
@@ -297,6 +317,11 @@ pub(super) fn compile_routes(
         ) else {
             continue;
         };
+        let (response, passthrough) = match response {
+            Some(super::contract::RouteResponse::Contract(c)) => (Some(c), None),
+            Some(super::contract::RouteResponse::Passthrough(why)) => (None, Some(why)),
+            None => (None, None),
+        };
         let route = Route {
             name: name.into(),
             method,
@@ -307,6 +332,7 @@ pub(super) fn compile_routes(
             upstream_index,
             idempotency,
             response,
+            passthrough,
             request_schema,
             request_limits,
         };

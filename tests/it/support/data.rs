@@ -181,3 +181,36 @@ pub async fn data_upstream() -> (SocketAddr, DataSeen) {
     });
     (addr, seen)
 }
+
+/// `text` with `[routes.response] passthrough = "..."` added to every route that has no
+/// `[routes.response]`: with data classes configured, every route must say how its answers
+/// are treated.
+pub fn passthrough_routes(text: &str) -> String {
+    const PASS: &str = "[routes.response]\npassthrough = \"the test upstream's answers carry no classified field\"\n";
+    let mut out = String::new();
+    let mut in_route = false;
+    let mut has_response = false;
+    for line in text.lines() {
+        let header = line.trim_start().starts_with('[');
+        let sub_of_route = line.trim_start().starts_with("[routes.");
+        if header && !sub_of_route && in_route {
+            if !has_response {
+                out.push_str(PASS);
+            }
+            in_route = false;
+        }
+        if line.trim() == "[[routes]]" {
+            in_route = true;
+            has_response = false;
+        }
+        if line.trim() == "[routes.response]" {
+            has_response = true;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    if in_route && !has_response {
+        out.push_str(PASS);
+    }
+    out
+}

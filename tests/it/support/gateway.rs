@@ -98,6 +98,7 @@ impl Gateway {
         let overrides = Overrides {
             listen: Some("127.0.0.1:0".parse().expect("addr")),
             upstream_url: None,
+            demo: false,
         };
         let snap = config::from_str(&text, &overrides).unwrap_or_else(|e| panic!("{e}"));
         let outcomes = Arc::new(Recorder::default());

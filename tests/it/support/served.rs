@@ -12,6 +12,8 @@ pub struct Served {
     /// The admin listener, when `[admin]` is configured.
     pub admin: Option<SocketAddr>,
     stderr: std::sync::mpsc::Receiver<String>,
+    /// Lines logged before the listening line.
+    early: std::sync::Mutex<Vec<String>>,
 }
 
 impl Served {
@@ -64,10 +66,12 @@ impl Served {
                 let _ = tx.send(line);
             }
         });
+        let mut early = Vec::new();
         let (addr, admin) = loop {
             let line = rx
                 .recv_timeout(Duration::from_secs(20))
                 .expect("serve logs a listening line");
+            early.push(line.clone());
             let j: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
             if j["message"] == "listening" {
                 let addr = j["addr"]
@@ -83,6 +87,7 @@ impl Served {
             addr,
             admin,
             stderr: rx,
+            early: std::sync::Mutex::new(early),
         }
     }
 
@@ -94,8 +99,15 @@ impl Served {
         assert!(status.success());
     }
 
-    /// Waits for a log line whose message contains `needle`.
+    /// Waits for a log line whose message contains `needle` (lines logged before the
+    /// listening line count, once each).
     pub fn wait_log(&self, needle: &str) -> String {
+        {
+            let mut early = self.early.lock().expect("lock");
+            if let Some(i) = early.iter().position(|l| l.contains(needle)) {
+                return early.remove(i);
+            }
+        }
         loop {
             let line = self
                 .stderr
