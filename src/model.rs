@@ -55,6 +55,18 @@ pub enum Stage {
     },
 }
 
+/// A deprecation announced on a route's answers: RFC 9745 `Deprecation` (since), RFC 8594
+/// `Sunset`, and the migration `Link`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deprecation {
+    /// Sent as the `Deprecation` date.
+    pub since: SystemTime,
+    /// Sent as the `Sunset` date.
+    pub sunset: SystemTime,
+    /// Sent as `Link: <url>; rel="deprecation"`.
+    pub link: Option<std::sync::Arc<str>>,
+}
+
 /// A partner's rate: sustained requests per second and burst.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Rate {

@@ -49,6 +49,8 @@ pub struct Route {
     /// What one request body may be: its size (every body of the route) and, for a schema,
     /// its number of values.
     pub request_limits: RequestLimits,
+    /// Announced on its answers when the route is deprecated.
+    pub deprecation: Option<crate::model::Deprecation>,
 }
 
 /// Why no route was found.
@@ -180,6 +182,7 @@ mod tests {
                 max_bytes: 1024,
                 max_values: 100,
             },
+            deprecation: None,
         }
     }
 

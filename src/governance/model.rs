@@ -187,6 +187,12 @@ pub struct RouteModel {
     pub request_schema: Option<String>,
     /// SHA-256 of the schema's content, when the configuration was loaded from disk.
     pub request_schema_sha256: Option<String>,
+    /// Since when the route is deprecated.
+    #[serde(default)]
+    pub deprecated_since: Option<Date>,
+    /// When it goes: before this, taking it from its callers needs approval.
+    #[serde(default)]
+    pub sunset: Option<Date>,
 }
 
 /// A response contract.

@@ -43,6 +43,7 @@ fn route(permission: &str, kind: PermissionKind, idempotency: Idempotency) -> Ar
             max_bytes: 1024,
             max_values: 100,
         },
+        deprecation: None,
     })
 }
 

@@ -40,6 +40,8 @@ pub(super) struct Exchange {
     pub(super) principal: Option<Principal>,
     /// The partner's rate, what is left of it and when it is full again.
     pub(super) rate: Option<(Rate, u32, u64)>,
+    /// The matched route's deprecation, announced on the answer.
+    pub(super) route_deprecation: Option<crate::model::Deprecation>,
     started: Instant,
     sink: Arc<dyn OutcomeSink>,
     /// The response head was handed to the client.
@@ -107,6 +109,7 @@ impl Exchange {
             outcome,
             principal: None,
             rate: None,
+            route_deprecation: None,
             started: Instant::now(),
             sink,
             head_sent: false,
@@ -160,6 +163,7 @@ impl Exchange {
     pub(super) fn route(&mut self, route: &Route, snap: &Snapshot) {
         self.outcome.route = Some(route.name.clone());
         self.outcome.permission = Some(route.permission.clone());
+        self.route_deprecation.clone_from(&route.deprecation);
         self.outcome.upstream = Some(snap.upstreams[route.upstream_index].name.clone());
     }
 

@@ -171,8 +171,17 @@ impl GatewayService {
         };
         let h = rsp.headers_mut();
         h.insert(REQUEST_ID, request_id);
-        if let Some(p) = &ex.principal {
-            deprecation_headers(h, &p.partner);
+        // The partner's deprecation, else the route's: the same three headers.
+        let partner = ex.principal.as_ref().and_then(|p| match p.partner.stage {
+            Stage::Deprecation { since, sunset } => Some(crate::model::Deprecation {
+                since,
+                sunset,
+                link: p.partner.migration_url.clone(),
+            }),
+            _ => None,
+        });
+        if let Some(d) = partner.as_ref().or(ex.route_deprecation.as_ref()) {
+            deprecation_headers(h, d);
         }
         if let Some((rate, remaining, reset)) = ex.rate {
             rate_headers(h, rate, remaining, reset);
@@ -293,25 +302,25 @@ fn rate_headers(h: &mut http::HeaderMap, rate: Rate, remaining: u32, reset: u64)
     }
 }
 
-/// `Deprecation` (RFC 9745) and `Sunset` (RFC 8594) for a deprecated partner.
-/// RFC 9745 `Deprecation` (the date the partner was deprecated), RFC 8594 `Sunset`, and the
-/// migration `Link`, for a deprecated partner.
-fn deprecation_headers(h: &mut http::HeaderMap, partner: &crate::auth::Partner) {
-    if let Stage::Deprecation { since, sunset } = partner.stage {
-        let secs = since.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        if let Ok(v) = HeaderValue::from_str(&format!("@{secs}")) {
-            h.insert("deprecation", v);
-        }
-        if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(sunset)) {
-            h.insert("sunset", v);
-        }
-        let link = partner
-            .migration_url
-            .as_ref()
-            .and_then(|u| HeaderValue::from_str(&format!("<{u}>; rel=\"deprecation\"")).ok());
-        if let Some(v) = link {
-            h.append(http::header::LINK, v);
-        }
+/// RFC 9745 `Deprecation` (the date of the deprecation), RFC 8594 `Sunset`, and the
+/// migration `Link`, for a deprecated partner or route.
+fn deprecation_headers(h: &mut http::HeaderMap, d: &crate::model::Deprecation) {
+    let secs = d
+        .since
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    if let Ok(v) = HeaderValue::from_str(&format!("@{secs}")) {
+        h.insert("deprecation", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(d.sunset)) {
+        h.insert("sunset", v);
+    }
+    let link = d
+        .link
+        .as_ref()
+        .and_then(|u| HeaderValue::from_str(&format!("<{u}>; rel=\"deprecation\"")).ok());
+    if let Some(v) = link {
+        h.append(http::header::LINK, v);
     }
 }
 

@@ -169,7 +169,8 @@ fn diff_names_each_change_and_exits_by_relevance() {
         "- partner globex tier 2 -> 1 (down)",
         "+ partner globex stage end_of_support -> active (BACKWARDS)",
         "+ partner globex key globex-1 expiry 2027-01-01T00:00:00Z -> 2028-01-01T00:00:00Z",
-        "- route publish permission reports:publish -> workflows:trigger; BREAKING for: globex; callable by: nobody",
+        // Partners lose the route before any sunset was announced: no silent breaking change.
+        "+ route publish permission reports:publish -> workflows:trigger; BREAKING for: globex (before its sunset); callable by: nobody",
         "- route get-report contract changed",
         "+ data class raw_report_text now allowed for reports:read (widened)",
     ] {
@@ -235,7 +236,7 @@ fn diff_names_each_change_and_exits_by_relevance() {
         third.to_str().unwrap_or(""),
     ]);
     assert!(
-        out.contains("- route publish removed; BREAKING for: globex"),
+        out.contains("+ route publish removed; BREAKING for: globex (before its sunset)"),
         "{out}"
     );
     assert!(
@@ -1007,4 +1008,93 @@ async fn the_trail_and_every_safeguard_are_under_the_same_approvals() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn taking_a_route_before_its_sunset_needs_approval_and_after_it_is_a_reduction() {
+    let dir = temp_dir("diff-sunset");
+    let with_sunset = |sunset: &str| {
+        rendered(&base(ACME_V1, "")).replacen(
+            "permission = \"reports:read\"\nupstream = \"api\"\n",
+            &format!(
+                "permission = \"reports:read\"\nupstream = \"api\"\ndeprecated_since = \"2026-01-01T00:00:00Z\"\nsunset = \"{sunset}\"\nmigration_url = \"https://kwanus.example/v2/reports\"\n"
+            ),
+            1,
+        )
+    };
+    let removed = rendered(&base(ACME_V1, "")).replacen(
+        "[[routes]]\nname = \"get-report\"\nmethod = \"GET\"\npath = \"/v1/reports/{id}\"\npermission = \"reports:read\"\nupstream = \"api\"\n[routes.response]\n",
+        "",
+        1,
+    );
+    let diff = |old: &str, new: &str| {
+        let a = write(&dir, "a.toml", old);
+        let b = write(&dir, "b.toml", new);
+        run(&["diff", a.to_str().unwrap_or(""), b.to_str().unwrap_or("")])
+    };
+    // Before its sunset: breaking, and it needs the quorum.
+    let (code, out, err) = diff(&with_sunset("2099-01-01T00:00:00Z"), &removed);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.lines()
+            .any(|l| l == "+ route get-report removed; BREAKING for: acme (before its sunset)"),
+        "{out}"
+    );
+    // Without a sunset announced: the same.
+    let (_, out, _) = diff(&rendered(&base(ACME_V1, "")), &removed);
+    assert!(
+        out.lines()
+            .any(|l| l == "+ route get-report removed; BREAKING for: acme (before its sunset)"),
+        "{out}"
+    );
+    // After its sunset: a reduction.
+    let (_, out, _) = diff(&with_sunset("2026-06-01T00:00:00Z"), &removed);
+    assert!(
+        out.lines()
+            .any(|l| l == "- route get-report removed; BREAKING for: acme (after its sunset)"),
+        "{out}"
+    );
+    // Announcing a sunset, or moving it sooner, is itself what needs the approval.
+    let (_, out, _) = diff(
+        &with_sunset("2099-01-01T00:00:00Z"),
+        &with_sunset("2098-01-01T00:00:00Z"),
+    );
+    assert!(
+        out.lines().any(|l| l
+            == "+ route get-report sunset 2099-01-01T00:00:00Z -> 2098-01-01T00:00:00Z (sooner)"),
+        "{out}"
+    );
+    // Revoking one partner's access stays a reduction that needs nobody.
+    let revoked = rendered(&base(ACME_V1, ""))
+        .replace("permissions = [\"reports:read\"]", "permissions = []");
+    let (_, out, _) = diff(&rendered(&base(ACME_V1, "")), &revoked);
+    assert!(
+        out.lines()
+            .any(|l| l == "- partner acme loses reports:read"),
+        "{out}"
+    );
+}
+
+#[tokio::test]
+async fn a_deprecated_route_says_so_on_every_answer() {
+    let text = FIXTURE.replacen(
+        "path = \"/v1/reports/{id}\"\npermission = \"reports:read\"\nupstream = \"api\"\n",
+        "path = \"/v1/reports/{id}\"\npermission = \"reports:read\"\nupstream = \"api\"\ndeprecated_since = \"2026-09-01T00:00:00Z\"\nsunset = \"2027-06-30T00:00:00Z\"\nmigration_url = \"https://developer.kwanus.example/migrate/reports-v2\"\n",
+        1,
+    );
+    let gw = Gateway::start_with(&text).await;
+    let r = gw.get("/v1/reports/7", ACME).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("deprecation").as_deref(), Some("@1788220800"));
+    assert_eq!(
+        r.header("sunset").as_deref(),
+        Some("Wed, 30 Jun 2027 00:00:00 GMT")
+    );
+    assert_eq!(
+        r.header("link").as_deref(),
+        Some("<https://developer.kwanus.example/migrate/reports-v2>; rel=\"deprecation\"")
+    );
+    // Another route: nothing announced.
+    let r = gw.get("/v1/reports", ACME).await;
+    assert_eq!(r.header("sunset"), None);
 }

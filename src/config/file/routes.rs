@@ -30,6 +30,12 @@ pub(crate) struct Route {
     pub(crate) request_max_bytes: Option<u64>,
     /// Most values a schema-checked body may hold (default 100 000).
     pub(crate) request_max_values: Option<u64>,
+    /// RFC 3339; when the route was deprecated (`Deprecation`; needs `sunset`, before it).
+    pub(crate) deprecated_since: Option<String>,
+    /// RFC 3339; when the route goes (`Sunset`): removing it before this needs approval.
+    pub(crate) sunset: Option<String>,
+    /// Where its callers migrate to (`Link: <url>; rel="deprecation"`).
+    pub(crate) migration_url: Option<String>,
 }
 
 /// `[[data_classes]]`.

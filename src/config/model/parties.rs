@@ -86,6 +86,9 @@ pub(super) fn route_view(m: &mut Model, t: &mut Fields, r: &file::Route, max_bod
         request_schema,
         request_max_bytes,
         request_max_values,
+        deprecated_since,
+        sunset,
+        migration_url,
     } = r;
     let mut passthrough_note = None;
     let response = gov(t, "routes[].response", response)
@@ -127,6 +130,10 @@ pub(super) fn route_view(m: &mut Model, t: &mut Fields, r: &file::Route, max_bod
         response,
         request_schema: gov(t, "routes[].request_schema", request_schema).clone(),
         request_schema_sha256: None,
+        deprecated_since: gov(t, "routes[].deprecated_since", deprecated_since)
+            .as_deref()
+            .and_then(date),
+        sunset: gov(t, "routes[].sunset", sunset).as_deref().and_then(date),
     };
     let name = gov(t, "routes[].name", name).clone();
     set(
@@ -185,6 +192,11 @@ pub(super) fn route_view(m: &mut Model, t: &mut Fields, r: &file::Route, max_bod
         m,
         format!("routes.{name}.passthrough"),
         passthrough_note.as_deref(),
+    );
+    note(
+        m,
+        format!("routes.{name}.migration_url"),
+        gov(t, "routes[].migration_url", migration_url).as_deref(),
     );
     m.routes.insert(name, route);
 }

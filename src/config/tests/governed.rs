@@ -86,6 +86,9 @@ justification = "partners start runs"
 request_schema = "schemas/run.json"
 request_max_bytes = 65536
 request_max_values = 1000
+deprecated_since = "2026-10-01T00:00:00Z"
+sunset = "2027-09-01T00:00:00Z"
+migration_url = "https://kwanus.example/v2/runs"
 [routes.response]
 content_types = ["application/json"]
 max_bytes = 1048576
@@ -236,6 +239,9 @@ const TABLE: &[(&str, &str, &str, Expect)] = &[
     ("routes[].request_schema", "request_schema = \"schemas/run.json\"\n", "", Weakens),
     ("routes[].request_max_bytes", "request_max_bytes = 65536", "request_max_bytes = 10485760", Weakens),
     ("routes[].request_max_values", "request_max_values = 1000", "request_max_values = 1000000", Weakens),
+    ("routes[].deprecated_since", "2026-10-01T00:00:00Z", "2026-11-01T00:00:00Z", Shown),
+    ("routes[].sunset", "2027-09-01T00:00:00Z", "2027-01-01T00:00:00Z", Weakens),
+    ("routes[].migration_url", "https://kwanus.example/v2/runs", "https://kwanus.example/v3/runs", Shown),
     ("routes[].response", "[routes.response]\ncontent_types = [\"application/json\"]\nmax_bytes = 1048576\nallow_fields = [\"/id\", \"/status\"]\non_violation = \"reject\"\n", "", Weakens),
     ("routes[].response.content_types", r#"content_types = ["application/json"]"#, r#"content_types = ["application/json", "application/x+json"]"#, Weakens),
     ("routes[].response.max_bytes", "max_bytes = 1048576", "max_bytes = 2097152", Shown),

@@ -124,21 +124,7 @@ pub(super) fn compile_partners(
             suspended_until,
         };
         let stage = compile_stage(p, &place, lifecycle);
-        let migration_url = migration_url.filter(|u| {
-            let ok = u.starts_with("https://") || u.starts_with("http://");
-            if !ok
-                || u.chars()
-                    .any(|c| c.is_whitespace() || c == '>' || c.is_control())
-            {
-                p.bad(
-                    format!("{place}.migration_url"),
-                    u,
-                    "an absolute http(s) URL",
-                );
-                return false;
-            }
-            true
-        });
+        let migration_url = migration_url.filter(|u| check_migration_url(p, &place, u));
         let names: Vec<String> = held.iter().map(|g| g.name().to_owned()).collect();
         let grants = super::governance::compile_grants(p, &place, &held, require_grant_metadata);
         let review_due = review_due.and_then(|d| p.date(&format!("{place}.review_due"), &d));
@@ -334,6 +320,75 @@ pub(super) fn compile_stage(p: &mut Problems, place: &str, l: Lifecycle) -> Opti
             );
             None
         }
+    }
+}
+
+/// A `migration_url`: an absolute http(s) URL that fits in a `Link` header.
+pub(super) fn check_migration_url(p: &mut Problems, place: &str, u: &str) -> bool {
+    let ok = (u.starts_with("https://") || u.starts_with("http://"))
+        && !u
+            .chars()
+            .any(|c| c.is_whitespace() || c == '>' || c.is_control());
+    if !ok {
+        p.bad(
+            format!("{place}.migration_url"),
+            u,
+            "an absolute http(s) URL",
+        );
+    }
+    ok
+}
+
+/// A route's `deprecated_since`, `sunset` and `migration_url`: all or none of the dates, the
+/// first before the second.
+pub(super) fn compile_route_deprecation(
+    p: &mut Problems,
+    place: &str,
+    (since, sunset, link): (Option<String>, Option<String>, Option<String>),
+) -> Option<Option<crate::model::Deprecation>> {
+    let link = link.filter(|u| check_migration_url(p, place, u));
+    let since = since.map(|s| p.timestamp(&format!("{place}.deprecated_since"), &s));
+    let sunset = sunset.map(|s| p.timestamp(&format!("{place}.sunset"), &s));
+    match (since, sunset) {
+        (None, None) => {
+            if link.is_some() {
+                p.bad(
+                    format!("{place}.migration_url"),
+                    "",
+                    "a migration link goes with a deprecated route: add deprecated_since and sunset",
+                );
+                return None;
+            }
+            Some(None)
+        }
+        (Some(Some(since)), Some(Some(sunset))) if since < sunset => {
+            Some(Some(crate::model::Deprecation {
+                since,
+                sunset,
+                link: link.map(Arc::from),
+            }))
+        }
+        (Some(Some(_)), Some(Some(_))) => {
+            p.bad(
+                format!("{place}.deprecated_since"),
+                "",
+                "must be before sunset",
+            );
+            None
+        }
+        (None, Some(_)) => {
+            p.bad(
+                format!("{place}.deprecated_since"),
+                "",
+                "a sunset needs the date the route was deprecated (sent in Deprecation; before the sunset)",
+            );
+            None
+        }
+        (Some(_), None) => {
+            p.push(format!("{place}.sunset"), ProblemKind::MissingSunset);
+            None
+        }
+        _ => None,
     }
 }
 

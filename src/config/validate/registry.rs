@@ -189,7 +189,15 @@ pub(super) fn compile_routes(
             request_schema,
             request_max_bytes,
             request_max_values,
+            deprecated_since,
+            sunset,
+            migration_url,
         } = r;
+        let deprecation = super::partners::compile_route_deprecation(
+            p,
+            &place,
+            (deprecated_since, sunset, migration_url),
+        );
         let mut ok = p.unique(&mut names, "route name", &name, &format!("{place}.name"));
         let request_limits = super::contract::compile_request_limits(
             p,
@@ -306,8 +314,9 @@ pub(super) fn compile_routes(
             Some(upstream_index),
             Some(idempotency),
             Some(request_limits),
+            Some(deprecation),
             true,
-        ) = (method_ok, kind, up, idem, request_limits, ok)
+        ) = (method_ok, kind, up, idem, request_limits, deprecation, ok)
         else {
             continue;
         };
@@ -335,6 +344,7 @@ pub(super) fn compile_routes(
             passthrough,
             request_schema,
             request_limits,
+            deprecation,
         };
         if let Err(why) = table.insert(route) {
             p.bad(format!("{place}.path"), "", why);

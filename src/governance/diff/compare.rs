@@ -3,7 +3,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::Change;
-use crate::governance::model::{ContractModel, Model, Setting};
+use std::time::SystemTime;
+
+use crate::governance::model::{ContractModel, Model, RouteModel, Setting};
 
 /// Every key of two maps with its value on each side.
 pub(super) fn pairs<'a, V>(
@@ -29,9 +31,11 @@ fn holders(m: &Model, permission: &str) -> BTreeSet<String> {
         .collect()
 }
 
-pub(super) fn routes(old: &Model, new: &Model, c: &mut Vec<Change>) {
+pub(super) fn routes(old: &Model, new: &Model, now: SystemTime, c: &mut Vec<Change>) {
     for (name, (a, b)) in pairs(&old.routes, &new.routes) {
         let route = name.clone();
+        // Taking a route from its callers is breaking until its announced sunset has passed.
+        let before_sunset = |r: &RouteModel| r.sunset.is_none_or(|s| s.0 > now);
         match (a, b) {
             (None, Some(b)) => c.push(Change::RouteAdded {
                 route,
@@ -40,6 +44,7 @@ pub(super) fn routes(old: &Model, new: &Model, c: &mut Vec<Change>) {
             (Some(a), None) => c.push(Change::RouteRemoved {
                 route,
                 losing: holders(old, &a.permission).into_iter().collect(),
+                before_sunset: before_sunset(a),
             }),
             (Some(a), Some(b)) => {
                 if a.permission != b.permission {
@@ -51,8 +56,10 @@ pub(super) fn routes(old: &Model, new: &Model, c: &mut Vec<Change>) {
                         to: b.permission.clone(),
                         losing: before.difference(&after).cloned().collect(),
                         callers: after.into_iter().collect(),
+                        before_sunset: before_sunset(a),
                     });
                 }
+                route_dates(&route, a, b, c);
                 let (ta, tb) = (
                     format!("{} {} -> {}", a.method, a.path, a.upstream),
                     format!("{} {} -> {}", b.method, b.path, b.upstream),
@@ -90,6 +97,34 @@ pub(super) fn routes(old: &Model, new: &Model, c: &mut Vec<Change>) {
             }
             (None, None) => {}
         }
+    }
+}
+
+/// A route's sunset set or moved earlier lets its callers lose it sooner without approval;
+/// its deprecation date only announces.
+fn route_dates(route: &str, a: &RouteModel, b: &RouteModel, c: &mut Vec<Change>) {
+    let text = |d: &Option<crate::governance::model::Date>| d.map(|d| d.to_string());
+    if a.sunset != b.sunset {
+        c.push(Change::RouteSunsetChanged {
+            route: route.to_owned(),
+            field: "sunset",
+            from: text(&a.sunset),
+            to: text(&b.sunset),
+            earlier: match (a.sunset, b.sunset) {
+                (None, Some(_)) => true,
+                (Some(x), Some(y)) => y < x,
+                _ => false,
+            },
+        });
+    }
+    if a.deprecated_since != b.deprecated_since {
+        c.push(Change::RouteSunsetChanged {
+            route: route.to_owned(),
+            field: "deprecated_since",
+            from: text(&a.deprecated_since),
+            to: text(&b.deprecated_since),
+            earlier: false,
+        });
     }
 }
 

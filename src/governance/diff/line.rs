@@ -87,19 +87,39 @@ impl Change {
                 )
             }
             Self::RouteAdded { route, permission } => format!("route {route} added ({permission})"),
-            Self::RouteRemoved { route, losing } => {
-                format!("route {route} removed; BREAKING for: {}", list(losing))
-            }
+            Self::RouteRemoved {
+                route,
+                losing,
+                before_sunset,
+            } => format!(
+                "route {route} removed; BREAKING for: {}{}",
+                list(losing),
+                sunset_note(*before_sunset, losing)
+            ),
             Self::RoutePermissionChanged {
                 route,
                 from,
                 to,
                 losing,
                 callers,
+                before_sunset,
             } => format!(
-                "route {route} permission {from} -> {to}; BREAKING for: {}; callable by: {}",
+                "route {route} permission {from} -> {to}; BREAKING for: {}{}; callable by: {}",
                 list(losing),
+                sunset_note(*before_sunset, losing),
                 list(callers)
+            ),
+            Self::RouteSunsetChanged {
+                route,
+                field,
+                from,
+                to,
+                earlier,
+            } => format!(
+                "route {route} {field} {} -> {}{}",
+                opt(from),
+                opt(to),
+                if *earlier { " (sooner)" } else { "" }
             ),
             Self::RouteTargetChanged { route, from, to } => format!("route {route} {from} -> {to}"),
             Self::ContractChanged {
@@ -172,6 +192,15 @@ impl Change {
                 }
             ),
         }
+    }
+}
+
+/// Whether partners lose the route before its announced sunset (approval) or after it.
+fn sunset_note(before_sunset: bool, losing: &[String]) -> &'static str {
+    match (losing.is_empty(), before_sunset) {
+        (true, _) => "",
+        (false, true) => " (before its sunset)",
+        (false, false) => " (after its sunset)",
     }
 }
 

@@ -74,8 +74,13 @@ pub enum Change {
     },
     /// A route added.
     RouteAdded { route: String, permission: String },
-    /// A route removed: `losing` are the partners who could call it (a breaking change).
-    RouteRemoved { route: String, losing: Vec<String> },
+    /// A route removed: `losing` are the partners who could call it (a breaking change,
+    /// which needs approval while the route's sunset, if any, has not passed).
+    RouteRemoved {
+        route: String,
+        losing: Vec<String>,
+        before_sunset: bool,
+    },
     /// A route's permission changed: `losing` held the old one and not the new; `callers`
     /// hold the new one (their tokens' scopes, stage and tier are now judged by it: it needs
     /// approval unless nobody holds it).
@@ -85,6 +90,17 @@ pub enum Change {
         to: String,
         losing: Vec<String>,
         callers: Vec<String>,
+        before_sunset: bool,
+    },
+    /// A route's sunset (or deprecation date) set or moved; `earlier` when its callers may
+    /// lose it sooner (a sunset set where there was none, or moved earlier): that needs the
+    /// approval the removal itself would.
+    RouteSunsetChanged {
+        route: String,
+        field: &'static str,
+        from: Option<String>,
+        to: Option<String>,
+        earlier: bool,
     },
     /// A route's method, path or upstream changed.
     RouteTargetChanged {
@@ -187,7 +203,20 @@ impl Change {
             | Self::DataClassRemoved { .. } => true,
             // A new permission grants nothing until it is granted; one removed takes away.
             Self::PermissionChanged { from, to, .. } => from.is_some() && to.is_some(),
-            Self::RoutePermissionChanged { callers, .. } => !callers.is_empty(),
+            // Partners lose a route before its sunset only with approval; after it, that is
+            // a reduction. A permission its new callers hold widens access either way.
+            Self::RoutePermissionChanged {
+                callers,
+                losing,
+                before_sunset,
+                ..
+            } => !callers.is_empty() || (*before_sunset && !losing.is_empty()),
+            Self::RouteRemoved {
+                losing,
+                before_sunset,
+                ..
+            } => *before_sunset && !losing.is_empty(),
+            Self::RouteSunsetChanged { earlier, .. } => *earlier,
             Self::DateChanged { extends, .. } | Self::KeyExpiryChanged { extends, .. } => *extends,
             Self::IssuerChanged { widens, .. } | Self::SettingChanged { widens, .. } => *widens,
             Self::PartnerIssuerChanged { added, .. } => *added,
@@ -202,7 +231,6 @@ impl Change {
             | Self::TierLowered { .. }
             | Self::RiskChanged { .. }
             | Self::KeyRevoked { .. }
-            | Self::RouteRemoved { .. }
             | Self::DataClassAdded { .. }
             | Self::NoteChanged { .. } => false,
         }
@@ -212,11 +240,17 @@ impl Change {
 // === impl Diff ===
 
 impl Diff {
-    /// The changes from `old` to `new`.
+    /// The changes from `old` to `new`, now (whether a route's sunset has passed decides
+    /// whether taking it away is breaking).
     pub fn between(old: &Model, new: &Model) -> Self {
+        Self::between_at(old, new, std::time::SystemTime::now())
+    }
+
+    /// The changes from `old` to `new`, at `now`.
+    pub fn between_at(old: &Model, new: &Model, now: std::time::SystemTime) -> Self {
         let mut c = Vec::new();
         partner::partners(old, new, &mut c);
-        compare::routes(old, new, &mut c);
+        compare::routes(old, new, now, &mut c);
         compare::classes(old, new, &mut c);
         compare::registry(old, new, &mut c);
         compare::governance(old, new, &mut c);
