@@ -10,7 +10,7 @@ use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
 
 use crate::admin::{self, AdminState};
-use crate::audit::{AuditError, AuditSink, ConfigEvent, ConfigResult, ConfigTrigger, Event};
+use crate::audit::{AuditError, AuditSink, ConfigEvent, ConfigResult, ConfigTrigger};
 use crate::metrics::Metrics;
 use crate::outcome::{OutcomeSink, Tee};
 use crate::reload::{self, Reloader};
@@ -46,6 +46,9 @@ pub struct Options {
     pub workers: Option<usize>,
     /// The approvals folder pinned on the command line (`serve --approvals`).
     pub approvals_dir: Option<PathBuf>,
+    /// What made the starting configuration acceptable (with approvals enforced), for its
+    /// record.
+    pub approved: Option<crate::approvals::Approved>,
 }
 
 /// Why the gateway could not start.
@@ -112,14 +115,18 @@ impl App {
 
         let audit = snapshot.audit.as_ref().map(AuditSink::start).transpose()?;
         if let Some(a) = &audit {
-            a.submit(Event::Config(ConfigEvent {
+            // A start is a change too (every rollout, every restart): the record names what
+            // the last one put in force.
+            let event = ConfigEvent {
                 trigger: ConfigTrigger::Startup,
                 result: ConfigResult::Ok,
                 old_sha256: None,
                 new_sha256: Some(snapshot.config_sha256.clone()),
                 detail: None,
                 diff: Vec::new(),
-            }));
+                approved: opts.approved.clone(),
+            };
+            a.record_config(event, Some(&snapshot.model));
         }
         let metrics = Metrics::new(audit.as_ref().map(|a| a.health().clone()));
         metrics.config_loaded(None, &snapshot);

@@ -3,10 +3,12 @@
 //! and reload passes when `enforce_approvals` is on: the change from the approved copy to the
 //! new file takes effect only if it narrows access or carries its signatures.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::governance::approval::{Approval, Subject, Verdict, keys_of};
-use crate::governance::diff::Diff;
+use crate::governance::Body;
+use crate::governance::approval::{Approval, Signer, Subject, Verdict, keys_of};
+use crate::governance::diff::{Change, Diff};
 use crate::governance::model::Model;
 use crate::snapshot::Snapshot;
 
@@ -29,18 +31,42 @@ pub struct Gate {
     pub diff: Diff,
     /// Who approved it, and whether that is enough.
     pub verdict: Verdict,
+    /// Grants whose `approved_by` names a body that did not sign this change.
+    pub false_claims: Vec<String>,
+    /// The folder's generation the change applies to.
+    pub generation: u64,
+}
+
+/// What made a configuration acceptable, for its record in the trail: the approvals folder's
+/// generation, the approved governance view's hash, and the signers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Approved {
+    /// The folder's generation once the change is the approved copy.
+    pub generation: u64,
+    /// SHA-256 (hex) of the approved governance view.
+    pub governance_sha256: String,
+    /// The signatures that made it acceptable (none for a change that widens nothing; those
+    /// that approved the copy in force when it is unchanged).
+    pub signers: Vec<Signer>,
 }
 
 // === impl Gate ===
 
 impl Gate {
-    /// Whether the change may take effect.
+    /// Whether the change may take effect: approved as needed, and no grant claims an
+    /// approval that was not given.
     pub fn accepted(&self) -> bool {
-        self.verdict.accepted()
+        self.verdict.accepted() && self.false_claims.is_empty()
     }
 
     /// Why it may not, for the log, the trail and `check`.
     pub fn refusal(&self) -> String {
+        if self.verdict.accepted() {
+            return format!(
+                "approvals claimed falsely: {}",
+                self.false_claims.join("; ")
+            );
+        }
         let mut out = format!(
             "unapproved {}: {}",
             if self.genesis {
@@ -56,18 +82,34 @@ impl Gate {
         for i in &self.verdict.invalid {
             out.push_str(&format!("; rejected signature: {i}"));
         }
+        for c in &self.false_claims {
+            out.push_str(&format!("; {c}"));
+        }
         out
     }
 
     /// Makes `source` (whose governance view is `model`) the approved copy — in the folder in
     /// force, and in the folder the new configuration names if that is another (an approved
     /// move), so the next change is judged against it there, never as a new genesis.
-    pub fn commit(&self, source: &str, model: &Model) -> std::io::Result<()> {
-        write_approved(&self.dir, source, model)?;
-        match &self.moved_to {
-            Some(next) => write_approved(next, source, model),
-            None => Ok(()),
+    pub fn commit(&self, source: &str, model: &Model) -> std::io::Result<Approved> {
+        let signers = self.signers_in_force()?;
+        let approved = write_approved(&self.dir, source, model, &signers)?;
+        if let Some(next) = &self.moved_to {
+            write_approved(next, source, model, &signers)?;
         }
+        Ok(approved)
+    }
+
+    /// The signers to record: this change's, or — when it changes nothing of governance —
+    /// those that approved the copy in force.
+    fn signers_in_force(&self) -> std::io::Result<Vec<Signer>> {
+        if !self.verdict.signers.is_empty() || !self.diff.is_empty() {
+            return Ok(self.verdict.signers.clone());
+        }
+        Ok(approved_copy(&self.dir)
+            .map_err(std::io::Error::other)?
+            .map(|c| c.signers)
+            .unwrap_or_default())
     }
 }
 
@@ -115,13 +157,69 @@ fn check_against(dir: &Path, new: &Model, running: Option<&Model>) -> Result<Gat
     // trusts the keys it brings.
     let keys = keys_of(approved.as_ref().unwrap_or(new));
     let verdict = subject.verdict(&diff, &read_approvals(dir)?, &keys);
+    let false_claims = false_claims(&diff, new, &verdict);
     Ok(Gate {
         dir: dir.to_owned(),
         moved_to: None,
         genesis: approved.is_none(),
+        false_claims,
+        generation: subject.generation,
         diff,
         verdict,
     })
+}
+
+/// Grants this change adds that name among their approvers a body which did not sign this
+/// change, and grants whose `approved_by` this change extends to such a body.
+fn false_claims(diff: &Diff, new: &Model, verdict: &Verdict) -> Vec<String> {
+    let bodies = |list: Option<&String>| -> Vec<String> {
+        list.map(|v| v.split(", ").map(str::to_owned).collect())
+            .unwrap_or_default()
+    };
+    // (partner, grant) -> the bodies it claimed before this change.
+    let mut grants: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    for c in &diff.changes {
+        match c {
+            Change::GrantAdded {
+                partner,
+                permission,
+            } => {
+                grants.insert((partner.clone(), permission.clone()), Vec::new());
+            }
+            Change::PartnerAdded {
+                partner, grants: g, ..
+            } => grants.extend(g.iter().map(|p| ((partner.clone(), p.clone()), Vec::new()))),
+            Change::NoteChanged { note, from, .. } => {
+                let grant = note
+                    .strip_prefix("partners.")
+                    .and_then(|n| n.strip_suffix(".approved_by"))
+                    .and_then(|n| n.split_once(".grants."));
+                if let Some((p, g)) = grant {
+                    grants
+                        .entry((p.to_owned(), g.to_owned()))
+                        .or_insert_with(|| bodies(from.as_ref()));
+                }
+            }
+            _ => {}
+        }
+    }
+    grants
+        .into_iter()
+        .filter_map(|((partner, grant), before)| {
+            let note = format!("partners.{partner}.grants.{grant}.approved_by");
+            let missing: Vec<String> = bodies(new.notes.get(&note))
+                .into_iter()
+                .filter(|b| !before.contains(b))
+                .filter(|b| Body::parse(b).is_none_or(|b| !verdict.approved_by.contains(&b)))
+                .collect();
+            (!missing.is_empty()).then(|| {
+                format!(
+                    "partner {partner} grant {grant} claims approval by {}, which did not sign this change",
+                    missing.join(", ")
+                )
+            })
+        })
+        .collect()
 }
 
 /// The approved copy's model (as approved, from `approved.json`; else read from the copy's
@@ -146,11 +244,22 @@ pub fn generation(dir: &Path) -> Result<u64, String> {
     Ok(approved_copy(dir)?.map_or(0, |c| c.generation))
 }
 
-/// `approved.json`: the approved governance view and the folder's generation.
+/// `approved.json`: the approved governance view, the folder's generation and who signed it.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct ApprovedCopy {
     generation: u64,
     model: Model,
+    #[serde(default)]
+    signers: Vec<Signer>,
+}
+
+/// What the approved copy in `dir` says of itself, for a record (`None` before the genesis).
+pub fn approved_info(dir: &Path) -> Result<Option<Approved>, String> {
+    Ok(approved_copy(dir)?.map(|c| Approved {
+        generation: c.generation,
+        governance_sha256: hex::encode(c.model.sha256()),
+        signers: c.signers,
+    }))
 }
 
 fn approved_copy(dir: &Path) -> Result<Option<ApprovedCopy>, String> {
@@ -203,7 +312,12 @@ pub fn write_approval(dir: &Path, a: &Approval) -> std::io::Result<PathBuf> {
 /// Writes the approved copy and its model, each whole and then renamed into place (the model
 /// last: a crash in between leaves the older model, which the next start compares against).
 /// A changed governance view raises the folder's generation, so no signature is good twice.
-pub fn write_approved(dir: &Path, source: &str, model: &Model) -> std::io::Result<()> {
+pub fn write_approved(
+    dir: &Path,
+    source: &str,
+    model: &Model,
+    signers: &[Signer],
+) -> std::io::Result<Approved> {
     std::fs::create_dir_all(dir)?;
     let current = approved_copy(dir).map_err(std::io::Error::other)?;
     let generation = match &current {
@@ -214,6 +328,12 @@ pub fn write_approved(dir: &Path, source: &str, model: &Model) -> std::io::Resul
     let copy = ApprovedCopy {
         generation,
         model: model.clone(),
+        signers: signers.to_vec(),
+    };
+    let approved = Approved {
+        generation,
+        governance_sha256: hex::encode(model.sha256()),
+        signers: signers.to_vec(),
     };
     let json = serde_json::to_vec(&copy).map_err(std::io::Error::other)?;
     for (name, bytes) in [
@@ -224,5 +344,5 @@ pub fn write_approved(dir: &Path, source: &str, model: &Model) -> std::io::Resul
         std::fs::write(&tmp, bytes)?;
         std::fs::rename(&tmp, dir.join(name))?;
     }
-    Ok(())
+    Ok(approved)
 }

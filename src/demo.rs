@@ -85,7 +85,7 @@ pub fn prepare() -> std::io::Result<std::path::PathBuf> {
             .map_err(|e| std::io::Error::other(e.to_string()))
     };
     let (old, new) = (model(&previous)?, model(DEMO_CONFIG)?);
-    crate::approvals::write_approved(&approvals, &previous, &old)?;
+    crate::approvals::write_approved(&approvals, &previous, &old, &[])?;
     let generation = crate::approvals::generation(&approvals).map_err(std::io::Error::other)?;
     let (subject, diff) = crate::governance::approval::Subject::of(Some(&old), &new, generation);
     for body in DEMO_SIGNERS {

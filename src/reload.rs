@@ -7,14 +7,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use crate::audit::{AuditSink, ConfigEvent, ConfigResult, ConfigTrigger, Event};
+use crate::audit::{AuditSink, ConfigEvent, ConfigResult, ConfigTrigger, DIFF_LINES};
 use crate::config::{self, ConfigError};
 use crate::governance::diff::Diff;
 use crate::metrics::Metrics;
 use crate::snapshot::Shared;
-
-/// Most lines of a change's governance diff kept in its reload record.
-const DIFF_LINES: usize = 16;
 
 /// What a reload did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +33,8 @@ pub struct Report {
     pub new_sha256: Option<String>,
     /// What the change does to governance (capped), when the file was valid.
     pub diff: Vec<String>,
+    /// What made the new configuration acceptable, when approvals are enforced.
+    pub approved: Option<crate::approvals::Approved>,
 }
 
 /// The last reload, for `/admin/status`.
@@ -118,6 +117,7 @@ impl Reloader {
                 old_sha256: self.shared.load().config_sha256.clone(),
                 new_sha256: None,
                 diff: Vec::new(),
+                approved: None,
             };
         };
         let report = swap(
@@ -160,14 +160,20 @@ impl Reloader {
         }
         self.metrics.reload(result.as_str());
         if let Some(a) = &self.audit {
-            a.submit(Event::Config(ConfigEvent {
-                trigger,
-                result,
-                old_sha256: Some(report.old_sha256.clone()),
-                new_sha256: report.new_sha256.clone(),
-                detail: error.clone(),
-                diff: report.diff.clone(),
-            }));
+            let in_force = self.shared.load();
+            let accepted = matches!(report.result, Ok(Reloaded::Swapped));
+            a.record_config(
+                ConfigEvent {
+                    trigger,
+                    result,
+                    old_sha256: Some(report.old_sha256.clone()),
+                    new_sha256: report.new_sha256.clone(),
+                    detail: error.clone(),
+                    diff: report.diff.clone(),
+                    approved: report.approved.clone(),
+                },
+                accepted.then_some(&*in_force.model),
+            );
         }
         if let Ok(mut last) = self.last.lock() {
             *last = Some(LastReload {
@@ -209,6 +215,7 @@ fn swap(
         .ok()
         .map(|b| hex::encode(crate::auth::digest(&b)));
     let mut diff = Vec::new();
+    let mut approved = None;
     let result = config::load(path).and_then(|new| {
         if new.material_sha256 == old.material_sha256 {
             return Ok(Reloaded::Unchanged);
@@ -239,8 +246,10 @@ fn swap(
         shared.store(Arc::new(new));
         // Logged once the new snapshot is in force.
         tracing::info!(old_sha256 = %old.config_sha256, %new_sha256, %summary, "configuration reloaded");
-        if let Some(Err(e)) = gate.map(|g| g.commit(&source, &model)) {
-            tracing::error!(error = %e, "the accepted configuration could not be kept as the approved copy");
+        match gate.map(|g| g.commit(&source, &model)) {
+            Some(Ok(a)) => approved = Some(a),
+            Some(Err(e)) => tracing::error!(error = %e, "the accepted configuration could not be kept as the approved copy"),
+            None => {}
         }
         Ok(Reloaded::Swapped)
     });
@@ -249,6 +258,7 @@ fn swap(
         old_sha256: old.config_sha256.clone(),
         new_sha256,
         diff,
+        approved,
     }
 }
 

@@ -1,11 +1,63 @@
-//! The lines of governance events: a partner suspended or its suspension lifted.
+//! The lines of governance events: a configuration loaded (and who approved it), a partner
+//! suspended or its suspension lifted.
 
 use std::time::SystemTime;
 
 use serde::Serialize;
 
+use super::record::ConfigEvent;
 use super::record::timestamp;
 use crate::governance::misuse::{Action, Event};
+
+#[derive(Serialize)]
+struct ConfigLine<'a> {
+    seq: u64,
+    ts: &'a str,
+    kind: &'static str,
+    trigger: &'a str,
+    result: &'a str,
+    old_config_sha256: Option<&'a str>,
+    new_config_sha256: Option<&'a str>,
+    detail: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    diff: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    generation: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    governance_sha256: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signers: Option<&'a [crate::governance::approval::Signer]>,
+    prev: &'a str,
+}
+
+/// Writes a `config` record (without its hash) to `out`.
+pub(super) fn write_config(
+    out: &mut Vec<u8>,
+    seq: u64,
+    prev: &str,
+    c: &ConfigEvent,
+) -> serde_json::Result<()> {
+    let ts = timestamp(SystemTime::now());
+    let approved = c.approved.as_ref();
+    serde_json::to_writer(
+        out,
+        &ConfigLine {
+            seq,
+            ts: &ts,
+            kind: "config",
+            trigger: c.trigger.as_str(),
+            result: c.result.as_str(),
+            old_config_sha256: c.old_sha256.as_deref(),
+            new_config_sha256: c.new_sha256.as_deref(),
+            detail: c.detail.as_deref(),
+            diff: &c.diff,
+            generation: approved.map(|a| a.generation),
+            governance_sha256: approved.map(|a| a.governance_sha256.as_str()),
+            signers: approved.map(|a| a.signers.as_slice()),
+            prev,
+        },
+    )
+}
 
 #[derive(Serialize)]
 struct SuspensionLine<'a> {

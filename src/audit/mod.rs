@@ -5,6 +5,7 @@
 //! makes the gateway refuse new requests (fail closed) until writes succeed again.
 
 mod governance;
+pub mod in_force;
 mod record;
 mod signing;
 mod trail;
@@ -15,8 +16,8 @@ pub mod query;
 pub mod report;
 
 pub use record::{
-    ConfigEvent, ConfigResult, ConfigTrigger, Event, GENESIS, Intent, UnauthenticatedSummary,
-    append_line, chain_hash, split_hash,
+    ConfigEvent, ConfigResult, ConfigTrigger, DIFF_LINES, Event, GENESIS, Intent,
+    UnauthenticatedSummary, append_line, chain_hash, split_hash,
 };
 pub use signing::{generate_pem, load_signing_key, load_verifying_key};
 pub use trail::{file_name, trail_files};
@@ -27,6 +28,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
 
+use crate::governance::diff::Diff;
+use crate::governance::model::Model;
 use crate::outcome::{Outcome, OutcomeSink, Recorded};
 use crate::snapshot::{AuditSettings, Durability};
 
@@ -90,6 +93,8 @@ pub struct AuditSink {
     strict: bool,
     /// Limited unauthenticated requests by client address, until the next `flush_summaries`.
     summaries: Arc<std::sync::Mutex<HashMap<String, UnauthenticatedSummary>>>,
+    /// The trail's folder (where the configuration in force is kept).
+    dir: Arc<std::path::Path>,
 }
 
 // === impl AuditSink ===
@@ -128,7 +133,25 @@ impl AuditSink {
             health,
             strict: settings.durability == Durability::Strict,
             summaries: Arc::default(),
+            dir: settings.dir.clone().into(),
         })
+    }
+
+    /// Records a configuration load. An accepted one (`in_force`: its governance view) is
+    /// kept beside the trail as the configuration in force, and a start names the one it
+    /// replaced — its hash and the diff — as a reload does.
+    pub fn record_config(&self, mut event: ConfigEvent, in_force: Option<&Model>) {
+        if let (ConfigTrigger::Startup, Some(model)) = (event.trigger, in_force)
+            && let Some(replaced) = in_force::read(&self.dir)
+        {
+            event.diff = Diff::between(&replaced.model, model).summary(record::DIFF_LINES);
+            event.old_sha256 = Some(replaced.config_sha256);
+        }
+        let kept = in_force.zip(event.new_sha256.clone());
+        self.submit(Event::Config(Box::new(event)));
+        if let Some((model, sha)) = kept {
+            in_force::write(&self.dir, &sha, model);
+        }
     }
 
     /// The writer's health counters.
@@ -255,6 +278,7 @@ mod tests {
             health,
             strict: false,
             summaries: Arc::default(),
+            dir: std::path::Path::new("unused").into(),
         };
         (sink, rx)
     }

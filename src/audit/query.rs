@@ -17,11 +17,25 @@ pub struct Filter {
     pub code: Option<String>,
     /// Only this route.
     pub route: Option<String>,
+    /// Only records of this kind (one of [`KINDS`]).
+    pub kind: Option<String>,
+    /// Only this reason.
+    pub reason: Option<String>,
     /// At or after this RFC 3339 instant.
     pub since: Option<std::time::SystemTime>,
     /// Before this RFC 3339 instant.
     pub until: Option<std::time::SystemTime>,
 }
+
+/// The record kinds a query can select (checkpoints are never shown).
+pub const KINDS: [&str; 6] = [
+    "request",
+    "config",
+    "intent",
+    "suspension",
+    "retention",
+    "unauthenticated_summary",
+];
 
 /// Why a query failed.
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +77,8 @@ impl Filter {
             && eq(&self.decision, "decision")
             && eq(&self.code, "code")
             && eq(&self.route, "route")
+            && eq(&self.kind, "kind")
+            && eq(&self.reason, "reason")
     }
 }
 
@@ -171,12 +187,7 @@ fn table_row(v: &Value) -> String {
     };
     if v.get("kind").and_then(Value::as_str) != Some("request") {
         let what = match v.get("kind").and_then(Value::as_str) {
-            Some("config") => format!(
-                "config {} via {} -> {}",
-                s("result"),
-                s("trigger"),
-                s("new_config_sha256")
-            ),
+            Some("config") => config_row(v, &s),
             Some("retention") => format!("retention deleted {} ({})", s("file"), s("reason")),
             Some("intent") => format!(
                 "intent {} {} {} {} via {} (request {})",
@@ -211,6 +222,59 @@ fn table_row(v: &Value) -> String {
         s("status"),
         s("reason")
     )
+}
+
+/// A configuration change: what it replaced, what it changed and who approved it.
+fn config_row(v: &Value, s: &dyn Fn(&str) -> String) -> String {
+    let short = |name: &str| s(name).chars().take(12).collect::<String>();
+    let mut row = format!(
+        "config {} via {}: {} -> {}",
+        s("result"),
+        s("trigger"),
+        short("old_config_sha256"),
+        short("new_config_sha256")
+    );
+    let signers: Vec<String> = v
+        .get("signers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|g| {
+            let f = |n: &str| printable(g.get(n).and_then(Value::as_str).unwrap_or("-"));
+            format!(
+                "{} (key {}, signed {})",
+                f("body"),
+                f("key_id"),
+                f("signed_at")
+            )
+        })
+        .collect();
+    if v.get("generation").is_some() {
+        row.push_str(&format!(
+            "; generation {}; approved by {}",
+            s("generation"),
+            if signers.is_empty() {
+                "nobody needed".to_owned()
+            } else {
+                signers.join(", ")
+            }
+        ));
+    }
+    for line in v
+        .get("diff")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        row.push_str(&format!(
+            "\n          {}",
+            printable(line.as_str().unwrap_or(""))
+        ));
+    }
+    if v.get("detail").is_some_and(|d| !d.is_null()) {
+        row.push_str(&format!("\n          refused: {}", s("detail")));
+    }
+    row
 }
 
 /// Escapes control characters so nothing in a record can move the officer's cursor or

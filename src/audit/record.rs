@@ -22,7 +22,7 @@ pub enum Event {
     /// One finished request.
     Request(Box<Outcome>),
     /// A configuration load or reload.
-    Config(ConfigEvent),
+    Config(Box<ConfigEvent>),
     /// Requests from one client address refused by the per-address limit on unauthenticated
     /// traffic during one window, summarised instead of recorded one by one.
     UnauthenticatedSummary(UnauthenticatedSummary),
@@ -71,6 +71,9 @@ pub enum ConfigResult {
     Unapproved,
 }
 
+/// How many lines of a change's diff summary a config record keeps.
+pub const DIFF_LINES: usize = 16;
+
 /// A configuration change, recorded so the trail answers "who could do what, when".
 #[derive(Debug, Clone)]
 pub struct ConfigEvent {
@@ -86,6 +89,9 @@ pub struct ConfigEvent {
     pub detail: Option<String>,
     /// What the change does to governance, one line per change (capped).
     pub diff: Vec<String>,
+    /// What made the configuration in force acceptable (with approvals enforced): the
+    /// approvals folder's generation, the approved view's hash, the signers.
+    pub approved: Option<crate::approvals::Approved>,
 }
 
 /// What one summary record says about one client address and window.
@@ -157,21 +163,6 @@ struct RequestLine<'a> {
 struct FieldsRemovedLine<'a> {
     count: usize,
     pointers: &'a [String],
-}
-
-#[derive(Serialize)]
-struct ConfigLine<'a> {
-    seq: u64,
-    ts: &'a str,
-    kind: &'static str,
-    trigger: &'a str,
-    result: &'a str,
-    old_config_sha256: Option<&'a str>,
-    new_config_sha256: Option<&'a str>,
-    detail: Option<&'a str>,
-    #[serde(skip_serializing_if = "<[String]>::is_empty")]
-    diff: &'a [String],
-    prev: &'a str,
 }
 
 #[derive(Serialize)]
@@ -289,24 +280,7 @@ pub fn append_line(out: &mut Vec<u8>, seq: u64, prev: &str, event: &Event) -> St
                 },
             )
         }
-        Event::Config(c) => {
-            let ts = timestamp(SystemTime::now());
-            serde_json::to_writer(
-                &mut *out,
-                &ConfigLine {
-                    seq,
-                    ts: &ts,
-                    kind: "config",
-                    trigger: c.trigger.as_str(),
-                    result: c.result.as_str(),
-                    old_config_sha256: c.old_sha256.as_deref(),
-                    new_config_sha256: c.new_sha256.as_deref(),
-                    detail: c.detail.as_deref(),
-                    diff: &c.diff,
-                    prev,
-                },
-            )
-        }
+        Event::Config(c) => super::governance::write_config(out, seq, prev, c),
         Event::UnauthenticatedSummary(u) => {
             let ts = timestamp(SystemTime::now());
             serde_json::to_writer(

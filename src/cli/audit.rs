@@ -40,6 +40,13 @@ pub(super) enum AuditCommand {
         /// Only this route.
         #[arg(long)]
         route: Option<String>,
+        /// Only records of this kind (`config` lists the configuration changes and who
+        /// approved them).
+        #[arg(long, value_parser = crate::audit::query::KINDS)]
+        kind: Option<String>,
+        /// Only this reason (e.g. method_override, charset).
+        #[arg(long)]
+        reason: Option<String>,
         /// At or after this RFC 3339 instant.
         #[arg(long, value_parser = parse_time)]
         since: Option<std::time::SystemTime>,
@@ -117,6 +124,8 @@ pub(super) fn audit(command: AuditCommand) -> ExitCode {
             decision,
             code,
             route,
+            kind,
+            reason,
             since,
             until,
             json,
@@ -127,6 +136,8 @@ pub(super) fn audit(command: AuditCommand) -> ExitCode {
                 decision,
                 code,
                 route,
+                kind,
+                reason,
                 since,
                 until,
             };

@@ -141,10 +141,48 @@ pub(super) fn approve(a: ApproveArgs) -> ExitCode {
                 println!("  {line}");
             }
             println!("signature written to {}", path.display());
+            if a.genesis {
+                return make_genesis_copy(&a.approvals, &new);
+            }
             ExitCode::SUCCESS
         }
         Err(e) => {
             eprintln!("approve: {}: {e}", a.approvals.display());
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Once a genesis has its quorum, NEW becomes the approved copy, so the next change is
+/// checked against it before any gateway has run.
+fn make_genesis_copy(dir: &Path, new: &Snapshot) -> ExitCode {
+    let gate = match approvals::check(dir, &new.model) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("approve: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if !gate.genesis {
+        println!("the folder has an approved copy already; this genesis approval changes nothing");
+        return ExitCode::SUCCESS;
+    }
+    if !gate.accepted() {
+        println!("genesis not yet approved: {}", gate.refusal());
+        return ExitCode::SUCCESS;
+    }
+    match approvals::write_approved(dir, &new.source, &new.model, &gate.verdict.signers) {
+        Ok(done) => {
+            let by: Vec<&str> = done.signers.iter().map(|s| s.body.as_str()).collect();
+            println!(
+                "genesis approved by {}: the approved copy is written (generation {})",
+                by.join(", "),
+                done.generation
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("approve: {}: {e}", dir.display());
             ExitCode::from(2)
         }
     }

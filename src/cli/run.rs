@@ -25,10 +25,13 @@ pub(super) async fn serve(
             return ExitCode::from(EX_USAGE);
         }
     };
-    if let Err(e) = pass_gate(&snapshot, approvals.as_deref()) {
-        eprintln!("{}: {e}", path.display());
-        return ExitCode::FAILURE;
-    }
+    let approved = match pass_gate(&snapshot, approvals.as_deref()) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    };
     let summary = snapshot.summary();
     let opts = Options {
         config_path: Some(path.clone()),
@@ -36,6 +39,7 @@ pub(super) async fn serve(
         listener: None,
         workers: workers.filter(|n| *n > 0),
         approvals_dir: approvals,
+        approved,
     };
     let app = match App::start_with(snapshot, Arc::new(LogSink), opts).await {
         Ok(app) => app,
@@ -72,11 +76,12 @@ pub(super) async fn serve(
 fn pass_gate(
     snapshot: &crate::snapshot::Snapshot,
     pinned: Option<&std::path::Path>,
-) -> Result<(), String> {
+) -> Result<Option<crate::approvals::Approved>, String> {
     match crate::approvals::gate(snapshot, None, pinned) {
-        Ok(None) => Ok(()),
+        Ok(None) => Ok(None),
         Ok(Some(gate)) if gate.accepted() => gate
             .commit(&snapshot.source, &snapshot.model)
+            .map(Some)
             .map_err(|e| format!("cannot keep the approved copy: {e}")),
         Ok(Some(gate)) => Err(gate.refusal()),
         Err(e) => Err(format!("approvals: {e}")),
@@ -110,10 +115,13 @@ pub(super) async fn demo(listen: Option<SocketAddr>, workers: Option<usize>) -> 
             return ExitCode::FAILURE;
         }
     };
-    if let Err(e) = pass_gate(&snapshot, None) {
-        eprintln!("demo: {e}");
-        return ExitCode::FAILURE;
-    }
+    let approved = match pass_gate(&snapshot, None) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("demo: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let wanted = snapshot.server.listen;
     let listener = match tokio::net::TcpListener::bind(wanted).await {
         Ok(l) => l,
@@ -135,6 +143,7 @@ pub(super) async fn demo(listen: Option<SocketAddr>, workers: Option<usize>) -> 
     let opts = Options {
         listener: Some(listener),
         workers: workers.filter(|n| *n > 0),
+        approved,
         ..Options::default()
     };
     let app = match App::start_with(snapshot, Arc::new(LogSink), opts).await {

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use ed25519_dalek::{Signature, Signer as _, SigningKey, Verifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
 use super::diff::Diff;
@@ -13,8 +13,9 @@ use super::model::Model;
 use super::{BODIES, Body};
 
 /// What every approval signature starts with, so it can never be mistaken for another
-/// signature the same key makes.
-pub const DOMAIN: &[u8] = b"kwanus-gateway configuration approval v1\n";
+/// signature the same key makes (v2: the time it was signed is signed too; v1 signatures,
+/// which had no time, are not accepted).
+pub const DOMAIN: &[u8] = b"kwanus-gateway configuration approval v2\n";
 
 /// How many of the four bodies make a majority.
 pub const QUORUM: usize = 3;
@@ -40,6 +41,21 @@ pub struct Approval {
     /// The change, for people reading the folder (not signed on its own: `diff_sha256` is).
     #[serde(default)]
     pub changes: Vec<String>,
+    /// When it was signed (RFC 3339, UTC; signed with the rest). An approval without one
+    /// (made before the time was recorded) is refused: sign it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed_at: Option<String>,
+}
+
+/// One signature that made a change acceptable, as the trail records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Signer {
+    /// `TSC`, `SCO`, `ERC` or `CGB`.
+    pub body: String,
+    /// The signing key: the first 16 hex digits of the Ed25519 public key.
+    pub key_id: String,
+    /// When it was signed (RFC 3339, UTC).
+    pub signed_at: String,
 }
 
 /// Whether a change may take effect, and what it lacks.
@@ -49,6 +65,8 @@ pub struct Verdict {
     pub needs_approval: bool,
     /// Bodies with a valid signature for exactly this change.
     pub approved_by: BTreeSet<Body>,
+    /// The valid signatures, one per body (the first found).
+    pub signers: Vec<Signer>,
     /// Signatures found that do not verify (named for the record).
     pub invalid: Vec<String>,
 }
@@ -83,10 +101,12 @@ impl Subject {
     }
 
     /// The message `body` signs: the body's name is part of it, so one key's signature can
-    /// never be presented as another body's.
-    pub fn message(&self, body: Body) -> Vec<u8> {
+    /// never be presented as another body's; so is the time it was signed.
+    pub fn message(&self, body: Body, signed_at: &str) -> Vec<u8> {
         let mut m = DOMAIN.to_vec();
         m.extend_from_slice(body.as_str().as_bytes());
+        m.push(b'\n');
+        m.extend_from_slice(signed_at.as_bytes());
         m.push(b'\n');
         m.extend_from_slice(&self.generation.to_be_bytes());
         m.extend_from_slice(&self.old);
@@ -95,8 +115,20 @@ impl Subject {
         m
     }
 
-    /// A body's approval of this change.
+    /// A body's approval of this change, signed now.
     pub fn sign(&self, body: Body, key: &SigningKey, diff: &Diff) -> Approval {
+        let at = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+        self.sign_at(body, key, diff, at)
+    }
+
+    /// A body's approval of this change, signed at `signed_at` (RFC 3339).
+    pub fn sign_at(
+        &self,
+        body: Body,
+        key: &SigningKey,
+        diff: &Diff,
+        signed_at: String,
+    ) -> Approval {
         Approval {
             body: body.as_str().to_owned(),
             public_key: hex::encode(key.verifying_key().as_bytes()),
@@ -104,8 +136,9 @@ impl Subject {
             new_sha256: hex::encode(self.new),
             diff_sha256: hex::encode(self.diff),
             generation: self.generation,
-            signature: hex::encode(key.sign(&self.message(body)).to_bytes()),
+            signature: hex::encode(key.sign(&self.message(body, &signed_at)).to_bytes()),
             changes: diff.summary(64),
+            signed_at: Some(signed_at),
         }
     }
 
@@ -118,6 +151,7 @@ impl Subject {
         keys: &BTreeMap<Body, Vec<[u8; 32]>>,
     ) -> Verdict {
         let mut approved_by = BTreeSet::new();
+        let mut signers = Vec::new();
         let mut invalid = Vec::new();
         let this = [
             hex::encode(self.old),
@@ -137,24 +171,32 @@ impl Subject {
             let trusted = keys
                 .get(&body)
                 .is_some_and(|ks| ks.iter().any(|k| hex::encode(k) == a.public_key));
-            let valid = trusted && verify(&a.public_key, &a.signature, &self.message(body));
-            if valid {
-                approved_by.insert(body);
-            } else {
-                invalid.push(format!(
-                    "{}: {}",
-                    a.body,
-                    if trusted {
-                        "the signature does not verify"
-                    } else {
-                        "the key is not one of the body's keys"
-                    }
-                ));
+            let checked = match a
+                .signed_at
+                .as_deref()
+                .filter(|t| humantime::parse_rfc3339(t).is_ok())
+            {
+                None => Err("no signing time (an older version's approval): sign it again"),
+                Some(_) if !trusted => Err("the key is not one of the body's keys"),
+                Some(at) if !verify(&a.public_key, &a.signature, &self.message(body, at)) => {
+                    Err("the signature does not verify")
+                }
+                Some(at) => Ok(at),
+            };
+            match checked {
+                Ok(at) if approved_by.insert(body) => signers.push(Signer {
+                    body: body.as_str().to_owned(),
+                    key_id: a.public_key.chars().take(16).collect(),
+                    signed_at: at.to_owned(),
+                }),
+                Ok(_) => {}
+                Err(why) => invalid.push(format!("{}: {why}", a.body)),
             }
         }
         Verdict {
             needs_approval: diff.needing_approval().next().is_some(),
             approved_by,
+            signers,
             invalid,
         }
     }
@@ -339,5 +381,40 @@ mod tests {
         );
         assert!(!verdict.accepted());
         assert_eq!(verdict.invalid, ["CGB: the signature does not verify"]);
+    }
+
+    #[test]
+    fn the_time_signed_is_signed_and_recorded_and_an_approval_without_one_is_refused() {
+        let mut new = Model::default();
+        new.partners.insert("acme".into(), Default::default());
+        let (subject, diff) = Subject::of(Some(&Model::default()), &new, 1);
+        let keys = all_keys();
+        let at = "2026-12-01T09:30:00Z".to_owned();
+        let good = subject.sign_at(Body::Tsc, &key(1), &diff, at.clone());
+        let verdict = subject.verdict(&diff, std::slice::from_ref(&good), &keys);
+        assert_eq!(
+            verdict.signers,
+            [Signer {
+                body: "TSC".into(),
+                key_id: hex::encode(key(1).verifying_key().as_bytes())[..16].to_owned(),
+                signed_at: at,
+            }]
+        );
+        let mut backdated = good.clone();
+        backdated.signed_at = Some("2026-11-01T09:30:00Z".into());
+        let mut untimed = good.clone();
+        untimed.signed_at = None;
+        let mut garbled = good;
+        garbled.signed_at = Some("yesterday".into());
+        let verdict = subject.verdict(&diff, &[backdated, untimed, garbled], &keys);
+        assert!(verdict.approved_by.is_empty() && verdict.signers.is_empty());
+        assert_eq!(
+            verdict.invalid,
+            [
+                "TSC: the signature does not verify",
+                "TSC: no signing time (an older version's approval): sign it again",
+                "TSC: no signing time (an older version's approval): sign it again",
+            ]
+        );
     }
 }

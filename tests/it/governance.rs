@@ -12,9 +12,9 @@ use serde_json::Value;
 use crate::support::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_kwanus-gateway");
-const TOKEN: &str = "admin-token-for-tests-0123456789";
+pub(crate) const TOKEN: &str = "admin-token-for-tests-0123456789";
 
-fn run(args: &[&str]) -> (i32, String, String) {
+pub(crate) fn run(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(BIN).args(args).output().expect("run");
     (
         out.status.code().unwrap_or(-1),
@@ -23,14 +23,14 @@ fn run(args: &[&str]) -> (i32, String, String) {
     )
 }
 
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+pub(crate) fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, text).expect("write");
     p
 }
 
 /// A small configuration: two partners, two routes, one data class; `extra` is appended.
-fn base(partners: &str, extra: &str) -> String {
+pub(crate) fn base(partners: &str, extra: &str) -> String {
     format!(
         r#"[server]
 listen = "127.0.0.1:0"
@@ -69,7 +69,7 @@ upstream = "api"
     )
 }
 
-const ACME_V1: &str = r#"
+pub(crate) const ACME_V1: &str = r#"
 [[partners]]
 id = "acme"
 tier = 1
@@ -78,7 +78,7 @@ permissions = ["reports:read"]
 keys = [{ id = "acme-1", sha256 = "@kwp_test_acme_0123456789abcdef0123" }]
 "#;
 
-const GLOBEX_V1: &str = r#"
+pub(crate) const GLOBEX_V1: &str = r#"
 [[partners]]
 id = "globex"
 tier = 2
@@ -87,7 +87,7 @@ permissions = ["reports:read", "reports:publish"]
 keys = [{ id = "globex-1", sha256 = "@kwp_test_globex_0123456789abcdef01", expires = "2027-01-01T00:00:00Z" }]
 "#;
 
-fn rendered(text: &str) -> String {
+pub(crate) fn rendered(text: &str) -> String {
     let mut out = text.replace("UPSTREAM", "http://127.0.0.1:7001");
     for key in [
         "kwp_test_acme_0123456789abcdef0123",
@@ -349,12 +349,12 @@ permissions = [{ name = "reports:read", justification = "j", approved_by = ["CGB
 }
 
 /// Four bodies, each with one member key.
-struct Bodies {
+pub(crate) struct Bodies {
     dir: PathBuf,
 }
 
 impl Bodies {
-    fn new(dir: &Path) -> Self {
+    pub(crate) fn new(dir: &Path) -> Self {
         for (i, b) in ["TSC", "SCO", "ERC", "CGB"].iter().enumerate() {
             let key = SigningKey::from_bytes(&[i as u8 + 7; 32]);
             std::fs::write(dir.join(format!("{b}.key")), hex::encode(key.to_bytes())).expect("key");
@@ -364,7 +364,7 @@ impl Bodies {
         }
     }
 
-    fn section(&self, approvals: &Path) -> String {
+    pub(crate) fn section(&self, approvals: &Path) -> String {
         let mut out = format!(
             "[governance]\nenforce_approvals = true\nrequire_grant_metadata = false\napprovals_dir = {:?}\n[governance.bodies]\n",
             approvals.display().to_string()
@@ -379,7 +379,7 @@ impl Bodies {
         out
     }
 
-    fn approve(&self, body: &str, approvals: &Path, old: Option<&Path>, new: &Path) {
+    pub(crate) fn approve(&self, body: &str, approvals: &Path, old: Option<&Path>, new: &Path) {
         let key = self.dir.join(format!("{body}.key"));
         let mut args = vec![
             "approve",

@@ -26,3 +26,4 @@ mod properties;
 mod report;
 mod security;
 mod tls;
+mod trace;

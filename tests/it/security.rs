@@ -782,8 +782,7 @@ async fn oversized_client_fields_are_capped_in_the_record() {
     gw.app.shutdown().await;
     audit::verify(&[dir.join("trail")], None).unwrap_or_else(|b| panic!("{b}"));
     let mut truncated = 0;
-    for entry in std::fs::read_dir(dir.join("trail")).expect("trail") {
-        let path = entry.expect("entry").path();
+    for (_, path) in audit::trail_files(&dir.join("trail")).expect("trail") {
         for line in std::fs::read_to_string(&path).expect("read").lines() {
             assert!(line.len() <= 4096, "{} bytes: {}", line.len(), &line[..200]);
             let v: serde_json::Value = serde_json::from_str(line).expect("json");
@@ -837,8 +836,7 @@ async fn an_unauthenticated_flood_is_limited_per_address_and_summarised() {
     audit::verify(&[dir.join("trail2")], None).unwrap_or_else(|b| panic!("{b}"));
     let mut requests = 0;
     let mut summarised = 0;
-    for entry in std::fs::read_dir(dir.join("trail2")).expect("trail") {
-        let path = entry.expect("entry").path();
+    for (_, path) in audit::trail_files(&dir.join("trail2")).expect("trail") {
         for line in std::fs::read_to_string(&path).expect("read").lines() {
             let v: serde_json::Value = serde_json::from_str(line).expect("json");
             match v["kind"].as_str() {

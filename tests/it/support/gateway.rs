@@ -108,6 +108,7 @@ impl Gateway {
             listener: None,
             workers,
             approvals_dir: None,
+            approved: None,
         };
         let app = App::start_with(snap, outcomes.clone(), opts)
             .await
