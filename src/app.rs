@@ -185,6 +185,12 @@ impl App {
             unauthenticated.clone(),
             signal.clone(),
         ));
+        tokio::spawn(crate::fleet::run(
+            misuse.clone(),
+            state.clone(),
+            sink.clone(),
+            signal.clone(),
+        ));
         let ctx = crate::server::Ctx {
             shared: shared.clone(),
             sink,

@@ -253,6 +253,14 @@ struct ApprovedCopy {
     signers: Vec<Signer>,
 }
 
+/// The governance view in an `approved.json` (read anywhere: an officer's copy of the file).
+pub fn read_approved_json(path: &Path) -> Result<Model, String> {
+    let bytes = crate::files::read(path).map_err(|e| e.to_string())?;
+    serde_json::from_slice::<ApprovedCopy>(&bytes)
+        .map(|c| c.model)
+        .map_err(|e| format!("not an approvals folder's approved.json: {e}"))
+}
+
 /// What the approved copy in `dir` says of itself, for a record (`None` before the genesis).
 pub fn approved_info(dir: &Path) -> Result<Option<Approved>, String> {
     Ok(approved_copy(dir)?.map(|c| Approved {

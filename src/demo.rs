@@ -285,7 +285,7 @@ pub fn instructions(gateway: SocketAddr, dir: &std::path::Path) -> String {
         "\nGovernance: this configuration is an approved change from the previous one\n  (+ partner umbrella gains insights:query), signed by TSC, SCO and CGB (a majority,\n  CGB included); without those signatures it would not have started. See it with:\n",
     );
     out.push_str(&format!(
-        "  kwanus-gateway diff --demo-keys {0}/previous.toml {0}/demo.toml\n  kwanus-gateway check --demo-keys --config {0}/demo.toml --approvals {0}/approvals\n",
+        "  kwanus-gateway diff {0}/previous.toml {0}/demo.toml\n  kwanus-gateway check --demo-keys --config {0}/demo.toml --approvals {0}/approvals\n",
         dir.display()
     ));
     out.push_str("\nCtrl-C stops the demo.\n");

@@ -30,6 +30,7 @@ pub mod contract;
 pub mod demo;
 pub mod digest;
 pub mod files;
+pub mod fleet;
 pub mod governance;
 pub mod identity;
 pub mod keygen;

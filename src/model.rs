@@ -180,3 +180,57 @@ impl Stage {
         }
     }
 }
+
+/// Whose doing an answer the gateway makes itself is: only the partner's count as its
+/// denials (in `audit report`, the misuse detector and the `DenialSpike` alert).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The partner's request: a denial, or a refusal of what it sent.
+    Partner,
+    /// The gateway's own: its state backend or its audit trail failed.
+    Gateway,
+    /// The upstream's: unreachable, too slow, or answering what no partner may receive.
+    Upstream,
+}
+
+/// Every problem+json `code` a partner can receive, with whose doing it is (the SPEC's error
+/// table; `proxy::GatewayError::fault` agrees, by a test over every variant).
+pub const CODES: [(&str, Fault); 24] = [
+    ("bad_request", Fault::Partner),
+    ("headers_too_large", Fault::Partner),
+    ("forbidden_route", Fault::Partner),
+    ("invalid_credentials", Fault::Partner),
+    ("route_not_found", Fault::Partner),
+    ("method_not_allowed", Fault::Partner),
+    ("partner_revoked", Fault::Partner),
+    ("partner_suspended", Fault::Partner),
+    ("stage_restricted", Fault::Partner),
+    ("tier_insufficient", Fault::Partner),
+    ("permission_denied", Fault::Partner),
+    ("idempotency_key_required", Fault::Partner),
+    ("payload_too_large", Fault::Partner),
+    ("request_timeout", Fault::Partner),
+    ("request_contract_violation", Fault::Partner),
+    ("rate_limited", Fault::Partner),
+    ("idempotency_conflict", Fault::Partner),
+    ("idempotency_key_reused", Fault::Partner),
+    ("state_unavailable", Fault::Gateway),
+    ("audit_unavailable", Fault::Gateway),
+    ("upstream_unavailable", Fault::Upstream),
+    ("upstream_timeout", Fault::Upstream),
+    ("bad_upstream_response", Fault::Upstream),
+    ("response_contract_violation", Fault::Upstream),
+];
+
+/// Whose doing an answer with `code` is (`None`: not a code the gateway answers with).
+pub fn fault_of(code: &str) -> Option<Fault> {
+    CODES.iter().find(|(c, _)| *c == code).map(|(_, f)| *f)
+}
+
+/// The codes of answers that are not the partner's doing (the gateway's or the upstream's).
+pub fn not_the_partners() -> impl Iterator<Item = &'static str> {
+    CODES
+        .iter()
+        .filter(|(_, f)| *f != Fault::Partner)
+        .map(|(c, _)| *c)
+}

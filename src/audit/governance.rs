@@ -66,7 +66,8 @@ struct SuspensionLine<'a> {
     kind: &'static str,
     partner: &'a str,
     action: &'static str,
-    /// `misuse` (suspended by the detector), `operator` or `expiry` (lifted).
+    /// `misuse` (suspended by this replica's detector), `fleet` (by another replica's, or
+    /// lifted by another replica's operator), `operator` or `expiry` (lifted).
     by: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     until: Option<String>,
@@ -84,11 +85,15 @@ pub(super) fn write_suspension(
 ) -> serde_json::Result<()> {
     let ts = timestamp(SystemTime::now());
     let (action, by, until, denials) = match e.action {
-        Action::Suspended { until, denials } => {
-            ("suspended", "misuse", Some(timestamp(until)), Some(denials))
-        }
-        Action::Lifted { by_operator: true } => ("lifted", "operator", None, None),
-        Action::Lifted { by_operator: false } => ("lifted", "expiry", None, None),
+        Action::Suspended {
+            until,
+            denials: Some(denials),
+        } => ("suspended", "misuse", Some(timestamp(until)), Some(denials)),
+        Action::Suspended {
+            until,
+            denials: None,
+        } => ("suspended", "fleet", Some(timestamp(until)), None),
+        Action::Lifted { by } => ("lifted", by.as_str(), None, None),
     };
     serde_json::to_writer(
         out,

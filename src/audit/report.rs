@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::query::{Filter, QueryError};
+use crate::model::Fault;
 
 /// Thresholds of the upgrade rule.
 #[derive(Debug, Clone, Copy)]
@@ -44,10 +45,24 @@ pub struct PartnerFacts {
 pub struct Criterion {
     /// Its name.
     pub name: &'static str,
-    /// Met or not.
+    /// Met, not met, or not known for want of data.
+    pub status: Status,
+    /// Met (never without data).
     pub met: bool,
     /// The number behind it, in words.
     pub detail: String,
+}
+
+/// Where a criterion stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// The record meets it.
+    Met,
+    /// The record does not.
+    NotMet,
+    /// The period holds nothing to judge it by: the verdict cannot be "ready".
+    InsufficientData,
 }
 
 /// The report.
@@ -59,8 +74,11 @@ pub struct Report {
     pub requests: u64,
     /// Allowed requests.
     pub allowed: u64,
-    /// Denials by code.
+    /// The partner's denials by code.
     pub denied: BTreeMap<String, u64>,
+    /// Answers that were the gateway's or the upstream's fault, by code: not the partner's
+    /// denials, and left out of its denial rate.
+    pub not_the_partners: BTreeMap<String, u64>,
     /// Workflow requests and how many were answered 5xx.
     pub workflow_requests: u64,
     /// Workflow requests answered 5xx.
@@ -130,7 +148,13 @@ fn count(r: &mut Report, facts: &PartnerFacts, v: &Value) {
         r.allowed += 1;
         r.used.insert(permission.to_owned());
     } else if let Some(code) = s("code") {
-        *r.denied.entry(code.to_owned()).or_default() += 1;
+        let theirs = crate::model::fault_of(code).is_none_or(|f| f == Fault::Partner);
+        let tally = if theirs {
+            &mut r.denied
+        } else {
+            &mut r.not_the_partners
+        };
+        *tally.entry(code.to_owned()).or_default() += 1;
     }
 }
 
@@ -150,28 +174,54 @@ fn judge(r: &mut Report, facts: &PartnerFacts, t: Thresholds, now: SystemTime) {
     let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
     let wf = ratio(r.workflow_5xx, r.workflow_requests);
     let denials: u64 = r.denied.values().sum();
-    let denial_rate = ratio(denials, r.requests);
+    // The partner's requests: those the gateway or the upstream failed say nothing of it.
+    let judged = r.requests - r.not_the_partners.values().sum::<u64>();
+    let denial_rate = ratio(denials, judged);
     let clean = facts.stage == "active" && facts.overdue_reviews.is_empty();
+    let holds_workflows = facts
+        .grants
+        .iter()
+        .any(|g| facts.kinds.get(g).map(String::as_str) == Some("workflow"));
+    let criterion = |name, met: Option<bool>, detail: String| Criterion {
+        name,
+        status: match met {
+            Some(true) => Status::Met,
+            Some(false) => Status::NotMet,
+            None => Status::InsufficientData,
+        },
+        met: met == Some(true),
+        detail,
+    };
     r.criteria = vec![
-        Criterion {
-            name: "workflows reliable",
-            met: wf <= t.max_workflow_5xx,
-            detail: if r.workflow_requests == 0 {
-                "no workflow requests in the period".into()
-            } else {
+        if !holds_workflows {
+            criterion(
+                "workflows reliable",
+                Some(true),
+                "holds no workflow permission".into(),
+            )
+        } else if r.workflow_requests == 0 {
+            criterion(
+                "workflows reliable",
+                None,
+                "insufficient data: no workflow requests in the period".into(),
+            )
+        } else {
+            criterion(
+                "workflows reliable",
+                Some(wf <= t.max_workflow_5xx),
                 format!(
                     "{} of {} workflow requests answered 5xx ({:.2} %, at most {:.2} %)",
                     r.workflow_5xx,
                     r.workflow_requests,
                     wf * 100.0,
                     t.max_workflow_5xx * 100.0
-                )
-            },
+                ),
+            )
         },
-        Criterion {
-            name: "compliance clean",
-            met: clean,
-            detail: format!(
+        criterion(
+            "compliance clean",
+            Some(clean),
+            format!(
                 "stage {}; {} overdue review(s){}",
                 facts.stage,
                 facts.overdue_reviews.len(),
@@ -181,30 +231,44 @@ fn judge(r: &mut Report, facts: &PartnerFacts, t: Thresholds, now: SystemTime) {
                     format!(": {}", facts.overdue_reviews.join(", "))
                 }
             ),
-        },
-        Criterion {
-            name: "permissions minimal",
-            met: r.unused.is_empty(),
-            detail: if r.unused.is_empty() {
+        ),
+        criterion(
+            "permissions minimal",
+            Some(r.unused.is_empty()),
+            if r.unused.is_empty() {
                 format!("all {} held permission(s) used", facts.grants.len())
             } else {
                 format!("held but unused: {}", r.unused.join(", "))
             },
-        },
-        Criterion {
-            name: "risk low",
-            met: facts.risk.as_deref() == Some("low") && denial_rate <= t.max_denial_rate,
-            detail: format!(
-                "risk {}; {} of {} requests denied ({:.2} %, at most {:.2} %)",
+        ),
+        criterion(
+            "risk low",
+            (judged > 0 || facts.risk.as_deref() != Some("low"))
+                .then(|| facts.risk.as_deref() == Some("low") && denial_rate <= t.max_denial_rate),
+            format!(
+                "{}risk {}; {} of {} requests denied ({:.2} %, at most {:.2} %){}",
+                if judged == 0 {
+                    "insufficient data: "
+                } else {
+                    ""
+                },
                 facts.risk.as_deref().unwrap_or("not assessed"),
                 denials,
-                r.requests,
+                judged,
                 denial_rate * 100.0,
-                t.max_denial_rate * 100.0
+                t.max_denial_rate * 100.0,
+                if r.not_the_partners.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "; {} answer(s) the gateway's or the upstream's fault left out",
+                        r.requests - judged
+                    )
+                }
             ),
-        },
+        ),
     ];
-    r.ready = r.criteria.iter().all(|c| c.met) && facts.tier < 3;
+    r.ready = r.criteria.iter().all(|c| c.status == Status::Met) && facts.tier < 3;
     let misuse = r.denied.get("permission_denied").copied().unwrap_or(0)
         + r.denied.get("forbidden_route").copied().unwrap_or(0);
     for (cond, why) in [

@@ -35,15 +35,20 @@ fn key_warnings(snap: &Snapshot, now: SystemTime) -> Vec<String> {
 
 /// `diff OLD NEW [--json]`: exit 0 when nothing governance-relevant changed, 1 when something
 /// did, 2 on error.
-pub(super) fn diff(old: &Path, new: &Path, json: bool, demo_keys: bool) -> ExitCode {
-    let overrides = config::Overrides {
-        demo: demo_keys,
-        ..config::Overrides::default()
+pub(super) fn diff(old: &Path, new: &Path, json: bool) -> ExitCode {
+    let (mut a, mut b) = match (view(old), view(new)) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("diff: {e}");
+            return ExitCode::from(2);
+        }
     };
-    let load = |p: &Path| config::load_with(p, &overrides).map_err(|e| super::report(p, &e));
-    let (Ok(a), Ok(b)) = (load(old), load(new)) else {
-        return ExitCode::from(2);
-    };
+    let b_model = b.model.clone();
+    let mut not_compared = a.compare_unread_as(&b_model);
+    not_compared.extend(b.compare_unread_as(&a.model));
+    for what in &not_compared {
+        eprintln!("note: not compared (not readable here): {what}");
+    }
     let (subject, diff) = Subject::of(Some(&a.model), &b.model, 0);
     let needs = diff.needing_approval().count();
     if json {
@@ -73,6 +78,17 @@ pub(super) fn diff(old: &Path, new: &Path, json: bool, demo_keys: bool) -> ExitC
         );
     }
     ExitCode::from(u8::from(!diff.is_empty()))
+}
+
+/// The governance view of `path`: an approvals folder's `approved.json` (the view as
+/// approved), or a configuration file read without compiling it.
+pub(super) fn view(path: &Path) -> Result<config::View, String> {
+    if path.extension().is_some_and(|e| e == "json") {
+        return approvals::read_approved_json(path)
+            .map(config::View::approved)
+            .map_err(|e| format!("{}: {e}", path.display()));
+    }
+    config::governance_view(path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// What `approve` is asked to sign.

@@ -74,18 +74,17 @@ enum Command {
         demo_keys: bool,
     },
     /// What a configuration change does to governance; exit 0 when nothing relevant changed,
-    /// 1 when something did, 2 on error.
+    /// 1 when something did, 2 on error. Each side is a configuration file (read, not
+    /// compiled: no key or schema file needs to be here; those missing are not compared) or
+    /// an approvals folder's `approved.json`.
     Diff {
-        /// The configuration before.
+        /// The configuration before (a file, or `approved.json`).
         old: PathBuf,
-        /// The configuration after.
+        /// The configuration after (a file, or `approved.json`).
         new: PathBuf,
         /// Print JSON.
         #[arg(long)]
         json: bool,
-        /// Accept the published demo keys (for the demo's own files).
-        #[arg(long)]
-        demo_keys: bool,
     },
     /// Sign the change from OLD to NEW as one governance body, into the approvals folder
     /// (`--genesis NEW`: the first approved configuration).
@@ -143,12 +142,7 @@ pub fn main() -> ExitCode {
             approvals,
             demo_keys,
         } => check(&config, approvals.as_deref(), demo_keys),
-        Command::Diff {
-            old,
-            new,
-            json,
-            demo_keys,
-        } => governance::diff(&old, &new, json, demo_keys),
+        Command::Diff { old, new, json } => governance::diff(&old, &new, json),
         Command::Approve {
             body,
             key,

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::SystemTime;
 
-use crate::audit::report::{PartnerFacts, Report, Thresholds};
-use crate::snapshot::Snapshot;
+use crate::audit::report::{PartnerFacts, Report, Status, Thresholds};
+use crate::governance::model::Model;
 
 /// The command's arguments.
 pub(super) struct Args {
@@ -30,14 +30,16 @@ pub(super) fn run(a: Args) -> ExitCode {
             }
         },
     };
-    let snap = match crate::config::load(&a.config) {
-        Ok(s) => s,
+    // The view alone (an `approved.json`, or the file read without compiling it): an
+    // officer's workstation has the trail and the approved copy, not the gateway's keys.
+    let model = match super::governance::view(&a.config) {
+        Ok(v) => v.model,
         Err(e) => {
-            super::report(&a.config, &e);
+            eprintln!("audit report: {e}");
             return ExitCode::from(super::EX_USAGE);
         }
     };
-    let Some(facts) = facts(&snap, &a.partner, now) else {
+    let Some(facts) = facts(&model, &a.partner, now) else {
         eprintln!(
             "audit report: no partner {:?} in {}",
             a.partner,
@@ -61,40 +63,36 @@ pub(super) fn run(a: Args) -> ExitCode {
     }
 }
 
-/// What the configuration says about `partner`.
-fn facts(snap: &Snapshot, partner: &str, now: SystemTime) -> Option<PartnerFacts> {
-    let p = snap.partner_index.get(partner)?;
-    let record = snap.partner_records.iter().find(|r| &*r.id == partner);
-    let model = snap.model.partners.get(partner);
+/// What the governance view says about `partner`.
+fn facts(model: &Model, partner: &str, now: SystemTime) -> Option<PartnerFacts> {
+    let p = model.partners.get(partner)?;
     Some(PartnerFacts {
-        grants: p.permissions.iter().map(|g| g.to_string()).collect(),
-        kinds: snap
+        grants: p.grants.clone(),
+        kinds: model
             .permissions
             .iter()
-            .map(|(n, k)| (n.to_string(), k.as_str().to_owned()))
+            .map(|(n, k)| (n.clone(), k.as_str().to_owned()))
             .collect(),
-        keys: model
-            .map(|m| {
-                m.keys
-                    .iter()
-                    .map(|(id, k)| {
-                        let expires = k.expires.map(|e| e.0);
-                        (id.clone(), expires, k.revoked)
-                    })
-                    .collect()
-            })
-            .unwrap_or_default(),
-        risk: record.and_then(|r| r.risk).map(|r| r.as_str().to_owned()),
+        keys: p
+            .keys
+            .iter()
+            .map(|(id, k)| (id.clone(), k.expires.map(|e| e.0), k.revoked))
+            .collect(),
+        risk: p.risk.map(|r| r.as_str().to_owned()),
         stage: p.stage.as_str().to_owned(),
-        tier: i64::from(p.tier.get()),
-        overdue_reviews: record
-            .map(|r| {
-                r.reviews()
-                    .filter(|(_, due)| due.is_some_and(|d| d <= now))
-                    .map(|(g, _)| g.name.to_string())
-                    .collect()
+        tier: p.tier,
+        // Each grant is reviewed by its own date, else the partner's.
+        overdue_reviews: p
+            .grants
+            .iter()
+            .filter(|g| {
+                p.grant_reviews
+                    .get(*g)
+                    .or(p.review_due.as_ref())
+                    .is_some_and(|d| d.0 <= now)
             })
-            .unwrap_or_default(),
+            .cloned()
+            .collect(),
     })
 }
 
@@ -104,13 +102,17 @@ fn print(r: &Report, since: &str, facts: &PartnerFacts) {
         r.partner, facts.tier, facts.stage
     );
     println!(
-        "requests: {} ({} allowed, {} denied)",
+        "requests: {} ({} allowed, {} denied, {} failed by the gateway or the upstream)",
         r.requests,
         r.allowed,
-        r.requests - r.allowed
+        r.denied.values().sum::<u64>(),
+        r.not_the_partners.values().sum::<u64>()
     );
     for (code, n) in &r.denied {
         println!("  denied {code}: {n}");
+    }
+    for (code, n) in &r.not_the_partners {
+        println!("  {code}: {n} (the gateway's or the upstream's fault, not the partner's)");
     }
     println!(
         "workflow requests: {} ({} answered 5xx)",
@@ -130,12 +132,12 @@ fn print(r: &Report, since: &str, facts: &PartnerFacts) {
     println!("automatic suspensions: {}", r.suspensions);
     println!("tier upgrade rule:");
     for c in &r.criteria {
-        println!(
-            "  [{}] {}: {}",
-            if c.met { "x" } else { " " },
-            c.name,
-            c.detail
-        );
+        let mark = match c.status {
+            Status::Met => "x",
+            Status::NotMet => " ",
+            Status::InsufficientData => "?",
+        };
+        println!("  [{mark}] {}: {}", c.name, c.detail);
     }
     println!(
         "verdict: {}",
@@ -143,6 +145,12 @@ fn print(r: &Report, since: &str, facts: &PartnerFacts) {
             "ready for a tier upgrade (every criterion met)".to_owned()
         } else if facts.tier >= 3 {
             "already at tier 3".to_owned()
+        } else if r
+            .criteria
+            .iter()
+            .any(|c| c.status == Status::InsufficientData)
+        {
+            "not ready for a tier upgrade (insufficient data to judge every criterion)".to_owned()
         } else {
             "not ready for a tier upgrade".to_owned()
         }

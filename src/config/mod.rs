@@ -66,23 +66,7 @@ pub fn from_str_in(
     // The governance view is of the file as written (paths as written, no overrides).
     let mut model = model::of(&file);
     if let Some(base) = base {
-        let relative = |s: &mut String| {
-            if Path::new(s.as_str()).is_relative() {
-                *s = base.join(&*s).display().to_string();
-            }
-        };
-        for r in &mut file.routes {
-            if let Some(s) = r.request_schema.as_mut() {
-                relative(s);
-            }
-        }
-        if let Some(d) = file
-            .governance
-            .as_mut()
-            .and_then(|g| g.approvals_dir.as_mut())
-        {
-            relative(d);
-        }
+        resolve(&mut file, base);
     }
     let paths = model::file_paths(&file);
     if let Some(listen) = overrides.listen {
@@ -99,6 +83,88 @@ pub fn from_str_in(
     snap.model = std::sync::Arc::new(model);
     snap.source = text.into();
     Ok(snap)
+}
+
+/// Makes the relative paths of `file` (request schemas, the approvals folder) relative to
+/// `base`, the configuration file's folder.
+fn resolve(file: &mut file::File, base: &Path) {
+    let relative = |s: &mut String| {
+        if Path::new(s.as_str()).is_relative() {
+            *s = base.join(&*s).display().to_string();
+        }
+    };
+    for r in &mut file.routes {
+        if let Some(s) = r.request_schema.as_mut() {
+            relative(s);
+        }
+    }
+    if let Some(d) = file
+        .governance
+        .as_mut()
+        .and_then(|g| g.approvals_dir.as_mut())
+    {
+        relative(d);
+    }
+}
+
+/// The governance view of a configuration read where the gateway does not run (an
+/// officer's workstation): the file parsed, and the files it names hashed where they can be
+/// read. Nothing is compiled, no key is loaded, nothing is validated (`check` does that).
+#[derive(Debug)]
+pub struct View {
+    /// The view (a file that cannot be read has no hash).
+    pub model: crate::governance::model::Model,
+    paths: model::FilePaths,
+    /// The files that could not be read here.
+    pub unread: Vec<String>,
+}
+
+impl View {
+    /// The view an approvals folder approved (its files were hashed where it was approved).
+    pub fn approved(model: crate::governance::model::Model) -> Self {
+        Self {
+            model,
+            paths: model::FilePaths::default(),
+            unread: Vec::new(),
+        }
+    }
+
+    /// Takes `other`'s hashes for the files that could not be read here, so they are not
+    /// shown as changed; returns what each such file is.
+    pub fn compare_unread_as(&mut self, other: &crate::governance::model::Model) -> Vec<String> {
+        model::carry_unread(&mut self.model, &self.paths, &self.unread, other)
+    }
+}
+
+/// Reads the governance view of the configuration file at `path` (see [`View`]).
+pub fn governance_view(path: &Path) -> Result<View, ConfigError> {
+    let text = crate::files::read_to_string(path).map_err(|source| ConfigError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let mut file: file::File =
+        toml::from_str(&text).map_err(|e| ConfigError::Syntax(e.to_string()))?;
+    let mut view = model::of(&file);
+    if let Some(base) = path.parent() {
+        resolve(&mut file, base);
+    }
+    let paths = model::file_paths(&file);
+    let mut digests = std::collections::BTreeMap::new();
+    let mut unread = Vec::new();
+    for p in paths.paths() {
+        match crate::files::read(Path::new(p)) {
+            Ok(bytes) => {
+                digests.insert(p.clone(), hex::encode(crate::digest::digest(&bytes)));
+            }
+            Err(_) => unread.push(p.clone()),
+        }
+    }
+    model::add_file_hashes(&mut view, &paths, &digests);
+    Ok(View {
+        model: view,
+        paths,
+        unread,
+    })
 }
 
 #[cfg(test)]

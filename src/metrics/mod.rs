@@ -409,7 +409,11 @@ impl OutcomeSink for Metrics {
 
     fn suspension(&self, event: &crate::governance::misuse::Event) {
         use crate::governance::misuse::Action;
-        if let Action::Suspended { .. } = event.action {
+        // Counted by the replica that suspended (a fleet's total is the sum over replicas).
+        if let Action::Suspended {
+            denials: Some(_), ..
+        } = event.action
+        {
             self.counter(
                 PARTNER_SUSPENSIONS,
                 &[

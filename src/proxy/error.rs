@@ -1,6 +1,7 @@
 //! `GatewayError`: every way the gateway itself answers instead of the upstream.
 
 use crate::auth::AuthError;
+use crate::model::Fault;
 use crate::normalize::NormalizeError;
 use crate::policy::Deny;
 
@@ -272,6 +273,33 @@ impl GatewayError {
     pub fn after_permit(&self) -> bool {
         self.row().after_permit
     }
+
+    /// Whose doing the answer is: only the partner's count as its denials.
+    pub fn fault(&self) -> Fault {
+        match self {
+            Self::BadTarget(_)
+            | Self::BadRequest(_)
+            | Self::HeadersTooLarge
+            | Self::ForbiddenRoute(_)
+            | Self::InvalidCredentials(_)
+            | Self::RouteNotFound
+            | Self::MethodNotAllowed { .. }
+            | Self::Denied(_)
+            | Self::RequestTimeout
+            | Self::PayloadTooLarge
+            | Self::RateLimited { .. }
+            | Self::UnauthenticatedLimited { .. }
+            | Self::IdempotencyConflict(_)
+            | Self::IdempotencyQuota { .. }
+            | Self::IdempotencyKeyReused
+            | Self::RequestContractViolation(_) => Fault::Partner,
+            Self::StateUnavailable | Self::AuditUnavailable => Fault::Gateway,
+            Self::UpstreamUnavailable(_)
+            | Self::UpstreamTimeout(_)
+            | Self::BadUpstreamResponse(_)
+            | Self::ResponseContractViolation(_) => Fault::Upstream,
+        }
+    }
 }
 
 /// What about a request (beyond its target) is malformed: the reason in the audit record.
@@ -427,5 +455,112 @@ impl Forbidden {
 impl std::fmt::Display for Forbidden {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::Deny;
+
+    /// One error of every variant: `index` has no wildcard, so a new variant does not compile
+    /// until it has a sample here.
+    fn samples() -> Vec<GatewayError> {
+        use GatewayError as E;
+        let all = vec![
+            E::BadTarget(NormalizeError::NotOriginForm),
+            E::BadRequest(Malformed::MethodOverride),
+            E::HeadersTooLarge,
+            E::ForbiddenRoute(Forbidden::Prefix),
+            E::InvalidCredentials(AuthError::Missing),
+            E::RouteNotFound,
+            E::MethodNotAllowed {
+                allow: "GET".into(),
+            },
+            E::Denied(Deny::IdempotencyKeyRequired),
+            E::RequestTimeout,
+            E::PayloadTooLarge,
+            E::UpstreamUnavailable(UpstreamFault::ConnectFailed),
+            E::UpstreamTimeout(UpstreamFault::ResponseTimeout),
+            E::BadUpstreamResponse(UpstreamFault::AmbiguousFraming),
+            E::RateLimited {
+                retry_after_secs: 1,
+            },
+            E::UnauthenticatedLimited {
+                retry_after_secs: 1,
+            },
+            E::IdempotencyConflict(Conflict::InFlight),
+            E::IdempotencyQuota { max: 1 },
+            E::IdempotencyKeyReused,
+            E::StateUnavailable,
+            E::AuditUnavailable,
+            E::RequestContractViolation(crate::contract::RequestViolation {
+                reason: "request_schema",
+                errors: Vec::new(),
+            }),
+            E::ResponseContractViolation(crate::contract::Violation::ContentType),
+        ];
+        for (i, e) in all.iter().enumerate() {
+            assert_eq!(index(e), i, "{e:?}");
+        }
+        all
+    }
+
+    fn index(e: &GatewayError) -> usize {
+        use GatewayError as E;
+        match e {
+            E::BadTarget(_) => 0,
+            E::BadRequest(_) => 1,
+            E::HeadersTooLarge => 2,
+            E::ForbiddenRoute(_) => 3,
+            E::InvalidCredentials(_) => 4,
+            E::RouteNotFound => 5,
+            E::MethodNotAllowed { .. } => 6,
+            E::Denied(_) => 7,
+            E::RequestTimeout => 8,
+            E::PayloadTooLarge => 9,
+            E::UpstreamUnavailable(_) => 10,
+            E::UpstreamTimeout(_) => 11,
+            E::BadUpstreamResponse(_) => 12,
+            E::RateLimited { .. } => 13,
+            E::UnauthenticatedLimited { .. } => 14,
+            E::IdempotencyConflict(_) => 15,
+            E::IdempotencyQuota { .. } => 16,
+            E::IdempotencyKeyReused => 17,
+            E::StateUnavailable => 18,
+            E::AuditUnavailable => 19,
+            E::RequestContractViolation(_) => 20,
+            E::ResponseContractViolation(_) => 21,
+        }
+    }
+
+    #[test]
+    fn every_answers_fault_is_the_one_its_code_is_listed_with() {
+        let deny_codes = [
+            "partner_revoked",
+            "partner_suspended",
+            "stage_restricted",
+            "tier_insufficient",
+            "permission_denied",
+            "idempotency_key_required",
+        ];
+        let mut seen: Vec<&str> = deny_codes.to_vec();
+        for e in samples() {
+            assert_eq!(
+                crate::model::fault_of(e.code()),
+                Some(e.fault()),
+                "{e:?} ({})",
+                e.code()
+            );
+            seen.push(e.code());
+        }
+        for d in deny_codes {
+            assert_eq!(crate::model::fault_of(d), Some(Fault::Partner), "{d}");
+        }
+        seen.sort_unstable();
+        seen.dedup();
+        let mut listed: Vec<&str> = crate::model::CODES.iter().map(|(c, _)| *c).collect();
+        listed.sort_unstable();
+        assert_eq!(seen, listed, "every listed code is answered, and no other");
     }
 }

@@ -231,6 +231,10 @@ impl GatewayService {
         if ex.outcome.summarised.is_some() || ex.principal.is_none() {
             return;
         }
+        // The gateway's own faults and the upstream's are never the partner's misuse.
+        if crate::model::fault_of(code) != Some(crate::model::Fault::Partner) {
+            return;
+        }
         for event in self.misuse.denial(settings, partner, code) {
             if matches!(
                 event.action,

@@ -85,6 +85,8 @@ pub enum Op {
     Complete,
     /// Releasing its key.
     Abort,
+    /// Carrying misuse suspensions between replicas.
+    Suspensions,
 }
 
 /// Counters for ops.
@@ -95,14 +97,21 @@ pub struct StateHealth {
     /// Idempotent requests refused because the backend failed.
     pub idempotency_unavailable: AtomicU64,
     /// Failures by operation, in `Op::ALL` order.
-    errors: [AtomicU64; 5],
+    errors: [AtomicU64; Op::ALL.len()],
 }
 
 // === impl Op ===
 
 impl Op {
     /// Every operation.
-    pub const ALL: [Op; 5] = [Op::Connect, Op::Rate, Op::Begin, Op::Complete, Op::Abort];
+    pub const ALL: [Op; 6] = [
+        Op::Connect,
+        Op::Rate,
+        Op::Begin,
+        Op::Complete,
+        Op::Abort,
+        Op::Suspensions,
+    ];
 
     /// The metric label.
     pub fn as_str(self) -> &'static str {
@@ -112,6 +121,7 @@ impl Op {
             Self::Begin => "begin",
             Self::Complete => "complete",
             Self::Abort => "abort",
+            Self::Suspensions => "suspensions",
         }
     }
 }
@@ -281,6 +291,20 @@ impl State {
         match self {
             Self::Memory(m) => m.abort(partner, key),
             Self::Redis(r) => r.abort(partner, key, fingerprint).await,
+        }
+    }
+
+    /// Publishes this replica's new suspensions (partner, Unix ms it lifts) and operator
+    /// lifts, and returns the fleet's running suspensions. `None` with the memory backend
+    /// (one replica is the fleet) or while Redis does not answer.
+    pub async fn sync_suspensions(
+        &self,
+        suspended: &[(String, u64)],
+        lifted: &[String],
+    ) -> Option<Vec<(String, u64)>> {
+        match self {
+            Self::Memory(_) => None,
+            Self::Redis(r) => r.sync_suspensions(suspended, lifted).await,
         }
     }
 

@@ -68,6 +68,32 @@ end
 return 0
 ";
 
+/// The fleet's misuse suspensions, one hash (partner -> Unix ms it lifts): KEYS[1] the hash;
+/// ARGV[1] how many (partner, until) pairs follow, then the pairs, then partners to lift.
+/// A pair never shortens a suspension already there. Returns the suspensions still running
+/// (by Redis `TIME`), as a flat list of partner, until; those over are deleted.
+const SUSPENSIONS: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local n = tonumber(ARGV[1])
+for i = 0, n - 1 do
+  local p, u = ARGV[2 + 2 * i], tonumber(ARGV[3 + 2 * i])
+  if u > tonumber(redis.call('HGET', KEYS[1], p) or 0) then redis.call('HSET', KEYS[1], p, u) end
+end
+for i = 2 + 2 * n, #ARGV do redis.call('HDEL', KEYS[1], ARGV[i]) end
+local all = redis.call('HGETALL', KEYS[1])
+local out = {}
+for i = 1, #all, 2 do
+  if tonumber(all[i + 1]) <= now then
+    redis.call('HDEL', KEYS[1], all[i])
+  else
+    out[#out + 1] = all[i]
+    out[#out + 1] = all[i + 1]
+  end
+end
+return out
+";
+
 /// Redis state.
 pub struct RedisState {
     client: redis::Client,
@@ -78,6 +104,7 @@ pub struct RedisState {
     gcra: redis::Script,
     begin: redis::Script,
     abort: redis::Script,
+    suspensions: redis::Script,
     ttl: Duration,
     timeout: Duration,
     max_per_partner: usize,
@@ -101,6 +128,7 @@ impl RedisState {
             gcra: redis::Script::new(GCRA),
             begin: redis::Script::new(BEGIN),
             abort: redis::Script::new(ABORT),
+            suspensions: redis::Script::new(SUSPENSIONS),
             ttl: s.idempotency_ttl,
             timeout: s.timeout,
             max_per_partner: s.idempotency_max_per_partner,
@@ -292,6 +320,29 @@ impl RedisState {
                 invocation.invoke_async::<i64>(&mut c).await
             })
             .await;
+    }
+}
+
+impl RedisState {
+    /// Publishes `suspended` (partner, Unix ms it lifts) and `lifted`, and returns the
+    /// fleet's running suspensions; `None` while Redis does not answer.
+    pub(super) async fn sync_suspensions(
+        &self,
+        suspended: &[(String, u64)],
+        lifted: &[String],
+    ) -> Option<Vec<(String, u64)>> {
+        let mut invocation = self.suspensions.key("kwanus:suspensions");
+        invocation.arg(suspended.len());
+        for (partner, until) in suspended {
+            invocation.arg(partner).arg(*until);
+        }
+        for partner in lifted {
+            invocation.arg(partner);
+        }
+        self.call(Op::Suspensions, async |mut c| {
+            invocation.invoke_async::<Vec<(String, u64)>>(&mut c).await
+        })
+        .await
     }
 }
 

@@ -72,6 +72,31 @@ fn promtool_checks_rules_rule_tests_and_scrape_config() {
     );
 }
 
+#[test]
+fn the_denial_spike_counts_only_the_partners_doing() {
+    let rules =
+        std::fs::read_to_string("deploy/prometheus/kwanus-gateway.rules.yaml").expect("rules");
+    let start = rules
+        .find("alert: KwanusGatewayDenialSpike")
+        .expect("the alert");
+    let block = &rules[start..start + rules[start..].find("for:").expect("for")];
+    let want: BTreeSet<&str> = kwanus_gateway::model::not_the_partners().collect();
+    let selectors: Vec<&str> = block
+        .match_indices("code!~\"")
+        .map(|(i, _)| &block[i..])
+        .collect();
+    assert_eq!(
+        selectors.len(),
+        3,
+        "every denials_total in the expression: {block}"
+    );
+    for s in selectors {
+        let regex = &s[7..7 + s[7..].find('"').expect("closing quote")];
+        let got: BTreeSet<&str> = regex.split('|').collect();
+        assert_eq!(got, want, "{block}");
+    }
+}
+
 #[tokio::test]
 async fn promtool_accepts_a_real_scrape() {
     let text = scrape().await;

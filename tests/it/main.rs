@@ -11,6 +11,7 @@ mod contract;
 mod defaults;
 mod deploy;
 mod docs;
+mod fleet;
 mod forward;
 mod governance;
 mod h2_limits;

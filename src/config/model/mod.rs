@@ -16,7 +16,8 @@ mod files;
 mod parties;
 mod sections;
 
-pub(super) use files::{add_file_hashes, file_paths};
+pub(crate) use files::FilePaths;
+pub(super) use files::{add_file_hashes, carry_unread, file_paths};
 use parties::{issuer_view, partner_view, route_view, upstream_view};
 use sections::{
     admin_view, audit_view, governance_view, identity_view, limits_view, server_view, state_view,

@@ -121,3 +121,46 @@ fn the_shipped_configs_ship_with_every_safeguard_on() {
     .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(crate::safeguards::warnings(&gateway), Vec::<String>::new());
 }
+
+#[test]
+fn the_view_read_without_compiling_is_the_view_the_gateway_computes() {
+    let dir = crate::demo::prepare().unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.join("demo.toml");
+    let demo = Overrides {
+        demo: true,
+        ..Overrides::default()
+    };
+    let compiled = load_with(&path, &demo).unwrap_or_else(|e| panic!("{e}"));
+    let view = governance_view(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert!(view.unread.is_empty(), "{:?}", view.unread);
+    assert!(
+        compiled
+            .model
+            .routes
+            .values()
+            .any(|r| r.request_schema_sha256.is_some()),
+        "the demo hashes its schemas"
+    );
+    assert_eq!(view.model, *compiled.model);
+    // A schema that is not here is named, and takes the other side's hash when compared.
+    let moved = dir.join("moved-away.json");
+    let (route, schema) = compiled
+        .model
+        .routes
+        .iter()
+        .find_map(|(n, r)| r.request_schema.clone().map(|s| (n.clone(), s)))
+        .unwrap_or_default();
+    let schema = dir.join(schema);
+    std::fs::rename(&schema, &moved).unwrap_or_else(|e| panic!("{e}"));
+    let mut partial = governance_view(&path).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::rename(&moved, &schema).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(partial.unread.len(), 1, "{:?}", partial.unread);
+    assert_eq!(partial.model.routes[&route].request_schema_sha256, None);
+    let named = partial.compare_unread_as(&compiled.model);
+    assert_eq!(named.len(), 1);
+    assert!(
+        named[0].starts_with(&format!("routes.{route}.request_schema")),
+        "{named:?}"
+    );
+    assert_eq!(partial.model, *compiled.model);
+}

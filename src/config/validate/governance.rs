@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use super::{Problems, file};
 use crate::governance::{Body, Grant, MisuseSettings, Settings};
+use crate::model::Fault;
 
 /// The largest misuse threshold (each partner keeps at most this many denial times).
 const MAX_MISUSE_THRESHOLD: u32 = 10_000;
@@ -95,6 +96,22 @@ pub(super) fn compile_governance(p: &mut Problems, g: Option<file::Governance>) 
         let window = p.duration("governance.misuse.window", &window);
         let suspend_for = p.duration("governance.misuse.suspend_for", &suspend_for);
         let codes = codes.unwrap_or_else(|| MISUSE_CODES.map(str::to_owned).to_vec());
+        for (i, code) in codes.iter().enumerate() {
+            let place = format!("governance.misuse.codes[{i}]");
+            match crate::model::fault_of(code) {
+                Some(Fault::Partner) => {}
+                Some(_) => p.bad(
+                    place,
+                    code,
+                    "is the gateway's or the upstream's fault, never the partner's: remove it",
+                ),
+                None => p.bad(
+                    place,
+                    code,
+                    "not an error code the gateway answers with (e.g. permission_denied, forbidden_route)",
+                ),
+            }
+        }
         Some(MisuseSettings {
             threshold: (1..=MAX_MISUSE_THRESHOLD)
                 .contains(&threshold)

@@ -8,6 +8,7 @@ mod fs;
 mod gateway;
 mod http;
 mod pki;
+mod redis;
 mod served;
 mod upstream;
 
@@ -16,6 +17,7 @@ pub use fs::*;
 pub use gateway::*;
 pub use http::*;
 pub use pki::*;
+pub use redis::*;
 pub use served::*;
 pub use upstream::*;
 
