@@ -109,3 +109,25 @@ fn the_readme_stays_an_entry_point() {
         "no links outside the repository"
     );
 }
+
+#[test]
+fn the_load_benchmark_configuration_loads() {
+    let sha = hex::encode(kwanus_gateway::auth::digest(
+        b"kwp_load_benchmark_key_0123456789abcdef0123",
+    ));
+    let mut text = std::fs::read_to_string("benches/load/kwanus.toml").expect("kwanus.toml");
+    text.push_str(&std::fs::read_to_string("benches/load/kwanus-small.toml").expect("small"));
+    for (name, value) in [
+        ("PORT", "0"),
+        ("ADMIN", "0"),
+        ("SHA", sha.as_str()),
+        ("DIR", "/tmp/kwanus-bench-audit-unused"),
+        ("DURABILITY", "buffered"),
+        ("UP", "9"),
+    ] {
+        text = text.replace(&format!("@{name}@"), value);
+    }
+    if let Err(e) = kwanus_gateway::config::from_str(&text, &Default::default()) {
+        panic!("benches/load/kwanus.toml + kwanus-small.toml: {e}");
+    }
+}
