@@ -6,6 +6,7 @@
 
 mod governance;
 pub mod in_force;
+mod line;
 mod record;
 mod signing;
 mod trail;

@@ -4,7 +4,6 @@
 //! where `canonical` is the record serialised without `hash` (fields in a fixed order, every
 //! string JSON-escaped) and `hash = SHA-256(prev ‖ canonical)`, `prev` as 64 ASCII hex digits.
 
-use std::net::SocketAddr;
 use std::time::SystemTime;
 
 use serde::Serialize;
@@ -125,47 +124,6 @@ struct SummaryLine<'a> {
 }
 
 #[derive(Serialize)]
-struct RequestLine<'a> {
-    seq: u64,
-    ts: &'a str,
-    kind: &'static str,
-    request_id: &'a str,
-    partner: Option<&'a str>,
-    key_id: Option<&'a str>,
-    tier: Option<u8>,
-    credential: Option<&'a str>,
-    issuer: Option<&'a str>,
-    kid: Option<&'a str>,
-    client: Client,
-    method: &'a str,
-    path: &'a str,
-    query: Option<&'a str>,
-    route: Option<&'a str>,
-    permission: Option<&'a str>,
-    decision: &'static str,
-    code: Option<&'a str>,
-    reason: &'a str,
-    status: u16,
-    upstream: Option<&'a str>,
-    upstream_status: Option<u16>,
-    duration_us: u64,
-    idempotency_key: Option<&'a str>,
-    replayed: bool,
-    truncated: bool,
-    response_complete: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    fields_removed: Option<FieldsRemovedLine<'a>>,
-    prev: &'a str,
-}
-
-/// `fields_removed` in a request record: how many, and the first of them.
-#[derive(Serialize)]
-struct FieldsRemovedLine<'a> {
-    count: usize,
-    pointers: &'a [String],
-}
-
-#[derive(Serialize)]
 struct RetentionLine<'a> {
     seq: u64,
     ts: &'a str,
@@ -175,31 +133,6 @@ struct RetentionLine<'a> {
     first_seq: u64,
     first_prev: &'a str,
     prev: &'a str,
-}
-
-#[derive(Serialize)]
-struct IntentLine<'a> {
-    seq: u64,
-    ts: &'a str,
-    kind: &'static str,
-    request_id: &'a str,
-    partner: &'a str,
-    key_id: &'a str,
-    client: Client,
-    method: &'a str,
-    path: &'a str,
-    route: &'a str,
-    permission: &'a str,
-    prev: &'a str,
-}
-
-/// The client address, serialised as a string.
-struct Client(SocketAddr);
-
-impl Serialize for Client {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&self.0)
-    }
 }
 
 // === impl ConfigTrigger ===
@@ -232,7 +165,7 @@ impl ConfigResult {
 
 /// RFC 3339 UTC with microseconds, e.g. `2026-11-25T01:02:03.123456Z`.
 pub(super) fn timestamp(t: SystemTime) -> String {
-    humantime::format_rfc3339_micros(t).to_string()
+    String::from_utf8_lossy(&super::line::rfc3339_micros(t)).into_owned()
 }
 
 /// Appends the chained line for `event` (with its newline) to `out`; returns its hash.
@@ -241,44 +174,8 @@ pub fn append_line(out: &mut Vec<u8>, seq: u64, prev: &str, event: &Event) -> St
     // Serialising plain strings and integers into a Vec cannot fail.
     let _ = match event {
         Event::Request(o) => {
-            let ts = timestamp(o.ts);
-            serde_json::to_writer(
-                &mut *out,
-                &RequestLine {
-                    seq,
-                    ts: &ts,
-                    kind: "request",
-                    request_id: &o.request_id,
-                    partner: o.partner.as_deref(),
-                    key_id: o.key_id.as_deref(),
-                    tier: o.tier,
-                    credential: o.credential.map(crate::outcome::Credential::as_str),
-                    issuer: o.jwt_issuer.as_deref(),
-                    kid: o.jwt_kid.as_deref(),
-                    client: Client(o.client),
-                    method: &o.method,
-                    path: &o.path,
-                    query: o.query.as_deref(),
-                    route: o.route.as_deref(),
-                    permission: o.permission.as_deref(),
-                    decision: o.decision.as_str(),
-                    code: o.code,
-                    reason: o.reason,
-                    status: o.status,
-                    upstream: o.upstream.as_deref(),
-                    upstream_status: o.upstream_status,
-                    duration_us: u64::try_from(o.duration.as_micros()).unwrap_or(u64::MAX),
-                    idempotency_key: o.idempotency_key.as_deref(),
-                    replayed: o.replayed,
-                    truncated: o.truncated,
-                    response_complete: o.response_complete,
-                    fields_removed: o.fields_removed.as_deref().map(|f| FieldsRemovedLine {
-                        count: f.count,
-                        pointers: &f.pointers,
-                    }),
-                    prev,
-                },
-            )
+            super::line::request(out, seq, prev, o);
+            Ok(())
         }
         Event::Config(c) => super::governance::write_config(out, seq, prev, c),
         Event::UnauthenticatedSummary(u) => {
@@ -323,24 +220,8 @@ pub fn append_line(out: &mut Vec<u8>, seq: u64, prev: &str, event: &Event) -> St
         }
         Event::Suspension(e) => super::governance::write_suspension(out, seq, prev, e),
         Event::Intent(i) => {
-            let ts = timestamp(i.ts);
-            serde_json::to_writer(
-                &mut *out,
-                &IntentLine {
-                    seq,
-                    ts: &ts,
-                    kind: "intent",
-                    request_id: &i.request_id,
-                    partner: &i.partner,
-                    key_id: &i.key_id,
-                    client: Client(i.client),
-                    method: &i.method,
-                    path: &i.path,
-                    route: &i.route,
-                    permission: &i.permission,
-                    prev,
-                },
-            )
+            super::line::intent(out, seq, prev, i);
+            Ok(())
         }
     };
     let hash = chain_hash(prev, &out[start..]);
