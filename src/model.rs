@@ -234,3 +234,7 @@ pub fn not_the_partners() -> impl Iterator<Item = &'static str> {
         .filter(|(_, f)| *f != Fault::Partner)
         .map(|(c, _)| *c)
 }
+
+/// The hasher of maps whose keys the configuration chose (ids, routes, series) or that are
+/// digests already: fast, and seeded per process. Keys a client chooses keep std's SipHash.
+pub type FastHash = foldhash::fast::RandomState;

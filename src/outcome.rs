@@ -120,6 +120,10 @@ pub struct FieldsRemoved {
 /// The longest prefix of `value` whose JSON-escaped form fits in `max` bytes, cut on a
 /// character boundary, and whether anything was cut.
 pub fn cap_escaped(value: &str, max: usize) -> (String, bool) {
+    // No character escapes to more than six bytes: a value that short fits whatever it holds.
+    if value.len().saturating_mul(6) <= max {
+        return (value.to_owned(), false);
+    }
     let mut used = 0;
     for (i, c) in value.char_indices() {
         let escaped = match c {

@@ -51,6 +51,8 @@ pub struct Route {
     pub request_limits: RequestLimits,
     /// Announced on its answers when the route is deprecated.
     pub deprecation: Option<crate::model::Deprecation>,
+    /// `X-Kwanus-Route` and `X-Kwanus-Permission` for the upstream, made once.
+    pub headers: [http::HeaderValue; 2],
 }
 
 /// Why no route was found.
@@ -167,6 +169,10 @@ mod tests {
 
     fn route(name: &str, method: Method, template: &str) -> Route {
         Route {
+            headers: [
+                http::HeaderValue::from_static("r"),
+                http::HeaderValue::from_static("x"),
+            ],
             name: name.into(),
             method,
             template: template.to_owned(),

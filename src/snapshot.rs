@@ -50,7 +50,7 @@ pub struct Snapshot {
     /// Token issuers.
     pub issuers: Issuers,
     /// Partners by id (token partner claims are looked up here).
-    pub partner_index: std::collections::HashMap<Arc<str>, Arc<Partner>>,
+    pub partner_index: std::collections::HashMap<Arc<str>, Arc<Partner>, crate::model::FastHash>,
     /// Rate-limit and idempotency backend settings (applied at start).
     pub state: crate::state::StateSettings,
     /// Signer of `X-Kwanus-Identity` assertions, when `[identity]` is configured.

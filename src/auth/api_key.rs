@@ -29,7 +29,7 @@ pub struct KeyEntry {
 /// All keys of a snapshot, by digest.
 #[derive(Default)]
 pub struct KeyStore {
-    by_digest: HashMap<KeyDigest, KeyEntry>,
+    by_digest: HashMap<KeyDigest, KeyEntry, crate::model::FastHash>,
 }
 
 /// A key as presented by a client; its `Debug` never shows it.

@@ -9,7 +9,7 @@ mod principal;
 
 pub use api_key::{KeyDigest, KeyEntry, KeyStore, PresentedKey, digest};
 pub use jwt::{Issuer, Issuers, JwtError, Verified, looks_like_jwt};
-pub use principal::{CredentialSource, Partner, Principal, TokenFacts};
+pub use principal::{CredentialSource, Partner, Principal, TokenFacts, header_value};
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -81,7 +81,7 @@ pub struct Credentials<'a> {
     /// Token issuers.
     pub issuers: &'a Issuers,
     /// Partners by id.
-    pub partners: &'a HashMap<Arc<str>, Arc<Partner>>,
+    pub partners: &'a HashMap<Arc<str>, Arc<Partner>, crate::model::FastHash>,
 }
 
 // === impl AuthError ===

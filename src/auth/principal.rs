@@ -15,7 +15,7 @@ pub struct Partner {
     /// Its lifecycle stage.
     pub stage: Stage,
     /// Exactly the permissions listed for it.
-    pub permissions: HashSet<Arc<str>>,
+    pub permissions: HashSet<Arc<str>, crate::model::FastHash>,
     /// Client certificates its keys are bound to.
     pub client_certs: Vec<crate::model::CertFingerprint>,
     /// Its keys count only over a connection with one of `client_certs`.
@@ -26,6 +26,15 @@ pub struct Partner {
     pub rate: Option<crate::model::Rate>,
     /// Where a deprecated partner migrates to (`Link: <url>; rel="deprecation"`).
     pub migration_url: Option<Arc<str>>,
+    /// `X-Kwanus-Partner` and `X-Kwanus-Tier` for the upstream, made once.
+    pub headers: [http::HeaderValue; 2],
+}
+
+/// A configuration-made string as a header value, made once and cloned per request (config
+/// validation keeps ids and names to header-safe characters; anything else is left empty).
+pub fn header_value(s: &str) -> http::HeaderValue {
+    http::HeaderValue::from_maybe_shared(bytes::Bytes::copy_from_slice(s.as_bytes()))
+        .unwrap_or_else(|_| http::HeaderValue::from_static(""))
 }
 
 /// How the key reached the gateway, so forwarding strips exactly that header.

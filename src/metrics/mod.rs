@@ -79,7 +79,7 @@ pub struct Metrics {
     state: std::sync::OnceLock<Arc<crate::state::State>>,
     /// The handles each outcome shape updates, so a request costs one map lookup instead of
     /// building label sets and registering them anew.
-    series: DashMap<SeriesKey, Series>,
+    series: DashMap<SeriesKey, Series, crate::model::FastHash>,
     /// The governance gauges set at the last scrape (metric, labels), so one that no longer
     /// applies (a revoked grant, a removed partner) is set back to 0 instead of lingering.
     governance_set: std::sync::Mutex<std::collections::BTreeSet<Gauge>>,
@@ -224,7 +224,7 @@ impl Metrics {
             recorder,
             audit,
             state: std::sync::OnceLock::new(),
-            series: DashMap::new(),
+            series: DashMap::default(),
             governance_set: std::sync::Mutex::default(),
         });
         this.gauge(BUILD_INFO, &[("version", env!("CARGO_PKG_VERSION").into())])

@@ -46,11 +46,11 @@ impl Forbidden {
                 let by_spelling = path.len() >= text.len()
                     && path.as_bytes()[..text.len()].eq_ignore_ascii_case(text.as_bytes());
                 by_spelling || {
-                    let mut path_segs = path.trim_start_matches('/').split('/');
+                    let mut path_segs = segments(path);
                     !segs.is_empty()
                         && segs
                             .iter()
-                            .all(|f| path_segs.next().is_some_and(|s| means(s, f)))
+                            .all(|f| path_segs.next().is_some_and(|s| Meaning::of(s).is(f)))
                 }
             })
             .map(|(text, _)| text.as_str())
@@ -62,23 +62,71 @@ impl Forbidden {
         if self.segments.is_empty() {
             return None;
         }
-        path.split('/')
-            .filter(|s| !s.is_empty() && !s.starts_with('{'))
-            .find(|s| self.segments.iter().any(|f| means(s, f)))
+        segments(path).filter(|s| !s.starts_with('{')).find(|s| {
+            let m = Meaning::of(s);
+            self.segments.iter().any(|f| m.is(f))
+        })
     }
 }
 
-/// Whether the path segment `seg` means the forbidden entry `entry` (already a meaning).
-fn means(seg: &str, entry: &str) -> bool {
-    let m = meaning(seg);
-    *m == *entry || m.split('.').next() == Some(entry)
+/// The non-empty segments of a path.
+fn segments(path: &str) -> impl Iterator<Item = &str> {
+    let mut rest = path;
+    std::iter::from_fn(move || {
+        loop {
+            if rest.is_empty() {
+                return None;
+            }
+            let end = memchr::memchr(b'/', rest.as_bytes()).unwrap_or(rest.len());
+            let seg = &rest[..end];
+            rest = rest.get(end + 1..).unwrap_or_default();
+            if !seg.is_empty() {
+                return Some(seg);
+            }
+        }
+    })
+}
+
+/// A segment's meaning, computed once for every entry it is compared with: plain ASCII (the
+/// common case) is compared in place, ignoring case; anything else is decoded and folded.
+enum Meaning<'a> {
+    /// Plain ASCII, trailing dots and spaces trimmed.
+    Plain(&'a str),
+    /// Decoded, NFKC, case-folded, trimmed.
+    Folded(String),
+}
+
+impl<'a> Meaning<'a> {
+    fn of(seg: &'a str) -> Self {
+        if plain(seg) {
+            Self::Plain(seg.trim_end_matches(['.', ' ']))
+        } else {
+            Self::Folded(meaning(seg).into_owned())
+        }
+    }
+
+    /// Whether it means the forbidden entry `entry` (already a meaning): the whole of it, or
+    /// its part before the first `.`.
+    fn is(&self, entry: &str) -> bool {
+        let head = |m: &'_ str| -> usize { memchr::memchr(b'.', m.as_bytes()).unwrap_or(m.len()) };
+        match self {
+            Self::Plain(m) => {
+                m.eq_ignore_ascii_case(entry) || m[..head(m)].eq_ignore_ascii_case(entry)
+            }
+            Self::Folded(m) => m == entry || &m[..head(m)] == entry,
+        }
+    }
+}
+
+/// ASCII without escapes or parameters: its meaning is itself, upper-cased and trimmed.
+fn plain(seg: &str) -> bool {
+    seg.bytes().all(|b| b.is_ascii() && b != b'%' && b != b';')
 }
 
 /// A segment's meaning: percent-decoded, cut at `;`, NFKC, case-folded, without trailing dots
 /// and spaces. ASCII without escapes (the common case) is only upper-cased and trimmed.
 fn meaning(seg: &str) -> Cow<'_, str> {
-    let plain = seg.bytes().all(|b| b.is_ascii() && b != b'%' && b != b';');
-    if plain {
+    if plain(seg) {
         let trimmed = seg.trim_end_matches(['.', ' ']);
         return if trimmed.bytes().any(|b| b.is_ascii_lowercase()) {
             Cow::Owned(trimmed.to_ascii_uppercase())

@@ -13,12 +13,19 @@ fn principal(tier: i64, stage: Stage, perms: &[&str]) -> Principal {
             id: "p".into(),
             tier,
             stage,
-            permissions: perms.iter().map(|p| Arc::from(*p)).collect::<HashSet<_>>(),
+            permissions: perms
+                .iter()
+                .map(|p| Arc::from(*p))
+                .collect::<HashSet<_, _>>(),
             client_certs: Vec::new(),
             require_mtls: false,
             jwt_issuers: Vec::new(),
             rate: None,
             migration_url: None,
+            headers: [
+                http::HeaderValue::from_static("p"),
+                http::HeaderValue::from(u16::from(tier.get())),
+            ],
         }),
         key_id: "k".into(),
         source: CredentialSource::Authorization,
@@ -28,6 +35,10 @@ fn principal(tier: i64, stage: Stage, perms: &[&str]) -> Principal {
 
 fn route(permission: &str, kind: PermissionKind, idempotency: Idempotency) -> Arc<Route> {
     Arc::new(Route {
+        headers: [
+            http::HeaderValue::from_static("r"),
+            http::HeaderValue::from_static("x"),
+        ],
         name: "r".into(),
         method: http::Method::GET,
         template: "/v1/r".into(),

@@ -93,28 +93,28 @@ pub(super) fn to_upstream(h: &mut HeaderMap, f: &Forwarding<'_>) {
     let drop_authorization = principal.source == CredentialSource::Authorization;
     let named = connection_named(h);
     strip(h, |n| {
+        let name = n.as_str();
         is_hop_by_hop(n, &named)
-            || SPOOFABLE.contains(&n.as_str())
+            || is_spoofable(name)
             // CGI, WSGI and Rack read `X_A` and `X-A` as the same variable (nginx drops them too).
-            || n.as_str().contains('_')
+            || name.bytes().any(|b| b == b'_')
             || n == API_KEY_HEADER
             || (drop_authorization && n == AUTHORIZATION)
             // Only the gateway may set `X-Kwanus-*`.
-            || n.as_str().starts_with("x-kwanus-")
+            || name.starts_with("x-kwanus-")
     });
 
     let route = f.permit.route();
+    let [partner, tier] = &principal.partner.headers;
+    let [route_name, permission] = &route.headers;
     h.insert(HOST, f.upstream_host.clone());
     if let Some(host) = f.host {
         h.insert(HeaderName::from_static("x-forwarded-host"), host.clone());
     }
-    insert_str(h, KWANUS_PARTNER, &principal.partner.id);
-    h.insert(
-        KWANUS_TIER,
-        HeaderValue::from(u16::from(principal.partner.tier.get())),
-    );
-    insert_str(h, KWANUS_PERMISSION, &route.permission);
-    insert_str(h, KWANUS_ROUTE, &route.name);
+    h.insert(KWANUS_PARTNER, partner.clone());
+    h.insert(KWANUS_TIER, tier.clone());
+    h.insert(KWANUS_PERMISSION, permission.clone());
+    h.insert(KWANUS_ROUTE, route_name.clone());
     h.insert(REQUEST_ID, f.request_id.clone());
     h.insert(
         HeaderName::from_static("x-forwarded-for"),
@@ -127,6 +127,12 @@ pub(super) fn to_upstream(h: &mut HeaderMap, f: &Forwarding<'_>) {
     if let Some(id) = &f.identity {
         h.insert(HeaderName::from_static("x-kwanus-identity"), id.clone());
     }
+}
+
+/// A forwarding or override header a client could forge (one of `SPOOFABLE`).
+fn is_spoofable(name: &str) -> bool {
+    // Every such name starts with `x-` or is `forwarded`: most headers are out at once.
+    (name.starts_with("x-") || name == "forwarded") && SPOOFABLE.contains(&name)
 }
 
 /// Rewrites an upstream response's headers for the client: hop-by-hop headers go, and so do
@@ -144,6 +150,9 @@ pub(super) fn from_upstream(h: &mut HeaderMap, remove: &[HeaderName]) {
 /// The headers a `Connection` header names, except the message framing, which is the
 /// gateway's to decide.
 fn connection_named(h: &HeaderMap) -> Vec<HeaderName> {
+    if !h.contains_key(CONNECTION) {
+        return Vec::new();
+    }
     h.get_all(CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
@@ -155,7 +164,7 @@ fn connection_named(h: &HeaderMap) -> Vec<HeaderName> {
 
 /// A hop-by-hop header, or one that `Connection` named.
 fn is_hop_by_hop(name: &HeaderName, named: &[HeaderName]) -> bool {
-    HOP_BY_HOP.contains(&name.as_str()) || named.contains(name)
+    HOP_BY_HOP.contains(&name.as_str()) || (!named.is_empty() && named.contains(name))
 }
 
 /// Removes every header `doomed` picks, looking each present name up once (instead of
@@ -164,12 +173,5 @@ fn strip(h: &mut HeaderMap, doomed: impl Fn(&HeaderName) -> bool) {
     let names: Vec<HeaderName> = h.keys().filter(|n| doomed(n)).cloned().collect();
     for name in names {
         h.remove(name);
-    }
-}
-
-fn insert_str(h: &mut HeaderMap, name: HeaderName, value: &str) {
-    // Config validation keeps ids and names to header-safe characters.
-    if let Ok(v) = HeaderValue::from_str(value) {
-        h.insert(name, v);
     }
 }

@@ -152,6 +152,10 @@ pub(super) fn compile_partners(
         // Keys are checked even when the partner is not valid, so every problem is listed.
         let partner = match (tier, stage, held, ok) {
             (Some(tier), Some(stage), Some(held), true) => Some(Arc::new(Partner {
+                headers: [
+                    crate::auth::header_value(&id),
+                    crate::auth::header_value(&tier.get().to_string()),
+                ],
                 id: id.into(),
                 tier,
                 stage,
@@ -409,8 +413,8 @@ pub(super) fn compile_held(
     held: &[String],
     registry: &BTreeMap<Arc<str>, PermissionKind>,
     tier: Option<Tier>,
-) -> Option<HashSet<Arc<str>>> {
-    let mut out = HashSet::new();
+) -> Option<HashSet<Arc<str>, crate::model::FastHash>> {
+    let mut out = HashSet::default();
     let mut seen = HashMap::new();
     let before = p.0.len();
     for (j, perm) in held.iter().enumerate() {

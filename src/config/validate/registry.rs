@@ -331,7 +331,12 @@ pub(super) fn compile_routes(
             Some(super::contract::RouteResponse::Passthrough(why)) => (None, Some(why)),
             None => (None, None),
         };
+        let headers = [
+            crate::auth::header_value(&name),
+            crate::auth::header_value(&permission),
+        ];
         let route = Route {
+            headers,
             name: name.into(),
             method,
             template: path,
