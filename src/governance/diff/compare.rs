@@ -357,24 +357,19 @@ fn owned_by_both(name: &str, old: &Model, new: &Model) -> bool {
     let Some((kind, rest)) = name.split_once('.') else {
         return true;
     };
-    let ids = |m: &Model| -> Vec<String> {
-        match kind {
-            "partners" => m.partners.keys().cloned().collect(),
-            "routes" => m.routes.keys().cloned().collect(),
-            "upstreams" => m.upstreams.keys().cloned().collect(),
-            _ => Vec::new(),
-        }
+    let has = |m: &Model, id: &str| match kind {
+        "partners" => m.partners.contains_key(id),
+        "routes" => m.routes.contains_key(id),
+        "upstreams" => m.upstreams.contains_key(id),
+        _ => false,
     };
-    let (in_old, in_new) = (ids(old), ids(new));
-    let owner = in_old
-        .iter()
-        .chain(&in_new)
-        .filter(|id| {
-            rest.strip_prefix(id.as_str())
-                .is_some_and(|r| r.starts_with('.'))
-        })
-        .max_by_key(|id| id.len());
-    owner.is_none_or(|id| in_old.contains(id) && in_new.contains(id))
+    // The owner is `rest` up to one of its dots: the longest such id either model has.
+    let owner = rest
+        .match_indices('.')
+        .map(|(at, _)| &rest[..at])
+        .filter(|id| has(old, id) || has(new, id))
+        .last();
+    owner.is_none_or(|id| has(old, id) && has(new, id))
 }
 
 /// Justifications, tickets, approvers and links: each change is shown, none widens. Those of
