@@ -365,10 +365,9 @@ fn owned_by_both(name: &str, old: &Model, new: &Model) -> bool {
     };
     // The owner is `rest` up to one of its dots: the longest such id either model has.
     let owner = rest
-        .match_indices('.')
+        .rmatch_indices('.')
         .map(|(at, _)| &rest[..at])
-        .filter(|id| has(old, id) || has(new, id))
-        .last();
+        .find(|id| has(old, id) || has(new, id));
     owner.is_none_or(|id| has(old, id) && has(new, id))
 }
 
