@@ -12,8 +12,9 @@
 #   PROFILES=DIR keeps each case's callgrind dump (callgrind_annotate DIR/callgrind.allowed)
 #
 # Cases: bare-hyper (examples/bare_proxy.rs, the data path the gateway runs on), allowed (a
-# partner's GET, buffered audit), denied-401 (no key), denied-403 (a forbidden route), contract
-# (a response contract stripping a field), strict (the allowed GET with strict audit).
+# partner's GET, buffered audit), denied-401 (no key), denied-403 (a forbidden route),
+# uncontracted and contract (the same document through a route without a response contract and
+# one that strips a field from it), strict (the allowed GET with strict audit).
 # "own work" is allowed minus bare-hyper: what the gateway adds to the data path.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -95,6 +96,7 @@ P=$(cat "$WORK/buffered/port")
 for c in "allowed /v1/reports/42 200 X-Api-Key: $KEY" \
          "denied-401 /v1/reports/42 401" \
          "denied-403 /internal/x 403 X-Api-Key: $KEY" \
+         "uncontracted /v1/doc/42 200 X-Api-Key: $KEY" \
          "contract /v1/cdoc/42 200 X-Api-Key: $KEY"; do
     read -r case path status hname hvalue <<<"$c"
     start "$GW" --log-level warn --workers 1 serve --no-watch --config "$WORK/buffered/gw.toml"
@@ -123,6 +125,8 @@ for name, (total, sha) in by.items():
     print(f"| {name} | {total:,} | {sha:,} | {total - sha:,} | {total - bare:+,} |")
 allowed = by["allowed"]
 print(f"the gateway\x27s own work (allowed - bare-hyper): {allowed[0] - bare:,} instructions, {allowed[0] - allowed[1] - bare:,} without SHA-256")
+plain, contract = by["uncontracted"][0], by["contract"][0]
+print(f"a contract route costs {contract / plain:.2f}x the same route without one (throughput ~{plain / contract:.2f}x)")
 ' | tee "$WORK/table"
 
 BASELINE="$HERE/instructions.baseline"
