@@ -19,7 +19,7 @@ use http::HeaderMap;
 use http::header::AUTHORIZATION;
 
 /// The header that may carry a key instead of `Authorization`.
-pub const API_KEY_HEADER: &str = "x-api-key";
+pub const API_KEY_HEADER: http::HeaderName = http::HeaderName::from_static("x-api-key");
 
 /// Why authentication failed; all of these answer the same `401`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

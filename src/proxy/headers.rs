@@ -105,6 +105,8 @@ pub(super) fn to_upstream(h: &mut HeaderMap, f: &Forwarding<'_>) {
     });
 
     let route = f.permit.route();
+    // Room for what follows at once, instead of growing the map as it comes.
+    h.reserve(10);
     let [partner, tier] = &principal.partner.headers;
     let [route_name, permission] = &route.headers;
     h.insert(HOST, f.upstream_host.clone());
@@ -170,7 +172,15 @@ fn is_hop_by_hop(name: &HeaderName, named: &[HeaderName]) -> bool {
 /// Removes every header `doomed` picks, looking each present name up once (instead of
 /// removing every name that might be there).
 fn strip(h: &mut HeaderMap, doomed: impl Fn(&HeaderName) -> bool) {
-    let names: Vec<HeaderName> = h.keys().filter(|n| doomed(n)).cloned().collect();
+    let Some(first) = h.keys().position(&doomed) else {
+        return;
+    };
+    let names: Vec<HeaderName> = h
+        .keys()
+        .skip(first)
+        .filter(|n| doomed(n))
+        .cloned()
+        .collect();
     for name in names {
         h.remove(name);
     }

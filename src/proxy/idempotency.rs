@@ -16,9 +16,12 @@ use http::{HeaderMap, HeaderValue, Response};
 use http_body::Body as _;
 use http_body_util::{BodyExt, Full};
 
+/// `Idempotency-Key`.
+const IDEMPOTENCY_KEY: http::HeaderName = http::HeaderName::from_static("idempotency-key");
+
 /// The `Idempotency-Key` header, if sent: printable ASCII, at most 255 characters.
 pub(super) fn key_of(headers: &HeaderMap) -> Result<Option<String>, GatewayError> {
-    let Some(v) = headers.get("idempotency-key") else {
+    let Some(v) = headers.get(IDEMPOTENCY_KEY) else {
         return Ok(None);
     };
     let s = v
