@@ -54,12 +54,14 @@ pub(crate) enum Step<'a> {
 }
 
 /// A set of patterns run together; each match reports the pattern's tag.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct PatternSet {
     patterns: Vec<(FieldPattern, u16)>,
     /// Keys compare exactly (an allow-list: keeping more is the unsafe side), not folded
     /// (data classes: removing more is the safe side).
     exact: bool,
+    /// Every pattern is `/**/key`: stepping pushes nothing (see `step`).
+    deep_only: bool,
 }
 
 // === impl FieldPattern ===
@@ -156,17 +158,30 @@ pub(crate) fn push_escaped(pointer: &mut String, step: Step<'_>) {
 
 // === impl PatternSet ===
 
+impl Default for PatternSet {
+    fn default() -> Self {
+        Self {
+            patterns: Vec::new(),
+            exact: false,
+            deep_only: true,
+        }
+    }
+}
+
 impl PatternSet {
     /// An empty set whose keys compare exactly (for allow-lists).
     pub fn exact() -> Self {
         Self {
             patterns: Vec::new(),
             exact: true,
+            deep_only: true,
         }
     }
 
     /// Adds a pattern whose matches report `tag`.
     pub fn push(&mut self, pattern: FieldPattern, tag: u16) {
+        let deep = matches!(pattern.segs[..], [Seg::Deep, Seg::Key { .. }]);
+        self.deep_only &= deep;
         self.patterns.push((pattern, tag));
     }
 
@@ -189,19 +204,28 @@ impl PatternSet {
         from: Range<usize>,
         step: Step<'_>,
     ) -> (Range<usize>, Option<u16>) {
+        if self.deep_only() {
+            // Every pattern is `/**/key`: after any step the states are the ones before it
+            // (`**` stays, and offers its key again), so none is pushed; a key state that
+            // matches is a match.
+            let mut matched = None;
+            for &(p, pos) in &stack[from.clone()] {
+                let (pattern, tag) = &self.patterns[usize::from(p)];
+                if pos == 1 && self.key_matches(&pattern.segs[1], step) {
+                    matched = matched.or(Some(*tag));
+                }
+            }
+            return (from, matched);
+        }
         let start = stack.len();
         let mut matched = None;
         for at in from {
             let (p, pos) = stack[at];
             let (pattern, tag) = &self.patterns[usize::from(p)];
-            let next = match (&pattern.segs[usize::from(pos)], step) {
-                (Seg::Deep, _) => Some(pos),
-                (Seg::Any, _) => Some(pos + 1),
-                (Seg::Key { name, .. }, Step::Key(k)) if self.exact => {
-                    (**name == *k).then_some(pos + 1)
-                }
-                (Seg::Key { folded, .. }, Step::Key(k)) => same_key(folded, k).then_some(pos + 1),
-                (Seg::Key { index, .. }, Step::Index(i)) => (*index == Some(i)).then_some(pos + 1),
+            let next = match &pattern.segs[usize::from(pos)] {
+                Seg::Deep => Some(pos),
+                Seg::Any => Some(pos + 1),
+                key => self.key_matches(key, step).then_some(pos + 1),
             };
             if let Some(next) = next {
                 if usize::from(next) == pattern.segs.len() {
@@ -218,6 +242,21 @@ impl PatternSet {
             }
         }
         (start..stack.len(), matched)
+    }
+
+    /// Whether the literal segment `seg` matches `step` (never for `*` or `**`).
+    fn key_matches(&self, seg: &Seg, step: Step<'_>) -> bool {
+        match (seg, step) {
+            (Seg::Key { name, .. }, Step::Key(k)) if self.exact => **name == *k,
+            (Seg::Key { folded, .. }, Step::Key(k)) => same_key(folded, k),
+            (Seg::Key { index, .. }, Step::Index(i)) => *index == Some(i),
+            (Seg::Any | Seg::Deep, _) => false,
+        }
+    }
+
+    /// Whether every pattern is `/**/key` (the data classes' usual shape).
+    fn deep_only(&self) -> bool {
+        self.deep_only
     }
 
     /// Pushes `state` and, while it stands on `**`, the state after it (which `**` may skip).
@@ -305,5 +344,42 @@ mod tests {
         );
         assert_eq!(FieldPattern::parse("/a~2"), Err(PatternError::BadEscape));
         assert_eq!(FieldPattern::parse("/**"), Err(PatternError::WholeDocument));
+    }
+
+    proptest::proptest! {
+        /// `/**/key` sets take a shortcut (no states pushed); every step of every path must
+        /// answer as the general automaton does.
+        #[test]
+        fn the_deep_only_shortcut_answers_as_the_automaton(
+            keys in proptest::collection::vec(0usize..6, 1..4),
+            path in proptest::collection::vec(0usize..9, 1..8),
+        ) {
+            const WORDS: [&str; 6] = ["raw_text", "RAW_TEXT", "id", "3", "ſecret", "secret"];
+            let mut fast = PatternSet::default();
+            for (tag, k) in keys.iter().enumerate() {
+                let pattern = FieldPattern::parse(&format!("/**/{}", WORDS[*k])).expect("pattern");
+                fast.push(pattern, tag as u16);
+            }
+            let mut slow = fast.clone();
+            slow.deep_only = false;
+            proptest::prop_assert!(fast.deep_only);
+            let (mut fs, mut ss) = (Vec::new(), Vec::new());
+            let (mut fr, mut sr) = (fast.start(&mut fs, |_| true), slow.start(&mut ss, |_| true));
+            for p in path {
+                let step = if p < 6 { Step::Key(WORDS[p]) } else { Step::Index(p - 3) };
+                let (fnext, fhit) = fast.step(&mut fs, fr, step);
+                let (snext, shit) = slow.step(&mut ss, sr, step);
+                proptest::prop_assert_eq!(fhit, shit);
+                let states = |st: &[State], r: Range<usize>| {
+                    let mut v = st[r].to_vec();
+                    v.sort_unstable();
+                    v.dedup();
+                    v
+                };
+                proptest::prop_assert_eq!(states(&fs, fnext.clone()), states(&ss, snext.clone()));
+                fr = fnext;
+                sr = snext;
+            }
+        }
     }
 }
