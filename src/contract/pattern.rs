@@ -225,7 +225,7 @@ impl PatternSet {
             let next = match &pattern.segs[usize::from(pos)] {
                 Seg::Deep => Some(pos),
                 Seg::Any => Some(pos + 1),
-                key => self.key_matches(key, step).then_some(pos + 1),
+                key @ Seg::Key { .. } => self.key_matches(key, step).then_some(pos + 1),
             };
             if let Some(next) = next {
                 if usize::from(next) == pattern.segs.len() {
