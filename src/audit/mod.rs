@@ -4,6 +4,7 @@
 //! The request path only queues; it never touches the file. A full queue or a failing disk
 //! makes the gateway refuse new requests (fail closed) until writes succeed again.
 
+mod commit;
 mod governance;
 pub mod in_force;
 mod line;

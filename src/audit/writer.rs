@@ -1,9 +1,9 @@
 //! The one audit writer thread: group commit, rotation, checkpoints, retention, resume.
 //!
-//! Every record passes through this thread, which owns the chain state (seq, prev); the
-//! request path only queues events and, in strict mode, waits for the commit.
+//! Every record passes through this thread, which owns the chain, the batch and the segment
+//! (`commit.rs`: a batch's chain becomes the chain on disk only once written); the request
+//! path only queues events and, in strict mode, waits for the commit.
 
-use std::fs::File;
 use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -12,6 +12,7 @@ use std::time::{Duration, SystemTime};
 
 use ed25519_dalek::SigningKey;
 
+use super::commit::{Batch, Chain, Committed, Segment, commit};
 use super::record::{self, Event};
 use super::trail::{
     WITNESS_FILE, file_name, first_record, open_append, resume, sync_dir, trail_files,
@@ -33,18 +34,12 @@ const RETRY_EVERY: Duration = Duration::from_millis(200);
 /// The writer's state; lives on its own thread.
 pub(super) struct Writer {
     settings: AuditSettings,
-    file: Option<File>,
-    index: u64,
-    size: u64,
-    /// Chain state of what is on disk.
-    seq: u64,
-    prev: String,
-    /// Serialised lines not yet written, with the chain state after them.
-    pending: Vec<u8>,
-    pending_acks: Vec<tokio::sync::oneshot::Sender<bool>>,
-    pending_records: u64,
-    pending_seq: u64,
-    pending_prev: String,
+    /// The trail file being appended to.
+    segment: Segment,
+    /// The chain of what is on disk.
+    chain: Chain,
+    /// Serialised lines not yet written, the chain after them, and who waits for them.
+    batch: Batch,
     last_flush: tokio::time::Instant,
     key: Option<SigningKey>,
     since_checkpoint: u64,
@@ -71,18 +66,19 @@ impl Writer {
         let file = open_append(&path)?;
         let size = file.metadata()?.len();
         let now = tokio::time::Instant::now();
+        let chain = Chain {
+            seq: resume.seq,
+            prev: resume.prev,
+        };
         Ok(Self {
             settings,
-            file: Some(file),
-            index: resume.index,
-            size,
-            seq: resume.seq,
-            pending_seq: resume.seq,
-            prev: resume.prev.clone(),
-            pending_prev: resume.prev,
-            pending: Vec::new(),
-            pending_acks: Vec::new(),
-            pending_records: 0,
+            segment: Segment {
+                store: Some(Box::new(file)),
+                index: resume.index,
+                size,
+            },
+            batch: Batch::after(&chain),
+            chain,
             last_flush: now,
             key,
             since_checkpoint: 0,
@@ -94,7 +90,7 @@ impl Writer {
 
     /// The last sequence number on disk.
     pub(super) fn seq(&self) -> u64 {
-        self.seq
+        self.chain.seq
     }
 
     /// Runs until shutdown or until every sender is gone.
@@ -120,7 +116,7 @@ impl Writer {
             let mut stop = None;
             if let Some(msg) = msg {
                 stop = self.take(msg);
-                while stop.is_none() && self.pending_acks.len() < MAX_BATCH {
+                while stop.is_none() && self.batch.acks.len() < MAX_BATCH {
                     match rx.try_recv() {
                         Ok(msg) => stop = self.take(msg),
                         Err(_) => break,
@@ -130,7 +126,7 @@ impl Writer {
             if stop.is_some() || self.flush_due() {
                 self.flush();
             }
-            if self.file.is_none() && !self.health.healthy.load(Ordering::Relaxed) {
+            if self.segment.store.is_none() && !self.health.healthy.load(Ordering::Relaxed) {
                 self.probe();
             }
             self.housekeeping();
@@ -150,7 +146,7 @@ impl Writer {
             Msg::Event { event, ack } => {
                 self.push(&event);
                 if let Some(ack) = ack {
-                    self.pending_acks.push(ack);
+                    self.batch.acks.push(ack);
                 }
                 None
             }
@@ -159,14 +155,10 @@ impl Writer {
     }
 
     fn push(&mut self, event: &Event) {
-        self.pending_seq += 1;
-        self.pending_prev = record::append_line(
-            &mut self.pending,
-            self.pending_seq,
-            &self.pending_prev,
-            event,
-        );
-        self.pending_records += 1;
+        let b = &mut self.batch;
+        b.chain.seq += 1;
+        b.chain.prev = record::append_line(&mut b.bytes, b.chain.seq, &b.chain.prev, event);
+        b.records += 1;
     }
 
     fn strict(&self) -> bool {
@@ -174,17 +166,17 @@ impl Writer {
     }
 
     fn flush_due(&self) -> bool {
-        if self.pending.is_empty() {
+        if self.batch.bytes.is_empty() {
             return false;
         }
         self.strict()
-            || self.pending.len() >= BUFFERED_HIGH_WATER
+            || self.batch.bytes.len() >= BUFFERED_HIGH_WATER
             || self.last_flush.elapsed() >= self.settings.flush_interval
     }
 
     fn next_wake(&self) -> Duration {
         let mut wake = RETRY_EVERY.max(Duration::from_millis(10));
-        if !self.pending.is_empty() {
+        if !self.batch.bytes.is_empty() {
             wake = wake.min(
                 self.settings
                     .flush_interval
@@ -205,84 +197,51 @@ impl Writer {
     /// releases the waiting responses.
     fn flush(&mut self) {
         self.last_flush = tokio::time::Instant::now();
-        if self.pending.is_empty() {
+        if self.batch.bytes.is_empty() {
             return;
         }
+        self.ensure_open();
         let strict = self.strict();
-        let bytes = std::mem::take(&mut self.pending);
-        let result = self.write_bytes(&bytes, strict);
-        self.pending = bytes;
-        let ok = result.is_ok();
-        match result {
-            Ok(()) => {
-                self.seq = self.pending_seq;
-                self.prev.clone_from(&self.pending_prev);
-                self.since_checkpoint += self.pending_records;
-                self.health
-                    .records
-                    .fetch_add(self.pending_records, Ordering::Relaxed);
+        match commit(&mut self.chain, &mut self.batch, &mut self.segment, strict) {
+            Committed::Empty => {}
+            Committed::Records(n) => {
+                self.since_checkpoint += n;
+                self.health.records.fetch_add(n, Ordering::Relaxed);
                 self.set_healthy();
+                if self.segment.size >= self.settings.rotate_bytes {
+                    self.rotate();
+                }
             }
-            Err(e) => {
-                // The chain continues from what is on disk; these records are lost and the
-                // responses waiting for them are refused.
-                self.pending_seq = self.seq;
-                self.pending_prev.clone_from(&self.prev);
-                self.set_failing(&e, self.pending_records);
-            }
-        }
-        self.pending.clear();
-        self.pending_records = 0;
-        for ack in self.pending_acks.drain(..) {
-            let _ = ack.send(ok);
-        }
-        if ok && self.size >= self.settings.rotate_bytes {
-            self.rotate();
+            // The chain continues from what is on disk; these records are lost and the
+            // responses waiting for them were refused.
+            Committed::Failed(e, n) => self.set_failing(&e, n),
         }
     }
 
-    /// Appends `bytes` to the current file; on failure cuts any partial line back off.
-    fn write_bytes(&mut self, bytes: &[u8], sync: bool) -> std::io::Result<()> {
-        if self.file.is_none() {
-            let path = self.settings.dir.join(file_name(self.index));
-            let file = open_append(&path)?;
-            self.size = file.metadata()?.len();
-            self.file = Some(file);
+    /// Opens the segment's file again after a failure gave it up.
+    fn ensure_open(&mut self) {
+        if self.segment.store.is_some() {
+            return;
         }
-        let Some(file) = self.file.as_mut() else {
-            return Err(std::io::Error::other("no audit file"));
-        };
-        let result = file
-            .write_all(bytes)
-            .and_then(|()| if sync { file.sync_data() } else { Ok(()) });
-        match result {
-            Ok(()) => {
-                self.size += bytes.len() as u64;
-                Ok(())
-            }
-            Err(e) => {
-                if file.set_len(self.size).is_err() {
-                    // The partial line stays; move on to a fresh file for what follows.
-                    self.file = None;
-                    self.index += 1;
-                }
-                Err(e)
-            }
+        let path = self.settings.dir.join(file_name(self.segment.index));
+        if let Ok(file) = open_append(&path) {
+            self.segment.size = file.metadata().map(|m| m.len()).unwrap_or(0);
+            self.segment.store = Some(Box::new(file));
         }
     }
 
     /// Closes the current file with a checkpoint and starts the next one.
     fn rotate(&mut self) {
         self.checkpoint();
-        if let Some(f) = self.file.take() {
-            let _ = f.sync_all();
+        if let Some(mut f) = self.segment.store.take() {
+            let _ = f.sync();
         }
-        self.index += 1;
-        self.size = 0;
-        let path = self.settings.dir.join(file_name(self.index));
+        self.segment.index += 1;
+        self.segment.size = 0;
+        let path = self.settings.dir.join(file_name(self.segment.index));
         match open_append(&path) {
             Ok(f) => {
-                self.file = Some(f);
+                self.segment.store = Some(Box::new(f));
                 sync_dir(&self.settings.dir);
             }
             Err(e) => self.set_failing(&e, 0),
@@ -294,20 +253,22 @@ impl Writer {
     /// anything new to cover.
     fn checkpoint(&mut self) {
         let Some(key) = &self.key else { return };
-        if self.since_checkpoint == 0 || self.seq == 0 {
+        let Chain { seq, prev } = &self.chain;
+        if self.since_checkpoint == 0 || *seq == 0 {
             return;
         }
         let line = serde_json::json!({
             "kind": "checkpoint",
             "ts": record::timestamp(SystemTime::now()),
-            "seq": self.seq,
-            "record_hash": self.prev,
+            "seq": seq,
+            "record_hash": prev,
             "public_key": hex::encode(key.verifying_key().as_bytes()),
-            "signature": signing::sign(key, self.seq, &self.prev),
+            "signature": signing::sign(key, *seq, prev),
         });
         let mut bytes = line.to_string().into_bytes();
         bytes.push(b'\n');
-        match self.write_bytes(&bytes, true) {
+        self.ensure_open();
+        match self.segment.write(&bytes, true) {
             Ok(()) => {
                 self.since_checkpoint = 0;
                 self.last_checkpoint = tokio::time::Instant::now();
@@ -330,7 +291,7 @@ impl Writer {
     fn housekeeping(&mut self) {
         if self.key.is_some()
             && self.since_checkpoint > 0
-            && self.pending.is_empty()
+            && self.batch.bytes.is_empty()
             && (self.since_checkpoint >= self.settings.checkpoint_every
                 || self.last_checkpoint.elapsed() >= self.settings.checkpoint_interval)
         {
@@ -353,7 +314,7 @@ impl Writer {
         };
         let now = SystemTime::now();
         for (i, (index, path)) in files.iter().enumerate() {
-            if *index >= self.index {
+            if *index >= self.segment.index {
                 break;
             }
             let age = std::fs::metadata(path)
@@ -370,7 +331,7 @@ impl Writer {
             let Some((first_seq, first_prev)) = next else {
                 break;
             };
-            let written = self.seq;
+            let written = self.chain.seq;
             self.push(&Event::Retention {
                 file: file_name(*index),
                 reason: format!(
@@ -381,7 +342,7 @@ impl Writer {
                 first_prev,
             });
             self.flush();
-            if self.seq == written {
+            if self.chain.seq == written {
                 // The record did not reach the disk: the file stays.
                 break;
             }
@@ -397,10 +358,8 @@ impl Writer {
 
     /// While failing with no file, checks whether a file can be opened again.
     fn probe(&mut self) {
-        let path = self.settings.dir.join(file_name(self.index));
-        if let Ok(f) = open_append(&path) {
-            self.size = f.metadata().map(|m| m.len()).unwrap_or(0);
-            self.file = Some(f);
+        self.ensure_open();
+        if self.segment.store.is_some() {
             self.set_healthy();
         }
     }
@@ -409,10 +368,10 @@ impl Writer {
     fn finish(&mut self) {
         self.flush();
         self.checkpoint();
-        if let Some(f) = &self.file {
-            let _ = f.sync_all();
+        if let Some(f) = self.segment.store.as_mut() {
+            let _ = f.sync();
         }
-        tracing::info!(seq = self.seq, "audit trail closed");
+        tracing::info!(seq = self.chain.seq, "audit trail closed");
     }
 
     fn set_healthy(&self) {
