@@ -4,6 +4,8 @@ import hashlib, json, sys
 prev, seq = None, None
 for path in sys.argv[1:]:
     for n, line in enumerate(open(path, "rb"), 1):
+        if line.startswith(b"\0"):
+            break  # zeros after the last record: a live strict segment's write-ahead
         rec = json.loads(line)
         if rec["kind"] == "checkpoint":
             continue

@@ -4,9 +4,15 @@
 //! batch's records are lost and every response waiting for them is refused. The segment
 //! writes through a small seam (`Storage`), so each failure branch is tested with a storage
 //! that fails on cue, not with filesystem tricks.
+//!
+//! In strict mode a segment's file is written through ahead of its records (`SegmentFile`:
+//! zeros, a mebibyte at a time), so the `fdatasync` of a commit writes data only — never a
+//! journal commit for a new extent or size. The zeros past the last record are cut when the
+//! segment is sealed (rotation, shutdown); readers stop at them if a crash left them.
 
-use std::fs::File;
-use std::io::Write as _;
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt as _;
+use std::path::Path;
 
 use tokio::sync::oneshot::Sender;
 
@@ -18,19 +24,105 @@ pub(super) trait Storage: Send {
     fn sync(&mut self) -> std::io::Result<()>;
     /// Cuts the segment back to `len` bytes (a partial write undone).
     fn truncate(&mut self, len: u64) -> std::io::Result<()>;
+    /// The segment is done (rotation, shutdown): no padding after its last record, and all
+    /// of it durable.
+    fn seal(&mut self) -> std::io::Result<()> {
+        self.sync()
+    }
 }
 
-impl Storage for File {
+/// How far ahead of its records a strict segment is written through.
+const WRITE_AHEAD: u64 = 1 << 20;
+
+/// A trail file: records are written at the end of the data; in strict mode the file is
+/// zero-filled ahead of them.
+pub(super) struct SegmentFile {
+    file: File,
+    /// Where the data ends (the next record's offset).
+    at: u64,
+    /// How far the file is written through (its length).
+    filled: u64,
+    write_ahead: bool,
+}
+
+impl SegmentFile {
+    /// Opens (or creates, mode 0600) the segment at `path`; its data ends at the last byte
+    /// that is not padding.
+    pub(super) fn open(path: &Path, write_ahead: bool) -> std::io::Result<Self> {
+        let mut opts = OpenOptions::new();
+        opts.create(true).read(true).write(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let file = opts.open(path)?;
+        let filled = file.metadata()?.len();
+        let at = data_end(&file, filled)?;
+        Ok(Self {
+            file,
+            at,
+            filled,
+            write_ahead,
+        })
+    }
+
+    /// The length of the data (where the next record goes).
+    pub(super) fn data_len(&self) -> u64 {
+        self.at
+    }
+}
+
+/// The offset after the last byte of `file` (of length `len`) that is not zero padding.
+fn data_end(file: &File, len: u64) -> std::io::Result<u64> {
+    let mut end = len;
+    let mut buf = vec![0u8; 64 * 1024];
+    while end > 0 {
+        let from = end.saturating_sub(buf.len() as u64);
+        let chunk = &mut buf[..(end - from) as usize];
+        file.read_exact_at(chunk, from)?;
+        if let Some(i) = chunk.iter().rposition(|b| *b != 0) {
+            return Ok(from + i as u64 + 1);
+        }
+        end = from;
+    }
+    Ok(0)
+}
+
+impl Storage for SegmentFile {
     fn append(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        self.write_all(bytes)
+        let end = self.at + bytes.len() as u64;
+        if self.write_ahead && end > self.filled {
+            // Write the zeros through once; the data that lands on them later changes no
+            // extent and no size.
+            let target = end.div_ceil(WRITE_AHEAD) * WRITE_AHEAD;
+            let zeros = vec![0u8; (target - self.filled) as usize];
+            self.file.write_all_at(&zeros, self.filled)?;
+            self.filled = target;
+        }
+        self.file.write_all_at(bytes, self.at)?;
+        self.at = end;
+        self.filled = self.filled.max(end);
+        Ok(())
     }
 
     fn sync(&mut self) -> std::io::Result<()> {
-        self.sync_data()
+        self.file.sync_data()
     }
 
     fn truncate(&mut self, len: u64) -> std::io::Result<()> {
-        self.set_len(len)
+        self.file.set_len(len)?;
+        self.at = len;
+        self.filled = len;
+        Ok(())
+    }
+
+    fn seal(&mut self) -> std::io::Result<()> {
+        if self.filled > self.at {
+            self.file.set_len(self.at)?;
+            self.filled = self.at;
+        }
+        self.file.sync_all()
     }
 }
 

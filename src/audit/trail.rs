@@ -102,11 +102,14 @@ pub(super) fn resume(dir: &Path) -> std::io::Result<Resume> {
     for (i, (index, path)) in files.iter().enumerate().rev() {
         let (found, complete_len, total) = last_record(path)?;
         if i + 1 == files.len() && complete_len < total {
-            tracing::warn!(file = %path.display(), bytes = total - complete_len, "audit: cutting a torn final line");
-            OpenOptions::new()
-                .write(true)
-                .open(path)?
-                .set_len(complete_len)?;
+            let file = OpenOptions::new().read(true).write(true).open(path)?;
+            let mut tail = vec![0u8; (total - complete_len) as usize];
+            std::os::unix::fs::FileExt::read_exact_at(&file, &mut tail, complete_len)?;
+            // Zeros are a strict segment's write-ahead, not a torn record.
+            if tail.iter().any(|b| *b != 0) {
+                tracing::warn!(file = %path.display(), bytes = total - complete_len, "audit: cutting a torn final line");
+            }
+            file.set_len(complete_len)?;
         }
         if let Some((seq, prev)) = found {
             return Ok(Resume {

@@ -287,6 +287,11 @@ impl<'k> State<'k> {
             } else {
                 &buf[..]
             };
+            // Zeros after the last record: a strict segment written through ahead of its
+            // records, not sealed yet (the gateway runs, or stopped without closing it).
+            if !complete && line.iter().all(|b| *b == 0) {
+                return Ok(());
+            }
             // Only a fragment is a torn write; a whole record without its newline verifies
             // like any other (a forged one appended at the tail is not excused).
             let whole = complete || serde_json::from_slice::<serde::de::IgnoredAny>(line).is_ok();

@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime};
 
 use ed25519_dalek::SigningKey;
 
-use super::commit::{Batch, Chain, Committed, Segment, commit};
+use super::commit::{Batch, Chain, Committed, Segment, SegmentFile, commit};
 use super::record::{self, Event};
 use super::trail::{
     WITNESS_FILE, file_name, first_record, open_append, resume, sync_dir, trail_files,
@@ -63,8 +63,8 @@ impl Writer {
         }
         let resume = resume(&settings.dir)?;
         let path = settings.dir.join(file_name(resume.index));
-        let file = open_append(&path)?;
-        let size = file.metadata()?.len();
+        let file = SegmentFile::open(&path, settings.durability == Durability::Strict)?;
+        let size = file.data_len();
         let now = tokio::time::Instant::now();
         let chain = Chain {
             seq: resume.seq,
@@ -224,8 +224,8 @@ impl Writer {
             return;
         }
         let path = self.settings.dir.join(file_name(self.segment.index));
-        if let Ok(file) = open_append(&path) {
-            self.segment.size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        if let Ok(file) = SegmentFile::open(&path, self.strict()) {
+            self.segment.size = file.data_len();
             self.segment.store = Some(Box::new(file));
         }
     }
@@ -233,13 +233,15 @@ impl Writer {
     /// Closes the current file with a checkpoint and starts the next one.
     fn rotate(&mut self) {
         self.checkpoint();
-        if let Some(mut f) = self.segment.store.take() {
-            let _ = f.sync();
+        if let Some(mut f) = self.segment.store.take()
+            && let Err(e) = f.seal()
+        {
+            tracing::warn!(error = %e, "audit: cannot seal the finished trail file");
         }
         self.segment.index += 1;
         self.segment.size = 0;
         let path = self.settings.dir.join(file_name(self.segment.index));
-        match open_append(&path) {
+        match SegmentFile::open(&path, self.strict()) {
             Ok(f) => {
                 self.segment.store = Some(Box::new(f));
                 sync_dir(&self.settings.dir);
@@ -368,8 +370,10 @@ impl Writer {
     fn finish(&mut self) {
         self.flush();
         self.checkpoint();
-        if let Some(f) = self.segment.store.as_mut() {
-            let _ = f.sync();
+        if let Some(f) = self.segment.store.as_mut()
+            && let Err(e) = f.seal()
+        {
+            tracing::warn!(error = %e, "audit: cannot seal the trail file");
         }
         tracing::info!(seq = self.chain.seq, "audit trail closed");
     }

@@ -26,7 +26,7 @@ fn trail(dir: &Path) -> PathBuf {
 fn records(dir: &Path) -> Vec<serde_json::Value> {
     let mut out = Vec::new();
     for (_, f) in audit::trail_files(&trail(dir)).expect("trail files") {
-        let text = std::fs::read_to_string(f).expect("read");
+        let text = trail_text(&f);
         for line in text.lines() {
             out.push(serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")));
         }
@@ -180,7 +180,7 @@ async fn every_path_leaves_exactly_one_verified_record() {
     );
     // The keys never appear.
     for (_, f) in audit::trail_files(&trail(&dir)).expect("files") {
-        let text = std::fs::read_to_string(f).expect("read");
+        let text = trail_text(&f);
         for key in [ACME, GLOBEX, UMBRELLA] {
             assert!(!text.contains(key));
         }
@@ -355,7 +355,7 @@ async fn nothing_a_client_sends_breaks_or_forges_a_line() {
     let text: String = audit::trail_files(&trail(&dir))
         .expect("files")
         .into_iter()
-        .map(|(_, f)| std::fs::read_to_string(f).expect("read"))
+        .map(|(_, f)| trail_text(&f))
         .collect();
     for line in text.lines() {
         let v: serde_json::Value =
@@ -963,5 +963,49 @@ async fn every_record_says_whether_the_partner_received_the_whole_response() {
     let gone = by_path("/v1/slow-body");
     assert_eq!(gone["response_complete"], false, "{gone}");
     assert_eq!(gone["status"], 200);
+    audit::verify(&[trail(&dir)], None).unwrap_or_else(|b| panic!("{b}"));
+}
+
+/// Strict segments are written through ahead of their records, so a commit's `fdatasync`
+/// writes data only; the zeros after the last record are read past by every reader while the
+/// gateway runs, and cut when the segment is sealed.
+#[tokio::test]
+async fn a_strict_segment_is_written_through_ahead_and_sealed_at_the_end() {
+    let dir = temp_dir("write-ahead");
+    let gw = Gateway::start_with(&with_audit(&dir, "")).await;
+    for i in 0..5 {
+        assert_eq!(gw.get(&format!("/v1/reports/{i}"), ACME).await.status, 200);
+    }
+    let (_, file) = audit::trail_files(&trail(&dir))
+        .expect("files")
+        .pop()
+        .expect("a segment");
+    let live = std::fs::read(&file).expect("read");
+    let data = trail_text(&file).len();
+    assert_eq!(live.len(), 1 << 20, "written through a mebibyte ahead");
+    assert!(
+        live[data..].iter().all(|b| *b == 0),
+        "zeros after the records"
+    );
+    // Every reader stops at the zeros: verify, query, the officer's own script.
+    let report = audit::verify(&[trail(&dir)], None).unwrap_or_else(|b| panic!("{b}"));
+    assert_eq!(report.records, 6, "the start and five requests");
+    assert_eq!(report.torn_tail, None, "zeros are not a torn record");
+    assert_eq!(python_verify(&dir), "ok 6");
+    let out = Command::new(env!("CARGO_BIN_EXE_kwanus-gateway"))
+        .args(["audit", "query", "--json"])
+        .arg(trail(&dir))
+        .output()
+        .expect("query");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 6);
+    gw.app.shutdown().await;
+    let sealed = std::fs::read(&file).expect("read");
+    assert!(!sealed.contains(&0), "sealed: no zeros left");
+    assert_eq!(sealed.len(), trail_text(&file).len());
+    assert!(sealed.len() >= data, "nothing of it lost");
+    // A restart continues the chain from the sealed segment.
+    let again = Gateway::start_with(&with_audit(&dir, "")).await;
+    assert_eq!(again.get("/v1/reports/9", ACME).await.status, 200);
+    again.app.shutdown().await;
     audit::verify(&[trail(&dir)], None).unwrap_or_else(|b| panic!("{b}"));
 }

@@ -783,7 +783,7 @@ async fn oversized_client_fields_are_capped_in_the_record() {
     audit::verify(&[dir.join("trail")], None).unwrap_or_else(|b| panic!("{b}"));
     let mut truncated = 0;
     for (_, path) in audit::trail_files(&dir.join("trail")).expect("trail") {
-        for line in std::fs::read_to_string(&path).expect("read").lines() {
+        for line in trail_text(&path).lines() {
             assert!(line.len() <= 4096, "{} bytes: {}", line.len(), &line[..200]);
             let v: serde_json::Value = serde_json::from_str(line).expect("json");
             if v["truncated"] == true {
@@ -837,7 +837,7 @@ async fn an_unauthenticated_flood_is_limited_per_address_and_summarised() {
     let mut requests = 0;
     let mut summarised = 0;
     for (_, path) in audit::trail_files(&dir.join("trail2")).expect("trail") {
-        for line in std::fs::read_to_string(&path).expect("read").lines() {
+        for line in trail_text(&path).lines() {
             let v: serde_json::Value = serde_json::from_str(line).expect("json");
             match v["kind"].as_str() {
                 Some("request") => requests += 1,

@@ -15,11 +15,18 @@ pub fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// The text of one trail file up to the zeros a live strict segment is written through with.
+pub fn trail_text(file: &std::path::Path) -> String {
+    let bytes = std::fs::read(file).expect("read trail");
+    let end = bytes.iter().position(|b| *b == 0).unwrap_or(bytes.len());
+    String::from_utf8(bytes[..end].to_vec()).expect("utf-8 trail")
+}
+
 /// Every record of the audit trail in `trail`, parsed, in order.
 pub fn audit_records(trail: &std::path::Path) -> Vec<serde_json::Value> {
     let mut out = Vec::new();
     for (_, f) in kwanus_gateway::audit::trail_files(trail).expect("trail files") {
-        for line in std::fs::read_to_string(f).expect("read trail").lines() {
+        for line in trail_text(&f).lines() {
             out.push(serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")));
         }
     }
