@@ -172,7 +172,7 @@ impl Reloader {
                     diff: report.diff.clone(),
                     approved: report.approved.clone(),
                 },
-                accepted.then_some(&*in_force.model),
+                accepted.then_some(&in_force.model),
             );
         }
         if let Ok(mut last) = self.last.lock() {

@@ -49,6 +49,12 @@ pub(crate) enum Msg {
         event: Event,
         ack: Option<tokio::sync::oneshot::Sender<bool>>,
     },
+    /// Keep the configuration in force beside the trail (after the record that put it there).
+    InForce {
+        dir: Arc<std::path::Path>,
+        config_sha256: String,
+        model: Arc<Model>,
+    },
     /// Drain, checkpoint, sync and stop.
     Shutdown(tokio::sync::oneshot::Sender<()>),
 }
@@ -142,17 +148,30 @@ impl AuditSink {
     /// Records a configuration load. An accepted one (`in_force`: its governance view) is
     /// kept beside the trail as the configuration in force, and a start names the one it
     /// replaced — its hash and the diff — as a reload does.
-    pub fn record_config(&self, mut event: ConfigEvent, in_force: Option<&Model>) {
+    pub fn record_config(&self, mut event: ConfigEvent, in_force: Option<&Arc<Model>>) {
         if let (ConfigTrigger::Startup, Some(model)) = (event.trigger, in_force)
             && let Some(replaced) = in_force::read(&self.dir)
         {
             event.diff = Diff::between(&replaced.model, model).summary(record::DIFF_LINES);
             event.old_sha256 = Some(replaced.config_sha256);
         }
-        let kept = in_force.zip(event.new_sha256.clone());
+        let kept = in_force.cloned().zip(event.new_sha256.clone());
         self.submit(Event::Config(Box::new(event)));
-        if let Some((model, sha)) = kept {
-            in_force::write(&self.dir, &sha, model);
+        // Written by the writer thread after the record (the view is megabytes of JSON for a
+        // large configuration: not on the reload's path).
+        if let Some((model, config_sha256)) = kept
+            && self
+                .tx
+                .try_send(Msg::InForce {
+                    dir: self.dir.clone(),
+                    config_sha256,
+                    model,
+                })
+                .is_err()
+        {
+            tracing::warn!(
+                "audit queue full: the configuration in force is not kept beside the trail this time"
+            );
         }
     }
 

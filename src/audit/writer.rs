@@ -150,6 +150,16 @@ impl Writer {
                 }
                 None
             }
+            Msg::InForce {
+                dir,
+                config_sha256,
+                model,
+            } => {
+                // The record that put it in force goes to disk first.
+                self.flush();
+                super::in_force::write(&dir, &config_sha256, &model);
+                None
+            }
             Msg::Shutdown(done) => Some(done),
         }
     }
