@@ -122,7 +122,7 @@ fn verify(c: &mut Criterion) {
     for i in 0..RECORDS {
         let outcome = support::outcome(i);
         while matches!(
-            sink.submit(Event::Request(Box::new(outcome.clone()))),
+            sink.submit(Event::request(&outcome)),
             outcome::Recorded::Refused
         ) {
             std::thread::sleep(Duration::from_millis(1));

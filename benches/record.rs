@@ -17,7 +17,7 @@ use kwanus_gateway::outcome::{Decision, OutcomeSink};
 fn record(c: &mut Criterion) {
     let key = "kwp_3nR8vQm2LxT5wZ9cB1dF4gH7jK0pS6yU";
     let o = support::outcome(42);
-    let event = Event::Request(Box::new(o.clone()));
+    let event = Event::request(&o);
     let mut g = c.benchmark_group("record");
     g.bench_function("baseline_sha256_of_key", |b| {
         b.iter(|| auth::digest(black_box(key.as_bytes())))

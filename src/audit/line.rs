@@ -3,6 +3,10 @@
 //! without `core::fmt`, and each string is escaped in one pass that copies clean runs whole
 //! (eight bytes checked at a time). The bytes are exactly what `serde_json` writes for the
 //! same record (a property test compares the two), so the chain and `verify` are unchanged.
+//!
+//! A record's members between `seq` and `prev` (its `Body`) are serialised where the event
+//! happens, on the worker that served the request; the one writer thread only adds the
+//! chain's two ends and hashes — the part that must be done in order.
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -10,7 +14,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::outcome::{Intent, Outcome};
 
-/// A JSON object being written: each member's key is a constant with its separator.
+/// A request's or intent's members between `seq` and `prev`, serialised (`,"ts":…`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Body(Vec<u8>);
+
+/// A JSON object's members being written: each key is a constant with its separator.
 struct Obj<'a> {
     out: &'a mut Vec<u8>,
 }
@@ -23,12 +31,6 @@ macro_rules! key {
 }
 
 impl<'a> Obj<'a> {
-    /// Opens the object with its first member's key (`seq`).
-    fn open(out: &'a mut Vec<u8>) -> Self {
-        out.extend_from_slice(b"{\"seq\":");
-        Self { out }
-    }
-
     fn str(&mut self, key: &[u8], v: &str) {
         self.out.extend_from_slice(key);
         string(self.out, v);
@@ -63,20 +65,26 @@ impl<'a> Obj<'a> {
         self.out
             .extend_from_slice(if v { b"true" as &[u8] } else { b"false" });
     }
-
-    fn close(self) {
-        self.out.push(b'}');
-    }
 }
 
 fn number(out: &mut Vec<u8>, v: u64) {
     out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
 }
 
-/// A request record, without its hash.
-pub(super) fn request(out: &mut Vec<u8>, seq: u64, prev: &str, o: &Outcome) {
-    let mut j = Obj::open(out);
-    number(j.out, seq);
+/// The record of a chained event: `{"seq":N` + its body + `,"prev":"…"}` (without its hash).
+pub(super) fn assemble(out: &mut Vec<u8>, seq: u64, prev: &str, body: &Body) {
+    out.extend_from_slice(b"{\"seq\":");
+    number(out, seq);
+    out.extend_from_slice(&body.0);
+    out.extend_from_slice(key!("prev"));
+    string(out, prev);
+    out.push(b'}');
+}
+
+/// A request record's body.
+pub(super) fn request(o: &Outcome) -> Body {
+    let mut buf = Vec::with_capacity(640);
+    let j = &mut Obj { out: &mut buf };
     j.out.extend_from_slice(key!("ts"));
     timestamp(j.out, o.ts);
     j.str(key!("kind"), "request");
@@ -121,14 +129,13 @@ pub(super) fn request(out: &mut Vec<u8>, seq: u64, prev: &str, o: &Outcome) {
         }
         j.out.extend_from_slice(b"]}");
     }
-    j.str(key!("prev"), prev);
-    j.close();
+    Body(buf)
 }
 
-/// An intent record, without its hash.
-pub(super) fn intent(out: &mut Vec<u8>, seq: u64, prev: &str, i: &Intent) {
-    let mut j = Obj::open(out);
-    number(j.out, seq);
+/// An intent record's body.
+pub(super) fn intent(i: &Intent) -> Body {
+    let mut buf = Vec::with_capacity(384);
+    let j = &mut Obj { out: &mut buf };
     j.out.extend_from_slice(key!("ts"));
     timestamp(j.out, i.ts);
     j.str(key!("kind"), "intent");
@@ -141,8 +148,7 @@ pub(super) fn intent(out: &mut Vec<u8>, seq: u64, prev: &str, i: &Intent) {
     j.str(key!("path"), &i.path);
     j.str(key!("route"), &i.route);
     j.str(key!("permission"), &i.permission);
-    j.str(key!("prev"), prev);
-    j.close();
+    Body(buf)
 }
 
 /// A JSON string: quoted, with `"`, `\` and control characters escaped as serde_json does

@@ -261,7 +261,7 @@ impl OutcomeSink for AuditSink {
             self.summarise(outcome, code);
             return Recorded::Done;
         }
-        self.submit(Event::Request(Box::new(outcome.clone())))
+        self.submit(Event::request(outcome))
     }
 
     /// Strict durability only: the intent is on disk before the request is forwarded.
@@ -269,7 +269,7 @@ impl OutcomeSink for AuditSink {
         if !self.strict {
             return Recorded::Done;
         }
-        self.submit(Event::Intent(Box::new(intent.clone())))
+        self.submit(Event::intent(intent))
     }
 
     fn ready(&self) -> bool {

@@ -18,8 +18,8 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 /// What a chained record is about.
 #[derive(Debug, Clone)]
 pub enum Event {
-    /// One finished request.
-    Request(Box<Outcome>),
+    /// One finished request (its members serialised where it finished).
+    Request(super::line::Body),
     /// A configuration load or reload.
     Config(Box<ConfigEvent>),
     /// Requests from one client address refused by the per-address limit on unauthenticated
@@ -27,7 +27,7 @@ pub enum Event {
     UnauthenticatedSummary(UnauthenticatedSummary),
     /// Written before a request with a side effect is forwarded (strict durability, routes
     /// whose permission kind is not `read`); its outcome follows with the same `request_id`.
-    Intent(Box<Intent>),
+    Intent(super::line::Body),
     /// An audit file deleted by retention (compliance deletion rule), written before the
     /// deletion: it vouches for the new start of the trail.
     Retention {
@@ -135,6 +135,20 @@ struct RetentionLine<'a> {
     prev: &'a str,
 }
 
+// === impl Event ===
+
+impl Event {
+    /// The record of a finished request, serialised here (on the worker that served it).
+    pub fn request(o: &Outcome) -> Self {
+        Self::Request(super::line::request(o))
+    }
+
+    /// The record of an intent, serialised here.
+    pub fn intent(i: &Intent) -> Self {
+        Self::Intent(super::line::intent(i))
+    }
+}
+
 // === impl ConfigTrigger ===
 
 impl ConfigTrigger {
@@ -173,8 +187,8 @@ pub fn append_line(out: &mut Vec<u8>, seq: u64, prev: &str, event: &Event) -> St
     let start = out.len();
     // Serialising plain strings and integers into a Vec cannot fail.
     let _ = match event {
-        Event::Request(o) => {
-            super::line::request(out, seq, prev, o);
+        Event::Request(body) | Event::Intent(body) => {
+            super::line::assemble(out, seq, prev, body);
             Ok(())
         }
         Event::Config(c) => super::governance::write_config(out, seq, prev, c),
@@ -219,10 +233,6 @@ pub fn append_line(out: &mut Vec<u8>, seq: u64, prev: &str, event: &Event) -> St
             )
         }
         Event::Suspension(e) => super::governance::write_suspension(out, seq, prev, e),
-        Event::Intent(i) => {
-            super::line::intent(out, seq, prev, i);
-            Ok(())
-        }
     };
     let hash = chain_hash(prev, &out[start..]);
     // Replace the closing brace with the hash member, then close the object again.

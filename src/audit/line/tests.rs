@@ -200,7 +200,7 @@ proptest! {
     #[test]
     fn a_request_line_is_what_serde_json_writes(o in outcome(), seq in any::<u64>(), prev in text()) {
         let mut out = Vec::new();
-        super::request(&mut out, seq, &prev, &o);
+        super::assemble(&mut out, seq, &prev, &super::request(&o));
         let want = reference(seq, &prev, &o);
         prop_assert_eq!(String::from_utf8_lossy(&out), String::from_utf8_lossy(&want));
     }
@@ -235,7 +235,7 @@ proptest! {
         })
         .unwrap_or_default();
         let mut out = Vec::new();
-        super::intent(&mut out, seq, &prev, &i);
+        super::assemble(&mut out, seq, &prev, &super::intent(&i));
         prop_assert_eq!(String::from_utf8_lossy(&out), String::from_utf8_lossy(&want));
     }
 }
