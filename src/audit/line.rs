@@ -157,7 +157,7 @@ pub(super) fn string(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let bytes = s.as_bytes();
     let mut start = 0;
-    while let Some(at) = next_escape(bytes, start) {
+    while let Some(at) = crate::normalize::json::next_special(bytes, start) {
         out.extend_from_slice(&bytes[start..at]);
         let b = bytes[at];
         match b {
@@ -179,39 +179,6 @@ pub(super) fn string(out: &mut Vec<u8>, s: &str) {
     }
     out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
-}
-
-/// The first byte at or after `from` that JSON needs escaped: eight bytes at a time.
-fn next_escape(bytes: &[u8], from: usize) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let rest = &bytes[from..];
-    let mut chunks = rest.chunks_exact(8);
-    let mut offset = from;
-    for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let x = u64::from_le_bytes(word);
-        let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
-        // A byte below 0x20, a quote or a backslash (high bytes of UTF-8 never match).
-        let control = x.wrapping_sub(ONES * 0x20) & !x & HIGHS;
-        if control | zero(x ^ (ONES * u64::from(b'"'))) | zero(x ^ (ONES * u64::from(b'\\'))) != 0 {
-            return chunk
-                .iter()
-                .position(|b| needs_escape(*b))
-                .map(|i| offset + i);
-        }
-        offset += 8;
-    }
-    chunks
-        .remainder()
-        .iter()
-        .position(|b| needs_escape(*b))
-        .map(|i| offset + i)
-}
-
-fn needs_escape(b: u8) -> bool {
-    b < 0x20 || b == b'"' || b == b'\\'
 }
 
 /// `"2026-11-25T01:02:03.123456Z"`: RFC 3339 UTC with microseconds, as humantime writes it.

@@ -108,9 +108,12 @@ impl<'a> Lexer<'a> {
         let mut i = start + 1;
         let mut escaped = false;
         loop {
-            let Some(&c) = b.get(i) else {
+            // Plain bytes are skipped eight at a time.
+            let Some(at) = crate::normalize::json::next_special(b, i) else {
                 return Err(JsonError::Invalid);
             };
+            i = at;
+            let c = b[i];
             match c {
                 b'"' => break,
                 b'\\' => {

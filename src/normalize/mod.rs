@@ -7,6 +7,7 @@ use std::fmt;
 
 mod forbidden;
 pub mod host;
+pub mod json;
 pub mod params;
 
 pub use forbidden::Forbidden;
