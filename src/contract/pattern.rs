@@ -111,7 +111,9 @@ pub(crate) use crate::normalize::fold;
 
 /// Whether a document key is the (folded) pattern key.
 fn same_key(folded: &str, key: &str) -> bool {
-    if key.is_ascii() && folded.is_ascii() {
+    // An ASCII key folds to its ASCII lower case, which a pattern key beyond ASCII never is:
+    // comparing bytes ignoring ASCII case answers both (lengths first).
+    if key.is_ascii() {
         folded.eq_ignore_ascii_case(key)
     } else {
         *folded == *fold(key)
