@@ -111,13 +111,9 @@ async fn send(
     if declared > out.max_body {
         return Err(GatewayError::PayloadTooLarge);
     }
-    let pq = match parts.uri.query() {
-        Some(q) => format!("{}?{q}", out.path),
-        None => out.path.to_string(),
-    };
     let uri = out
         .upstream
-        .uri(&pq)
+        .uri(out.path.as_str(), parts.uri.query())
         .map_err(|_| GatewayError::BadRequest(Malformed::UnforwardableQuery))?;
     let pool = out
         .upstream

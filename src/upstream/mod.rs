@@ -133,13 +133,21 @@ impl Upstream {
         &self.host
     }
 
-    /// The request URI for a path and query on this upstream.
-    pub fn uri(&self, path_and_query: &str) -> Result<Uri, http::Error> {
-        Uri::builder()
-            .scheme(self.scheme.clone())
-            .authority(self.authority.clone())
-            .path_and_query(path_and_query)
-            .build()
+    /// The request URI for a path and query on this upstream (one buffer, no formatting).
+    pub fn uri(&self, path: &str, query: Option<&str>) -> Result<Uri, http::Error> {
+        let mut pq = Vec::with_capacity(path.len() + query.map_or(0, |q| q.len() + 1));
+        pq.extend_from_slice(path.as_bytes());
+        if let Some(q) = query {
+            pq.push(b'?');
+            pq.extend_from_slice(q.as_bytes());
+        }
+        let mut parts = http::uri::Parts::default();
+        parts.scheme = Some(self.scheme.clone());
+        parts.authority = Some(self.authority.clone());
+        parts.path_and_query = Some(http::uri::PathAndQuery::from_maybe_shared(
+            bytes::Bytes::from(pq),
+        )?);
+        Ok(Uri::from_parts(parts)?)
     }
 
     /// The pool of `worker`, once the snapshot was bound by [`Pools::bind`].
