@@ -5,13 +5,16 @@
 # model and nothing else (the framework floor, examples/bare_proxy.rs), and the upstream direct.
 #
 #   benches/load/run.sh     # DURATION=5 ROUNDS=3 CONNS="16 64 256" WORKERS="1 2" PROTOCOLS="h1 h2c"
-#                           # SECTIONS="proxies contract large" (any subset, in this order)
+#                           # SECTIONS="proxies contract mixed large" (any subset, in this order)
 #
 # h1 runs wrk, h2c runs h2load (one stream per connection, prior knowledge). Targets are
 # interleaved A B C A B C over ROUNDS rounds; the table gives medians of the rounds and each
 # target's ratio to the better of nginx/HAProxy and to direct, per protocol. Then a response
-# contract's cost (the same 2 KiB report through a route with and without one), and the large
-# configuration: 10 000 partners, 20 000 keys, 1 001 routes (startup, reload, RSS, req/s).
+# contract's cost (the same 2 KiB report through a route with and without one); the mixed strict
+# row: four wrk loads at once on one gateway, strict against the same config buffered, per worker
+# count — a contract GET, a schema POST and idempotent workflow POSTs (a fresh Idempotency-Key
+# each) on 16 connections each, permission denials (403) on 8 (benches/load/mixed/); and the
+# large configuration: 10 000 partners, 20 000 keys, 1 001 routes (startup, reload, RSS, req/s).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 HERE=benches/load
@@ -20,7 +23,7 @@ ROUNDS=${ROUNDS:-3}
 CONNS=${CONNS:-"16 64 256"}
 WORKERS=${WORKERS:-"1 2"}
 PROTOCOLS=${PROTOCOLS:-"h1 h2c"}
-SECTIONS=${SECTIONS:-"proxies contract large"}
+SECTIONS=${SECTIONS:-"proxies contract mixed large"}
 section() { [[ " $SECTIONS " == *" $1 "* ]]; }
 
 need=()
@@ -64,8 +67,8 @@ gateway_config() { # out port durability [partners file]
     sed -i "s|@SHA@|$SHA|g" "$1"
 }
 
-start_gateway() { # workers port durability
-    gateway_config "$WORK/gw$2.toml" "$2" "$3"
+start_gateway() { # workers port durability [partners file]
+    gateway_config "$WORK/gw$2.toml" "$2" "$3" "${4:-}"
     "$GW" --log-level warn --workers "$1" serve --no-watch --config "$WORK/gw$2.toml" 2>>"$WORK/gw.log" & PIDS+=($!)
 }
 
@@ -182,6 +185,114 @@ for n in ("plain", "contract"):
 PY
     for p in "${PIDS[@]:1}"; do kill "$p" 2>/dev/null || true; done
     PIDS=("${PIDS[0]}")
+fi
+
+# --- Mixed strict load: reads, schema-checked writes, idempotent workflows and denials at once ---
+# Write routes pay twice in strict mode (a durable intent before forwarding, the outcome after);
+# this row measures them together with reads and denials, strict against the same config buffered.
+# kind:conns:path[:wrk script]; the denial load must answer 403 only, the others 2xx only.
+MIX_LOADS="contract-get:16:/v1/cdoc/42 schema-post:16:/v1/reports:schema-post.lua
+workflow-post:16:/v1/workflows/nightly/runs:workflow-post.lua denial:8:/v1/audits/42"
+# One request of each kind with curl before the loads: the expected status, or stop.
+mixed_preflight() { # port
+    local l kind conns path script code want args
+    for l in $MIX_LOADS; do
+        IFS=: read -r kind conns path script <<< "$l"
+        args=(-H "X-Api-Key: $KEY")
+        case $kind in
+        schema-post) args+=(-X POST -H "Content-Type: application/json" --data-binary @"$WORK/mixed-body.json") ;;
+        workflow-post) args+=(-X POST -H "Content-Type: application/json" -H "Idempotency-Key: preflight-$1" -d '{"priority":"normal"}') ;;
+        esac
+        want=200; [ "$kind" = denial ] && want=403
+        code=$(curl -s -o "$WORK/preflight.out" -w '%{http_code}' "${args[@]}" "http://127.0.0.1:$1$path")
+        if [ "$code" != "$want" ]; then
+            echo "mixed: $kind on port $1 answered $code, expected $want:" >&2
+            cat "$WORK/preflight.out" >&2; echo >&2
+            exit 1
+        fi
+    done
+}
+# All four loads at once for DURATION seconds; appends "workers round target kind conns req/s".
+# Fails on socket errors, on any non-2xx answer to the three loads that should succeed, and on
+# any 2xx/3xx answer to the denial load.
+mixed_round() { # workers round target port
+    local l kind conns path script pids=() p
+    for l in $MIX_LOADS; do
+        IFS=: read -r kind conns path script <<< "$l"
+        MIX_KEY_PREFIX="$3-w$1-r$2-$$-$RANDOM" wrk -t1 -c"$conns" -d"${DURATION}s" -H "X-Api-Key: $KEY" \
+            ${script:+-s "$HERE/mixed/$script"} "http://127.0.0.1:$4$path" > "$WORK/mixed-$kind.out" 2>&1 &
+        pids+=($!)
+    done
+    for p in "${pids[@]}"; do wait "$p" || true; done
+    for l in $MIX_LOADS; do
+        IFS=: read -r kind conns path script <<< "$l"
+        p=$(python3 - "$WORK/mixed-$kind.out" "$kind" <<'PY'
+import re, sys
+t = open(sys.argv[1]).read()
+kind = sys.argv[2]
+rps = re.search(r"Requests/sec:\s+([\d.]+)", t)
+done = re.search(r"(\d+) requests in ", t)
+bad = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
+bad = int(bad.group(1)) if bad else 0
+if not (rps and done) or re.search(r"Socket errors", t):
+    sys.exit(f"mixed: wrk {kind} failed or saw socket errors:\n" + t)
+if kind == "denial" and bad != int(done.group(1)):
+    sys.exit(f"mixed: denial: {int(done.group(1)) - bad} of {done.group(1)} answers were 2xx/3xx, expected 403 only:\n" + t)
+if kind != "denial" and bad:
+    sys.exit(f"mixed: {kind}: {bad} non-2xx answers, expected none:\n" + t)
+print(rps.group(1))
+PY
+        )
+        echo -e "$1\t$2\t$3\t$kind\t$conns\t$p" >> "$MIXED"
+    done
+}
+if section mixed; then
+    MIXED="$WORK/mixed.tsv"
+    : > "$MIXED"
+    cp "$HERE/mixed/publish-report.schema.json" "$WORK/mixed-publish-report.schema.json"
+    sed -n "s/^wrk.body = '\(.*\)'$/\1/p" "$HERE/mixed/schema-post.lua" > "$WORK/mixed-body.json"
+    for workers in $WORKERS; do
+        MS=$(port); MB=$(port)
+        start_gateway "$workers" "$MS" strict "$HERE/mixed/kwanus.toml"
+        start_gateway "$workers" "$MB" buffered "$HERE/mixed/kwanus.toml"
+        "$GW" check --config "$WORK/gw$MS.toml" > "$WORK/check.log" 2>&1 || { cat "$WORK/check.log" >&2; exit 1; }
+        for p in "$MS" "$MB"; do wait_port "$p"; mixed_preflight "$p"; done
+        for r in $(seq 1 "$ROUNDS"); do
+            for target in strict:$MS buffered:$MB; do
+                echo "mixed workers=$workers round=$r ${target%%:*}" >&2
+                mixed_round "$workers" "$r" "${target%%:*}" "${target##*:}"
+            done
+        done
+        for p in "${PIDS[@]:1}"; do kill "$p" 2>/dev/null || true; done
+        PIDS=("${PIDS[0]}")
+        sleep 0.5
+    done
+    echo
+    echo "Mixed strict load: four wrk -t1 loads at once on one gateway for $DURATION s, h1, 56 connections"
+    echo "in all; strict against the same config buffered; medians of $ROUNDS interleaved rounds (the"
+    echo "total: the median of each round's sum)."
+    echo
+    python3 - "$MIXED" <<'PY'
+import statistics, sys
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
+kinds = ["contract-get", "schema-post", "workflow-post", "denial"]
+conns = {r[3]: int(r[4]) for r in rows}
+print("| workers | load | conns | req/s strict | req/s buffered | strict ÷ buffered |")
+print("|---|---|---|---|---|---|")
+for w in sorted({int(r[0]) for r in rows}):
+    runs = {}
+    for rw, rnd, target, kind, _, rps in rows:
+        if int(rw) == w:
+            runs.setdefault((target, rnd), {})[kind] = float(rps)
+    def med(target, kind=None):
+        return statistics.median(sum(d.values()) if kind is None else d[kind]
+                                 for (t, _), d in runs.items() if t == target)
+    for kind in kinds:
+        s, b = med("strict", kind), med("buffered", kind)
+        print(f"| {w} | {kind} | {conns[kind]} | {s:,.0f} | {b:,.0f} | {s / b:.2f} |")
+    s, b = med("strict"), med("buffered")
+    print(f"| {w} | total | {sum(conns.values())} | {s:,.0f} | {b:,.0f} | {s / b:.2f} |")
+PY
 fi
 section large || exit 0
 

@@ -115,19 +115,31 @@ fn the_load_benchmark_configuration_loads() {
     let sha = hex::encode(kwanus_gateway::auth::digest(
         b"kwp_load_benchmark_key_0123456789abcdef0123",
     ));
-    let mut text = std::fs::read_to_string("benches/load/kwanus.toml").expect("kwanus.toml");
-    text.push_str(&std::fs::read_to_string("benches/load/kwanus-small.toml").expect("small"));
-    for (name, value) in [
-        ("PORT", "0"),
-        ("ADMIN", "0"),
-        ("SHA", sha.as_str()),
-        ("DIR", "/tmp/kwanus-bench-audit-unused"),
-        ("DURABILITY", "buffered"),
-        ("UP", "9"),
-    ] {
-        text = text.replace(&format!("@{name}@"), value);
+    // The mixed strict row's schema is copied beside the rendered config, as run.sh does.
+    let dir = std::env::temp_dir().join(format!("kwanus-bench-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::copy(
+        "benches/load/mixed/publish-report.schema.json",
+        dir.join("mixed-publish-report.schema.json"),
+    )
+    .expect("schema");
+    for tail in ["kwanus-small.toml", "mixed/kwanus.toml"] {
+        let mut text = std::fs::read_to_string("benches/load/kwanus.toml").expect("kwanus.toml");
+        text.push_str(&std::fs::read_to_string(format!("benches/load/{tail}")).expect(tail));
+        for (name, value) in [
+            ("PORT", "0"),
+            ("ADMIN", "0"),
+            ("SHA", sha.as_str()),
+            ("DIR", "/tmp/kwanus-bench-audit-unused"),
+            ("DURABILITY", "strict"),
+            ("UP", "9"),
+        ] {
+            text = text.replace(&format!("@{name}@"), value);
+        }
+        if let Err(e) = kwanus_gateway::config::from_str_in(&text, &Default::default(), Some(&dir))
+        {
+            panic!("benches/load/kwanus.toml + {tail}: {e}");
+        }
     }
-    if let Err(e) = kwanus_gateway::config::from_str(&text, &Default::default()) {
-        panic!("benches/load/kwanus.toml + kwanus-small.toml: {e}");
-    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
