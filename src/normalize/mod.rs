@@ -110,14 +110,47 @@ pub fn normalize_path(raw: &str) -> Result<NormalPath, NormalizeError> {
 /// Only plain ASCII that needs no decoding, no `//` and no `.` or `..` segment qualifies;
 /// a property test checks that this agrees with [`normalize_slow`].
 fn is_already_canonical(bytes: &[u8]) -> bool {
-    let plain = |b: &u8| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,=:@/".contains(b);
-    bytes.first() == Some(&b'/')
-        && bytes.iter().all(plain)
-        && !bytes.windows(2).any(|w| w == b"//")
-        && !bytes[1..]
-            .split(|&b| b == b'/')
-            .any(|seg| seg == b"." || seg == b"..")
+    if bytes.first() != Some(&b'/') {
+        return false;
+    }
+    // One pass: each segment's length and how many of its bytes are dots (`.` and `..` are
+    // the segments made of one or two dots only; an empty one before a `/` is a `//`).
+    let dot_segment = |len: usize, dots: usize| len > 0 && len <= 2 && dots == len;
+    let (mut len, mut dots) = (0, 0);
+    for &b in &bytes[1..] {
+        if !CANONICAL[usize::from(b)] {
+            return false;
+        }
+        if b == b'/' {
+            if len == 0 || dot_segment(len, dots) {
+                return false;
+            }
+            (len, dots) = (0, 0);
+        } else {
+            len += 1;
+            dots += usize::from(b == b'.');
+        }
+    }
+    !dot_segment(len, dots)
 }
+
+/// The bytes a canonical path holds as they are: unreserved and sub-delimiters, `:`, `@`, `/`.
+const CANONICAL: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric();
+        b += 1;
+    }
+    let extra = b"-._~!$&'()*+,=:@/";
+    let mut i = 0;
+    while i < extra.len() {
+        t[extra[i] as usize] = true;
+        i += 1;
+    }
+    t
+};
 
 /// The full algorithm (see [`normalize_path`]).
 fn normalize_slow(raw: &str) -> Result<NormalPath, NormalizeError> {

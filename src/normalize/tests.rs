@@ -213,3 +213,23 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn the_fast_path_takes_plain_canonical_paths_and_only_those() {
+    for p in [
+        "/",
+        "/v1/reports/1",
+        "/a/",
+        "/a/.../b",
+        "/a.b/.c",
+        "/~x@y:z",
+    ] {
+        assert!(is_already_canonical(p.as_bytes()), "{p}");
+    }
+    for p in [
+        "", "v1", "//", "//a", "/a//b", "/.", "/..", "/a/./b", "/a/../b", "/a/.", "/a/..",
+        "/a%2Fb", "/a b", "/é",
+    ] {
+        assert!(!is_already_canonical(p.as_bytes()), "{p}");
+    }
+}

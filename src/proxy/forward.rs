@@ -12,7 +12,6 @@ use http::request::Parts;
 use http::{HeaderValue, Request, Response};
 use http_body::Body as HttpBody;
 use http_body_util::BodyExt;
-use hyper_util::client::legacy::connect::capture_connection;
 
 use super::headers::{self, Forwarding};
 use super::{Body, ConnInfo, GatewayError, Malformed, UpstreamFault};
@@ -135,7 +134,6 @@ async fn send(
     *req.method_mut() = parts.method;
     *req.uri_mut() = uri;
     *req.headers_mut() = parts.headers;
-    let connection = capture_connection(&mut req);
 
     let result = tokio::time::timeout(out.timeout, pool.request(req)).await;
     match tripped.load(Ordering::Relaxed) {
@@ -155,8 +153,8 @@ async fn send(
     };
     if let Err(e) = check_response(&rsp) {
         // What else the connection carries is unknown: it is closed, never reused.
-        if let Some(c) = connection.connection_metadata().as_ref() {
-            c.poison();
+        if let Some(switch) = rsp.extensions().get::<crate::upstream::Switch>() {
+            switch.turn_off();
         }
         return Err(e);
     }

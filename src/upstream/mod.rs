@@ -4,9 +4,11 @@
 //! connections for every upstream it does not change.
 
 mod body;
+mod switch;
 
 pub use body::{BodyStalled, BodyTooLarge, BoxError, CappedBody, ClientBody, RequestBody};
 pub(crate) use body::{MALFORMED, STALLED, TOO_LARGE};
+pub use switch::Switch;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -21,7 +23,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
 /// One pooled hyper client.
-type Pool = Client<HttpsConnector<HttpConnector>, CappedBody>;
+type Pool = Client<switch::Switched<HttpsConnector<HttpConnector>>, CappedBody>;
 
 /// An upstream service, as validated from `[[upstreams]]`; its client comes from [`Pools`].
 pub struct Upstream {
@@ -151,10 +153,7 @@ impl Upstream {
     }
 
     /// The pool of `worker`, once the snapshot was bound by [`Pools::bind`].
-    pub(crate) fn pool(
-        &self,
-        worker: usize,
-    ) -> Option<&Client<HttpsConnector<HttpConnector>, CappedBody>> {
+    pub(crate) fn pool(&self, worker: usize) -> Option<&Pool> {
         let pools = &self.client.get()?.pools;
         Some(&pools[worker % pools.len()])
     }
@@ -248,7 +247,7 @@ impl Pools {
                     .pool_idle_timeout(Duration::from_secs(60))
                     .pool_max_idle_per_host(512)
                     .http2_only(u.http2 && !tls)
-                    .build(https.clone())
+                    .build(switch::Switched(https.clone()))
             })
             .collect()
     }
