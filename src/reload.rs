@@ -211,12 +211,10 @@ fn swap(
     approvals: Option<&Path>,
 ) -> Report {
     let old = shared.load_full();
-    let new_sha256 = crate::files::read(path)
-        .ok()
-        .map(|b| hex::encode(crate::auth::digest(&b)));
+    let (new_sha256, loaded) = config::load_hashed(path);
     let mut diff = Vec::new();
     let mut approved = None;
-    let result = config::load(path).and_then(|new| {
+    let result = loaded.and_then(|new| {
         if new.material_sha256 == old.material_sha256 {
             return Ok(Reloaded::Unchanged);
         }

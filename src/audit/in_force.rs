@@ -34,18 +34,31 @@ pub fn read(dir: &Path) -> Option<InForce> {
         .ok()
 }
 
-/// Keeps `config_sha256` and its governance view as the configuration in force (written
-/// whole, then renamed into place).
+/// [`InForce`] borrowed: written without copying the view (megabytes for a large
+/// configuration).
+#[derive(serde::Serialize)]
+struct Kept<'a> {
+    config_sha256: &'a str,
+    model: &'a Model,
+}
+
+/// Keeps `config_sha256` and its governance view as the configuration in force (streamed to
+/// a temporary file, then renamed into place).
 pub fn write(dir: &Path, config_sha256: &str, model: &Model) {
     let kept = (|| {
         std::fs::create_dir_all(dir)?;
-        let json = serde_json::to_vec(&InForce {
-            config_sha256: config_sha256.to_owned(),
-            model: model.clone(),
-        })
-        .map_err(std::io::Error::other)?;
         let tmp = dir.join(format!("{FILE}.tmp"));
-        std::fs::write(&tmp, json)?;
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+        serde_json::to_writer(
+            &mut out,
+            &Kept {
+                config_sha256,
+                model,
+            },
+        )
+        .map_err(std::io::Error::other)?;
+        std::io::Write::flush(&mut out)?;
+        drop(out);
         std::fs::rename(&tmp, dir.join(FILE))
     })();
     if let Err(e) = kept {

@@ -8,6 +8,7 @@ mod commit;
 mod governance;
 pub mod in_force;
 mod line;
+mod queue;
 mod record;
 mod signing;
 mod trail;
@@ -28,7 +29,7 @@ pub use verify::{Broken, Options as VerifyOptions, Report, verify, verify_bytes,
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
+use std::sync::mpsc::TrySendError;
 
 use crate::governance::diff::Diff;
 use crate::governance::model::Model;
@@ -96,7 +97,7 @@ pub fn check_signing_key(path: &std::path::Path) -> Result<(), signing::KeyError
 /// The handle the gateway records through; cheap to clone.
 #[derive(Clone)]
 pub struct AuditSink {
-    tx: SyncSender<Msg>,
+    tx: queue::Sender<Msg>,
     health: Arc<Health>,
     strict: bool,
     /// Limited unauthenticated requests by client address, until the next `flush_summaries`.
@@ -128,7 +129,7 @@ impl AuditSink {
                 }
             })?;
         tracing::info!(dir = %settings.dir.display(), seq = writer.seq(), durability = ?settings.durability, "audit trail open");
-        let (tx, rx) = sync_channel(QUEUE);
+        let (tx, rx) = queue::bounded(QUEUE);
         std::thread::Builder::new()
             .name("audit-writer".into())
             .spawn(move || writer.run(rx))
@@ -286,8 +287,8 @@ mod tests {
     use super::*;
 
     /// A sink whose writer never takes anything: its queue fills.
-    fn stalled(capacity: usize) -> (AuditSink, std::sync::mpsc::Receiver<Msg>) {
-        let (tx, rx) = sync_channel(capacity);
+    fn stalled(capacity: usize) -> (AuditSink, queue::Receiver<Msg>) {
+        let (tx, rx) = queue::bounded(capacity);
         let health = Arc::new(Health {
             healthy: AtomicBool::new(true),
             records: AtomicU64::new(0),

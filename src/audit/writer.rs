@@ -7,12 +7,13 @@
 use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
+use std::sync::mpsc::{RecvTimeoutError, TryRecvError};
 use std::time::{Duration, SystemTime};
 
 use ed25519_dalek::SigningKey;
 
 use super::commit::{Batch, Chain, Committed, Segment, SegmentFile, commit};
+use super::queue::Receiver;
 use super::record::{self, Event};
 use super::trail::{
     WITNESS_FILE, file_name, first_record, open_append, resume, sync_dir, trail_files,

@@ -39,6 +39,29 @@ pub fn load(path: &Path) -> Result<Snapshot, ConfigError> {
     load_with(path, &Overrides::default())
 }
 
+/// As [`load`], also giving the SHA-256 (hex) of the bytes read when they could be read (a
+/// reload names it even for a file that does not load), from one read of the file.
+pub fn load_hashed(path: &Path) -> (Option<String>, Result<Snapshot, ConfigError>) {
+    let io = |source| ConfigError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let bytes = match crate::files::read(path) {
+        Ok(b) => b,
+        Err(e) => return (None, Err(io(e))),
+    };
+    let sha = hex::encode(crate::auth::digest(&bytes));
+    let loaded = String::from_utf8(bytes)
+        .map_err(|_| {
+            io(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "stream did not contain valid UTF-8",
+            ))
+        })
+        .and_then(|text| from_str_in(&text, &Overrides::default(), path.parent()));
+    (Some(sha), loaded)
+}
+
 /// As [`load`], with overrides applied before validation.
 pub fn load_with(path: &Path, overrides: &Overrides) -> Result<Snapshot, ConfigError> {
     let text = crate::files::read_to_string(path).map_err(|source| ConfigError::Io {
