@@ -22,13 +22,14 @@ use crate::routes::Route;
 use crate::snapshot::Snapshot;
 use crate::upstream::RequestBody;
 
-/// Headers that describe the exact bytes of a body; a filtered body drops them.
-const BYTE_EXACT: [&str; 5] = [
-    "etag",
-    "content-md5",
-    "digest",
-    "content-digest",
-    "repr-digest",
+/// Headers that describe the exact bytes of a body; a filtered body drops them (names made
+/// once: a `&str` is parsed and validated at every removal).
+const BYTE_EXACT: [http::HeaderName; 5] = [
+    http::header::ETAG,
+    http::HeaderName::from_static("content-md5"),
+    http::HeaderName::from_static("digest"),
+    http::HeaderName::from_static("content-digest"),
+    http::HeaderName::from_static("repr-digest"),
 ];
 
 /// Request headers that make the upstream compare validators of the whole, unfiltered
@@ -211,7 +212,7 @@ async fn response(
         if head_request || rsp.status() == StatusCode::NOT_MODIFIED {
             rsp.headers_mut().remove(CONTENT_LENGTH);
         }
-        for name in BYTE_EXACT {
+        for name in &BYTE_EXACT {
             rsp.headers_mut().remove(name);
         }
         rsp.headers_mut().remove(http::header::LAST_MODIFIED);
@@ -227,7 +228,7 @@ async fn response(
     let body = match passed.body {
         None => whole,
         Some(filtered) => {
-            for name in BYTE_EXACT {
+            for name in &BYTE_EXACT {
                 parts.headers.remove(name);
             }
             // It would tell when the withheld fields change.
