@@ -149,8 +149,8 @@ async fn serve_reloads_on_sighup_and_keeps_the_old_config_when_the_new_one_is_ba
     assert_eq!(status_of(served.addr, "/v1/reports/1", ACME).await, 200);
     // The process asked the kernel for no transparent huge pages (main.rs; kernels that
     // report it say so in the status file).
-    let status = std::fs::read_to_string(format!("/proc/{}/status", served.child.id()))
-        .expect("status");
+    let status =
+        std::fs::read_to_string(format!("/proc/{}/status", served.child.id())).expect("status");
     if let Some(line) = status.lines().find(|l| l.starts_with("THP_enabled:")) {
         assert_eq!(line.split_whitespace().nth(1), Some("0"), "{line}");
     }
