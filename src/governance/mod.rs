@@ -7,6 +7,7 @@ pub mod approval;
 pub mod diff;
 pub mod misuse;
 pub mod model;
+pub mod sorted;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

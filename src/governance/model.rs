@@ -149,8 +149,8 @@ pub struct PartnerModel {
     /// Grants reviewed on their own date (a later one postpones oversight).
     #[serde(default)]
     pub grant_reviews: BTreeMap<String, Date>,
-    /// Keys by id.
-    pub keys: BTreeMap<String, KeyModel>,
+    /// Keys by id (one sorted vector: most partners have one or two).
+    pub keys: super::sorted::SortedMap<KeyModel>,
     /// Its keys count only with a bound client certificate.
     pub require_mtls: bool,
     /// The bound certificates (SHA-256, lower-case hex).

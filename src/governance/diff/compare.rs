@@ -8,9 +8,9 @@ use std::time::SystemTime;
 use crate::governance::model::{ContractModel, Model, RouteModel, Setting};
 
 /// Every key of two maps with its value on each side.
-pub(super) fn pairs<'a, V>(
-    a: &'a BTreeMap<String, V>,
-    b: &'a BTreeMap<String, V>,
+pub(super) fn pairs<'a, V: 'a>(
+    a: impl IntoIterator<Item = (&'a String, &'a V)>,
+    b: impl IntoIterator<Item = (&'a String, &'a V)>,
 ) -> BTreeMap<&'a String, (Option<&'a V>, Option<&'a V>)> {
     let mut out: BTreeMap<&String, (Option<&V>, Option<&V>)> = BTreeMap::new();
     for (k, v) in a {
