@@ -67,7 +67,7 @@ pub(super) fn run(a: Args) -> ExitCode {
 fn facts(model: &Model, partner: &str, now: SystemTime) -> Option<PartnerFacts> {
     let p = model.partners.get(partner)?;
     Some(PartnerFacts {
-        grants: p.grants.clone(),
+        grants: p.grants.iter().cloned().collect(),
         kinds: model
             .permissions
             .iter()

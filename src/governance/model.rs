@@ -145,7 +145,7 @@ pub struct PartnerModel {
     /// Its assessed risk.
     pub risk: Option<Risk>,
     /// The permissions held.
-    pub grants: BTreeSet<String>,
+    pub grants: super::sorted::SortedSet,
     /// Grants reviewed on their own date (a later one postpones oversight).
     #[serde(default)]
     pub grant_reviews: BTreeMap<String, Date>,

@@ -1,9 +1,9 @@
-//! A small map kept as one sorted vector: the same order, equality and JSON as a `BTreeMap`
-//! (so the governance view's canonical form and hash do not change), without a B-tree node of
-//! eleven slots for a map of one or two entries (a partner's keys: 8 MB of the 10 000-partner
-//! view as B-trees).
+//! Small maps and sets kept as one sorted slice: the same order, equality and JSON as a
+//! `BTreeMap` or `BTreeSet` (so the governance view's canonical form and hash do not change),
+//! without a B-tree node of eleven slots for a handful of entries (a partner's keys and grants:
+//! 11 MB of the 10 000-partner view as B-trees).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -84,6 +84,59 @@ impl<'de, V: Deserialize<'de>> Deserialize<'de> for SortedMap<V> {
     }
 }
 
+/// Strings, sorted, each once.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SortedSet(Box<[String]>);
+
+impl SortedSet {
+    /// The members in order.
+    pub fn iter(&self) -> std::slice::Iter<'_, String> {
+        self.0.iter()
+    }
+
+    /// Whether `item` is a member.
+    pub fn contains(&self, item: &str) -> bool {
+        self.0.binary_search_by(|m| m.as_str().cmp(item)).is_ok()
+    }
+
+    /// The members of `self` that `other` does not have, in order.
+    pub fn difference<'a>(&'a self, other: &'a Self) -> impl Iterator<Item = &'a String> {
+        self.iter().filter(|m| !other.contains(m))
+    }
+
+    /// How many members.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl FromIterator<String> for SortedSet {
+    fn from_iter<I: IntoIterator<Item = String>>(iter: I) -> Self {
+        let mut members: Vec<String> = iter.into_iter().collect();
+        members.sort();
+        members.dedup();
+        Self(members.into_boxed_slice())
+    }
+}
+
+impl Serialize for SortedSet {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for SortedSet {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let set = BTreeSet::<String>::deserialize(deserializer)?;
+        Ok(Self(set.into_iter().collect()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,5 +166,27 @@ mod tests {
             .collect();
         assert_ne!(other, sorted);
         assert!(SortedMap::<i32>::default().is_empty());
+    }
+
+    #[test]
+    fn a_set_orders_compares_and_writes_as_a_btreeset_does() {
+        let items = ["b", "a", "c", "a"].map(str::to_owned);
+        let sorted: SortedSet = items.iter().cloned().collect();
+        let tree: BTreeSet<String> = items.iter().cloned().collect();
+        assert_eq!(
+            serde_json::to_string(&sorted).expect("json"),
+            serde_json::to_string(&tree).expect("json")
+        );
+        assert!(sorted.iter().eq(tree.iter()));
+        assert!(sorted.contains("a") && !sorted.contains("z"));
+        let other: SortedSet = ["a", "d"].map(str::to_owned).into_iter().collect();
+        let other_tree: BTreeSet<String> = ["a", "d"].map(str::to_owned).into_iter().collect();
+        assert!(sorted.difference(&other).eq(tree.difference(&other_tree)));
+        assert!(other.difference(&sorted).eq(other_tree.difference(&tree)));
+        let back: SortedSet =
+            serde_json::from_str(&serde_json::to_string(&tree).expect("json")).expect("read");
+        assert_eq!(back, sorted);
+        assert_eq!(sorted.len(), 3);
+        assert!(SortedSet::default().is_empty());
     }
 }

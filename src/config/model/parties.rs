@@ -329,7 +329,7 @@ pub(super) fn partner_view(m: &mut Model, t: &mut Fields, p: &file::Partner) {
         risk: gov(t, "partners[].risk", risk)
             .as_deref()
             .and_then(Risk::parse),
-        grants,
+        grants: grants.into_iter().collect(),
         grant_reviews,
         keys,
         require_mtls: *gov(t, "partners[].require_mtls", require_mtls),
