@@ -138,7 +138,7 @@ pub(super) fn compile_grants(
     held: &[file::Grant],
     required: bool,
 ) -> Vec<Grant> {
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(held.len());
     for (j, g) in held.iter().enumerate() {
         let gplace = format!("{place}.permissions[{j}]");
         let grant = match g {

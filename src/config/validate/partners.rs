@@ -34,9 +34,10 @@ pub(super) fn compile_partners(
     let mut ids = HashMap::new();
     let mut key_ids = HashMap::new();
     let mut key_hashes = HashMap::new();
-    let mut pending = Vec::new();
-    let mut out = Vec::new();
-    let mut records = Vec::new();
+    // Sized once: ten thousand partners grow these (and leave their slack) otherwise.
+    let mut pending = Vec::with_capacity(partners.len() * 2);
+    let mut out = Vec::with_capacity(partners.len());
+    let mut records = Vec::with_capacity(partners.len());
     for (i, partner) in partners.into_iter().enumerate() {
         let place = format!("partners[{i}]");
         let file::Partner {
