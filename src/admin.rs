@@ -113,10 +113,10 @@ fn handle(state: &AdminState, req: Request<Incoming>) -> Response<Full<Bytes>> {
     match (req.method(), req.uri().path()) {
         (&Method::GET, "/metrics") => {
             let now = std::time::SystemTime::now();
-            state
+            let exposition = state
                 .metrics
-                .governance(&state.shared.load(), now, &state.misuse);
-            let mut rsp = text(StatusCode::OK, state.metrics.render());
+                .scrape(&state.shared.load(), now, &state.misuse);
+            let mut rsp = text(StatusCode::OK, exposition);
             rsp.headers_mut().insert(
                 header::CONTENT_TYPE,
                 header::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),

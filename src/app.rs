@@ -129,7 +129,7 @@ impl App {
             a.record_config(event, Some(&snapshot.model));
         }
         let metrics = Metrics::new(audit.as_ref().map(|a| a.health().clone()));
-        metrics.config_loaded(None, &snapshot);
+        metrics.config_loaded(&snapshot);
         crate::safeguards::log_off(&snapshot);
         let mut sinks: Vec<Arc<dyn OutcomeSink>> = vec![sink, metrics.clone()];
         if let Some(a) = &audit {

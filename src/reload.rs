@@ -236,7 +236,7 @@ fn swap(
         if new.audit.as_ref().map(|a| &a.dir) != old.audit.as_ref().map(|a| &a.dir) {
             tracing::warn!("audit settings changed; the audit trail keeps its settings until restart");
         }
-        metrics.config_loaded(Some(&old), &new);
+        metrics.config_loaded(&new);
         crate::safeguards::log_off(&new);
         pools.bind(&new.upstreams);
         let (new_sha256, summary) = (new.config_sha256.clone(), new.summary());

@@ -15,6 +15,7 @@ use crate::audit::Health;
 use crate::outcome::{Decision, Outcome, OutcomeSink, Recorded};
 use crate::snapshot::Snapshot;
 
+mod partners;
 mod series;
 
 /// `kwanus_gateway_requests_total{partner, route, status}`.
@@ -179,14 +180,6 @@ impl Metrics {
                 REVIEW_OVERDUE,
                 "1 when a grant's review date has passed, by partner and permission.",
             ),
-            (
-                PARTNER_SUSPENDED,
-                "1 while a partner is suspended for misuse.",
-            ),
-            (
-                PARTNER_INFO,
-                "Configured partners: 1 per partner, with tier and stage.",
-            ),
             (CONNECTIONS_ACTIVE, "Open partner connections."),
             (
                 SAFEGUARD_DISABLED,
@@ -304,23 +297,9 @@ impl Metrics {
             .increment(1);
     }
 
-    /// Publishes the partners of a (new) snapshot; partners no longer configured drop to 0.
-    pub fn config_loaded(&self, old: Option<&Snapshot>, new: &Snapshot) {
-        let info = |p: &crate::auth::Partner| {
-            [
-                ("partner", p.id.to_string()),
-                ("tier", p.tier.to_string()),
-                ("stage", p.stage.as_str().to_owned()),
-            ]
-        };
-        if let Some(old) = old {
-            for p in &old.partners {
-                self.gauge(PARTNER_INFO, &info(p)).set(0.0);
-            }
-        }
-        for p in &new.partners {
-            self.gauge(PARTNER_INFO, &info(p)).set(1.0);
-        }
+    /// Publishes what a (new) snapshot switches off and when it was loaded (its partners are
+    /// written at each scrape from the snapshot in force: `partners`).
+    pub fn config_loaded(&self, new: &Snapshot) {
         for s in crate::safeguards::status(new) {
             self.gauge(
                 SAFEGUARD_DISABLED,
@@ -334,25 +313,26 @@ impl Metrics {
         self.gauge(LAST_RELOAD_SUCCESS, &[]).set(now);
     }
 
-    /// The gauges that depend on time and the misuse detector, set at each scrape:
-    /// `kwanus_gateway_review_overdue{partner,permission}` (1 for each grant whose review date,
-    /// its own or its partner's, has passed; 0 for the others with a date) and
-    /// `kwanus_gateway_partner_suspended{partner}` for every partner.
-    pub fn governance(
+    /// The text exposition of a scrape: the time-dependent governance gauges set, every
+    /// registered series, then the per-partner families from the snapshot in force and the
+    /// misuse detector.
+    pub fn scrape(
         &self,
-        snap: &crate::snapshot::Snapshot,
+        snap: &Snapshot,
         now: std::time::SystemTime,
         misuse: &crate::governance::misuse::Detector,
-    ) {
-        let suspended = misuse.suspended();
+    ) -> String {
+        self.governance(snap, now);
+        let mut out = self.render();
+        let suspended: Vec<Arc<str>> = misuse.suspended().into_iter().map(|(id, _)| id).collect();
+        partners::write(&mut out, snap, &suspended);
+        out
+    }
+
+    /// `kwanus_gateway_review_overdue{partner,permission}`, set at each scrape: 1 for each grant
+    /// whose review date, its own or its partner's, has passed; 0 for the others with a date.
+    fn governance(&self, snap: &Snapshot, now: std::time::SystemTime) {
         let mut now_set = std::collections::BTreeSet::new();
-        for p in &snap.partners {
-            let on = suspended.iter().any(|(id, _)| *id == p.id);
-            let labels = vec![("partner", p.id.to_string())];
-            self.gauge(PARTNER_SUSPENDED, &labels)
-                .set(if on { 1.0 } else { 0.0 });
-            now_set.insert((PARTNER_SUSPENDED, labels));
-        }
         for record in &snap.partner_records {
             for (grant, due) in record.reviews() {
                 let Some(due) = due else { continue };

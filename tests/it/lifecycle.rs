@@ -278,6 +278,11 @@ async fn misuse_suspends_a_partner_which_lifts_by_itself_or_by_an_operator() {
         Some(1.0),
         "{metrics}"
     );
+    // The per-partner gauge, written at each scrape: 1 for the suspended partner, 0 for others.
+    for (partner, on) in [("globex", 1.0), ("acme", 0.0)] {
+        let series = format!("kwanus_gateway_partner_suspended{{partner=\"{partner}\"}}");
+        assert_eq!(sample(&metrics, &series), Some(on), "{metrics}");
+    }
 
     let status = format!(
         "GET /admin/status HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer {TOKEN}\r\nConnection: close\r\n\r\n"
