@@ -240,7 +240,9 @@ fn swap(
         crate::safeguards::log_off(&new);
         pools.bind(&new.upstreams);
         let (new_sha256, summary) = (new.config_sha256.clone(), new.summary());
-        let (source, model) = (new.source.clone(), new.model.clone());
+        let mut new = new;
+        // The text goes to the approved copy, not into the snapshot in force.
+        let (source, model) = (std::mem::take(&mut new.source), new.model.clone());
         shared.store(Arc::new(new));
         // Logged once the new snapshot is in force.
         tracing::info!(old_sha256 = %old.config_sha256, %new_sha256, %summary, "configuration reloaded");

@@ -69,7 +69,9 @@ pub struct Snapshot {
     pub file_digests: BTreeMap<String, String>,
     /// The configuration's governance view (what `diff` compares).
     pub model: Arc<crate::governance::model::Model>,
-    /// The configuration text it was compiled from (kept as the approved copy).
+    /// The configuration text it was compiled from, until the snapshot is put in force (then
+    /// taken, as the approved copy when approvals are enforced; the snapshot in force holds
+    /// none).
     pub source: Arc<str>,
 }
 

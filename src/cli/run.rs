@@ -18,14 +18,14 @@ pub(super) async fn serve(
     approvals: Option<PathBuf>,
     workers: Option<usize>,
 ) -> ExitCode {
-    let snapshot = match config::load(&path) {
+    let mut snapshot = match config::load(&path) {
         Ok(s) => s,
         Err(e) => {
             report(&path, &e);
             return ExitCode::from(EX_USAGE);
         }
     };
-    let approved = match pass_gate(&snapshot, approvals.as_deref()) {
+    let approved = match pass_gate(&mut snapshot, approvals.as_deref()) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("{}: {e}", path.display());
@@ -73,14 +73,17 @@ pub(super) async fn serve(
 
 /// A start cannot bring in what a reload would refuse: with `enforce_approvals`, the file is
 /// checked against the last approved configuration, and an accepted one becomes the copy.
+/// The snapshot's text is taken: the snapshot in force does not keep it (megabytes for a
+/// large configuration).
 fn pass_gate(
-    snapshot: &crate::snapshot::Snapshot,
+    snapshot: &mut crate::snapshot::Snapshot,
     pinned: Option<&std::path::Path>,
 ) -> Result<Option<crate::approvals::Approved>, String> {
+    let source = std::mem::take(&mut snapshot.source);
     match crate::approvals::gate(snapshot, None, pinned) {
         Ok(None) => Ok(None),
         Ok(Some(gate)) if gate.accepted() => gate
-            .commit(&snapshot.source, &snapshot.model)
+            .commit(&source, &snapshot.model)
             .map(Some)
             .map_err(|e| format!("cannot keep the approved copy: {e}")),
         Ok(Some(gate)) => Err(gate.refusal()),
@@ -108,14 +111,14 @@ pub(super) async fn demo(listen: Option<SocketAddr>, workers: Option<usize>) -> 
             return ExitCode::FAILURE;
         }
     };
-    let snapshot = match config::from_str_in(crate::demo::DEMO_CONFIG, &overrides, Some(&dir)) {
+    let mut snapshot = match config::from_str_in(crate::demo::DEMO_CONFIG, &overrides, Some(&dir)) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("demo: the built-in demo config is invalid: {e}");
             return ExitCode::FAILURE;
         }
     };
-    let approved = match pass_gate(&snapshot, None) {
+    let approved = match pass_gate(&mut snapshot, None) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("demo: {e}");
