@@ -60,6 +60,12 @@ start_haproxy() { # workers port port2
     "$HAPROXY" -f "$WORK/haproxy$2.cfg" -db >/dev/null 2>&1 & PIDS+=($!)
 }
 
+# Stops every process started after the upstream (PIDS[0]).
+stop_targets() {
+    for p in "${PIDS[@]:1}"; do kill "$p" 2>/dev/null || true; done
+    PIDS=("${PIDS[0]}")
+}
+
 gateway_config() { # out port durability [partners file]
     render "$HERE/kwanus.toml" "$1" PORT="$2" ADMIN="$(port)" SHA="$SHA" DIR="$WORK/audit-$2" \
         DURABILITY="$3" UP="$UP"
@@ -133,8 +139,7 @@ section proxies && for workers in $WORKERS; do
             done
         done
     done
-    for p in "${PIDS[@]:1}"; do kill "$p" 2>/dev/null || true; done
-    PIDS=("${PIDS[0]}")
+    stop_targets
     sleep 0.5
 done
 
@@ -183,8 +188,7 @@ for n in ("plain", "contract"):
     rps, p50, p99 = med[n]
     print(f"| {n} | {rps:,.0f} | {p50:.2f} | {p99:.2f} | {rps / med['plain'][0]:.2f} |")
 PY
-    for p in "${PIDS[@]:1}"; do kill "$p" 2>/dev/null || true; done
-    PIDS=("${PIDS[0]}")
+    stop_targets
 fi
 
 # --- Mixed strict load: reads, schema-checked writes, idempotent workflows and denials at once ---
@@ -263,8 +267,7 @@ if section mixed; then
                 mixed_round "$workers" "$r" "${target%%:*}" "${target##*:}"
             done
         done
-        for p in "${PIDS[@]:1}"; do kill "$p" 2>/dev/null || true; done
-        PIDS=("${PIDS[0]}")
+        stop_targets
         sleep 0.5
     done
     echo
