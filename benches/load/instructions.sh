@@ -11,7 +11,8 @@
 #   benches/load/instructions.sh --update   # the table, then write it as the new baseline
 #   PROFILES=DIR keeps each case's callgrind dump (callgrind_annotate DIR/callgrind.allowed)
 #
-# Cases: bare-hyper (examples/bare_proxy.rs, the data path the gateway runs on), allowed (a
+# Cases: bare-hyper (examples/bare_proxy.rs, the data path the gateway runs on), bare-conn (the
+# same with hyper's client::conn and a pool the worker owns: examples/bare_conn_proxy.rs), allowed (a
 # partner's GET, buffered audit), denied-401 (no key), denied-403 (a forbidden route),
 # uncontracted and contract (the same document through a route without a response contract and
 # one that strips a field from it), strict (the allowed GET with strict audit).
@@ -34,9 +35,10 @@ HERE=benches/load
 WORK_PREFIX=instructions
 # shellcheck source=benches/load/common.sh
 . "$HERE/common.sh"
-cargo build --release --locked --quiet --bin kwanus-gateway --example bare_proxy
+cargo build --release --locked --quiet --bin kwanus-gateway --example bare_proxy --example bare_conn_proxy
 GW="$PWD/target/release/kwanus-gateway"
 BARE="$PWD/target/release/examples/bare_proxy"
+BARE_CONN="$PWD/target/release/examples/bare_conn_proxy"
 
 UP=$(port)
 python3 "$HERE/cost_io.py" upstream "$UP" & PIDS+=($!)
@@ -89,6 +91,11 @@ BP=$(port)
 start "$BARE" "127.0.0.1:$BP" "127.0.0.1:$UP" 1
 wait_slow "$BP"
 ROWS+=("$(measure bare-hyper "$BP" /v1/reports/42 200)")
+# Part two's first question: the same floor with hyper's client::conn and a pool the worker owns.
+BP=$(port)
+start "$BARE_CONN" "127.0.0.1:$BP" "127.0.0.1:$UP" 1
+wait_slow "$BP"
+ROWS+=("$(measure bare-conn "$BP" /v1/reports/42 200)")
 
 config buffered buffered
 config strict strict
