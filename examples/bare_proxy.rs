@@ -17,38 +17,16 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+#[path = "common/workers.rs"]
+mod workers;
+use workers::BoxError;
 
 /// The gateway's allocator, so that the two rows differ only in the gateway's own work.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> Result<(), BoxError> {
-    let mut args = std::env::args().skip(1);
-    let usage = "usage: bare_proxy <listen addr> <upstream addr> <workers>";
-    let listen: SocketAddr = args.next().ok_or(usage)?.parse()?;
-    let upstream: SocketAddr = args.next().ok_or(usage)?.parse()?;
-    let workers: usize = args.next().ok_or(usage)?.parse()?;
-    let listener = std::net::TcpListener::bind(listen)?;
-    listener.set_nonblocking(true)?;
-    let mut threads = Vec::new();
-    for _ in 0..workers.max(1) {
-        let listener = listener.try_clone()?;
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        threads.push(std::thread::spawn(move || {
-            runtime.block_on(async move {
-                if let Err(e) = serve(listener, upstream).await {
-                    eprintln!("bare_proxy: {e}");
-                }
-            });
-        }));
-    }
-    for t in threads {
-        let _ = t.join();
-    }
-    Ok(())
+    workers::run("bare_proxy", serve)
 }
 
 async fn serve(listener: std::net::TcpListener, upstream: SocketAddr) -> Result<(), BoxError> {
