@@ -13,15 +13,15 @@ use super::file;
 use crate::governance::model::{ClassModel, Date, Model, PermissionKind, Setting, Wider};
 
 mod files;
+mod oversight;
 mod parties;
 mod sections;
 
 pub(crate) use files::FilePaths;
 pub(super) use files::{add_file_hashes, carry_unread, file_paths};
+use oversight::governance_view;
 use parties::{issuer_view, partner_view, route_view, upstream_view};
-use sections::{
-    admin_view, audit_view, governance_view, identity_view, limits_view, server_view, state_view,
-};
+use sections::{admin_view, audit_view, identity_view, limits_view, server_view, state_view};
 
 /// Where each field of the file went, by path (`routes[].idempotency`).
 #[derive(Debug, Default)]

@@ -28,9 +28,11 @@ mod contract;
 mod governance;
 mod identity;
 mod jwt;
+mod lifecycle;
 mod listeners;
 mod partners;
 mod registry;
+mod routes;
 mod state;
 
 use self::audit::compile_audit;
@@ -40,7 +42,8 @@ use listeners::{
     compile_admin, compile_forbidden, compile_forbidden_segments, compile_limits, compile_server,
 };
 use partners::compile_partners;
-use registry::{compile_permissions, compile_routes, compile_tiers, compile_upstreams};
+use registry::{compile_permissions, compile_tiers, compile_upstreams};
+use routes::compile_routes;
 use state::compile_state;
 
 /// What routes are checked against.
