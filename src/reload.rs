@@ -214,7 +214,7 @@ fn swap(
     let (new_sha256, loaded) = config::load_hashed(path);
     let mut diff = Vec::new();
     let mut approved = None;
-    let result = loaded.and_then(|new| {
+    let result = loaded.and_then(|mut new| {
         if new.material_sha256 == old.material_sha256 {
             return Ok(Reloaded::Unchanged);
         }
@@ -240,7 +240,6 @@ fn swap(
         crate::safeguards::log_off(&new);
         pools.bind(&new.upstreams);
         let (new_sha256, summary) = (new.config_sha256.clone(), new.summary());
-        let mut new = new;
         // The text goes to the approved copy, not into the snapshot in force.
         let (source, model) = (std::mem::take(&mut new.source), new.model.clone());
         shared.store(Arc::new(new));
