@@ -1,9 +1,9 @@
-//! A measurement for part two of the performance work: `bare_proxy` with hyper's low-level
-//! `client::conn::http1` and a pool each worker owns (a stack of ready senders; a sender goes
-//! back when its response body has been sent on), instead of hyper-util's legacy client (a
+//! The floor the gateway runs on: `bare_proxy` with hyper's low-level `client::conn::http1` and a
+//! pool each worker owns (a stack of ready senders; a sender goes back when its response body
+//! has been sent on), as `src/upstream/client.rs` does, instead of hyper-util's legacy client (a
 //! shared pool map keyed by scheme and authority, a checkout future, a task per exchange to
-//! return the connection). Same server side, same I/O model, same upstream: the difference in
-//! instructions per request is what hyper-util's pool costs.
+//! return the connection). Same server side, same I/O model, same upstream: the load table's
+//! and the cost gate's `bare-conn` row, what "the gateway's own work" is measured over.
 //!
 //!   cargo run --release --example bare_conn_proxy -- <listen addr> <upstream addr> <workers>
 

@@ -11,12 +11,13 @@
 #   benches/load/instructions.sh --update   # the table, then write it as the new baseline
 #   PROFILES=DIR keeps each case's callgrind dump (callgrind_annotate DIR/callgrind.allowed)
 #
-# Cases: bare-hyper (examples/bare_proxy.rs, the data path the gateway runs on), bare-conn (the
-# same with hyper's client::conn and a pool the worker owns: examples/bare_conn_proxy.rs), allowed (a
+# Cases: bare-hyper (examples/bare_proxy.rs: hyper-util's pooled client, the data path the gateway
+# ran on until docs/decisions.md's "own upstream pool"), bare-conn (the data path it runs on:
+# hyper's client::conn and a pool the worker owns, examples/bare_conn_proxy.rs), allowed (a
 # partner's GET, buffered audit), denied-401 (no key), denied-403 (a forbidden route),
 # uncontracted and contract (the same document through a route without a response contract and
 # one that strips a field from it), strict (the allowed GET with strict audit).
-# "own work" is allowed minus bare-hyper: what the gateway adds to the data path.
+# "own work" is allowed minus bare-conn: what the gateway adds to the data path it runs on.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 MODE=${1:-}
@@ -91,7 +92,7 @@ BP=$(port)
 start "$BARE" "127.0.0.1:$BP" "127.0.0.1:$UP" 1
 wait_slow "$BP"
 ROWS+=("$(measure bare-hyper "$BP" /v1/reports/42 200)")
-# Part two's first question: the same floor with hyper's client::conn and a pool the worker owns.
+# The gateway's own floor: hyper's client::conn and a pool the worker owns.
 BP=$(port)
 start "$BARE_CONN" "127.0.0.1:$BP" "127.0.0.1:$UP" 1
 wait_slow "$BP"
@@ -124,14 +125,14 @@ printf '%s\n' "${ROWS[@]}" | python3 -c '
 import sys
 rows = [l.split() for l in sys.stdin if l.strip()]
 by = {r[0]: (int(r[1]), int(r[2])) for r in rows}
-bare = by["bare-hyper"][0]
+bare = by["bare-conn"][0]
 print(f"instructions per request (callgrind, 1 worker, N='"$N"')")
-print("| case | instructions | of which SHA-256 | without SHA-256 | over bare-hyper |")
+print("| case | instructions | of which SHA-256 | without SHA-256 | over bare-conn |")
 print("|---|---|---|---|---|")
 for name, (total, sha) in by.items():
     print(f"| {name} | {total:,} | {sha:,} | {total - sha:,} | {total - bare:+,} |")
 allowed = by["allowed"]
-print(f"the gateway\x27s own work (allowed - bare-hyper): {allowed[0] - bare:,} instructions, {allowed[0] - allowed[1] - bare:,} without SHA-256")
+print(f"the gateway\x27s own work (allowed - bare-conn): {allowed[0] - bare:,} instructions, {allowed[0] - allowed[1] - bare:,} without SHA-256")
 plain, contract = by["uncontracted"][0], by["contract"][0]
 print(f"a contract route costs {contract / plain:.2f}x the same route without one (throughput ~{plain / contract:.2f}x)")
 ' | tee "$WORK/table"

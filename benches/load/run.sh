@@ -2,7 +2,8 @@
 # One-command load benchmark, loopback only and bounded in time: kwanus-gateway (auth, policy,
 # metrics and the audit trail on; buffered and strict) against nginx and HAProxy doing the
 # comparable minimum job (configs beside this script), a bare hyper proxy with the gateway's I/O
-# model and nothing else (the framework floor, examples/bare_proxy.rs), and the upstream direct.
+# model, upstream client and pool and nothing else (the floor the gateway runs on,
+# examples/bare_conn_proxy.rs), and the upstream direct.
 #
 #   benches/load/run.sh     # DURATION=5 ROUNDS=3 CONNS="16 64 256" WORKERS="1 2" PROTOCOLS="h1 h2c"
 #                           # SECTIONS="proxies contract mixed large" (any subset, in this order)
@@ -33,9 +34,9 @@ if ((${#need[@]})); then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${pkgs[@]}"
 fi
-cargo build --release --locked --quiet --bin kwanus-gateway --example bare_proxy
+cargo build --release --locked --quiet --bin kwanus-gateway --example bare_conn_proxy
 GW="$PWD/target/release/kwanus-gateway"
-BARE="$PWD/target/release/examples/bare_proxy"
+BARE="$PWD/target/release/examples/bare_conn_proxy"
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 HAPROXY=$(command -v haproxy || echo /usr/sbin/haproxy)
 
@@ -127,9 +128,9 @@ section proxies && for workers in $WORKERS; do
         for c in $CONNS; do
             for r in $(seq 1 "$ROUNDS"); do
                 if [ "$proto" = h1 ]; then
-                    targets="direct:$UP nginx:$NG haproxy:$HA bare-hyper:$BP gateway-buffered:$GB gateway-strict:$GS"
+                    targets="direct:$UP nginx:$NG haproxy:$HA bare-conn:$BP gateway-buffered:$GB gateway-strict:$GS"
                 else
-                    targets="direct:$UP2 nginx:$NG2 haproxy:$HA2 bare-hyper:$BP gateway-buffered:$GB gateway-strict:$GS"
+                    targets="direct:$UP2 nginx:$NG2 haproxy:$HA2 bare-conn:$BP gateway-buffered:$GB gateway-strict:$GS"
                 fi
                 for target in $targets; do
                     name=${target%%:*}; p=${target##*:}
@@ -150,7 +151,7 @@ data = {}
 for w, proto, c, name, rps, p50, p99 in rows:
     data.setdefault((int(w), proto, int(c), name), []).append((float(rps), float(p50), float(p99)))
 med = {k: tuple(statistics.median(x[i] for x in v) for i in range(3)) for k, v in data.items()}
-names = ["direct", "nginx", "haproxy", "bare-hyper", "gateway-buffered", "gateway-strict"]
+names = ["direct", "nginx", "haproxy", "bare-conn", "gateway-buffered", "gateway-strict"]
 print("| workers | protocol | conns | target | req/s | p50 ms | p99 ms | × best of nginx/HAProxy | × direct |")
 print("|---|---|---|---|---|---|---|---|---|")
 for (w, proto, c) in sorted({k[:3] for k in med}, key=lambda k: (k[0], k[1] != "h1", k[2])):

@@ -3,7 +3,6 @@
 //! Nothing reaches an upstream without a `Permit`; the forwarded path is the normalised
 //! path, byte for byte, and the query is passed unchanged.
 
-use std::error::Error as _;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -18,7 +17,9 @@ use super::{Body, ConnInfo, GatewayError, Malformed, UpstreamFault};
 use crate::normalize::NormalPath;
 use crate::policy::Permit;
 use crate::snapshot::Snapshot;
-use crate::upstream::{CappedBody, MALFORMED, RequestBody, STALLED, TOO_LARGE, Upstream};
+use crate::upstream::{
+    CappedBody, MALFORMED, RequestBody, STALLED, SendError, TOO_LARGE, Upstream,
+};
 
 /// What forwarding needs besides the request.
 #[derive(Debug)]
@@ -135,7 +136,9 @@ async fn send(
     *req.uri_mut() = uri;
     *req.headers_mut() = parts.headers;
 
-    let result = tokio::time::timeout(out.timeout, pool.request(req)).await;
+    // Boxed: the exchange's state (about 2 KiB) stays out of every request's future, which
+    // is moved whole (denied requests included).
+    let result = tokio::time::timeout(out.timeout, Box::pin(pool.send(req))).await;
     match tripped.load(Ordering::Relaxed) {
         TOO_LARGE => return Err(GatewayError::PayloadTooLarge),
         STALLED => return Err(GatewayError::RequestTimeout),
@@ -148,14 +151,12 @@ async fn send(
                 UpstreamFault::ResponseTimeout,
             ));
         }
-        Ok(Err(e)) => return Err(classify(&e)),
+        Ok(Err(e)) => return Err(classify(e)),
         Ok(Ok(rsp)) => rsp,
     };
     if let Err(e) = check_response(&rsp) {
         // What else the connection carries is unknown: it is closed, never reused.
-        if let Some(switch) = rsp.extensions().get::<crate::upstream::Switch>() {
-            switch.turn_off();
-        }
+        rsp.into_body().close();
         return Err(e);
     }
     let (mut parts, body) = rsp.into_parts();
@@ -187,22 +188,14 @@ fn check_response<B>(rsp: &Response<B>) -> Result<(), GatewayError> {
 }
 
 /// Maps a client error to 502 or 504, with a precise reason.
-fn classify(e: &hyper_util::client::legacy::Error) -> GatewayError {
-    let mut source = e.source();
-    let mut timed_out = false;
-    while let Some(s) = source {
-        if let Some(io) = s.downcast_ref::<std::io::Error>() {
-            timed_out |= io.kind() == std::io::ErrorKind::TimedOut;
-        }
-        source = s.source();
-    }
-    if e.is_connect() {
-        if timed_out {
+fn classify(e: SendError) -> GatewayError {
+    match e {
+        SendError::Connect { timed_out: true } => {
             GatewayError::UpstreamTimeout(UpstreamFault::ConnectTimeout)
-        } else {
+        }
+        SendError::Connect { timed_out: false } => {
             GatewayError::UpstreamUnavailable(UpstreamFault::ConnectFailed)
         }
-    } else {
-        GatewayError::UpstreamUnavailable(UpstreamFault::ConnectionError)
+        SendError::Connection => GatewayError::UpstreamUnavailable(UpstreamFault::ConnectionError),
     }
 }

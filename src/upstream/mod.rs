@@ -4,11 +4,11 @@
 //! connections for every upstream it does not change.
 
 mod body;
-mod switch;
+mod client;
 
 pub use body::{BodyStalled, BodyTooLarge, BoxError, CappedBody, ClientBody, RequestBody};
 pub(crate) use body::{MALFORMED, STALLED, TOO_LARGE};
-pub use switch::Switch;
+pub use client::{Pooled, SendError};
 
 use std::collections::HashMap;
 use std::fmt;
@@ -17,13 +17,10 @@ use std::time::Duration;
 
 use http::uri::{Authority, Scheme};
 use http::{HeaderName, HeaderValue, Uri};
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 
-/// One pooled hyper client.
-type Pool = Client<switch::Switched<HttpsConnector<HttpConnector>>, CappedBody>;
+/// One worker's connections to one upstream.
+pub(crate) type Pool = Arc<client::WorkerPool>;
 
 /// An upstream service, as validated from `[[upstreams]]`; its client comes from [`Pools`].
 pub struct Upstream {
@@ -31,6 +28,8 @@ pub struct Upstream {
     pub name: Arc<str>,
     scheme: Scheme,
     authority: Authority,
+    /// `scheme://authority/`: what its connections connect to.
+    origin: Uri,
     host: HeaderValue,
     /// `https://`.
     https: bool,
@@ -101,6 +100,12 @@ impl Upstream {
             return Err("an upstream URL names a server only, without path or query".into());
         }
         let host = HeaderValue::from_str(authority.as_str()).map_err(|e| e.to_string())?;
+        let origin = Uri::builder()
+            .scheme(scheme.clone())
+            .authority(authority.clone())
+            .path_and_query("/")
+            .build()
+            .map_err(|e| e.to_string())?;
         let https = scheme == Scheme::HTTPS;
         let tls = if https {
             let client_cert = opts
@@ -120,6 +125,7 @@ impl Upstream {
             key: identity(&scheme, &authority, opts)?,
             scheme,
             authority,
+            origin,
             host,
             https,
             tls: Arc::new(tls),
@@ -243,11 +249,11 @@ impl Pools {
         };
         (0..self.workers)
             .map(|_| {
-                Client::builder(TokioExecutor::new())
-                    .pool_idle_timeout(Duration::from_secs(60))
-                    .pool_max_idle_per_host(512)
-                    .http2_only(u.http2 && !tls)
-                    .build(switch::Switched(https.clone()))
+                Arc::new(client::WorkerPool::new(
+                    https.clone(),
+                    u.origin.clone(),
+                    u.http2 && !tls,
+                ))
             })
             .collect()
     }
@@ -273,3 +279,6 @@ impl fmt::Debug for Pools {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -23,6 +23,7 @@ mod limits;
 mod ops;
 mod pipeline;
 mod policy;
+mod pool;
 mod properties;
 mod report;
 mod security;

@@ -21,6 +21,7 @@ use super::FIXTURE;
 /// What the upstream received.
 #[derive(Debug, Clone)]
 pub struct Seen {
+    pub version: http::Version,
     pub method: String,
     pub target: String,
     pub headers: HeaderMap,
@@ -88,6 +89,7 @@ async fn record(
         .map(|p| p.to_string())
         .unwrap_or_default();
     seen.lock().expect("lock").push(Seen {
+        version: parts.version,
         method: parts.method.to_string(),
         target: target.clone(),
         headers: parts.headers.clone(),
