@@ -6,11 +6,13 @@
 # examples/bare_conn_proxy.rs), and the upstream direct.
 #
 #   benches/load/run.sh     # DURATION=5 ROUNDS=3 CONNS="16 64 256" WORKERS="1 2" PROTOCOLS="h1 h2c"
-#                           # SECTIONS="proxies contract mixed large" (any subset, in this order)
+#                           # SECTIONS="proxies tls contract mixed large" (any subset, in this order)
 #
 # h1 runs wrk, h2c runs h2load (one stream per connection, prior knowledge). Targets are
 # interleaved A B C A B C over ROUNDS rounds; the table gives medians of the rounds and each
-# target's ratio to the better of nginx/HAProxy and to direct, per protocol. Then a response
+# target's ratio to the better of nginx/HAProxy and to direct, per protocol. Then the TLS row:
+# HTTP/1.1 over TLS (one self-signed P-256 certificate for all three; handshakes only at the
+# start, keep-alive after) at 64 connections, the gateway buffered. Then a response
 # contract's cost (the same 2 KiB report through a route with and without one); the mixed strict
 # row: four wrk loads at once on one gateway, strict against the same config buffered, per worker
 # count — a contract GET, a schema POST and idempotent workflow POSTs (a fresh Idempotency-Key
@@ -24,7 +26,7 @@ ROUNDS=${ROUNDS:-3}
 CONNS=${CONNS:-"16 64 256"}
 WORKERS=${WORKERS:-"1 2"}
 PROTOCOLS=${PROTOCOLS:-"h1 h2c"}
-SECTIONS=${SECTIONS:-"proxies contract mixed large"}
+SECTIONS=${SECTIONS:-"proxies tls contract mixed large"}
 section() { [[ " $SECTIONS " == *" $1 "* ]]; }
 
 need=()
@@ -49,15 +51,22 @@ render "$HERE/upstream.nginx.conf" "$WORK/up/nginx.conf" DIR="$WORK/up" UP="$UP"
 "$NGINX" -p "$WORK/up" -c "$WORK/up/nginx.conf" -g 'daemon off;' & PIDS+=($!)
 wait_port "$UP"
 
-start_nginx() { # workers port port2
+# One certificate for every TLS listener (wrk does not verify it).
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
+    -addext subjectAltName=IP:127.0.0.1 -keyout "$WORK/tls-key.pem" -out "$WORK/tls.pem" 2>/dev/null
+cat "$WORK/tls.pem" "$WORK/tls-key.pem" > "$WORK/tls-both.pem"
+
+start_nginx() { # workers port port2 port3 (TLS)
     mkdir -p "$WORK/nginx$2"
     render "$HERE/gateway.nginx.conf" "$WORK/nginx$2/nginx.conf" \
-        DIR="$WORK/nginx$2" WORKERS="$1" PORT="$2" PORT2="$3" UP="$UP" KEY="$KEY"
+        DIR="$WORK/nginx$2" WORKERS="$1" PORT="$2" PORT2="$3" PORT3="$4" UP="$UP" KEY="$KEY" \
+        CERT="$WORK/tls.pem" CERTKEY="$WORK/tls-key.pem"
     "$NGINX" -p "$WORK/nginx$2" -c "$WORK/nginx$2/nginx.conf" -g 'daemon off;' & PIDS+=($!)
 }
 
-start_haproxy() { # workers port port2
-    render "$HERE/haproxy.cfg" "$WORK/haproxy$2.cfg" WORKERS="$1" PORT="$2" PORT2="$3" UP="$UP" KEY="$KEY"
+start_haproxy() { # workers port port2 port3 (TLS)
+    render "$HERE/haproxy.cfg" "$WORK/haproxy$2.cfg" WORKERS="$1" PORT="$2" PORT2="$3" PORT3="$4" UP="$UP" \
+        KEY="$KEY" PEM="$WORK/tls-both.pem"
     "$HAPROXY" -f "$WORK/haproxy$2.cfg" -db >/dev/null 2>&1 & PIDS+=($!)
 }
 
@@ -74,8 +83,11 @@ gateway_config() { # out port durability [partners file]
     sed -i "s|@SHA@|$SHA|g" "$1"
 }
 
-start_gateway() { # workers port durability [partners file]
+start_gateway() { # workers port durability [partners file] [tls]
     gateway_config "$WORK/gw$2.toml" "$2" "$3" "${4:-}"
+    if [ -n "${5:-}" ]; then
+        sed -i "s|^listen = \"127.0.0.1:$2\"|&\ntls = { cert = \"$WORK/tls.pem\", key = \"$WORK/tls-key.pem\" }|" "$WORK/gw$2.toml"
+    fi
     "$GW" --log-level warn --workers "$1" serve --no-watch --config "$WORK/gw$2.toml" 2>>"$WORK/gw.log" & PIDS+=($!)
 }
 
@@ -118,8 +130,8 @@ RESULTS="$WORK/results.tsv"
 : > "$RESULTS"
 section proxies && for workers in $WORKERS; do
     NG=$(port); NG2=$(port); HA=$(port); HA2=$(port); BP=$(port); GB=$(port); GS=$(port)
-    start_nginx "$workers" "$NG" "$NG2"
-    start_haproxy "$workers" "$HA" "$HA2"
+    start_nginx "$workers" "$NG" "$NG2" "$(port)"
+    start_haproxy "$workers" "$HA" "$HA2" "$(port)"
     "$BARE" "127.0.0.1:$BP" "127.0.0.1:$UP" "$workers" & PIDS+=($!)
     start_gateway "$workers" "$GB" buffered
     start_gateway "$workers" "$GS" strict
@@ -161,6 +173,45 @@ for (w, proto, c) in sorted({k[:3] for k in med}, key=lambda k: (k[0], k[1] != "
         rps, p50, p99 = med[(w, proto, c, name)]
         print(f"| {w} | {proto} | {c} | {name} | {rps:,.0f} | {p50:.2f} | {p99:.2f} | {rps / best:.2f} | {rps / direct:.2f} |")
 PY
+
+# --- HTTP/1.1 over TLS: nginx, HAProxy and the gateway (buffered), each terminating TLS ---------
+if section tls; then
+    TLSR="$WORK/tls.tsv"
+    : > "$TLSR"
+    for workers in $WORKERS; do
+        NG=$(port); NGT=$(port); HA=$(port); HAT=$(port); GT=$(port)
+        start_nginx "$workers" "$NG" "$(port)" "$NGT"
+        start_haproxy "$workers" "$HA" "$(port)" "$HAT"
+        start_gateway "$workers" "$GT" buffered "" tls
+        for p in "$NGT" "$HAT" "$GT"; do wait_port "$p"; done
+        for r in $(seq 1 "$ROUNDS"); do
+            for target in nginx:$NGT haproxy:$HAT gateway-buffered:$GT; do
+                echo "tls workers=$workers round=$r ${target%%:*}" >&2
+                echo -e "$workers\t${target%%:*}\t$(load h1 64 "https://127.0.0.1:${target##*:}/v1/reports/42" | tr ' ' '\t')" >> "$TLSR"
+            done
+        done
+        stop_targets
+        sleep 0.5
+    done
+    echo
+    echo "HTTP/1.1 over TLS, 64 connections (medians of $ROUNDS interleaved rounds):"
+    echo
+    python3 - "$TLSR" <<'PY'
+import statistics, sys
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
+med = {}
+for w, name, rps, p50, p99 in rows:
+    med.setdefault((int(w), name), []).append((float(rps), float(p50), float(p99)))
+med = {k: tuple(statistics.median(x[i] for x in v) for i in range(3)) for k, v in med.items()}
+print("| workers | target | req/s | p50 ms | p99 ms | × best of nginx/HAProxy |")
+print("|---|---|---|---|---|---|")
+for w in sorted({k[0] for k in med}):
+    best = max(med[(w, "nginx")][0], med[(w, "haproxy")][0])
+    for name in ["nginx", "haproxy", "gateway-buffered"]:
+        rps, p50, p99 = med[(w, name)]
+        print(f"| {w} | {name} (TLS) | {rps:,.0f} | {p50:.2f} | {p99:.2f} | {rps / best:.2f} |")
+PY
+fi
 
 # --- A response contract's cost: the same 2 KiB report, with and without a contract --------------
 if section contract; then
