@@ -15,3 +15,12 @@ render() {
 }
 KEY=kwp_load_benchmark_key_0123456789abcdef0123
 SHA=$(printf %s "$KEY" | sha256sum | cut -d' ' -f1)
+# build <example>...: the release gateway as production builds it, then the examples. One cargo
+# run for both would turn on the dev-dependencies' features in the gateway too (tokio's
+# test-util clock: every Instant::now and timer through a paused-clock check).
+build() {
+    cargo build --release --locked --quiet --bin kwanus-gateway
+    local e args=()
+    for e in "$@"; do args+=(--example "$e"); done
+    if ((${#args[@]})); then cargo build --release --locked --quiet "${args[@]}"; fi
+}

@@ -36,7 +36,7 @@ HERE=benches/load
 WORK_PREFIX=instructions
 # shellcheck source=benches/load/common.sh
 . "$HERE/common.sh"
-cargo build --release --locked --quiet --bin kwanus-gateway --example bare_proxy --example bare_conn_proxy
+build bare_proxy bare_conn_proxy
 GW="$PWD/target/release/kwanus-gateway"
 BARE="$PWD/target/release/examples/bare_proxy"
 BARE_CONN="$PWD/target/release/examples/bare_conn_proxy"

@@ -36,15 +36,15 @@ if ((${#need[@]})); then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${pkgs[@]}"
 fi
-cargo build --release --locked --quiet --bin kwanus-gateway --example bare_conn_proxy
-GW="$PWD/target/release/kwanus-gateway"
-BARE="$PWD/target/release/examples/bare_conn_proxy"
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 HAPROXY=$(command -v haproxy || echo /usr/sbin/haproxy)
 
 WORK_PREFIX=kwanus-load
 # shellcheck source=benches/load/common.sh
 . "$HERE/common.sh"
+build bare_conn_proxy
+GW="$PWD/target/release/kwanus-gateway"
+BARE="$PWD/target/release/examples/bare_conn_proxy"
 UP=$(port); UP2=$(port)
 mkdir -p "$WORK/up"
 render "$HERE/upstream.nginx.conf" "$WORK/up/nginx.conf" DIR="$WORK/up" UP="$UP" UP2="$UP2"
