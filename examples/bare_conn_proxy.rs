@@ -67,6 +67,13 @@ async fn forward(
         _ => connect(upstream).await?,
     };
     sender.ready().await.map_err(std::io::Error::other)?;
+    if !req.headers().contains_key(http::header::HOST) {
+        // An HTTP/2 client names the host in the URI, which HTTP/1.1's origin form drops.
+        let host = req.uri().authority().map(|a| a.as_str().parse());
+        if let Some(Ok(host)) = host {
+            req.headers_mut().insert(http::header::HOST, host);
+        }
+    }
     let pq = req
         .uri()
         .path_and_query()

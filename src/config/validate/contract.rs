@@ -27,7 +27,7 @@ pub(super) fn compile_data_classes(
             fields,
             allowed_for,
         } = c;
-        let mut ok = p.unique(&mut names, "data class", &name, &format!("{place}.name"));
+        let mut ok = p.unique(&mut names, "data class", &name, format!("{place}.name"));
         if !crate::config::is_valid_id(&name) {
             p.bad(
                 format!("{place}.name"),

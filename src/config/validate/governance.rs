@@ -45,7 +45,7 @@ pub(super) fn compile_governance(p: &mut Problems, g: Option<file::Governance>) 
                     &mut seen,
                     "body key",
                     &hex::encode(k),
-                    &format!("{place}[{i}]"),
+                    format!("{place}[{i}]"),
                 )
             {
                 continue; // one key, one body: a signature must not count twice

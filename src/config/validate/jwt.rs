@@ -23,7 +23,7 @@ pub(super) fn compile_issuers(p: &mut Problems, auth: file::AuthSection) -> Issu
             partner_claim,
             leeway,
         } = j;
-        let mut ok = p.unique(&mut seen, "issuer", &issuer, &format!("{place}.issuer"));
+        let mut ok = p.unique(&mut seen, "issuer", &issuer, format!("{place}.issuer"));
         if issuer.is_empty() {
             p.bad(format!("{place}.issuer"), &issuer, "must not be empty");
             ok = false;

@@ -323,37 +323,39 @@ impl Problems {
         }
     }
 
-    fn sha256(&mut self, place: &str, value: &str) -> Option<[u8; 32]> {
+    fn sha256(&mut self, place: impl std::fmt::Display, value: &str) -> Option<[u8; 32]> {
         let mut out = [0u8; 32];
         match hex::decode_to_slice(value, &mut out) {
             Ok(()) => Some(out),
             Err(_) => {
-                self.push(place, ProblemKind::BadSha256(value.to_owned()));
+                self.push(place.to_string(), ProblemKind::BadSha256(value.to_owned()));
                 None
             }
         }
     }
 
-    /// Records `value` at `place`; reports where it was first seen if it is a repeat.
-    fn unique(
+    /// Records `value` at `place`; reports where it was first seen if it is a repeat. A place
+    /// is written out only for a problem (ten thousand partners need not format theirs).
+    fn unique<P: std::fmt::Display, S: std::hash::BuildHasher>(
         &mut self,
-        seen: &mut HashMap<String, String>,
+        seen: &mut HashMap<String, P, S>,
         what: &'static str,
         value: &str,
-        place: &str,
+        place: P,
     ) -> bool {
         if let Some(first) = seen.get(value) {
+            let first = first.to_string();
             self.push(
-                place,
+                place.to_string(),
                 ProblemKind::Duplicate {
                     what,
                     value: value.to_owned(),
-                    first: first.clone(),
+                    first,
                 },
             );
             false
         } else {
-            seen.insert(value.to_owned(), place.to_owned());
+            seen.insert(value.to_owned(), place);
             true
         }
     }

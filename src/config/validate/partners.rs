@@ -3,6 +3,54 @@
 use super::lifecycle::{Lifecycle, check_migration_url, compile_stage};
 use super::registry::check_permission_name;
 use super::*;
+use crate::model::FastHash;
+
+/// A field of `partners[partner]` (of its `keys[key]` when set), written out only for a
+/// problem: ten thousand partners need not format their places.
+#[derive(Debug, Clone, Copy)]
+struct At {
+    partner: usize,
+    key: Option<usize>,
+    field: &'static str,
+}
+
+impl At {
+    fn partner(partner: usize, field: &'static str) -> Self {
+        Self {
+            partner,
+            key: None,
+            field,
+        }
+    }
+
+    fn key(partner: usize, key: usize, field: &'static str) -> Self {
+        Self {
+            partner,
+            key: Some(key),
+            field,
+        }
+    }
+}
+
+impl std::fmt::Display for At {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "partners[{}]", self.partner)?;
+        if let Some(k) = self.key {
+            write!(f, ".keys[{k}]")?;
+        }
+        write!(f, ".{}", self.field)
+    }
+}
+
+/// `{base}.{list}[{index}]`, written out only for a problem.
+#[derive(Debug, Clone, Copy)]
+struct Listed<'a>(&'a str, &'static str, usize);
+
+impl std::fmt::Display for Listed<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}[{}]", self.0, self.1, self.2)
+    }
+}
 
 /// What the partners compile to: the runtime partners, their keys, and their governance facts.
 pub(super) struct Compiled {
@@ -32,9 +80,9 @@ pub(super) fn compile_partners(
         require_grant_metadata,
         demo_keys_allowed,
     } = rules;
-    let mut ids = HashMap::new();
-    let mut key_ids = HashMap::new();
-    let mut key_hashes = HashMap::new();
+    let mut ids = HashMap::with_hasher(FastHash::default());
+    let mut key_ids = HashMap::with_hasher(FastHash::default());
+    let mut key_hashes = HashMap::with_hasher(FastHash::default());
     // Sized once: ten thousand partners grow these (and leave their slack) otherwise.
     let mut pending = Vec::with_capacity(partners.len() * 2);
     let mut out = Vec::with_capacity(partners.len());
@@ -78,7 +126,7 @@ pub(super) fn compile_partners(
         let client_certs: Vec<_> = client_cert_sha256
             .iter()
             .enumerate()
-            .filter_map(|(j, c)| p.sha256(&format!("{place}.client_cert_sha256[{j}]"), c))
+            .filter_map(|(j, c)| p.sha256(Listed(&place, "client_cert_sha256", j), c))
             .collect();
         if require_mtls && !client_auth {
             p.bad(
@@ -97,7 +145,7 @@ pub(super) fn compile_partners(
             mtls_ok = false;
         }
         let mut ok =
-            p.unique(&mut ids, "partner id", &id, &format!("{place}.id")) && mtls_ok && issuers_ok;
+            p.unique(&mut ids, "partner id", &id, At::partner(i, "id")) && mtls_ok && issuers_ok;
         if !crate::config::is_valid_id(&id) {
             p.bad(
                 format!("{place}.id"),
@@ -171,30 +219,30 @@ pub(super) fn compile_partners(
             _ => None,
         };
         for (k, key) in keys.into_iter().enumerate() {
-            let kplace = format!("{place}.keys[{k}]");
+            let at = |field| At::key(i, k, field);
             let file::Key {
                 id,
                 sha256,
                 expires,
                 revoked,
             } = key;
-            let mut id_ok = p.unique(&mut key_ids, "key id", &id, &format!("{kplace}.id"));
+            let mut id_ok = p.unique(&mut key_ids, "key id", &id, at("id"));
             if !crate::config::is_valid_id(&id) {
                 p.bad(
-                    format!("{kplace}.id"),
+                    at("id").to_string(),
                     &id,
                     "key ids use only letters, digits, '_', '.' and '-'",
                 );
                 id_ok = false;
             }
-            let mut digest = p.sha256(&format!("{kplace}.sha256"), &sha256);
+            let mut digest = p.sha256(at("sha256"), &sha256);
             if let Some(public) = digest
                 .as_ref()
                 .and_then(crate::keygen::public_demo_key)
                 .filter(|_| !demo_keys_allowed)
             {
                 p.bad(
-                    format!("{kplace}.sha256"),
+                    at("sha256").to_string(),
                     &sha256,
                     format!(
                         "partner {partner_id:?} would be reachable with the published demo key {public:?} (anyone has it); make a key with `kwanus-gateway keygen --partner {partner_id}` and put its sha256 here"
@@ -206,10 +254,10 @@ pub(super) fn compile_partners(
                 &mut key_hashes,
                 "key sha256",
                 &sha256.to_ascii_lowercase(),
-                &format!("{kplace}.sha256"),
+                at("sha256"),
             );
             let expires = match expires {
-                Some(e) => p.timestamp(&format!("{kplace}.expires"), &e).map(Some),
+                Some(e) => p.timestamp(&at("expires").to_string(), &e).map(Some),
                 None => Some(None),
             };
             if let (Some(partner), Some(digest), Some(expires), true, true) =
@@ -249,23 +297,23 @@ pub(super) fn compile_held(
     tier: Option<Tier>,
 ) -> Option<HashSet<Arc<str>, crate::model::FastHash>> {
     let mut out = HashSet::default();
-    let mut seen = HashMap::new();
+    let mut seen = HashMap::with_hasher(FastHash::default());
     let before = p.0.len();
     for (j, perm) in held.iter().enumerate() {
-        let pplace = format!("{place}.permissions[{j}]");
-        if !check_permission_name(p, &pplace, perm) {
+        let pplace = Listed(place, "permissions", j);
+        if !check_permission_name(p, pplace, perm) {
             continue;
         }
-        if !p.unique(&mut seen, "permission", perm, &pplace) {
+        if !p.unique(&mut seen, "permission", perm, pplace) {
             continue;
         }
         let Some((name, kind)) = registry.get_key_value(perm.as_str()) else {
-            p.push(pplace, ProblemKind::UnknownPermission(perm.clone()));
+            p.push(pplace.to_string(), ProblemKind::UnknownPermission(perm.clone()));
             continue;
         };
         if let Some(tier) = tier.filter(|t| !t.allows(*kind)) {
             p.push(
-                pplace,
+                pplace.to_string(),
                 ProblemKind::AboveTierCeiling {
                     permission: perm.clone(),
                     kind: kind.as_str().to_owned(),

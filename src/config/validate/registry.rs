@@ -30,9 +30,13 @@ pub(super) fn compile_tiers(
 }
 
 /// A permission name: lower-case words separated by `:`, e.g. `reports:read`.
-pub(super) fn check_permission_name(p: &mut Problems, place: &str, name: &str) -> bool {
+pub(super) fn check_permission_name(
+    p: &mut Problems,
+    place: impl std::fmt::Display,
+    name: &str,
+) -> bool {
     if name.contains(['*', '?', '[', ']', '{', '}', '|', '+', '^', '$']) {
-        p.push(place, ProblemKind::WildcardPermission(name.to_owned()));
+        p.push(place.to_string(), ProblemKind::WildcardPermission(name.to_owned()));
         return false;
     }
     let word = |w: &str| {
@@ -42,7 +46,7 @@ pub(super) fn check_permission_name(p: &mut Problems, place: &str, name: &str) -
     };
     if !name.split(':').all(word) {
         p.bad(
-            place,
+            place.to_string(),
             name,
             "permission names are lower-case words joined by ':', e.g. \"reports:read\"",
         );
@@ -134,7 +138,7 @@ pub(super) fn compile_upstreams(
         if name.is_empty() {
             p.bad(format!("{place}.name"), &name, "must not be empty");
         }
-        let unique = p.unique(&mut seen, "upstream", &name, &format!("{place}.name"));
+        let unique = p.unique(&mut seen, "upstream", &name, format!("{place}.name"));
         match Upstream::new(&name, &url, &opts) {
             Ok(up) if unique => out.push(Arc::new(up)),
             Ok(_) => {}

@@ -35,7 +35,7 @@ pub(super) fn compile_routes(
             &place,
             (deprecated_since, sunset, migration_url),
         );
-        let mut ok = p.unique(&mut names, "route name", &name, &format!("{place}.name"));
+        let mut ok = p.unique(&mut names, "route name", &name, format!("{place}.name"));
         let request_limits = super::contract::compile_request_limits(
             p,
             &place,
@@ -67,7 +67,7 @@ pub(super) fn compile_routes(
         }
         ok &= check_route_path(p, &format!("{place}.path"), &path, known.forbidden)
             && check_route_integrity(p, &place, &path, known, catch_all, justification.as_deref());
-        let kind = check_permission_name(p, &format!("{place}.permission"), &permission)
+        let kind = check_permission_name(p, format!("{place}.permission"), &permission)
             .then(|| known.permissions.get(permission.as_str()).copied())
             .flatten();
         if let (Some(PermissionKind::Read), Some(m)) = (kind, &method_ok)
