@@ -308,7 +308,10 @@ pub(super) fn compile_held(
             continue;
         }
         let Some((name, kind)) = registry.get_key_value(perm.as_str()) else {
-            p.push(pplace.to_string(), ProblemKind::UnknownPermission(perm.clone()));
+            p.push(
+                pplace.to_string(),
+                ProblemKind::UnknownPermission(perm.clone()),
+            );
             continue;
         };
         if let Some(tier) = tier.filter(|t| !t.allows(*kind)) {

@@ -36,7 +36,10 @@ pub(super) fn check_permission_name(
     name: &str,
 ) -> bool {
     if name.contains(['*', '?', '[', ']', '{', '}', '|', '+', '^', '$']) {
-        p.push(place.to_string(), ProblemKind::WildcardPermission(name.to_owned()));
+        p.push(
+            place.to_string(),
+            ProblemKind::WildcardPermission(name.to_owned()),
+        );
         return false;
     }
     let word = |w: &str| {

@@ -1,26 +1,12 @@
 //! Comparing two models field by field, one function per part of the configuration.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use super::Change;
+use super::pairs::pairs;
 use std::time::SystemTime;
 
 use crate::governance::model::{ContractModel, Model, RouteModel, Setting};
-
-/// Every key of two maps with its value on each side.
-pub(super) fn pairs<'a, V: 'a>(
-    a: impl IntoIterator<Item = (&'a String, &'a V)>,
-    b: impl IntoIterator<Item = (&'a String, &'a V)>,
-) -> BTreeMap<&'a String, (Option<&'a V>, Option<&'a V>)> {
-    let mut out: BTreeMap<&String, (Option<&V>, Option<&V>)> = BTreeMap::new();
-    for (k, v) in a {
-        out.entry(k).or_default().0 = Some(v);
-    }
-    for (k, v) in b {
-        out.entry(k).or_default().1 = Some(v);
-    }
-    out
-}
 
 /// Partners who may call a route requiring `permission` (they hold it).
 fn holders(m: &Model, permission: &str) -> BTreeSet<String> {
@@ -294,6 +280,13 @@ pub(super) fn registry(old: &Model, new: &Model, c: &mut Vec<Change>) {
 
 pub(super) fn settings(old: &Model, new: &Model, c: &mut Vec<Change>) {
     for (name, (a, b)) in pairs(&old.settings, &new.settings) {
+        // Most settings of a large file are unchanged: compared first, without copies.
+        fn value(s: Option<&Setting>) -> Option<&String> {
+            s.and_then(|s| s.value.as_ref())
+        }
+        if value(a) == value(b) {
+            continue;
+        }
         // A partner's, route's or upstream's own setting goes with it: that removal is
         // reported (and judged) once, as the partner's, route's or upstream's; so does a new
         // one's. A section turned on or off (`audit`, `identity`, `server.tls`, ...) is one line,

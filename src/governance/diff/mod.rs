@@ -9,6 +9,7 @@ use super::model::{Model, StageName};
 
 mod compare;
 mod line;
+mod pairs;
 mod partner;
 
 /// One governance-relevant change.

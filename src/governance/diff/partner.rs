@@ -2,7 +2,7 @@
 //! certificate binding, token issuers.
 
 use super::Change;
-use super::compare::pairs;
+use super::pairs::pairs;
 use crate::governance::model::{Date, Model, PartnerModel, StageName};
 
 pub(super) fn partners(old: &Model, new: &Model, c: &mut Vec<Change>) {
