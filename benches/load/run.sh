@@ -70,6 +70,20 @@ start_haproxy() { # workers port port2 port3 (TLS)
     "$HAPROXY" -f "$WORK/haproxy$2.cfg" -db >/dev/null 2>&1 & PIDS+=($!)
 }
 
+# interleave <label> <workers> <fn> <name:port>...: ROUNDS rounds over the targets in turn,
+# calling "<fn> <workers> <round> <name> <port>" for each; then stops the targets.
+interleave() {
+    local label=$1 workers=$2 fn=$3 r target; shift 3
+    for r in $(seq 1 "$ROUNDS"); do
+        for target in "$@"; do
+            echo "$label workers=$workers round=$r ${target%%:*}" >&2
+            "$fn" "$workers" "$r" "${target%%:*}" "${target##*:}"
+        done
+    done
+    stop_targets
+    sleep 0.5
+}
+
 # Stops every process started after the upstream (PIDS[0]).
 stop_targets() {
     for p in "${PIDS[@]:1}"; do kill "$p" 2>/dev/null || true; done
@@ -178,20 +192,16 @@ PY
 if section tls; then
     TLSR="$WORK/tls.tsv"
     : > "$TLSR"
+    tls_round() { # workers round target port
+        echo -e "$1\t$3\t$(load h1 64 "https://127.0.0.1:$4/v1/reports/42" | tr ' ' '\t')" >> "$TLSR"
+    }
     for workers in $WORKERS; do
         NG=$(port); NGT=$(port); HA=$(port); HAT=$(port); GT=$(port)
         start_nginx "$workers" "$NG" "$(port)" "$NGT"
         start_haproxy "$workers" "$HA" "$(port)" "$HAT"
         start_gateway "$workers" "$GT" buffered "" tls
         for p in "$NGT" "$HAT" "$GT"; do wait_port "$p"; done
-        for r in $(seq 1 "$ROUNDS"); do
-            for target in nginx:$NGT haproxy:$HAT gateway-buffered:$GT; do
-                echo "tls workers=$workers round=$r ${target%%:*}" >&2
-                echo -e "$workers\t${target%%:*}\t$(load h1 64 "https://127.0.0.1:${target##*:}/v1/reports/42" | tr ' ' '\t')" >> "$TLSR"
-            done
-        done
-        stop_targets
-        sleep 0.5
+        interleave tls "$workers" tls_round nginx:"$NGT" haproxy:"$HAT" gateway-buffered:"$GT"
     done
     echo
     echo "HTTP/1.1 over TLS, 64 connections (medians of $ROUNDS interleaved rounds):"
@@ -313,14 +323,7 @@ if section mixed; then
         start_gateway "$workers" "$MB" buffered "$HERE/mixed/kwanus.toml"
         "$GW" check --config "$WORK/gw$MS.toml" > "$WORK/check.log" 2>&1 || { cat "$WORK/check.log" >&2; exit 1; }
         for p in "$MS" "$MB"; do wait_port "$p"; mixed_preflight "$p"; done
-        for r in $(seq 1 "$ROUNDS"); do
-            for target in strict:$MS buffered:$MB; do
-                echo "mixed workers=$workers round=$r ${target%%:*}" >&2
-                mixed_round "$workers" "$r" "${target%%:*}" "${target##*:}"
-            done
-        done
-        stop_targets
-        sleep 0.5
+        interleave mixed "$workers" mixed_round strict:"$MS" buffered:"$MB"
     done
     echo
     echo "Mixed strict load: four wrk -t1 loads at once on one gateway for $DURATION s, h1, 56 connections"
