@@ -56,6 +56,10 @@ pub(crate) struct WorkerPool {
     /// HTTP/2 without TLS (prior knowledge); over TLS, ALPN decides.
     h2_prior_knowledge: bool,
     idle: Mutex<Idle>,
+    /// Held while an HTTP/2-by-prior-knowledge connection is being made, so that requests
+    /// arriving together share it instead of each opening their own; holds when the last
+    /// attempt failed, and how, so that those waiting fail with it rather than in turn.
+    h2_connecting: tokio::sync::Mutex<Option<(Instant, SendError)>>,
 }
 
 #[derive(Default)]
@@ -96,6 +100,7 @@ impl WorkerPool {
             origin,
             h2_prior_knowledge,
             idle: Mutex::new(Idle::default()),
+            h2_connecting: tokio::sync::Mutex::new(None),
         }
     }
 
@@ -111,7 +116,7 @@ impl WorkerPool {
     ) -> Result<Response<Pooled>, SendError> {
         let (mut sender, mut fresh) = match self.take() {
             Some(s) => (s, false),
-            None => (Box::pin(self.connect()).await?, true),
+            None => Box::pin(self.first()).await?,
         };
         let mut req = req;
         loop {
@@ -183,6 +188,34 @@ impl WorkerPool {
             let mut idle = self.idle();
             if idle.h2.as_ref().is_some_and(|(shared, _)| shared == id) {
                 idle.h2 = None;
+            }
+        }
+    }
+
+    /// A new connection, or — over HTTP/2 by prior knowledge — the one a request arriving at
+    /// the same time made (`true`: new).
+    async fn first(&self) -> Result<(Sender, bool), SendError> {
+        if !self.h2_prior_knowledge {
+            return Ok((self.connect().await?, true));
+        }
+        let asked = Instant::now();
+        let mut failed = self.h2_connecting.lock().await;
+        if let Some(shared) = self.take() {
+            return Ok((shared, false));
+        }
+        if let Some((at, e)) = *failed
+            && at >= asked
+        {
+            return Err(e);
+        }
+        match self.connect().await {
+            Ok(sender) => {
+                *failed = None;
+                Ok((sender, true))
+            }
+            Err(e) => {
+                *failed = Some((Instant::now(), e));
+                Err(e)
             }
         }
     }

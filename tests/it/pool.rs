@@ -35,15 +35,35 @@ async fn a_connection_the_upstream_closed_while_idle_is_never_used() {
     assert_eq!(raw_up.connections(), 3);
 }
 
-#[tokio::test]
-async fn an_http2_upstream_by_prior_knowledge_gets_http2_requests() {
+/// The fixture with its `api` upstream spoken to over HTTP/2 by prior knowledge.
+fn with_h2() -> String {
     let with_h2 = FIXTURE.replacen(
         "url = \"UPSTREAM\"\n",
         "url = \"UPSTREAM\"\nhttp2 = true\n",
         1,
     );
     assert_ne!(with_h2, FIXTURE, "the fixture's api upstream");
-    let gw = Gateway::start_workers(&with_h2, 1).await;
+    with_h2
+}
+
+#[tokio::test]
+async fn requests_arriving_together_share_one_new_http2_connection() {
+    let gw = Gateway::start_workers(&with_h2(), 1).await;
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..16 {
+        let addr = gw.app.addr();
+        set.spawn(async move { raw(addr, &raw_get(&format!("/v1/reports/t{i}"), ACME)).await });
+    }
+    while let Some(r) = set.join_next().await {
+        let r = r.expect("task");
+        assert_eq!(r.status(), 200, "{}", r.text);
+    }
+    assert_eq!(gw.upstream.connections(), 1);
+}
+
+#[tokio::test]
+async fn an_http2_upstream_by_prior_knowledge_gets_http2_requests() {
+    let gw = Gateway::start_workers(&with_h2(), 1).await;
     for i in 0..3 {
         let r = gw.get(&format!("/v1/reports/{i}"), ACME).await;
         assert_eq!(r.status, 200, "{r:?}");

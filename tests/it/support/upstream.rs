@@ -33,6 +33,7 @@ pub struct Seen {
 pub struct Upstream {
     pub addr: SocketAddr,
     seen: Arc<Mutex<Vec<Seen>>>,
+    connections: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Upstream {
@@ -43,11 +44,14 @@ impl Upstream {
         let addr = listener.local_addr().expect("addr");
         let seen = Arc::new(Mutex::new(Vec::new()));
         let rec = seen.clone();
+        let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = connections.clone();
         tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let rec = rec.clone();
                 tokio::spawn(async move {
                     let svc = service_fn(move |req| record(rec.clone(), req));
@@ -57,7 +61,16 @@ impl Upstream {
                 });
             }
         });
-        Self { addr, seen }
+        Self {
+            addr,
+            seen,
+            connections,
+        }
+    }
+
+    /// Connections the gateway opened to it.
+    pub fn connections(&self) -> usize {
+        self.connections.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub fn seen(&self) -> Vec<Seen> {
