@@ -11,6 +11,7 @@ mod headers;
 mod idempotency;
 mod pipeline;
 mod prefixed;
+mod reason;
 mod respond;
 
 pub use crate::governance::misuse::Detector;
