@@ -49,15 +49,7 @@ fn with_h2() -> String {
 #[tokio::test]
 async fn requests_arriving_together_share_one_new_http2_connection() {
     let gw = Gateway::start_workers(&with_h2(), 1).await;
-    let mut set = tokio::task::JoinSet::new();
-    for i in 0..16 {
-        let addr = gw.app.addr();
-        set.spawn(async move { raw(addr, &raw_get(&format!("/v1/reports/t{i}"), ACME)).await });
-    }
-    while let Some(r) = set.join_next().await {
-        let r = r.expect("task");
-        assert_eq!(r.status(), 200, "{}", r.text);
-    }
+    all_answered_at_once(&gw, 16).await;
     assert_eq!(gw.upstream.connections(), 1);
 }
 
@@ -71,9 +63,15 @@ async fn an_http2_upstream_by_prior_knowledge_gets_http2_requests() {
         assert_eq!(seen.version, http::Version::HTTP_2);
         assert_eq!(seen.target, format!("/v1/reports/{i}"));
     }
-    // Concurrent requests share it.
+    // Concurrent requests are answered over it too.
+    all_answered_at_once(&gw, 8).await;
+    assert_eq!(gw.upstream.last().version, http::Version::HTTP_2);
+}
+
+/// Sends `n` GETs at once, each on its own client connection; every one must be answered 200.
+async fn all_answered_at_once(gw: &Gateway, n: usize) {
     let mut set = tokio::task::JoinSet::new();
-    for i in 0..8 {
+    for i in 0..n {
         let addr = gw.app.addr();
         set.spawn(async move { raw(addr, &raw_get(&format!("/v1/reports/c{i}"), ACME)).await });
     }
@@ -81,5 +79,4 @@ async fn an_http2_upstream_by_prior_knowledge_gets_http2_requests() {
         let r = r.expect("task");
         assert_eq!(r.status(), 200, "{}", r.text);
     }
-    assert_eq!(gw.upstream.last().version, http::Version::HTTP_2);
 }
