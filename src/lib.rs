@@ -32,6 +32,7 @@ pub mod digest;
 pub mod files;
 pub mod fleet;
 pub mod governance;
+pub mod h1;
 pub mod identity;
 pub mod keygen;
 pub mod metrics;

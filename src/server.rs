@@ -1,22 +1,25 @@
 //! Partner workers: one thread per worker, each with its own single-threaded runtime, accept
 //! loop and upstream pools, so a request and its upstream exchange never leave the thread.
 //! Accept → TLS handshake when `server.tls` is set (with the config of the snapshot current at
-//! accept time, so reloaded certificates apply to new connections) → hyper-util auto
-//! (HTTP/1.1 and HTTP/2; h2c without TLS) → `GatewayService`, with graceful drain.
+//! accept time, so reloaded certificates apply to new connections) → the first bytes decide:
+//! the gateway's own HTTP/1.1 server (`h1`), or hyper's HTTP/2 (h2c without TLS) →
+//! `GatewayService`, with graceful drain.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use bytes::BytesMut;
+use hyper::server::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 
 use crate::conn_guard::{Marked, first_request_by};
+use crate::h1::{self, Rewind, Spoken};
 use crate::metrics::Metrics;
 use crate::outcome::OutcomeSink;
 use crate::proxy::{ConnInfo, GatewayService, Proto};
@@ -195,7 +198,13 @@ async fn run(listener: TcpListener, worker: Worker, mut shutdown: Signal) {
         }
         let _ = stream.set_nodelay(true);
         worker.loads.0[worker.index].fetch_add(1, Ordering::Relaxed);
-        tokio::spawn(connection(worker.clone(), stream, peer, graceful.watcher()));
+        tokio::spawn(connection(
+            worker.clone(),
+            stream,
+            peer,
+            graceful.watcher(),
+            shutdown.clone(),
+        ));
     }
     drop(listener);
     let drain = shared.load().server.drain_timeout;
@@ -213,6 +222,7 @@ async fn connection(
     stream: TcpStream,
     peer: std::net::SocketAddr,
     watcher: Watcher,
+    shutdown: Signal,
 ) {
     let snap = worker.ctx.shared.load_full();
     // From accept to the first complete request head: the TLS handshake, hyper's protocol
@@ -222,7 +232,16 @@ async fn connection(
     match &snap.server.tls {
         None => {
             let conn = ConnInfo::new(peer, Proto::Http, None, worker.index);
-            serve(&worker, &snap.limits, stream, conn, watcher, deadline).await;
+            serve(
+                &worker,
+                &snap.limits,
+                stream,
+                conn,
+                watcher,
+                deadline,
+                shutdown,
+            )
+            .await;
         }
         Some(config) => {
             let acceptor = tokio_rustls::TlsAcceptor::from(config.clone());
@@ -236,7 +255,16 @@ async fn connection(
                         .and_then(|c| c.first())
                         .map(crate::tls::fingerprint);
                     let conn = ConnInfo::new(peer, Proto::Https, client_cert, worker.index);
-                    serve(&worker, &snap.limits, tls, conn, watcher, deadline).await;
+                    serve(
+                        &worker,
+                        &snap.limits,
+                        tls,
+                        conn,
+                        watcher,
+                        deadline,
+                        shutdown,
+                    )
+                    .await;
                 }
                 Ok(Err(e)) => tracing::debug!(client = %peer, error = %e, "TLS handshake failed"),
                 Err(_) => tracing::debug!(client = %peer, "TLS handshake timed out"),
@@ -250,51 +278,66 @@ async fn connection(
 async fn serve<S>(
     worker: &Worker,
     limits: &Limits,
-    io: S,
+    mut io: S,
     conn: ConnInfo,
     watcher: Watcher,
     deadline: Instant,
+    shutdown: Signal,
 ) where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
     let peer = conn.client_addr;
-    let (service, seen) = Marked::new(GatewayService::new(
+    let service = GatewayService::new(
         worker.ctx.shared.clone(),
         worker.ctx.sink.clone(),
         worker.ctx.state.clone(),
         worker.ctx.unauthenticated.clone(),
         worker.ctx.misuse.clone(),
         conn,
-    ));
-    let builder = connection_builder(limits);
-    let conn = builder.serve_connection(TokioIo::new(io), service);
-    match first_request_by(watcher.watch(conn.into_owned()), deadline, &seen).await {
-        Some(Ok(())) => {}
-        Some(Err(e)) => {
-            tracing::debug!(error = %e, client = %peer, "connection ended with an error");
-        }
+    );
+    let mut buf = BytesMut::with_capacity(h1::READ_CHUNK);
+    match h1::sniff(&mut io, &mut buf, deadline).await {
         None => tracing::debug!(client = %peer, "no request head before client_header_timeout"),
+        Some(Spoken::Http1) => {
+            let settings = h1::Settings {
+                max_head: head_buffer(limits),
+                header_timeout: limits.client_header_timeout,
+            };
+            h1::serve(io, buf, &service, settings, deadline, shutdown).await;
+            // The drain waits for every watcher: this one goes with the connection.
+            drop(watcher);
+        }
+        Some(Spoken::Http2) => {
+            let (service, seen) = Marked::new(service);
+            let io = TokioIo::new(Rewind::new(buf.freeze(), io));
+            let conn = http2_builder(limits).serve_connection(io, service);
+            match first_request_by(watcher.watch(conn), deadline, &seen).await {
+                Some(Ok(())) => {}
+                Some(Err(e)) => {
+                    tracing::debug!(error = %e, client = %peer, "connection ended with an error");
+                }
+                None => {
+                    tracing::debug!(client = %peer, "no request head before client_header_timeout");
+                }
+            }
+        }
     }
 }
 
-/// HTTP/1.1 and HTTP/2 settings from the snapshot's limits.
-fn connection_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    // hyper answers a head past its read buffer with a bare 431; keep that buffer above the
-    // configured limit so the gateway's own problem+json 431 is what clients normally see.
-    let buf = (limits.max_request_header_bytes * 2).max(16 * 1024);
+/// The most a request head may take of the read buffer before it is refused with 431: above
+/// the configured limit, so the gateway's own check (a problem+json 431 in the trail) is what
+/// clients normally meet.
+fn head_buffer(limits: &Limits) -> usize {
+    (limits.max_request_header_bytes * 2).max(16 * 1024)
+}
+
+/// HTTP/2 settings from the snapshot's limits: header list (CONTINUATION floods end there),
+/// streams, frames, resets (rapid reset, CVE-2023-44487) and keep-alive pings for dead peers.
+fn http2_builder(limits: &Limits) -> http2::Builder<TokioExecutor> {
+    let mut builder = http2::Builder::new(TokioExecutor::new());
     builder
-        .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.client_header_timeout)
-        .max_buf_size(buf)
-        .keep_alive(true);
-    // Explicit HTTP/2 limits: header list (CONTINUATION floods end there), streams, frames,
-    // resets (rapid reset, CVE-2023-44487) and keep-alive pings for dead peers.
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_header_list_size(u32::try_from(buf).unwrap_or(u32::MAX))
+        .max_header_list_size(u32::try_from(head_buffer(limits)).unwrap_or(u32::MAX))
         .max_concurrent_streams(limits.h2_max_concurrent_streams)
         .max_frame_size(limits.h2_max_frame_size)
         .max_pending_accept_reset_streams(limits.h2_max_pending_reset_streams as usize)

@@ -28,6 +28,11 @@ impl Trigger {
 // === impl Signal ===
 
 impl Signal {
+    /// Whether shutdown has been asked for.
+    pub fn is_set(&self) -> bool {
+        *self.0.borrow()
+    }
+
     /// Resolves once shutdown has been asked for (at once if it already was).
     pub async fn wait(&mut self) {
         let _ = self.0.wait_for(|stop| *stop).await;

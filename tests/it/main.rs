@@ -14,6 +14,7 @@ mod docs;
 mod fleet;
 mod forward;
 mod governance;
+mod h1;
 mod h2_limits;
 mod integrity;
 mod jwt;
