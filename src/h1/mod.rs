@@ -1,7 +1,7 @@
 //! The partner-facing HTTP/1.1 server: one task per connection reads each head with
-//! `httparse` (`head`), hands the gateway the request with its body read on demand (`body`),
-//! and writes the answer (`encode`) — head and a whole body in one write. hyper's server
-//! dispatch was most of the data path's instructions (docs/decisions.md); HTTP/2 stays on
+//! `httparse` (`head`), hands the gateway the request with its body read on demand (`body`,
+//! `feed`), and writes the answer (`encode`) — head and a whole body in one write, with no
+//! task or channel between the socket and the gateway (docs/decisions.md). HTTP/2 stays on
 //! hyper (`sniff` tells them apart).
 //!
 //! Edge rules, as on hyper: a head must be complete within `client_header_timeout` of the
