@@ -78,6 +78,7 @@ pub async fn serve<S>(
         out: Vec::with_capacity(1024),
         spans: Vec::with_capacity(16),
         max_head: settings.max_head,
+        timer: Box::pin(tokio::time::sleep_until(deadline)),
     };
     let mut deadline = deadline;
     loop {
@@ -109,6 +110,8 @@ struct Conn<S> {
     /// Scratch for the head parser.
     spans: Vec<[usize; 4]>,
     max_head: usize,
+    /// Ends the wait for a head; set for the first deadline, moved on only when it fires.
+    timer: Pin<Box<tokio::time::Sleep>>,
 }
 
 /// What happened while a request was in flight.
@@ -123,14 +126,13 @@ enum InFlight {
 // === impl Conn ===
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
-    /// The next complete head; `Ok(None)` when the client closed, the deadline passed, or a
+    /// The next complete head; `Ok(None)` when the client closed, `deadline` passed, or a
     /// drain began with nothing read.
     async fn read_head(
         &mut self,
         deadline: Instant,
         shutdown: &mut Signal,
     ) -> Result<Option<Head>, Refused> {
-        let mut late = pin!(tokio::time::sleep_until(deadline));
         loop {
             if !self.buf.is_empty() {
                 if let Some(head) = head::parse(&mut self.buf, &mut self.spans)? {
@@ -145,7 +147,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             let read = tokio::select! {
                 biased;
                 read = self.io.read_buf(&mut self.buf) => read,
-                () = &mut late => return Ok(None),
+                () = &mut self.timer => {
+                    // The timer runs to the deadline it was set for; only then does it learn
+                    // of a later one. Moving it on every request would make each one reach
+                    // into the timer wheel, and wake the runtime when it comes first.
+                    if Instant::now() >= deadline {
+                        return Ok(None);
+                    }
+                    self.timer.as_mut().reset(deadline);
+                    continue;
+                }
                 () = shutdown.wait(), if idle => return Ok(None),
             };
             if matches!(read, Ok(0) | Err(_)) {
