@@ -12,12 +12,13 @@
 #   PROFILES=DIR keeps each case's callgrind dump (callgrind_annotate DIR/callgrind.allowed)
 #
 # Cases: bare-hyper (examples/bare_proxy.rs: hyper-util's pooled client, the data path the gateway
-# ran on until docs/decisions.md's "own upstream pool"), bare-conn (the data path it runs on:
-# hyper's client::conn and a pool the worker owns, examples/bare_conn_proxy.rs), allowed (a
+# ran on until docs/decisions.md's "own upstream pool"), bare-conn (hyper's server, hyper's
+# client::conn and a pool the worker owns, examples/bare_conn_proxy.rs), bare-h1 (the data path
+# the gateway runs on: the same client behind its own HTTP/1.1 server, examples/bare_h1_proxy.rs), allowed (a
 # partner's GET, buffered audit), denied-401 (no key), denied-403 (a forbidden route),
 # uncontracted and contract (the same document through a route without a response contract and
 # one that strips a field from it), strict (the allowed GET with strict audit).
-# "own work" is allowed minus bare-conn: what the gateway adds to the data path it runs on.
+# "own work" is allowed minus bare-h1: what the gateway adds to the data path it runs on.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 MODE=${1:-}
@@ -36,10 +37,11 @@ HERE=benches/load
 WORK_PREFIX=instructions
 # shellcheck source=benches/load/common.sh
 . "$HERE/common.sh"
-build bare_proxy bare_conn_proxy
+build bare_proxy bare_conn_proxy bare_h1_proxy
 GW="$PWD/target/release/kwanus-gateway"
 BARE="$PWD/target/release/examples/bare_proxy"
 BARE_CONN="$PWD/target/release/examples/bare_conn_proxy"
+BARE_H1="$PWD/target/release/examples/bare_h1_proxy"
 
 UP=$(port)
 python3 "$HERE/cost_io.py" upstream "$UP" & PIDS+=($!)
@@ -92,11 +94,16 @@ BP=$(port)
 start "$BARE" "127.0.0.1:$BP" "127.0.0.1:$UP" 1
 wait_slow "$BP"
 ROWS+=("$(measure bare-hyper "$BP" /v1/reports/42 200)")
-# The gateway's own floor: hyper's client::conn and a pool the worker owns.
+# hyper's client::conn and a pool the worker owns, behind hyper's server, then behind the
+# gateway's own (the floor it runs on).
 BP=$(port)
 start "$BARE_CONN" "127.0.0.1:$BP" "127.0.0.1:$UP" 1
 wait_slow "$BP"
 ROWS+=("$(measure bare-conn "$BP" /v1/reports/42 200)")
+BP=$(port)
+start "$BARE_H1" "127.0.0.1:$BP" "127.0.0.1:$UP" 1
+wait_slow "$BP"
+ROWS+=("$(measure bare-h1 "$BP" /v1/reports/42 200)")
 
 config buffered buffered
 config strict strict
@@ -125,14 +132,14 @@ printf '%s\n' "${ROWS[@]}" | python3 -c '
 import sys
 rows = [l.split() for l in sys.stdin if l.strip()]
 by = {r[0]: (int(r[1]), int(r[2])) for r in rows}
-bare = by["bare-conn"][0]
+bare = by["bare-h1"][0]
 print(f"instructions per request (callgrind, 1 worker, N='"$N"')")
-print("| case | instructions | of which SHA-256 | without SHA-256 | over bare-conn |")
+print("| case | instructions | of which SHA-256 | without SHA-256 | over bare-h1 |")
 print("|---|---|---|---|---|")
 for name, (total, sha) in by.items():
     print(f"| {name} | {total:,} | {sha:,} | {total - sha:,} | {total - bare:+,} |")
 allowed = by["allowed"]
-print(f"the gateway\x27s own work (allowed - bare-conn): {allowed[0] - bare:,} instructions, {allowed[0] - allowed[1] - bare:,} without SHA-256")
+print(f"the gateway\x27s own work (allowed - bare-h1): {allowed[0] - bare:,} instructions, {allowed[0] - allowed[1] - bare:,} without SHA-256")
 plain, contract = by["uncontracted"][0], by["contract"][0]
 print(f"a contract route costs {contract / plain:.2f}x the same route without one (throughput ~{plain / contract:.2f}x)")
 ' | tee "$WORK/table"

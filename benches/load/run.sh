@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # One-command load benchmark, loopback only and bounded in time: kwanus-gateway (auth, policy,
 # metrics and the audit trail on; buffered and strict) against nginx and HAProxy doing the
-# comparable minimum job (configs beside this script), a bare hyper proxy with the gateway's I/O
-# model, upstream client and pool and nothing else (the floor the gateway runs on,
-# examples/bare_conn_proxy.rs), and the upstream direct.
+# comparable minimum job (configs beside this script), two bare proxies with the gateway's I/O
+# model, upstream client and pool and nothing else — behind hyper's server
+# (examples/bare_conn_proxy.rs) and behind the gateway's own HTTP/1.1 server (bare-h1,
+# examples/bare_h1_proxy.rs: the floor the gateway runs on; h1 rows only) — and the upstream direct.
 #
 #   benches/load/run.sh     # DURATION=5 ROUNDS=3 CONNS="16 64 256" WORKERS="1 2" PROTOCOLS="h1 h2c"
 #                           # SECTIONS="proxies tls contract mixed large" (any subset, in this order)
@@ -42,9 +43,10 @@ HAPROXY=$(command -v haproxy || echo /usr/sbin/haproxy)
 WORK_PREFIX=kwanus-load
 # shellcheck source=benches/load/common.sh
 . "$HERE/common.sh"
-build bare_conn_proxy
+build bare_conn_proxy bare_h1_proxy
 GW="$PWD/target/release/kwanus-gateway"
 BARE="$PWD/target/release/examples/bare_conn_proxy"
+BARE_H1="$PWD/target/release/examples/bare_h1_proxy"
 UP=$(port); UP2=$(port)
 mkdir -p "$WORK/up"
 render "$HERE/upstream.nginx.conf" "$WORK/up/nginx.conf" DIR="$WORK/up" UP="$UP" UP2="$UP2"
@@ -143,18 +145,19 @@ print(rps.group(1), q(0.50), q(0.99))' "$log"
 RESULTS="$WORK/results.tsv"
 : > "$RESULTS"
 section proxies && for workers in $WORKERS; do
-    NG=$(port); NG2=$(port); HA=$(port); HA2=$(port); BP=$(port); GB=$(port); GS=$(port)
+    NG=$(port); NG2=$(port); HA=$(port); HA2=$(port); BP=$(port); BH=$(port); GB=$(port); GS=$(port)
     start_nginx "$workers" "$NG" "$NG2" "$(port)"
     start_haproxy "$workers" "$HA" "$HA2" "$(port)"
     "$BARE" "127.0.0.1:$BP" "127.0.0.1:$UP" "$workers" & PIDS+=($!)
+    "$BARE_H1" "127.0.0.1:$BH" "127.0.0.1:$UP" "$workers" & PIDS+=($!)
     start_gateway "$workers" "$GB" buffered
     start_gateway "$workers" "$GS" strict
-    for p in "$NG" "$HA" "$BP" "$GB" "$GS"; do wait_port "$p"; done
+    for p in "$NG" "$HA" "$BP" "$BH" "$GB" "$GS"; do wait_port "$p"; done
     for proto in $PROTOCOLS; do
         for c in $CONNS; do
             for r in $(seq 1 "$ROUNDS"); do
                 if [ "$proto" = h1 ]; then
-                    targets="direct:$UP nginx:$NG haproxy:$HA bare-conn:$BP gateway-buffered:$GB gateway-strict:$GS"
+                    targets="direct:$UP nginx:$NG haproxy:$HA bare-conn:$BP bare-h1:$BH gateway-buffered:$GB gateway-strict:$GS"
                 else
                     targets="direct:$UP2 nginx:$NG2 haproxy:$HA2 bare-conn:$BP gateway-buffered:$GB gateway-strict:$GS"
                 fi
@@ -177,13 +180,13 @@ data = {}
 for w, proto, c, name, rps, p50, p99 in rows:
     data.setdefault((int(w), proto, int(c), name), []).append((float(rps), float(p50), float(p99)))
 med = {k: tuple(statistics.median(x[i] for x in v) for i in range(3)) for k, v in data.items()}
-names = ["direct", "nginx", "haproxy", "bare-conn", "gateway-buffered", "gateway-strict"]
+names = ["direct", "nginx", "haproxy", "bare-conn", "bare-h1", "gateway-buffered", "gateway-strict"]
 print("| workers | protocol | conns | target | req/s | p50 ms | p99 ms | × best of nginx/HAProxy | × direct |")
 print("|---|---|---|---|---|---|---|---|---|")
 for (w, proto, c) in sorted({k[:3] for k in med}, key=lambda k: (k[0], k[1] != "h1", k[2])):
     best = max(med[(w, proto, c, "nginx")][0], med[(w, proto, c, "haproxy")][0])
     direct = med[(w, proto, c, "direct")][0]
-    for name in names:
+    for name in (n for n in names if (w, proto, c, n) in med):
         rps, p50, p99 = med[(w, proto, c, name)]
         print(f"| {w} | {proto} | {c} | {name} | {rps:,.0f} | {p50:.2f} | {p99:.2f} | {rps / best:.2f} | {rps / direct:.2f} |")
 PY

@@ -36,19 +36,33 @@ use tokio_util::io::poll_read_buf;
 
 use crate::proxy::{Body, GatewayService};
 use crate::shutdown::Signal;
+use crate::upstream::ClientBody;
 use body::RequestBody;
 use encode::Out;
 use feed::{Feed, Side};
 use head::{Head, Refused};
 
 /// How much room each read asks for.
-pub(crate) const READ_CHUNK: usize = 8 * 1024;
+pub const READ_CHUNK: usize = 8 * 1024;
 
 /// Bodies up to this size are copied behind the head and leave in the same write.
 const COPY_BODY: usize = 16 * 1024;
 
 /// The interim answer to `Expect: 100-continue`.
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
+/// What answers the requests a connection carries: the gateway, or (for the load table's
+/// floor) a bare forwarder.
+pub trait Handler {
+    /// Answers one request; never fails (every error is an answer).
+    fn handle(&self, req: Request<ClientBody>) -> impl Future<Output = Response<Body>>;
+}
+
+impl Handler for GatewayService {
+    fn handle(&self, req: Request<ClientBody>) -> impl Future<Output = Response<Body>> {
+        self.serve(req)
+    }
+}
 
 /// What a connection needs besides its socket.
 #[derive(Debug, Clone, Copy)]
@@ -62,15 +76,16 @@ pub struct Settings {
 /// Serves HTTP/1 requests on `io` (whose first bytes are already in `buf`) until the client
 /// closes, a rule ends the connection, or `shutdown` fires while it is idle. The first head
 /// must be complete by `deadline`.
-pub async fn serve<S>(
+pub async fn serve<S, H>(
     io: S,
     buf: BytesMut,
-    service: &GatewayService,
+    service: &H,
     settings: Settings,
     deadline: Instant,
     mut shutdown: Signal,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
+    H: Handler,
 {
     let mut conn = Conn {
         io,
@@ -195,7 +210,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     }
 
     /// One request through the gateway and its answer back; whether the connection goes on.
-    async fn exchange(&mut self, service: &GatewayService, head: Head, shutdown: &Signal) -> bool {
+    async fn exchange<H: Handler>(&mut self, service: &H, head: Head, shutdown: &Signal) -> bool {
         let Head {
             request,
             framing,
@@ -214,7 +229,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         });
         let req = Request::from_parts(request, body.boxed_unsync());
         let rsp = {
-            let mut fut = pin!(service.serve(req));
+            let mut fut = pin!(service.handle(req));
             loop {
                 let step = poll_fn(|cx| self.poll_in_flight(cx, fut.as_mut(), feed.as_mut()));
                 match step.await {

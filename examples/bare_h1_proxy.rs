@@ -1,0 +1,171 @@
+//! The floor under the gateway's own HTTP/1.1 server: `bare_conn_proxy`'s pool and upstream
+//! client behind `kwanus_gateway::h1` (the partner-side server the gateway runs on) instead of
+//! hyper's server — the load table's and the cost gate's `bare-h1` row. Against `bare-conn`
+//! it says what the own server saves on the data path, with no gateway work on top.
+//!
+//!   cargo run --release --example bare_h1_proxy -- <listen addr> <upstream addr> <workers>
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http::{Response, StatusCode, Uri};
+use http_body::{Body as _, Frame, SizeHint};
+use http_body_util::{BodyExt as _, Empty};
+use hyper::body::Incoming;
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use kwanus_gateway::h1::{self, Handler};
+use kwanus_gateway::proxy::Body;
+use kwanus_gateway::upstream::ClientBody;
+use tokio::net::{TcpListener, TcpStream};
+
+#[path = "common/workers.rs"]
+mod workers;
+use workers::BoxError;
+
+/// The gateway's allocator, so that the rows differ only in the server.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// A worker's idle upstream connections.
+type Pool = Arc<Mutex<Vec<SendRequest<ClientBody>>>>;
+
+/// Forwards every request to one upstream.
+#[derive(Clone)]
+struct Bare {
+    pool: Pool,
+    upstream: SocketAddr,
+}
+
+fn main() -> Result<(), BoxError> {
+    workers::run("bare_h1_proxy", serve)
+}
+
+async fn serve(listener: std::net::TcpListener, upstream: SocketAddr) -> Result<(), BoxError> {
+    let listener = TcpListener::from_std(listener)?;
+    let bare = Bare {
+        pool: Arc::default(),
+        upstream,
+    };
+    // Never fired: the bare proxy runs until it is killed.
+    let (_trigger, signal) = kwanus_gateway::shutdown::channel();
+    let settings = h1::Settings {
+        max_head: 16 * 1024,
+        header_timeout: Duration::from_secs(10),
+    };
+    loop {
+        let (stream, _) = listener.accept().await?;
+        stream.set_nodelay(true)?;
+        let (bare, signal) = (bare.clone(), signal.clone());
+        tokio::spawn(async move {
+            let deadline = tokio::time::Instant::now() + settings.header_timeout;
+            let buf = BytesMut::with_capacity(h1::READ_CHUNK);
+            h1::serve(stream, buf, &bare, settings, deadline, signal).await;
+        });
+    }
+}
+
+impl Handler for Bare {
+    async fn handle(&self, req: http::Request<ClientBody>) -> Response<Body> {
+        match self.forward(req).await {
+            Ok(rsp) => rsp.map(|b| b.map_err(BoxError::from).boxed_unsync()),
+            Err(_) => {
+                let mut rsp = Response::new(Empty::new().map_err(|e| match e {}).boxed_unsync());
+                *rsp.status_mut() = StatusCode::BAD_GATEWAY;
+                rsp
+            }
+        }
+    }
+}
+
+impl Bare {
+    async fn forward(
+        &self,
+        mut req: http::Request<ClientBody>,
+    ) -> Result<Response<Returning>, std::io::Error> {
+        let idle = self.pool.lock().ok().and_then(|mut idle| idle.pop());
+        let mut sender = match idle {
+            Some(s) if !s.is_closed() => s,
+            _ => connect(self.upstream).await?,
+        };
+        sender.ready().await.map_err(std::io::Error::other)?;
+        let pq = req
+            .uri()
+            .path_and_query()
+            .map_or("/", |pq| pq.as_str())
+            .to_owned();
+        *req.uri_mut() = Uri::try_from(pq).map_err(std::io::Error::other)?;
+        let rsp = sender
+            .send_request(req)
+            .await
+            .map_err(std::io::Error::other)?;
+        let pool = self.pool.clone();
+        Ok(rsp.map(|body| Returning {
+            body,
+            ended: false,
+            sender: Some(sender),
+            pool,
+        }))
+    }
+}
+
+async fn connect(upstream: SocketAddr) -> Result<SendRequest<ClientBody>, std::io::Error> {
+    let stream = TcpStream::connect(upstream).await?;
+    stream.set_nodelay(true)?;
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(std::io::Error::other)?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(sender)
+}
+
+/// A response body that puts its connection back in the pool once it has ended.
+struct Returning {
+    body: Incoming,
+    ended: bool,
+    sender: Option<SendRequest<ClientBody>>,
+    pool: Pool,
+}
+
+impl http_body::Body for Returning {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let polled = Pin::new(&mut self.body).poll_frame(cx);
+        if matches!(polled, Poll::Ready(None)) {
+            self.ended = true;
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.ended || self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+impl Drop for Returning {
+    fn drop(&mut self) {
+        if !self.is_end_stream() {
+            return;
+        }
+        if let Some(sender) = self.sender.take()
+            && let Ok(mut idle) = self.pool.lock()
+        {
+            idle.push(sender);
+        }
+    }
+}
