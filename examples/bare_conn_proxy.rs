@@ -8,30 +8,24 @@
 //!   cargo run --release --example bare_conn_proxy -- <listen addr> <upstream addr> <workers>
 
 use std::net::SocketAddr;
-use std::pin::Pin;
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 
-use bytes::Bytes;
 use http::Uri;
-use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
-use hyper::client::conn::http1::SendRequest;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
 #[path = "common/workers.rs"]
 mod workers;
 use workers::BoxError;
+#[path = "common/pool.rs"]
+mod pool;
+use pool::{Pool, Returning};
 
 /// The gateway's allocator, so that the rows differ only in the client.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-/// A worker's idle upstream connections.
-type Pool = Arc<Mutex<Vec<SendRequest<Incoming>>>>;
 
 fn main() -> Result<(), BoxError> {
     workers::run("bare_conn_proxy", serve)
@@ -39,7 +33,7 @@ fn main() -> Result<(), BoxError> {
 
 async fn serve(listener: std::net::TcpListener, upstream: SocketAddr) -> Result<(), BoxError> {
     let listener = TcpListener::from_std(listener)?;
-    let pool: Pool = Arc::default();
+    let pool: Pool<Incoming> = Pool::default();
     loop {
         let (stream, _) = listener.accept().await?;
         stream.set_nodelay(true)?;
@@ -57,16 +51,11 @@ async fn serve(listener: std::net::TcpListener, upstream: SocketAddr) -> Result<
 }
 
 async fn forward(
-    pool: &Pool,
+    pool: &Pool<Incoming>,
     upstream: SocketAddr,
     mut req: http::Request<Incoming>,
-) -> Result<http::Response<Returning>, std::io::Error> {
-    let idle = pool.lock().ok().and_then(|mut idle| idle.pop());
-    let mut sender = match idle {
-        Some(s) if !s.is_closed() => s,
-        _ => connect(upstream).await?,
-    };
-    sender.ready().await.map_err(std::io::Error::other)?;
+) -> Result<http::Response<Returning<Incoming>>, std::io::Error> {
+    let mut sender = pool::checkout(pool, upstream).await?;
     if !req.headers().contains_key(http::header::HOST) {
         // An HTTP/2 client names the host in the URI, which HTTP/1.1's origin form drops.
         let host = req.uri().authority().map(|a| a.as_str().parse());
@@ -85,69 +74,5 @@ async fn forward(
         .send_request(req)
         .await
         .map_err(std::io::Error::other)?;
-    let pool = pool.clone();
-    Ok(rsp.map(|body| Returning {
-        body,
-        ended: false,
-        sender: Some(sender),
-        pool,
-    }))
-}
-
-async fn connect(upstream: SocketAddr) -> Result<SendRequest<Incoming>, std::io::Error> {
-    let stream = TcpStream::connect(upstream).await?;
-    stream.set_nodelay(true)?;
-    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(std::io::Error::other)?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    Ok(sender)
-}
-
-/// A response body that puts its connection back in the pool once it has ended (when it is
-/// dropped: hyper may never poll a body that says it has ended).
-struct Returning {
-    body: Incoming,
-    ended: bool,
-    sender: Option<SendRequest<Incoming>>,
-    pool: Pool,
-}
-
-impl Body for Returning {
-    type Data = Bytes;
-    type Error = hyper::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let polled = Pin::new(&mut self.body).poll_frame(cx);
-        if matches!(polled, Poll::Ready(None)) {
-            self.ended = true;
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.ended || self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
-    }
-}
-
-impl Drop for Returning {
-    fn drop(&mut self) {
-        if !self.is_end_stream() {
-            return;
-        }
-        if let Some(sender) = self.sender.take()
-            && let Ok(mut idle) = self.pool.lock()
-        {
-            idle.push(sender);
-        }
-    }
+    Ok(rsp.map(|body| Returning::new(body, sender, pool.clone())))
 }

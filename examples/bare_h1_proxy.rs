@@ -6,38 +6,31 @@
 //!   cargo run --release --example bare_h1_proxy -- <listen addr> <upstream addr> <workers>
 
 use std::net::SocketAddr;
-use std::pin::Pin;
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use http::{Response, StatusCode, Uri};
-use http_body::{Body as _, Frame, SizeHint};
 use http_body_util::{BodyExt as _, Empty};
-use hyper::body::Incoming;
-use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::TokioIo;
 use kwanus_gateway::h1::{self, Handler};
 use kwanus_gateway::proxy::Body;
 use kwanus_gateway::upstream::ClientBody;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
 #[path = "common/workers.rs"]
 mod workers;
 use workers::BoxError;
+#[path = "common/pool.rs"]
+mod pool;
+use pool::{Pool, Returning};
 
 /// The gateway's allocator, so that the rows differ only in the server.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// A worker's idle upstream connections.
-type Pool = Arc<Mutex<Vec<SendRequest<ClientBody>>>>;
-
 /// Forwards every request to one upstream.
 #[derive(Clone)]
 struct Bare {
-    pool: Pool,
+    pool: Pool<ClientBody>,
     upstream: SocketAddr,
 }
 
@@ -48,7 +41,7 @@ fn main() -> Result<(), BoxError> {
 async fn serve(listener: std::net::TcpListener, upstream: SocketAddr) -> Result<(), BoxError> {
     let listener = TcpListener::from_std(listener)?;
     let bare = Bare {
-        pool: Arc::default(),
+        pool: Pool::default(),
         upstream,
     };
     // Never fired: the bare proxy runs until it is killed.
@@ -86,13 +79,8 @@ impl Bare {
     async fn forward(
         &self,
         mut req: http::Request<ClientBody>,
-    ) -> Result<Response<Returning>, std::io::Error> {
-        let idle = self.pool.lock().ok().and_then(|mut idle| idle.pop());
-        let mut sender = match idle {
-            Some(s) if !s.is_closed() => s,
-            _ => connect(self.upstream).await?,
-        };
-        sender.ready().await.map_err(std::io::Error::other)?;
+    ) -> Result<Response<Returning<ClientBody>>, std::io::Error> {
+        let mut sender = pool::checkout(&self.pool, self.upstream).await?;
         let pq = req
             .uri()
             .path_and_query()
@@ -103,69 +91,6 @@ impl Bare {
             .send_request(req)
             .await
             .map_err(std::io::Error::other)?;
-        let pool = self.pool.clone();
-        Ok(rsp.map(|body| Returning {
-            body,
-            ended: false,
-            sender: Some(sender),
-            pool,
-        }))
-    }
-}
-
-async fn connect(upstream: SocketAddr) -> Result<SendRequest<ClientBody>, std::io::Error> {
-    let stream = TcpStream::connect(upstream).await?;
-    stream.set_nodelay(true)?;
-    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(std::io::Error::other)?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    Ok(sender)
-}
-
-/// A response body that puts its connection back in the pool once it has ended.
-struct Returning {
-    body: Incoming,
-    ended: bool,
-    sender: Option<SendRequest<ClientBody>>,
-    pool: Pool,
-}
-
-impl http_body::Body for Returning {
-    type Data = Bytes;
-    type Error = hyper::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let polled = Pin::new(&mut self.body).poll_frame(cx);
-        if matches!(polled, Poll::Ready(None)) {
-            self.ended = true;
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.ended || self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
-    }
-}
-
-impl Drop for Returning {
-    fn drop(&mut self) {
-        if !self.is_end_stream() {
-            return;
-        }
-        if let Some(sender) = self.sender.take()
-            && let Ok(mut idle) = self.pool.lock()
-        {
-            idle.push(sender);
-        }
+        Ok(rsp.map(|body| Returning::new(body, sender, self.pool.clone())))
     }
 }

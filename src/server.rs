@@ -225,8 +225,9 @@ async fn connection(
     shutdown: Signal,
 ) {
     let snap = worker.ctx.shared.load_full();
-    // From accept to the first complete request head: the TLS handshake, hyper's protocol
-    // detection and the HTTP/2 preface all count against client_header_timeout.
+    // From accept to the first complete request head: the TLS handshake, reading the first
+    // bytes (HTTP/2 preface or not) and HTTP/2's SETTINGS all count against
+    // client_header_timeout.
     let deadline = Instant::now() + snap.limits.client_header_timeout;
     worker.ctx.metrics.connection(1.0);
     match &snap.server.tls {

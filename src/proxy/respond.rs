@@ -124,7 +124,7 @@ pub(crate) fn error(e: &GatewayError, request_id: &str, route: Option<&str>) -> 
         h.insert(RETRY_AFTER, HeaderValue::from(secs));
     }
     if row.close {
-        // HTTP/1: hyper ends the connection after this answer (HTTP/2 drops the header).
+        // HTTP/1: the connection ends after this answer (HTTP/2 drops the header).
         h.insert(CONNECTION, HeaderValue::from_static("close"));
     }
     match e {
