@@ -194,7 +194,27 @@ fn json(s: &str) -> String {
 }
 
 /// The text `demo` prints: keys and curl lines that show each decision.
-pub fn instructions(gateway: SocketAddr, dir: &std::path::Path) -> String {
+/// Where the demo's pieces are, for its instructions.
+pub struct Printed<'a> {
+    /// The partner listener.
+    pub gateway: SocketAddr,
+    /// The admin listener and its token (made for this run).
+    pub admin: Option<(SocketAddr, &'a str)>,
+    /// The demo's folder (configuration, approvals, the trail in `audit/`).
+    pub dir: &'a std::path::Path,
+    /// This binary, as the commands printed must name it to run from anywhere.
+    pub exe: &'a std::path::Path,
+}
+
+/// What the demo prints: the partners and keys, requests to try, where the metrics and the
+/// trail are, and commands that run as printed.
+pub fn instructions(printed: &Printed<'_>) -> String {
+    let Printed {
+        gateway,
+        admin,
+        dir,
+        exe,
+    } = printed;
     let base = format!("http://{gateway}");
     let key = |p: &str| {
         DEMO_KEYS
@@ -284,10 +304,20 @@ pub fn instructions(gateway: SocketAddr, dir: &std::path::Path) -> String {
     out.push_str(
         "\nGovernance: this configuration is an approved change from the previous one\n  (+ partner umbrella gains insights:query), signed by TSC, SCO and CGB (a majority,\n  CGB included); without those signatures it would not have started. See it with:\n",
     );
+    let (exe, dir) = (exe.display(), dir.display());
     out.push_str(&format!(
-        "  kwanus-gateway diff {0}/previous.toml {0}/demo.toml\n  kwanus-gateway check --demo-keys --config {0}/demo.toml --approvals {0}/approvals\n",
-        dir.display()
+        "  {exe} diff {dir}/previous.toml {dir}/demo.toml\n  {exe} check --demo-keys --config {dir}/demo.toml --approvals {dir}/approvals\n",
     ));
-    out.push_str("\nCtrl-C stops the demo.\n");
+    if let Some((admin, token)) = admin {
+        out.push_str(&format!(
+            "\nOperations (admin listener, token made for this run):\n  curl -s http://{admin}/metrics\n  curl -s -H 'Authorization: Bearer {token}' http://{admin}/admin/status\n",
+        ));
+    }
+    out.push_str(&format!(
+        "\nAudit trail ({dir}/audit, one hash-chained record per request):\n  {exe} audit verify {dir}/audit\n  {exe} audit query {dir}/audit --partner acme\n",
+    ));
+    out.push_str(
+        "\nCtrl-C stops the demo (its folder is removed unless it was started with --keep).\n",
+    );
     out
 }

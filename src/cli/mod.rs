@@ -127,6 +127,9 @@ enum Command {
         /// Where the demo gateway listens (default 127.0.0.1:8080, or a free port if taken).
         #[arg(long)]
         listen: Option<SocketAddr>,
+        /// Keep the demo's folder (its configuration, approvals and audit trail) when it stops.
+        #[arg(long)]
+        keep: bool,
     },
 }
 
@@ -171,7 +174,7 @@ pub fn main() -> ExitCode {
             no_watch,
             approvals,
         } => run_async(run::serve(config, !no_watch, approvals, cli.workers)),
-        Command::Demo { listen } => run_async(run::demo(listen, cli.workers)),
+        Command::Demo { listen, keep } => run_async(run::demo(listen, keep, cli.workers)),
     }
 }
 

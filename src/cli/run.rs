@@ -91,7 +91,11 @@ fn pass_gate(
     }
 }
 
-pub(super) async fn demo(listen: Option<SocketAddr>, workers: Option<usize>) -> ExitCode {
+pub(super) async fn demo(
+    listen: Option<SocketAddr>,
+    keep: bool,
+    workers: Option<usize>,
+) -> ExitCode {
     let upstream = match crate::demo::start_sample_upstream().await {
         Ok(a) => a,
         Err(e) => {
@@ -125,6 +129,16 @@ pub(super) async fn demo(listen: Option<SocketAddr>, workers: Option<usize>) -> 
             return ExitCode::FAILURE;
         }
     };
+    // The trail goes in the demo's folder, and the admin listener gets a token made now.
+    if let Some(audit) = snapshot.audit.as_mut() {
+        audit.dir = dir.join("audit");
+    }
+    let token = demo_admin_token();
+    snapshot.admin = Some(crate::snapshot::AdminSettings {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        token_sha256: Some(crate::digest::digest(token.as_bytes())),
+        max_connections: config::defaults::ADMIN_MAX_CONNECTIONS,
+    });
     let wanted = snapshot.server.listen;
     let listener = match tokio::net::TcpListener::bind(wanted).await {
         Ok(l) => l,
@@ -156,11 +170,18 @@ pub(super) async fn demo(listen: Option<SocketAddr>, workers: Option<usize>) -> 
             return ExitCode::FAILURE;
         }
     };
+    let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("kwanus-gateway"));
+    let printed = crate::demo::Printed {
+        gateway: app.addr(),
+        admin: app.admin_addr().map(|a| (a, token.as_str())),
+        dir: &dir,
+        exe: &exe,
+    };
     // A closed stdout (e.g. piped to `head`) must not stop the demo.
     let _ = writeln!(
         std::io::stdout().lock(),
         "{}",
-        crate::demo::instructions(app.addr(), &dir)
+        crate::demo::instructions(&printed)
     );
     let _ = std::io::stdout().flush();
     let mut signals = match OsSignals::install() {
@@ -172,5 +193,18 @@ pub(super) async fn demo(listen: Option<SocketAddr>, workers: Option<usize>) -> 
     };
     while signals.next().await == OsSignal::Reload {}
     app.shutdown().await;
+    if keep {
+        eprintln!("demo: kept {}", dir.display());
+    } else if let Err(e) = std::fs::remove_dir_all(&dir) {
+        eprintln!("demo: cannot remove {}: {e}", dir.display());
+    }
     ExitCode::SUCCESS
+}
+
+/// A fresh admin token for one demo run (printed with the commands that use it).
+fn demo_admin_token() -> String {
+    let mut bytes = [0u8; 16];
+    // Without the OS's randomness the token is only as secret as the loopback demo itself.
+    let _ = getrandom::fill(&mut bytes);
+    format!("kwa_demo_{}", hex::encode(bytes))
 }

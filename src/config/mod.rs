@@ -2,7 +2,7 @@
 //!
 //! Loading never panics and never half-applies: it returns a whole snapshot or every problem.
 
-mod defaults;
+pub(crate) mod defaults;
 mod error;
 mod file;
 pub mod model;

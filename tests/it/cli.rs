@@ -319,16 +319,30 @@ async fn demo_behaves_as_printed() {
         }
         checked += 1;
     }
-    // The governance lines: the approved change, and the commands that show it.
+    // The commands printed with this binary's path: the approved change, and the trail.
+    let exe = std::fs::canonicalize(BIN).expect("binary path");
+    let mut trail = None;
     for line in &lines {
-        let Some(args) = line.strip_prefix("  kwanus-gateway ") else {
+        let Some((first, args)) = line.trim().split_once(' ') else {
             continue;
         };
-        let out = Command::new(BIN)
-            .args(args.split_whitespace())
-            .output()
-            .expect("run");
-        let text = String::from_utf8_lossy(&out.stdout);
+        if std::fs::canonicalize(first).ok().as_ref() != Some(&exe) {
+            continue;
+        }
+        // Buffered: a record is on disk within the flush interval; query until it is there.
+        let mut tries = 0;
+        let (out, text) = loop {
+            let out = Command::new(first)
+                .args(args.split_whitespace())
+                .output()
+                .expect("run");
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            tries += 1;
+            if !args.starts_with("audit query") || text.contains("acme") || tries == 50 {
+                break (out, text);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
         if args.starts_with("diff") {
             assert_eq!(out.status.code(), Some(1), "{text}");
             assert!(
@@ -338,16 +352,51 @@ async fn demo_behaves_as_printed() {
         } else {
             assert!(
                 out.status.success(),
-                "{text}{}",
+                "{line}\n{text}{}",
                 String::from_utf8_lossy(&out.stderr)
             );
-            assert!(text.contains("approvals: accepted"), "{text}");
+            let want = match args.split_whitespace().take(2).collect::<Vec<_>>()[..] {
+                ["audit", "verify"] => "ok: ",
+                ["audit", "query"] => "acme",
+                _ => "approvals: accepted",
+            };
+            assert!(text.contains(want), "{line}\n{text}");
+        }
+        if args.starts_with("audit verify") {
+            trail = args.split_whitespace().nth(2).map(std::path::PathBuf::from);
         }
         checked += 1;
     }
-    let _ = child.kill();
+    // The operations lines: metrics, and the status behind the token made for this run.
+    for line in lines.iter().map(|l| l.trim()) {
+        let Some(cmd) = line.strip_prefix("curl -s ") else {
+            continue;
+        };
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(format!("curl -sS -f {cmd}"))
+            .output()
+            .expect("curl");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{line}\n{text}");
+        let want = if cmd.contains("/metrics") {
+            "kwanus_gateway_requests_total"
+        } else {
+            "\"safeguards\""
+        };
+        assert!(text.contains(want), "{line}\n{text}");
+        checked += 1;
+    }
+    let trail = trail.expect("an audit verify line");
+    assert!(trail.is_dir(), "the trail is written while the demo runs");
+    // SIGTERM: the demo drains and removes its folder (no --keep).
+    let _ = Command::new("kill").arg(child.id().to_string()).status();
     let _ = child.wait();
-    assert_eq!(checked, 12, "{lines:#?}");
+    assert!(
+        !trail.exists(),
+        "the demo's folder is removed when it stops"
+    );
+    assert_eq!(checked, 16, "{lines:#?}");
 }
 
 #[tokio::test]
