@@ -19,7 +19,7 @@ pub enum Safeguard {
     ResponseContracts,
     /// The admin API has a token (`admin.token_sha256`).
     AdminToken,
-    /// Every request is recorded (`[audit]`).
+    /// Every request is recorded (`[audit]`; off only with `enabled = false`).
     Audit,
     /// Audit checkpoints are signed (`audit.signing_key`).
     AuditSigningKey,
@@ -115,7 +115,7 @@ impl Safeguard {
             Self::Audit => snap
                 .audit
                 .is_none()
-                .then(|| "no [audit]: requests are not recorded".into()),
+                .then(|| "audit.enabled = false: requests are not recorded".into()),
             Self::AuditSigningKey => snap
                 .audit
                 .as_ref()

@@ -99,6 +99,9 @@ pub enum ProblemKind {
         "stage \"deprecation\" requires `sunset` (RFC 3339 UTC), e.g. sunset = \"2027-06-30T00:00:00Z\""
     )]
     MissingSunset,
+    /// A required section or field that is absent; what to add.
+    #[error("missing: {0}")]
+    Missing(&'static str),
     /// A URL that cannot be used.
     #[error("{value:?} is not a usable upstream URL: {why}; write e.g. \"http://127.0.0.1:7001\"")]
     BadUrl {

@@ -16,10 +16,17 @@ use super::{CappedBody, Pools, RequestBody, SendError, Upstream, UpstreamOptions
 /// each connection and then closes it at once without having said so (`close`), or answers
 /// every request (keep-alive); counts connections.
 fn upstream(close: bool) -> (SocketAddr, Arc<AtomicUsize>) {
+    let (addr, count, _) = upstream_closing(close);
+    (addr, count)
+}
+
+/// `upstream`, also counting the connections it has closed.
+fn upstream_closing(close: bool) -> (SocketAddr, Arc<AtomicUsize>, Arc<AtomicUsize>) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr");
     let count = Arc::new(AtomicUsize::new(0));
-    let counted = count.clone();
+    let closed = Arc::new(AtomicUsize::new(0));
+    let (counted, closing) = (count.clone(), closed.clone());
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut s) = stream else { return };
@@ -36,9 +43,11 @@ fn upstream(close: bool) -> (SocketAddr, Arc<AtomicUsize>) {
                     }
                 }
             }
+            drop(s);
+            closing.fetch_add(1, Ordering::SeqCst);
         }
     });
-    (addr, count)
+    (addr, count, closed)
 }
 
 /// An upstream at `addr` with its pools (one worker), which live as long as the first.
@@ -68,12 +77,17 @@ fn request(addr: SocketAddr) -> http::Request<CappedBody> {
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_request_a_closed_idle_connection_never_sent_goes_on_a_new_connection() {
-    let (addr, connections) = upstream(true);
+    let (addr, connections, closed) = upstream_closing(true);
     let (_pools, upstream) = bound(addr);
     let pool = upstream.pool(0).expect("bound");
     // Whether the pool sees the close before it hands the connection out (and skips it) or
     // after (and hyper hands the request back unsent) is a race: 50 rounds take both paths.
-    for _ in 0..50 {
+    // Each round starts once the upstream has closed the last connection: a request written
+    // before its close arrived may have been acted on, and is never sent twice.
+    for round in 0..50 {
+        while closed.load(Ordering::SeqCst) < round {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
         let rsp = pool.send(request(addr)).await.expect("answered");
         let body = rsp.into_body().collect().await.expect("body").to_bytes();
         assert_eq!(&body[..], b"ok");

@@ -78,6 +78,7 @@ keys = [{ id = "k", sha256 = "not-hex" }]
     let (code, _, err) = run(&["check", "--config", path.to_str().expect("utf-8")]);
     assert_eq!(code, 1, "{err}");
     for place in [
+        "audit",
         "upstreams[0].url",
         "routes[0].path",
         "partners[0].sunset",
@@ -91,7 +92,9 @@ keys = [{ id = "k", sha256 = "not-hex" }]
             "{place} missing from:\n{err}"
         );
     }
-    assert!(err.contains("7 problem(s)"), "{err}");
+    assert!(err.contains("8 problem(s)"), "{err}");
+    // A file without [audit] is told the line to add.
+    assert!(err.contains("add [audit] with dir = "), "{err}");
 }
 
 #[test]

@@ -13,7 +13,7 @@ const TOKEN: &str = "admin-token-for-tests-0123456789";
 
 fn check(dir: &Path, name: &str, text: &str) -> (i32, String) {
     let path = dir.join(name);
-    std::fs::write(&path, text).expect("write");
+    std::fs::write(&path, format!("{text}{}", no_trail_unless(text))).expect("write");
     let out = Command::new(BIN)
         .args(["check", "--config"])
         .arg(&path)
@@ -323,4 +323,56 @@ fn render_keys(text: &str) -> String {
         out = out.replace(&format!("@{key}"), &sha);
     }
     out
+}
+
+#[test]
+fn a_file_without_audit_does_not_load_and_an_unaudited_one_says_so() {
+    let dir = temp_dir("defaults-audit");
+    // No [audit]: check and serve refuse it, naming the line to add.
+    let path = dir.join("unaudited.toml");
+    std::fs::write(&path, plain(FIXTURE)).expect("write");
+    let checked = Command::new(BIN)
+        .args(["check", "--config"])
+        .arg(&path)
+        .output()
+        .expect("check");
+    let err = String::from_utf8_lossy(&checked.stderr);
+    assert_eq!(checked.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("  audit: missing: ") && err.contains("add [audit] with dir = "),
+        "{err}"
+    );
+    let served = Command::new(BIN)
+        .args(["serve", "--no-watch", "--config"])
+        .arg(&path)
+        .output()
+        .expect("serve");
+    assert_eq!(served.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&served.stderr).contains("audit: missing: "));
+    // `enabled = false` loads, as a safeguard that is off; with anything else beside it, not.
+    let (code, out) = check(
+        &dir,
+        "off.toml",
+        &format!("{}\n[audit]\nenabled = false\n", plain(FIXTURE)),
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(
+            "warning: safeguard audit is off: audit.enabled = false: requests are not recorded"
+        ),
+        "{out}"
+    );
+    let (code, out) = check(
+        &dir,
+        "half.toml",
+        &format!(
+            "{}\n[audit]\nenabled = false\ndir = \"x\"\n",
+            plain(FIXTURE)
+        ),
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("audit.enabled: \"false\": the other [audit] settings would go unused"),
+        "{out}"
+    );
 }

@@ -31,10 +31,11 @@ pub(crate) fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
 
 /// A small configuration: two partners, two routes, one data class; `extra` is appended.
 pub(crate) fn base(partners: &str, extra: &str) -> String {
+    let audit = no_trail_unless(extra);
     format!(
         r#"[server]
 listen = "127.0.0.1:0"
-
+{audit}
 [permissions]
 "reports:read" = {{ kind = "read" }}
 "reports:publish" = {{ kind = "write" }}
@@ -923,8 +924,8 @@ async fn the_trail_and_every_safeguard_are_under_the_same_approvals() {
     let without = |line: &str| v1.replacen(&format!("{line}\n"), "", 1);
     for (what, text, says) in [
         (
-            "[audit] removed",
-            v1.replacen(&audit_lines, "", 1),
+            "[audit] turned off",
+            v1.replacen(&audit_lines, "[audit]\nenabled = false\n", 1),
             "setting audit on -> off",
         ),
         (
@@ -994,7 +995,11 @@ async fn the_trail_and_every_safeguard_are_under_the_same_approvals() {
     );
     drop(served);
     // And a restart cannot bring the unaudited file in.
-    std::fs::write(&config, v1.replacen(&audit_lines, "", 1)).expect("write");
+    std::fs::write(
+        &config,
+        v1.replacen(&audit_lines, "[audit]\nenabled = false\n", 1),
+    )
+    .expect("write");
     let out = Command::new(BIN)
         .args(["serve", "--no-watch"])
         .args(pinned)

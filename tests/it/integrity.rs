@@ -21,7 +21,7 @@ url = "http://127.0.0.1:7001"
 fn check(text: &str) -> (i32, String) {
     let dir = temp_dir("integrity");
     let path = dir.join("gateway.toml");
-    std::fs::write(&path, text).expect("write");
+    std::fs::write(&path, format!("{text}{}", no_trail_unless(text))).expect("write");
     let out = Command::new(BIN)
         .args(["check", "--config"])
         .arg(&path)

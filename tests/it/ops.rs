@@ -430,7 +430,8 @@ fn the_file_watcher_reloads_on_content_changes_and_never_retries_a_failed_conten
     let upstream = rt.block_on(Upstream::start());
     let down = rt.block_on(closed_port());
     let path = dir.join("gateway.toml");
-    let good = render(&with_admin(""), &upstream, down);
+    let mut good = render(&with_admin(""), &upstream, down);
+    good.push_str(no_trail_unless(&good));
     std::fs::write(&path, &good).expect("write");
     let served = Served::start_watching(&path);
     let admin = served.admin.expect("admin");

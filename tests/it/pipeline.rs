@@ -19,7 +19,8 @@ use crate::support::*;
 async fn service() -> (GatewayService, Arc<Recorder>) {
     let down = closed_port().await;
     let upstream = Upstream::start().await;
-    let text = render(FIXTURE, &upstream, down);
+    let mut text = render(FIXTURE, &upstream, down);
+    text.push_str(no_trail_unless(&text));
     let snap = config::from_str(&text, &Overrides::default()).unwrap_or_else(|e| panic!("{e}"));
     let recorder = Arc::new(Recorder::default());
     let state = State::new(&snap.state).expect("state");

@@ -245,7 +245,9 @@ pub(crate) struct Limits {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Audit {
-    pub(crate) dir: String,
+    /// `false` runs without a trail (a disabled safeguard); the section must then say only that.
+    pub(crate) enabled: Option<bool>,
+    pub(crate) dir: Option<String>,
     pub(crate) durability: Option<String>,
     pub(crate) flush_interval: Option<String>,
     pub(crate) rotate_bytes: Option<u64>,

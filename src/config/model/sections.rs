@@ -177,16 +177,18 @@ pub(super) fn limits_view(m: &mut Model, t: &mut Fields, l: &file::Limits) {
 }
 
 pub(super) fn audit_view(m: &mut Model, t: &mut Fields, a: Option<&file::Audit>) {
+    let on = a.is_some_and(|a| a.enabled != Some(false));
     set(
         m,
         "audit".into(),
-        Some(if a.is_some() { "on" } else { "off" }.into()),
+        Some(if on { "on" } else { "off" }.into()),
         ranked(&["on", "off"]),
     );
-    let Some(a) = a else {
+    let Some(a) = a.filter(|_| on) else {
         return;
     };
     let file::Audit {
+        enabled: _, // "audit" above
         dir,
         durability,
         flush_interval,
@@ -202,7 +204,7 @@ pub(super) fn audit_view(m: &mut Model, t: &mut Fields, a: Option<&file::Audit>)
     set(
         m,
         "audit.dir".into(),
-        Some(gov(t, "audit.dir", dir).clone()),
+        gov(t, "audit.dir", dir).clone(),
         Wider::Any,
     );
     set(

@@ -159,6 +159,7 @@ const TABLE: &[(&str, &str, &str, Expect)] = &[
 #[rustfmt::skip]
 const SECTIONS: &[(&str, &str, &str)] = &[
     ("[audit] removed", "[audit]\n", "[not_audit]\n"),
+    ("[audit] enabled = false", "[audit]\n", "[audit]\nenabled = false\n[not_audit]\n"),
     ("[server.tls] removed", "tls = { cert", "# tls = { cert"),
     ("[identity] removed", "[identity]\n", "[not_identity]\n"),
     ("[governance.misuse] removed", "[governance.misuse]\n", "[governance.not_misuse]\n"),

@@ -11,6 +11,9 @@ forbidden = ["/internal", "/db"]
 [server]
 listen = "127.0.0.1:0"
 
+[audit]
+enabled = false
+
 [permissions]
 "reports:read"      = { kind = "read" }
 "reports:publish"   = { kind = "write" }

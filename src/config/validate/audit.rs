@@ -2,8 +2,17 @@
 
 use super::*;
 
-pub(super) fn compile_audit(p: &mut Problems, a: file::Audit) -> Option<AuditSettings> {
+/// What an operator adds when the file has no `[audit]`.
+const AUDIT_MISSING: &str = "every request is recorded unless the file says otherwise: add [audit] with dir = \"/var/lib/kwanus-gateway/audit\", or [audit] with enabled = false to run without a trail";
+
+/// The trail's settings; `None` when the file turns it off (or has a problem, recorded in `p`).
+pub(super) fn compile_audit(p: &mut Problems, a: Option<file::Audit>) -> Option<AuditSettings> {
+    let Some(a) = a else {
+        p.push("audit", ProblemKind::Missing(AUDIT_MISSING));
+        return None;
+    };
     let file::Audit {
+        enabled,
         dir,
         durability,
         flush_interval,
@@ -21,6 +30,34 @@ pub(super) fn compile_audit(p: &mut Problems, a: file::Audit) -> Option<AuditSet
             "needs audit.signing_key: only signed checkpoints are witnessed",
         );
     }
+    if enabled == Some(false) {
+        let set = [
+            dir.is_some(),
+            durability.is_some(),
+            flush_interval.is_some(),
+            rotate_bytes.is_some(),
+            retention_days.is_some(),
+            signing_key.is_some(),
+            checkpoint_every.is_some(),
+            checkpoint_interval.is_some(),
+            witness_dir.is_some(),
+        ];
+        if set.contains(&true) {
+            p.bad(
+                "audit.enabled",
+                "false",
+                "the other [audit] settings would go unused: remove them, or remove enabled = false",
+            );
+        }
+        return None;
+    }
+    let Some(dir) = dir else {
+        p.push(
+            "audit.dir",
+            ProblemKind::Missing("name the folder the trail is written to"),
+        );
+        return None;
+    };
     if dir.is_empty() {
         p.bad("audit.dir", &dir, "must name a folder");
     }

@@ -99,7 +99,7 @@ pub(super) fn compile(
     let server = compile_server(&mut p, server);
     let admin = admin.and_then(|a| compile_admin(&mut p, a));
     let limits = compile_limits(&mut p, limits);
-    let audit = audit.and_then(|a| compile_audit(&mut p, a));
+    let audit = compile_audit(&mut p, audit);
     let tiers = compile_tiers(&mut p, tiers);
     let permissions = compile_permissions(&mut p, permissions);
     let connect_timeout = limits

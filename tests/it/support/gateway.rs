@@ -64,6 +64,16 @@ pub fn render(template: &str, upstream: &Upstream, down: SocketAddr) -> String {
     text
 }
 
+/// `[audit] enabled = false` unless `text` has its own `[audit]`: a file without `[audit]` is
+/// refused, and a test that reads no trail gets its outcomes from its recorder instead.
+pub fn no_trail_unless(text: &str) -> &'static str {
+    if text.lines().any(|l| l.trim() == "[audit]") {
+        ""
+    } else {
+        "\n[audit]\nenabled = false\n"
+    }
+}
+
 impl Gateway {
     pub async fn start() -> Self {
         Self::start_with(FIXTURE).await
@@ -91,7 +101,8 @@ impl Gateway {
         workers: Option<usize>,
     ) -> Self {
         let upstream = Upstream::start().await;
-        let text = render(template, &upstream, closed_port().await);
+        let mut text = render(template, &upstream, closed_port().await);
+        text.push_str(no_trail_unless(&text));
         if let Some(path) = path {
             std::fs::write(path, &text).expect("write config");
         }

@@ -18,6 +18,7 @@ pub struct Served {
 
 impl Served {
     pub fn start(config: &std::path::Path) -> Self {
+        no_trail_unless_file(config);
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_kwanus-gateway"));
         cmd.args(["--log-format", "json", "serve", "--no-watch", "--config"])
             .arg(config);
@@ -26,6 +27,7 @@ impl Served {
 
     /// Like `start`, with more `serve` arguments (e.g. `--approvals DIR`).
     pub fn start_with_args(config: &std::path::Path, args: &[&str]) -> Self {
+        no_trail_unless_file(config);
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_kwanus-gateway"));
         cmd.args(["--log-format", "json", "serve", "--no-watch"])
             .args(args)
@@ -36,6 +38,7 @@ impl Served {
 
     /// Like `start`, with the configuration file watched for changes.
     pub fn start_watching(config: &std::path::Path) -> Self {
+        no_trail_unless_file(config);
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_kwanus-gateway"));
         cmd.args(["--log-format", "json", "serve", "--config"])
             .arg(config);
@@ -44,6 +47,7 @@ impl Served {
 
     /// Like `start`, with at most `nofile` open file descriptors (`ulimit -n`).
     pub fn start_with_nofile(config: &std::path::Path, nofile: u32) -> Self {
+        no_trail_unless_file(config);
         let mut cmd = Command::new("sh");
         cmd.arg("-c")
             .arg(format!("ulimit -n {nofile} && exec \"$0\" \"$@\""))
@@ -124,5 +128,15 @@ impl Drop for Served {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// `config` with `[audit] enabled = false` appended when it has no `[audit]` of its own (see
+/// `no_trail_unless`).
+fn no_trail_unless_file(config: &std::path::Path) {
+    let text = std::fs::read_to_string(config).expect("read config");
+    let add = super::no_trail_unless(&text);
+    if !add.is_empty() {
+        std::fs::write(config, format!("{text}{add}")).expect("write config");
     }
 }
