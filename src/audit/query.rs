@@ -21,6 +21,12 @@ pub struct Filter {
     pub kind: Option<String>,
     /// Only this reason.
     pub reason: Option<String>,
+    /// Only the record(s) of this request id.
+    pub request_id: Option<String>,
+    /// Only this status.
+    pub status: Option<u16>,
+    /// Only this client address.
+    pub client: Option<String>,
     /// At or after this RFC 3339 instant.
     pub since: Option<std::time::SystemTime>,
     /// Before this RFC 3339 instant.
@@ -79,6 +85,74 @@ impl Filter {
             && eq(&self.route, "route")
             && eq(&self.kind, "kind")
             && eq(&self.reason, "reason")
+            && eq(&self.request_id, "request_id")
+            && eq(&self.client, "client")
+            && self
+                .status
+                .is_none_or(|s| v.get("status").and_then(Value::as_u64) == Some(u64::from(s)))
+    }
+}
+
+/// How matching records are shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Aligned columns for people.
+    Table,
+    /// The records as written, one JSON object a line.
+    Json,
+    /// Comma-separated values with a header line, for spreadsheets.
+    Csv,
+}
+
+/// The columns of `--format csv`.
+const CSV_COLUMNS: [&str; 13] = [
+    "seq",
+    "ts",
+    "kind",
+    "partner",
+    "method",
+    "path",
+    "route",
+    "decision",
+    "code",
+    "status",
+    "reason",
+    "request_id",
+    "client",
+];
+
+/// An instant given on the command line: a duration back from `now` (`7d`, `24h`, `90m`) or an
+/// RFC 3339 instant with `Z` or any offset (`2026-11-29T12:04:00+01:00`).
+pub fn parse_when(s: &str, now: std::time::SystemTime) -> Result<std::time::SystemTime, String> {
+    const HOW: &str = "write a duration back from now (7d, 24h, 1h) or an RFC 3339 instant (2026-11-25T00:00:00Z, 2026-11-29T12:04:00+01:00)";
+    if let Ok(d) = humantime::parse_duration(s) {
+        return Ok(now.checked_sub(d).unwrap_or(std::time::UNIX_EPOCH));
+    }
+    let bad = |e: &dyn std::fmt::Display| format!("{s:?}: {e}; {HOW}");
+    let b = s.as_bytes();
+    let offset = match b.len().checked_sub(6).map(|i| (i, &b[i..])) {
+        Some((i, [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2]))
+            if [h1, h2, m1, m2].iter().all(|c| c.is_ascii_digit()) =>
+        {
+            let num = |a: &u8, b: &u8| u64::from((a - b'0') * 10 + (b - b'0'));
+            Some((i, *sign == b'+', (num(h1, h2) * 60 + num(m1, m2)) * 60))
+        }
+        _ => None,
+    };
+    match offset {
+        None => humantime::parse_rfc3339_weak(s).map_err(|e| bad(&e)),
+        Some((at, ahead, secs)) => {
+            let local =
+                humantime::parse_rfc3339_weak(&format!("{}Z", &s[..at])).map_err(|e| bad(&e))?;
+            let shift = std::time::Duration::from_secs(secs);
+            // Local time ahead of UTC by the offset: UTC is that much earlier.
+            let utc = if ahead {
+                local.checked_sub(shift)
+            } else {
+                local.checked_add(shift)
+            };
+            utc.ok_or_else(|| bad(&"out of range"))
+        }
     }
 }
 
@@ -91,31 +165,71 @@ impl Filter {
 pub fn run(
     paths: &[PathBuf],
     filter: &Filter,
-    json: bool,
+    format: Format,
     unverified: bool,
     out: &mut impl Write,
 ) -> Result<u64, QueryError> {
-    if !json {
-        writeln!(
+    match format {
+        Format::Table => writeln!(
             out,
             "     SEQ  TIME                         PARTNER     METHOD  PATH                              ROUTE             DECIDE  CODE                   ST  REASON"
-        )
-        .map_err(QueryError::Output)?;
+        ),
+        Format::Csv => {
+            let verified = if unverified { ",verified" } else { "" };
+            writeln!(out, "{}{verified}", CSV_COLUMNS.join(","))
+        }
+        Format::Json => Ok(()),
     }
+    .map_err(QueryError::Output)?;
     each(paths, filter, unverified, |line, mut v, verified| {
-        match (json, verified) {
-            (true, true) => writeln!(out, "{line}"),
-            (true, false) => {
+        match (format, verified) {
+            (Format::Json, true) => writeln!(out, "{line}"),
+            (Format::Json, false) => {
                 if let Some(m) = v.as_object_mut() {
                     m.insert("verified".into(), Value::Bool(false));
                 }
                 writeln!(out, "{v}")
             }
-            (false, true) => writeln!(out, "{}", table_row(&v)),
-            (false, false) => writeln!(out, "UNVERIFIED {}", table_row(&v)),
+            (Format::Table, true) => writeln!(out, "{}", table_row(&v)),
+            (Format::Table, false) => writeln!(out, "UNVERIFIED {}", table_row(&v)),
+            (Format::Csv, _) => {
+                let flag = match (unverified, verified) {
+                    (false, _) => "",
+                    (true, true) => ",true",
+                    (true, false) => ",false",
+                };
+                writeln!(out, "{}{flag}", csv_row(&v))
+            }
         }
         .map_err(QueryError::Output)
     })
+}
+
+/// One record as a CSV line of [`CSV_COLUMNS`] (RFC 4180 quoting).
+fn csv_row(v: &Value) -> String {
+    CSV_COLUMNS
+        .iter()
+        .map(|name| {
+            let cell = match v.get(*name) {
+                Some(Value::String(s)) => s.clone(),
+                Some(Value::Null) | None => String::new(),
+                Some(other) => other.to_string(),
+            };
+            // A cell a spreadsheet would run as a formula (a partner's path or key id can
+            // start so) is written as text.
+            let cell = if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+                format!("'{cell}")
+            } else {
+                cell
+            };
+            if cell.contains([',', '"', '\n', '\r']) {
+                format!("\"{}\"", cell.replace('"', "\"\""))
+            } else {
+                cell
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Calls `f` with each matching record of `paths` (its line, parsed, and whether it verifies),
@@ -281,4 +395,34 @@ fn config_row(v: &Value, s: &dyn Fn(&str) -> String) -> String {
 /// forge a table row.
 fn printable(s: &str) -> String {
     s.chars().flat_map(char::escape_default).collect::<String>()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::parse_when;
+
+    #[test]
+    fn instants_take_any_offset_and_durations_count_back_from_now() {
+        let utc = |s: &str| humantime::parse_rfc3339(s).expect("instant");
+        let now = utc("2026-12-08T00:00:00Z");
+        let cases = [
+            ("2026-11-29T12:04:00Z", utc("2026-11-29T12:04:00Z")),
+            ("2026-11-29T12:04:00+01:00", utc("2026-11-29T11:04:00Z")),
+            ("2026-11-29T12:04:00-05:30", utc("2026-11-29T17:34:00Z")),
+            ("2026-11-29T12:04:00.5+00:00", utc("2026-11-29T12:04:00.5Z")),
+            ("7d", now - Duration::from_secs(7 * 86_400)),
+            ("24h", now - Duration::from_secs(86_400)),
+            ("1h", now - Duration::from_secs(3_600)),
+        ];
+        for (text, want) in cases {
+            assert_eq!(parse_when(text, now), Ok(want), "{text}");
+        }
+        for bad in ["yesterday", "2026-11-29", "2026-11-29T12:04:00+1:00", ""] {
+            let e = parse_when(bad, now).expect_err(bad);
+            assert!(e.contains("7d, 24h, 1h"), "{bad}: {e}");
+        }
+        assert!(parse_when("1h", SystemTime::UNIX_EPOCH).is_ok());
+    }
 }

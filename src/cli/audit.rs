@@ -34,8 +34,9 @@ pub(super) enum AuditCommand {
         /// Only `allow` or `deny`.
         #[arg(long, value_parser = ["allow", "deny"])]
         decision: Option<String>,
-        /// Only this error code (e.g. permission_denied).
-        #[arg(long)]
+        /// Only this error code (e.g. permission_denied; an unknown one is an error listing
+        /// them all).
+        #[arg(long, value_parser = crate::model::CODES.map(|(code, _)| code))]
         code: Option<String>,
         /// Only this route.
         #[arg(long)]
@@ -47,13 +48,26 @@ pub(super) enum AuditCommand {
         /// Only this reason (e.g. method_override, charset).
         #[arg(long)]
         reason: Option<String>,
-        /// At or after this RFC 3339 instant.
+        /// Only the record(s) of this request id (the `X-Request-Id` a partner was given).
+        #[arg(long)]
+        request_id: Option<String>,
+        /// Only this status (e.g. 403).
+        #[arg(long)]
+        status: Option<u16>,
+        /// Only this client address.
+        #[arg(long)]
+        client: Option<String>,
+        /// At or after: a duration back from now (7d, 24h, 1h) or an RFC 3339 instant (any
+        /// offset).
         #[arg(long, value_parser = parse_time)]
         since: Option<std::time::SystemTime>,
-        /// Before this RFC 3339 instant.
+        /// Before: a duration back from now or an RFC 3339 instant (any offset).
         #[arg(long, value_parser = parse_time)]
         until: Option<std::time::SystemTime>,
-        /// JSON lines (the records as written) instead of a table.
+        /// How matches are shown.
+        #[arg(long, value_enum, default_value = "table")]
+        format: crate::audit::query::Format,
+        /// The same as --format json.
         #[arg(long)]
         json: bool,
         /// Also show records that do not verify (from the first broken one on), marked
@@ -89,7 +103,7 @@ pub(super) enum AuditCommand {
 }
 
 fn parse_time(s: &str) -> Result<std::time::SystemTime, String> {
-    humantime::parse_rfc3339_weak(s).map_err(|e| format!("{e}; write e.g. 2026-11-25T00:00:00Z"))
+    crate::audit::query::parse_when(s, std::time::SystemTime::now())
 }
 
 pub(super) fn audit(command: AuditCommand) -> ExitCode {
@@ -126,8 +140,12 @@ pub(super) fn audit(command: AuditCommand) -> ExitCode {
             route,
             kind,
             reason,
+            request_id,
+            status,
+            client,
             since,
             until,
+            format,
             json,
             unverified,
         } => {
@@ -138,16 +156,35 @@ pub(super) fn audit(command: AuditCommand) -> ExitCode {
                 route,
                 kind,
                 reason,
+                request_id,
+                status,
+                client,
                 since,
                 until,
             };
+            let format = if json {
+                crate::audit::query::Format::Json
+            } else {
+                format
+            };
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-            match crate::audit::query::run(&paths, &filter, json, unverified, &mut out) {
+            let result = crate::audit::query::run(&paths, &filter, format, unverified, &mut out);
+            let result = result.and_then(|n| {
+                out.flush()
+                    .map(|()| n)
+                    .map_err(crate::audit::query::QueryError::Output)
+            });
+            match result {
                 Ok(n) => {
-                    let _ = out.flush();
-                    if !json {
+                    if format == crate::audit::query::Format::Table {
                         eprintln!("{n} record(s)");
                     }
+                    ExitCode::SUCCESS
+                }
+                // The reader has what it wanted (`| head`): not a failure.
+                Err(crate::audit::query::QueryError::Output(e))
+                    if e.kind() == std::io::ErrorKind::BrokenPipe =>
+                {
                     ExitCode::SUCCESS
                 }
                 Err(e) => {

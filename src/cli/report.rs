@@ -20,15 +20,12 @@ pub(super) struct Args {
 
 pub(super) fn run(a: Args) -> ExitCode {
     let now = SystemTime::now();
-    let since = match humantime::parse_duration(&a.since) {
-        Ok(d) => now.checked_sub(d).unwrap_or(SystemTime::UNIX_EPOCH),
-        Err(_) => match humantime::parse_rfc3339_weak(&a.since) {
-            Ok(t) => t,
-            Err(_) => {
-                eprintln!("audit report: --since takes a duration (90d) or an RFC 3339 instant");
-                return ExitCode::from(super::EX_USAGE);
-            }
-        },
+    let since = match crate::audit::query::parse_when(&a.since, now) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("audit report: --since {e}");
+            return ExitCode::from(super::EX_USAGE);
+        }
     };
     // The view alone (an `approved.json`, or the file read without compiling it): an
     // officer's workstation has the trail and the approved copy, not the gateway's keys.

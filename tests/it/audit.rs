@@ -1009,3 +1009,78 @@ async fn a_strict_segment_is_written_through_ahead_and_sealed_at_the_end() {
     again.app.shutdown().await;
     audit::verify(&[trail(&dir)], None).unwrap_or_else(|b| panic!("{b}"));
 }
+
+/// Runs `audit query` with `args` over `trail`: exit code, stdout, stderr.
+fn query(trail: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(BIN)
+        .args(["audit", "query"])
+        .arg(trail)
+        .args(args)
+        .output()
+        .expect("audit query");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn audit_query_answers_by_status_request_id_and_relative_or_offset_times() {
+    let dir = temp_dir("query-answers");
+    let gw = Gateway::start_with(&with_audit(&dir, "")).await;
+    let allowed = gw.get("/v1/reports/1", ACME).await;
+    assert_eq!(allowed.status, 200);
+    assert_eq!(gw.raw(&raw_get("/internal/x", ACME)).await.status(), 403);
+    let id = allowed.headers["x-request-id"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    gw.app.shutdown().await;
+    let trail = trail(&dir);
+    // Relative times, and RFC 3339 with an offset: +01:00 is an hour ahead of UTC.
+    let (code, out, _) = query(&trail, &["--since", "1h", "--format", "json"]);
+    assert_eq!(code, Some(0));
+    assert!(out.lines().count() >= 2, "{out}");
+    let (_, out, _) = query(
+        &trail,
+        &["--until", "2000-01-01T00:30:00+01:00", "--format", "json"],
+    );
+    assert_eq!(out.lines().count(), 0, "{out}");
+    let (_, out, _) = query(
+        &trail,
+        &["--since", "2000-01-01T00:30:00-01:00", "--format", "json"],
+    );
+    assert!(out.lines().count() >= 2, "{out}");
+    // By status, as CSV: the header and the one 403.
+    let (code, out, _) = query(&trail, &["--status", "403", "--format", "csv"]);
+    assert_eq!(code, Some(0));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(lines[0].starts_with("seq,ts,kind,partner,"), "{out}");
+    assert!(lines[1].contains(",forbidden_route,403,"), "{out}");
+    // By request id: the partner's X-Request-Id finds its record.
+    let (_, out, _) = query(&trail, &["--request-id", &id, "--format", "json"]);
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(out.contains("\"/v1/reports/1\""), "{out}");
+    // A misspelled code is an error that lists the real ones.
+    let (code, _, err) = query(&trail, &["--code", "permision_denied"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("permission_denied") && err.contains("forbidden_route"),
+        "{err}"
+    );
+    // A reader that stops reading (`| head`) ends the query quietly, with exit 0.
+    let mut child = Command::new(BIN)
+        .args(["audit", "query"])
+        .arg(&trail)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(!err.contains("Broken pipe"), "{err}");
+}
