@@ -17,6 +17,7 @@ mod writer;
 
 pub mod query;
 pub mod report;
+pub mod summary;
 
 pub use record::{
     ConfigEvent, ConfigResult, ConfigTrigger, DIFF_LINES, Event, GENESIS, Intent,

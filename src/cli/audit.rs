@@ -75,6 +75,26 @@ pub(super) enum AuditCommand {
         #[arg(long)]
         unverified: bool,
     },
+    /// Counts from the verified trail, grouped: requests, allows, denials by code, 5xx, and
+    /// the p50/p99 duration of each group, then the total.
+    Summary {
+        /// Trail files, or folders holding them.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// What the rows are.
+        #[arg(long, value_enum, default_value = "partner")]
+        by: crate::audit::summary::By,
+        /// Only this partner.
+        #[arg(long)]
+        partner: Option<String>,
+        /// At or after: a duration back from now (7d, 24h, 1h) or an RFC 3339 instant (any
+        /// offset).
+        #[arg(long, value_parser = parse_time)]
+        since: Option<std::time::SystemTime>,
+        /// Before: a duration back from now or an RFC 3339 instant (any offset).
+        #[arg(long, value_parser = parse_time)]
+        until: Option<std::time::SystemTime>,
+    },
     /// One partner over a period, from the verified trail: requests, denials by code,
     /// workflow 5xx, unused grants, keys near expiry, and a tier-readiness verdict.
     Report {
@@ -132,6 +152,38 @@ pub(super) fn audit(command: AuditCommand) -> ExitCode {
             public_key,
             witness,
         } => audit_verify(&paths, public_key.as_deref(), witness.as_deref()),
+        AuditCommand::Summary {
+            paths,
+            by,
+            partner,
+            since,
+            until,
+        } => {
+            let filter = crate::audit::query::Filter {
+                partner,
+                since,
+                until,
+                ..crate::audit::query::Filter::default()
+            };
+            match crate::audit::summary::summarise(&paths, &filter, by) {
+                Ok(groups) => {
+                    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+                    let written = crate::audit::summary::print(&groups, by, &mut out)
+                        .and_then(|()| out.flush());
+                    match written {
+                        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                            eprintln!("audit summary: {e}");
+                            ExitCode::FAILURE
+                        }
+                        _ => ExitCode::SUCCESS,
+                    }
+                }
+                Err(e) => {
+                    eprintln!("audit summary: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         AuditCommand::Query {
             paths,
             partner,

@@ -33,6 +33,15 @@ pub(super) async fn serve(
         }
     };
     let summary = snapshot.summary();
+    // Before anything listens: a SIGTERM that arrives once "listening" is logged must drain,
+    // not kill (the default action) — orchestrators signal as soon as they see the line.
+    let mut signals = match OsSignals::install() {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot install signal handlers");
+            return ExitCode::FAILURE;
+        }
+    };
     let opts = Options {
         config_path: Some(path.clone()),
         watch_config: watch,
@@ -55,13 +64,6 @@ pub(super) async fn serve(
         %summary,
         "listening"
     );
-    let mut signals = match OsSignals::install() {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot install signal handlers");
-            return ExitCode::FAILURE;
-        }
-    };
     while signals.next().await == OsSignal::Reload {
         app.reload(crate::audit::ConfigTrigger::Signal);
     }
@@ -157,6 +159,15 @@ pub(super) async fn demo(
             return ExitCode::FAILURE;
         }
     };
+    // Before anything is printed: a Ctrl-C or SIGTERM after the instructions stops the demo
+    // cleanly (and removes its folder).
+    let mut signals = match OsSignals::install() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("demo: cannot install signal handlers: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let opts = Options {
         listener: Some(listener),
         workers: workers.filter(|n| *n > 0),
@@ -184,13 +195,6 @@ pub(super) async fn demo(
         crate::demo::instructions(&printed)
     );
     let _ = std::io::stdout().flush();
-    let mut signals = match OsSignals::install() {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("demo: cannot install signal handlers: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
     while signals.next().await == OsSignal::Reload {}
     app.shutdown().await;
     if keep {

@@ -1084,3 +1084,57 @@ async fn audit_query_answers_by_status_request_id_and_relative_or_offset_times()
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(!err.contains("Broken pipe"), "{err}");
 }
+
+#[tokio::test]
+async fn audit_summary_counts_by_partner_and_code_with_the_total() {
+    let dir = temp_dir("summary");
+    let gw = Gateway::start_with(&with_audit(&dir, "")).await;
+    for _ in 0..2 {
+        assert_eq!(gw.get("/v1/reports/1", ACME).await.status, 200);
+    }
+    assert_eq!(gw.raw(&raw_get("/internal/x", ACME)).await.status(), 403);
+    assert_eq!(gw.get("/v1/reports/1", "kwp_nobody").await.status, 401);
+    gw.app.shutdown().await;
+    let summary = |by: &str| {
+        let out = Command::new(BIN)
+            .args(["audit", "summary", "--since", "1h", "--by", by])
+            .arg(trail(&dir))
+            .output()
+            .expect("audit summary");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    // A row's first five columns: key, requests, allows, denials, 5xx.
+    let row = |text: &str, key: &str| -> Vec<String> {
+        text.lines()
+            .find(|l| l.split_whitespace().next() == Some(key))
+            .unwrap_or_else(|| panic!("no row {key}:\n{text}"))
+            .split_whitespace()
+            .take(5)
+            .map(str::to_owned)
+            .collect()
+    };
+    let by_partner = summary("partner");
+    assert_eq!(row(&by_partner, "acme"), ["acme", "3", "2", "1", "0"]);
+    assert_eq!(row(&by_partner, "-"), ["-", "1", "0", "1", "0"]);
+    assert_eq!(row(&by_partner, "total"), ["total", "4", "2", "2", "0"]);
+    assert!(by_partner.contains("forbidden_route=1"), "{by_partner}");
+    // p50 and p99 in milliseconds, from the records' durations.
+    let acme = by_partner
+        .lines()
+        .find(|l| l.starts_with("acme "))
+        .expect("acme row");
+    for q in acme.split_whitespace().skip(5).take(2) {
+        assert!(q.parse::<f64>().is_ok_and(|ms| ms >= 0.0), "{acme}");
+    }
+    let by_code = summary("code");
+    assert_eq!(
+        row(&by_code, "invalid_credentials"),
+        ["invalid_credentials", "1", "0", "1", "0"]
+    );
+    assert_eq!(row(&by_code, "-")[..3], ["-", "2", "2"]);
+}
