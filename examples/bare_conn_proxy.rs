@@ -9,7 +9,6 @@
 
 use std::net::SocketAddr;
 
-use http::Uri;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -63,12 +62,7 @@ async fn forward(
             req.headers_mut().insert(http::header::HOST, host);
         }
     }
-    let pq = req
-        .uri()
-        .path_and_query()
-        .map_or("/", |pq| pq.as_str())
-        .to_owned();
-    *req.uri_mut() = Uri::try_from(pq).map_err(std::io::Error::other)?;
+    pool::to_origin_form(&mut req)?;
     *req.version_mut() = http::Version::HTTP_11;
     let rsp = sender
         .send_request(req)

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use http::{Response, StatusCode, Uri};
+use http::{Response, StatusCode};
 use http_body_util::{BodyExt as _, Empty};
 use kwanus_gateway::h1::{self, Handler};
 use kwanus_gateway::proxy::Body;
@@ -81,12 +81,7 @@ impl Bare {
         mut req: http::Request<ClientBody>,
     ) -> Result<Response<Returning<ClientBody>>, std::io::Error> {
         let mut sender = pool::checkout(&self.pool, self.upstream).await?;
-        let pq = req
-            .uri()
-            .path_and_query()
-            .map_or("/", |pq| pq.as_str())
-            .to_owned();
-        *req.uri_mut() = Uri::try_from(pq).map_err(std::io::Error::other)?;
+        pool::to_origin_form(&mut req)?;
         let rsp = sender
             .send_request(req)
             .await

@@ -102,6 +102,9 @@ pub struct Outcome {
     pub response_complete: bool,
     /// What a response contract removed from the body, if anything.
     pub fields_removed: Option<Box<FieldsRemoved>>,
+    /// For `request_contract_violation`: where the body fails its schema, as JSON Pointers
+    /// into it (the first few, each capped; never a value).
+    pub schema_pointers: Vec<String>,
 }
 
 /// What a response contract removed: the pointers (at most 32, within a byte budget so the

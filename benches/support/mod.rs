@@ -35,5 +35,6 @@ pub(crate) fn outcome(n: u64) -> Outcome {
         summarised: None,
         response_complete: true,
         fields_removed: None,
+        schema_pointers: Vec::new(),
     }
 }

@@ -46,6 +46,17 @@ where
     Ok(sender)
 }
 
+/// `req`'s target in origin form (path and query), as HTTP/1.1 sends it upstream.
+pub(crate) fn to_origin_form<B>(req: &mut http::Request<B>) -> Result<(), std::io::Error> {
+    let pq = req
+        .uri()
+        .path_and_query()
+        .map_or("/", |pq| pq.as_str())
+        .to_owned();
+    *req.uri_mut() = http::Uri::try_from(pq).map_err(std::io::Error::other)?;
+    Ok(())
+}
+
 /// A response body that puts its connection back in the pool once it has ended.
 pub(crate) struct Returning<B> {
     body: Incoming,

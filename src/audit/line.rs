@@ -129,6 +129,17 @@ pub(super) fn request(o: &Outcome) -> Body {
         }
         j.out.extend_from_slice(b"]}");
     }
+    if !o.schema_pointers.is_empty() {
+        j.out.extend_from_slice(key!("schema_pointers"));
+        j.out.push(b'[');
+        for (i, p) in o.schema_pointers.iter().enumerate() {
+            if i > 0 {
+                j.out.push(b',');
+            }
+            string(j.out, p);
+        }
+        j.out.push(b']');
+    }
     Body(buf)
 }
 

@@ -104,6 +104,7 @@ impl Exchange {
             summarised: None,
             response_complete: false,
             fields_removed: None,
+            schema_pointers: Vec::new(),
         };
         let mut ex = Self {
             outcome,
@@ -175,6 +176,14 @@ impl Exchange {
         };
         self.outcome.code = Some(e.code());
         self.outcome.reason = e.reason();
+        if let GatewayError::RequestContractViolation(v) = e {
+            // Where, never what: the pointers name the partner's own properties.
+            self.outcome.schema_pointers = v
+                .errors
+                .iter()
+                .map(|(pointer, _)| crate::outcome::cap_escaped(pointer, 128).0)
+                .collect();
+        }
         if !e.after_permit() {
             self.outcome.upstream = None;
         }

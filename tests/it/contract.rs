@@ -368,6 +368,24 @@ async fn a_body_that_breaks_the_request_schema_is_refused_before_forwarding() {
         "the partner's data is never echoed: {}",
         r.text
     );
+    // The record says where the body failed, as the answer did, and holds no value of it.
+    let records = s.records();
+    let record = records
+        .iter()
+        .rev()
+        .find(|r| r["reason"] == "request_schema")
+        .expect("the 422's record");
+    let recorded: Vec<&str> = record["schema_pointers"]
+        .as_array()
+        .unwrap_or_else(|| panic!("schema_pointers: {record}"))
+        .iter()
+        .filter_map(|p| p.as_str())
+        .collect();
+    assert!(
+        recorded.contains(&"/rating") && recorded.contains(&"/text"),
+        "{record}"
+    );
+    assert!(!record.to_string().contains("PARTNER-VALUE"), "{record}");
 
     for (ct, body) in [
         ("text/plain", r#"{"text":"hi","rating":3}"#),

@@ -42,6 +42,8 @@ struct RequestLine<'a> {
     response_complete: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     fields_removed: Option<FieldsRemovedLine<'a>>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    schema_pointers: &'a [String],
     prev: &'a str,
 }
 
@@ -106,6 +108,7 @@ fn reference(seq: u64, prev: &str, o: &Outcome) -> Vec<u8> {
             count: f.count,
             pointers: &f.pointers,
         }),
+        schema_pointers: &o.schema_pointers,
         prev,
     })
     .unwrap_or_default()
@@ -151,9 +154,10 @@ prop_compose! {
             any::<u16>(), opt(text()), proptest::option::of(any::<u16>()), any::<u64>(),
             proptest::option::of(text()),
         ),
-        (flags, removed) in (
+        (flags, removed, schema_pointers) in (
             any::<[bool; 5]>(),
             proptest::option::of((any::<usize>(), proptest::collection::vec(text(), 0..4))),
+            proptest::collection::vec(text(), 0..3),
         ),
     ) -> Outcome {
         Outcome {
@@ -190,6 +194,7 @@ prop_compose! {
                 pointers,
                 by_class: Vec::new(),
             })),
+            schema_pointers,
         }
     }
 }
