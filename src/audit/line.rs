@@ -120,27 +120,27 @@ pub(super) fn request(o: &Outcome) -> Body {
         j.out.extend_from_slice(key!("fields_removed"));
         j.out.extend_from_slice(b"{\"count\":");
         number(j.out, f.count as u64);
-        j.out.extend_from_slice(b",\"pointers\":[");
-        for (i, p) in f.pointers.iter().enumerate() {
-            if i > 0 {
-                j.out.push(b',');
-            }
-            string(j.out, p);
-        }
-        j.out.extend_from_slice(b"]}");
+        j.out.extend_from_slice(b",\"pointers\":");
+        strings(j.out, &f.pointers);
+        j.out.push(b'}');
     }
     if !o.schema_pointers.is_empty() {
         j.out.extend_from_slice(key!("schema_pointers"));
-        j.out.push(b'[');
-        for (i, p) in o.schema_pointers.iter().enumerate() {
-            if i > 0 {
-                j.out.push(b',');
-            }
-            string(j.out, p);
-        }
-        j.out.push(b']');
+        strings(j.out, &o.schema_pointers);
     }
     Body(buf)
+}
+
+/// A JSON array of strings.
+fn strings(out: &mut Vec<u8>, items: &[String]) {
+    out.push(b'[');
+    for (i, s) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        string(out, s);
+    }
+    out.push(b']');
 }
 
 /// An intent record's body.
