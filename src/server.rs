@@ -283,7 +283,7 @@ async fn serve<S>(
     conn: ConnInfo,
     watcher: Watcher,
     deadline: Instant,
-    shutdown: Signal,
+    mut shutdown: Signal,
 ) where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
@@ -297,7 +297,12 @@ async fn serve<S>(
         conn,
     );
     let mut buf = BytesMut::with_capacity(h1::READ_CHUNK);
-    match h1::sniff(&mut io, &mut buf, deadline).await {
+    // A connection that has said nothing yet is closed at once by a drain.
+    let spoken = tokio::select! {
+        spoken = h1::sniff(&mut io, &mut buf, deadline) => spoken,
+        () = shutdown.wait() => None,
+    };
+    match spoken {
         None => tracing::debug!(client = %peer, "no request head before client_header_timeout"),
         Some(Spoken::Http1) => {
             let settings = h1::Settings {

@@ -115,19 +115,27 @@ async fn pipelined_requests_are_answered_in_order_and_http_1_0_keeps_alive_when_
 }
 
 #[tokio::test]
-async fn a_drain_closes_idle_keep_alive_connections_at_once() {
-    // A long header timeout: a close within seconds is the drain's.
-    let gw = Gateway::start_with(&FIXTURE.replace(
-        "client_header_timeout = \"2s\"",
-        "client_header_timeout = \"60s\"",
-    ))
+async fn a_drain_closes_idle_and_silent_connections_at_once() {
+    // Long header and drain timeouts: a close within seconds is the drain's own.
+    let gw = Gateway::start_with(
+        &FIXTURE
+            .replace(
+                "client_header_timeout = \"2s\"",
+                "client_header_timeout = \"60s\"",
+            )
+            .replace("drain_timeout = \"5s\"", "drain_timeout = \"60s\""),
+    )
     .await;
     let mut s = TcpStream::connect(gw.app.addr()).await.expect("connect");
     let req = format!("GET /v1/reports/1 HTTP/1.1\r\nHost: gw\r\nX-Api-Key: {ACME}\r\n\r\n");
     s.write_all(req.as_bytes()).await.expect("write");
     let text = read_until(&mut s, |t| answers(t) == 1 && t.ends_with('}')).await;
     assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
+    // And one that has not said anything yet.
+    let mut silent = TcpStream::connect(gw.app.addr()).await.expect("connect");
+    tokio::time::sleep(Duration::from_millis(100)).await;
     let shutdown = tokio::spawn(gw.app.shutdown());
-    assert!(closed_within(&mut s, Duration::from_secs(10)).await);
+    assert!(closed_within(&mut s, Duration::from_secs(3)).await);
+    assert!(closed_within(&mut silent, Duration::from_secs(3)).await);
     shutdown.await.expect("shut down");
 }
