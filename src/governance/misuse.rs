@@ -122,18 +122,18 @@ impl Detector {
 
     /// Whether `partner` is suspended now; a suspension found expired is lifted, and its end
     /// returned for the record.
-    pub fn check(&self, partner: &Arc<str>) -> (bool, Option<Event>) {
+    pub fn check(&self, partner: &Arc<str>) -> (Option<SystemTime>, Option<Event>) {
         if self.suspended.load(Ordering::Relaxed) == 0 {
-            return (false, None);
+            return (None, None);
         }
         let mut inner = self.lock();
         let Some(entry) = inner.partners.get_mut(partner) else {
-            return (false, None);
+            return (None, None);
         };
         match entry.until {
-            Some(s) if Instant::now() < s.at => (true, None),
-            Some(_) => (false, Some(self.end(partner, entry, Lift::Expiry))),
-            None => (false, None),
+            Some(s) if Instant::now() < s.at => (Some(s.wall), None),
+            Some(_) => (None, Some(self.end(partner, entry, Lift::Expiry))),
+            None => (None, None),
         }
     }
 

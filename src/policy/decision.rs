@@ -23,10 +23,16 @@ pub enum Deny {
         sunset_passed: bool,
     },
     /// The partner is suspended (by configuration, or automatically for misuse).
-    #[error("partner access is suspended{}", if *.misuse { " after repeated denied requests; it lifts by itself" } else { "" })]
+    #[error(
+        "partner access is suspended{}{}",
+        if *.misuse { " after repeated denied requests" } else { "" },
+        .until.map_or(String::new(), |u| format!(" until {} (it lifts by itself then)", humantime::format_rfc3339_seconds(u)))
+    )]
     PartnerSuspended {
         /// Suspended by the misuse detector, not by the configuration.
         misuse: bool,
+        /// When it ends, if it ends by itself (`Retry-After` says when too).
+        until: Option<std::time::SystemTime>,
     },
     /// A deprecated partner (or one in maintenance past its compliance date) asked for a
     /// non-read route.
@@ -107,8 +113,8 @@ impl Deny {
             Self::PartnerRevoked {
                 sunset_passed: true,
             } => "sunset_passed",
-            Self::PartnerSuspended { misuse: false } => "stage_suspended",
-            Self::PartnerSuspended { misuse: true } => "misuse_suspended",
+            Self::PartnerSuspended { misuse: false, .. } => "stage_suspended",
+            Self::PartnerSuspended { misuse: true, .. } => "misuse_suspended",
             Self::StageRestricted {
                 compliance_overdue: false,
                 ..

@@ -19,8 +19,8 @@ pub struct Facts {
     pub has_idempotency_key: bool,
     /// When the request is decided (dates in the lifecycle are compared with it).
     pub now: std::time::SystemTime,
-    /// Whether the partner is suspended for misuse right now (`[governance.misuse]`).
-    pub suspended_for_misuse: bool,
+    /// Until when the partner is suspended for misuse, if it is now (`[governance.misuse]`).
+    pub misuse_suspended_until: Option<std::time::SystemTime>,
 }
 
 // === impl Facts ===
@@ -31,7 +31,7 @@ impl Facts {
         Self {
             has_idempotency_key: false,
             now: std::time::SystemTime::now(),
-            suspended_for_misuse: false,
+            misuse_suspended_until: None,
         }
     }
 }
@@ -49,7 +49,10 @@ pub fn decide(principal: &Principal, route: &Arc<Route>, facts: &Facts) -> Resul
             });
         }
         Stage::Suspended { until } if until.is_none_or(|u| now < u) => {
-            return Err(Deny::PartnerSuspended { misuse: false });
+            return Err(Deny::PartnerSuspended {
+                misuse: false,
+                until,
+            });
         }
         Stage::Deprecation { sunset, .. } if now >= sunset => {
             return Err(Deny::PartnerRevoked {
@@ -73,8 +76,11 @@ pub fn decide(principal: &Principal, route: &Arc<Route>, facts: &Facts) -> Resul
         | Stage::Deprecation { .. }
         | Stage::Suspended { .. } => {}
     }
-    if facts.suspended_for_misuse {
-        return Err(Deny::PartnerSuspended { misuse: true });
+    if let Some(until) = facts.misuse_suspended_until {
+        return Err(Deny::PartnerSuspended {
+            misuse: true,
+            until: Some(until),
+        });
     }
     if !partner.tier.allows(route.kind) {
         return Err(Deny::TierInsufficient {

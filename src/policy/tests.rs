@@ -74,7 +74,7 @@ fn facts(has_idempotency_key: bool) -> Facts {
     Facts {
         has_idempotency_key,
         now: at(0),
-        suspended_for_misuse: false,
+        misuse_suspended_until: None,
     }
 }
 
@@ -230,13 +230,23 @@ fn lifecycle_dates_are_compared_with_the_time_of_the_request() {
 
     let active = principal(2, Stage::Active, &perms);
     let misuse = Facts {
-        suspended_for_misuse: true,
+        misuse_suspended_until: Some(at(2)),
         ..facts(false)
     };
     assert_eq!(reason(&active, &read, &misuse), Some("misuse_suspended"));
+    let denied = decide(&active, &read, &misuse).err();
+    assert_eq!(denied.as_ref().map(|d| d.code()), Some("partner_suspended"));
+    // Both kinds say when they end, when they end by themselves.
     assert_eq!(
-        decide(&active, &read, &misuse).err().map(|d| d.code()),
-        Some("partner_suspended")
+        denied,
+        Some(crate::policy::Deny::PartnerSuspended {
+            misuse: true,
+            until: Some(at(2)),
+        })
+    );
+    assert!(
+        denied.is_some_and(|d| d.to_string().contains(" until ")),
+        "the detail names the end"
     );
 }
 

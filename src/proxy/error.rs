@@ -151,6 +151,17 @@ impl GatewayError {
             Self::Denied(d @ Deny::IdempotencyKeyRequired) => {
                 (S::PRECONDITION_REQUIRED, d.code(), d.reason(), None, false)
             }
+            Self::Denied(
+                d @ Deny::PartnerSuspended {
+                    until: Some(until), ..
+                },
+            ) => {
+                // Whole seconds to the end, at least one: a client retrying then is served.
+                let left = until
+                    .duration_since(std::time::SystemTime::now())
+                    .map_or(1, |d| d.as_secs() + u64::from(d.subsec_nanos() > 0));
+                (S::FORBIDDEN, d.code(), d.reason(), Some(left.max(1)), false)
+            }
             Self::Denied(d) => (S::FORBIDDEN, d.code(), d.reason(), None, false),
             Self::PayloadTooLarge => (
                 S::PAYLOAD_TOO_LARGE,

@@ -106,7 +106,7 @@ impl GatewayService {
         let facts = Facts {
             has_idempotency_key: facts.idempotency_key.is_some(),
             now: SystemTime::now(),
-            suspended_for_misuse: suspended,
+            misuse_suspended_until: suspended,
         };
         let permit = policy::decide(principal, route, &facts).map_err(GatewayError::Denied)?;
         ex.outcome.decision = Decision::Allow;

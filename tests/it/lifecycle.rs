@@ -263,6 +263,23 @@ async fn misuse_suspends_a_partner_which_lifts_by_itself_or_by_an_operator() {
     let r = raw(served.addr, &raw_get("/v1/reports/1", GLOBEX)).await;
     assert_eq!(r.status(), 403, "{}", r.text);
     assert_eq!(r.body_json()["code"], "partner_suspended");
+    // It says when it lifts: the time in the detail, the seconds in Retry-After.
+    let detail = r.body_json()["detail"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(detail.contains(" until 20"), "{detail}");
+    let retry_after: u64 = r
+        .text
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("retry-after: ")
+                .map(str::to_owned)
+        })
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no Retry-After: {}", r.text));
+    assert!(retry_after >= 1, "{}", r.text);
     assert_eq!(
         raw(served.addr, &raw_get("/v1/reports/1", ACME))
             .await
