@@ -211,16 +211,27 @@ fn one(reason: &'static str, message: &str) -> RequestViolation {
     }
 }
 
-/// The message for one error, with the partner's values masked; kinds whose message would
-/// list the partner's own property names say how many instead.
+/// The message for one error, with the partner's values masked. Properties the schema does
+/// not allow are named — the caller's own names, escaped and cut short — so it can fix its
+/// request; their values never appear.
 fn message(e: &jsonschema::ValidationError<'_>) -> String {
     let text = match e.kind() {
         ValidationErrorKind::AdditionalProperties { unexpected }
-        | ValidationErrorKind::UnevaluatedProperties { unexpected } => format!(
-            "{} propert{} the schema does not allow",
-            unexpected.len(),
-            if unexpected.len() == 1 { "y" } else { "ies" }
-        ),
+        | ValidationErrorKind::UnevaluatedProperties { unexpected } => {
+            let names: Vec<String> = unexpected
+                .iter()
+                .map(|n| {
+                    let shown: String = n.chars().take(64).flat_map(char::escape_default).collect();
+                    format!("\"{shown}\"")
+                })
+                .collect();
+            format!(
+                "propert{} {} {} not allowed by the schema",
+                if names.len() == 1 { "y" } else { "ies" },
+                names.join(", "),
+                if names.len() == 1 { "is" } else { "are" }
+            )
+        }
         ValidationErrorKind::PropertyNames { .. } => {
             "a property name does not match the schema's propertyNames".to_owned()
         }

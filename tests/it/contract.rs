@@ -364,9 +364,16 @@ async fn a_body_that_breaks_the_request_schema_is_refused_before_forwarding() {
     );
     assert!(errors.len() <= 5);
     assert!(
-        !r.text.contains("PARTNER-"),
-        "the partner's data is never echoed: {}",
+        !r.text.contains("PARTNER-VALUE"),
+        "the partner's values are never echoed: {}",
         r.text
+    );
+    // A property the schema does not allow is named, so the caller can fix its request.
+    assert!(
+        errors.iter().any(|e| e["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("property \"PARTNER-KEY\" is not allowed"))),
+        "{problem}"
     );
     // The record says where the body failed, as the answer did, and holds no value of it.
     let records = s.records();
