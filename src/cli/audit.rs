@@ -57,13 +57,8 @@ pub(super) enum AuditCommand {
         /// Only this client address.
         #[arg(long)]
         client: Option<String>,
-        /// At or after: a duration back from now (7d, 24h, 1h) or an RFC 3339 instant (any
-        /// offset).
-        #[arg(long, value_parser = parse_time)]
-        since: Option<std::time::SystemTime>,
-        /// Before: a duration back from now or an RFC 3339 instant (any offset).
-        #[arg(long, value_parser = parse_time)]
-        until: Option<std::time::SystemTime>,
+        #[command(flatten)]
+        period: Period,
         /// How matches are shown.
         #[arg(long, value_enum, default_value = "table")]
         format: crate::audit::query::Format,
@@ -87,13 +82,8 @@ pub(super) enum AuditCommand {
         /// Only this partner.
         #[arg(long)]
         partner: Option<String>,
-        /// At or after: a duration back from now (7d, 24h, 1h) or an RFC 3339 instant (any
-        /// offset).
-        #[arg(long, value_parser = parse_time)]
-        since: Option<std::time::SystemTime>,
-        /// Before: a duration back from now or an RFC 3339 instant (any offset).
-        #[arg(long, value_parser = parse_time)]
-        until: Option<std::time::SystemTime>,
+        #[command(flatten)]
+        period: Period,
     },
     /// One partner over a period, from the verified trail: requests, denials by code,
     /// workflow 5xx, unused grants, keys near expiry, and a tier-readiness verdict.
@@ -120,6 +110,18 @@ pub(super) enum AuditCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// `--since` and `--until`, as every command that reads a period takes them.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub(super) struct Period {
+    /// At or after: a duration back from now (7d, 24h, 1h) or an RFC 3339 instant (any
+    /// offset).
+    #[arg(long, value_parser = parse_time)]
+    since: Option<std::time::SystemTime>,
+    /// Before: a duration back from now or an RFC 3339 instant (any offset).
+    #[arg(long, value_parser = parse_time)]
+    until: Option<std::time::SystemTime>,
 }
 
 fn parse_time(s: &str) -> Result<std::time::SystemTime, String> {
@@ -156,8 +158,7 @@ pub(super) fn audit(command: AuditCommand) -> ExitCode {
             paths,
             by,
             partner,
-            since,
-            until,
+            period: Period { since, until },
         } => {
             let filter = crate::audit::query::Filter {
                 partner,
@@ -195,8 +196,7 @@ pub(super) fn audit(command: AuditCommand) -> ExitCode {
             request_id,
             status,
             client,
-            since,
-            until,
+            period: Period { since, until },
             format,
             json,
             unverified,

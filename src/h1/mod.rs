@@ -381,8 +381,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     /// Queues `data` (as one chunk when `chunked`); large pieces are written at once.
     async fn put(&mut self, data: Bytes, chunked: bool) -> std::io::Result<()> {
         if chunked {
-            self.out
-                .extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
+            // The chunk size in hex, written in place (no string per chunk).
+            let _ = std::io::Write::write_fmt(&mut self.out, format_args!("{:x}\r\n", data.len()));
         }
         if data.len() <= COPY_BODY {
             self.out.extend_from_slice(&data);
